@@ -1,0 +1,54 @@
+/* cli.h - command-line flags every node binary shares.
+ *
+ *   --sname NAME | --name NAME   node name, as erl's -sname / -name
+ *   --cookie COOKIE              else $ERLANG_COOKIE, else ~/.erlang.cookie
+ *   --port PORT                  distribution listen port (default: any)
+ *   --listen-host ADDR           listen address (default: all interfaces)
+ *   --ticktime SECONDS           net_ticktime (default 60)
+ *   -v / --verbose               more logging on stderr (repeatable)
+ * A binary adds its own options to CN_CLI_OPTIONS in its getopt_long table
+ * and passes unknown option ids to cn_cli_node_opt.
+ */
+#ifndef CN_CLI_H
+#define CN_CLI_H
+
+#include <getopt.h>
+
+#include "cn.h"
+
+enum {
+    CN_OPT_SNAME = 1000,
+    CN_OPT_NAME,
+    CN_OPT_COOKIE,
+    CN_OPT_PORT,
+    CN_OPT_LISTEN_HOST,
+    CN_OPT_TICKTIME,
+    CN_OPT_VERBOSE,
+};
+
+#define CN_CLI_OPTIONS                                              \
+    { "sname", required_argument, 0, CN_OPT_SNAME },                \
+    { "name", required_argument, 0, CN_OPT_NAME },                  \
+    { "cookie", required_argument, 0, CN_OPT_COOKIE },              \
+    { "port", required_argument, 0, CN_OPT_PORT },                  \
+    { "listen-host", required_argument, 0, CN_OPT_LISTEN_HOST },    \
+    { "ticktime", required_argument, 0, CN_OPT_TICKTIME },          \
+    { "verbose", no_argument, 0, CN_OPT_VERBOSE }
+
+#define CN_CLI_USAGE                                                            \
+    "  --sname NAME | --name NAME  node name (as erl -sname / -name)\n"        \
+    "  --cookie COOKIE             cookie (else $ERLANG_COOKIE, ~/.erlang.cookie)\n" \
+    "  --port PORT                 distribution port (default: any free port)\n" \
+    "  --listen-host ADDR          listen address (default: all interfaces)\n" \
+    "  --ticktime SECONDS          net_ticktime (default 60)\n"                \
+    "  -v, --verbose               more logging on stderr (repeat for more)\n"
+
+/* Applies one shared option.  Returns 0, 1 if opt is not a shared option,
+ * -1 (after printing why) if its argument is bad. */
+int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *prog);
+/* Checks what the shared options need (a name).  -1 after printing why. */
+int cn_cli_node_check(const cn_node_config *cfg, const char *prog);
+/* Parses a whole non-negative integer in [min, max]; -1 if it is not one. */
+int cn_cli_int(const char *s, long min, long max, long *out);
+
+#endif

@@ -1,0 +1,213 @@
+/* cn.h - the C node runtime: C processes on an Erlang cluster.
+ *
+ * A cn_node is one Erlang distribution node on one libuv loop: it registers
+ * with epmd, accepts and dials connections, and hosts any number of C
+ * processes.  A cn_proc has a pid, an optional registered name and a mailbox;
+ * its behaviour is a set of gen_server-like callbacks (cn_proc_ops).  Links,
+ * monitors, gen_server calls and casts, and Gleam Subjects work across the
+ * wire in both directions with OTP's semantics.
+ *
+ * Threading: everything runs on the node's loop thread.  Handlers must not
+ * block; use cn_call / cn_gleam_call continuations and libuv for I/O.
+ */
+#ifndef CN_H
+#define CN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "buf.h"
+#include "term.h"
+
+typedef struct cn_node cn_node;
+typedef struct cn_proc cn_proc;
+
+/* ---- node --------------------------------------------------------------- */
+
+typedef struct cn_node_config {
+    const char *name;        /* "alive" or "alive@host" */
+    int         longnames;   /* 0: -sname style, 1: -name style */
+    const char *cookie;      /* NULL: $ERLANG_COOKIE, then ~/.erlang.cookie */
+    const char *listen_host; /* NULL: all interfaces, as erl */
+    int         port;        /* 0: any free port */
+    unsigned    ticktime_s;  /* net_ticktime; 0: 60, as erl */
+    int         verbose;     /* 0 warnings, 1 info, 2 debug (stderr) */
+    size_t      max_packet;  /* 0: 128 MiB; larger packets drop the link */
+    int         no_signals;  /* 1: do not stop on SIGINT/SIGTERM */
+} cn_node_config;
+
+/* Creates a node on loop, listens, and registers with epmd (starting epmd if
+ * none runs).  On failure returns NULL and writes the reason to err. */
+cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, size_t errlen);
+/* Graceful stop: every process exits with reason 'shutdown' (links and
+ * monitors fire), pending output is flushed, connections close, the name is
+ * unregistered.  uv_run returns once everything is closed. */
+void cn_node_stop(cn_node *n);
+/* Frees the node after uv_run has returned. */
+void cn_node_free(cn_node *n);
+
+const char *cn_node_name(const cn_node *n);
+int         cn_node_port(const cn_node *n);
+uv_loop_t  *cn_node_loop(const cn_node *n);
+/* Sets a callback for nodeup/nodedown (for logs and tests). */
+typedef void (*cn_nodestatus_cb)(cn_node *n, const char *peer, int up, void *ud);
+void cn_node_on_status(cn_node *n, cn_nodestatus_cb cb, void *ud);
+/* Output queued to peer beyond the high-water mark: a sender should pause
+ * (nothing is dropped if it does not). */
+int  cn_node_busy(cn_node *n, const char *peer);
+/* Connected peers; fills up to max names, returns the count. */
+size_t cn_node_peers(cn_node *n, const char **names, size_t max);
+/* Drops the connection to peer (as erlang:disconnect_node/1). */
+void cn_node_disconnect(cn_node *n, const char *peer);
+
+typedef struct cn_node_stats {
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    size_t   procs, conns;
+} cn_node_stats;
+void cn_node_get_stats(const cn_node *n, cn_node_stats *st);
+
+/* ---- processes ---------------------------------------------------------- */
+
+enum { CN_OK = 0, CN_UNHANDLED = 1 };
+
+/* What happens to a message no handler takes (seed 003's policy). */
+typedef enum cn_unhandled {
+    CN_UNHANDLED_LOG = 0,    /* log it and drop it (gen_server/gleam default) */
+    CN_UNHANDLED_DROP,       /* drop silently */
+    CN_UNHANDLED_STOP,       /* stop with {unhandled_message, Msg} */
+    CN_UNHANDLED_FORWARD,    /* send to the dead-letter pid */
+} cn_unhandled;
+
+/* The caller of a gen_server call, to reply to now or later. */
+typedef struct cn_from {
+    cn_pid   pid;
+    uint16_t tag_len;
+    char     tag[494];       /* the call's tag term, replied unchanged */
+} cn_from;
+
+typedef struct cn_subject {
+    cn_pid owner;
+    cn_ref tag;
+} cn_subject;
+
+/* Handlers return CN_OK, or CN_UNHANDLED to apply the unhandled policy.
+ * A NULL handler leaves its messages unhandled.  Inside a handler the process
+ * may send, reply, call, link, monitor, set a timeout, or cn_stop itself. */
+typedef struct cn_proc_ops {
+    const char *kind;        /* for logs */
+    int  (*init)(cn_proc *p, void *arg);            /* non-zero: spawn fails */
+    int  (*handle_call)(cn_proc *p, const cn_term *req, const cn_from *from);
+    int  (*handle_cast)(cn_proc *p, const cn_term *req);
+    int  (*handle_info)(cn_proc *p, const cn_term *msg);
+    /* {Tag, Msg} sent to one of this process's Subjects. */
+    int  (*handle_subject)(cn_proc *p, const cn_subject *s, const cn_term *msg);
+    void (*handle_timeout)(cn_proc *p);             /* idle timeout fired */
+    void (*terminate)(cn_proc *p, const cn_term *reason);
+    cn_unhandled unhandled;
+} cn_proc_ops;
+
+/* Spawns a process; name may be NULL.  Returns NULL if init fails or the
+ * name is taken. */
+cn_proc *cn_spawn(cn_node *n, const cn_proc_ops *ops, void *arg, const char *name);
+
+cn_node      *cn_proc_node(const cn_proc *p);
+const cn_pid *cn_self(const cn_proc *p);
+void         *cn_proc_state(const cn_proc *p);
+void          cn_proc_set_state(cn_proc *p, void *state);
+/* Finds a local process; NULL if none. */
+cn_proc *cn_whereis(cn_node *n, const char *name);
+cn_proc *cn_proc_by_pid(cn_node *n, const cn_pid *pid);
+/* Registered name, or NULL. */
+const char *cn_proc_name(const cn_proc *p);
+
+/* Stops p with a reason (as returning {stop, Reason, State}).  Takes effect
+ * when the current handler returns; terminate then runs once. */
+void cn_stop(cn_proc *p, const cn_term *reason);
+void cn_stop_atom(cn_proc *p, const char *reason);
+/* Exit signal to any process, as erlang:exit(Pid, Reason). */
+void cn_exit(cn_proc *from, const cn_pid *to, const cn_term *reason);
+
+/* Sets the idle timeout for the rest of this handler's turn: if no message
+ * arrives within ms, handle_timeout runs.  As gen_server's Timeout return
+ * value, it lapses when the next message arrives. */
+void cn_timeout(cn_proc *p, unsigned ms);
+void cn_proc_set_dead_letter(cn_proc *p, const cn_pid *to);
+void cn_trap_exit(cn_proc *p, int on);
+
+/* ---- messages ----------------------------------------------------------- */
+
+int cn_send(cn_proc *from, const cn_pid *to, const cn_term *msg);
+/* node NULL or our own name: a local registered process. */
+int cn_send_named(cn_proc *from, const char *name, const char *node, const cn_term *msg);
+/* Build-and-send with a term pattern (term.h). */
+int cn_sendf(cn_proc *from, const cn_pid *to, const char *pattern, ...);
+int cn_sendf_named(cn_proc *from, const char *name, const char *node, const char *pattern, ...);
+
+/* Builds a term in the process's scratch buffer (valid until the next
+ * cn_fmt call on this process). */
+cn_term cn_fmt(cn_proc *p, const char *pattern, ...);
+
+/* ---- gen_server calls and casts ----------------------------------------- */
+
+/* Replies to a call, now or later (keep a copy of *from to defer). */
+int cn_reply(cn_proc *p, const cn_from *from, const cn_term *reply);
+int cn_replyf(cn_proc *p, const cn_from *from, const char *pattern, ...);
+
+typedef enum cn_call_status {
+    CN_CALL_OK = 0,          /* reply holds the reply */
+    CN_CALL_DOWN,            /* callee died or does not exist; reply = reason */
+    CN_CALL_TIMEOUT,
+} cn_call_status;
+typedef void (*cn_call_cb)(cn_proc *p, cn_call_status st, const cn_term *reply, void *ud);
+
+/* A process to call: a pid, or a name on a node (node NULL: local). */
+typedef struct cn_dest {
+    const cn_pid *pid;
+    const char   *name;
+    const char   *node;
+} cn_dest;
+
+/* gen_server:call without blocking: the request goes out at once, cb runs
+ * later on this process with the reply, the callee's exit reason (noproc,
+ * noconnection, ...) or a timeout.  timeout_ms 0 means infinity. */
+int cn_call(cn_proc *p, cn_dest dest, const cn_term *req, unsigned timeout_ms,
+            cn_call_cb cb, void *ud);
+int cn_cast(cn_proc *p, cn_dest dest, const cn_term *req);
+
+/* ---- links and monitors ------------------------------------------------- */
+
+int  cn_link(cn_proc *p, const cn_pid *other);
+int  cn_unlink(cn_proc *p, const cn_pid *other);
+/* Monitors a process; a 'DOWN' message {'DOWN', Ref, process, Obj, Reason}
+ * arrives in handle_info.  Returns 0 and the monitor ref. */
+int  cn_monitor(cn_proc *p, cn_dest dest, cn_ref *ref);
+void cn_demonitor(cn_proc *p, const cn_ref *ref);
+
+cn_ref cn_make_ref(cn_node *n);
+
+/* ---- Gleam Subjects ----------------------------------------------------- */
+
+/* Mints {subject, Self, Ref}: messages {Ref, Msg} reach handle_subject. */
+void cn_subject_new(cn_proc *p, cn_subject *s);
+void cn_subject_drop(cn_proc *p, const cn_subject *s);
+int  cn_subject_from_term(const cn_term *t, cn_subject *s);
+void cn_subject_put(cn_buf *b, const cn_subject *s);
+/* process.send(Subject, Msg): sends {Tag, Msg} to the owner. */
+int  cn_subject_send(cn_proc *p, const cn_subject *s, const cn_term *msg);
+int  cn_subject_sendf(cn_proc *p, const cn_subject *s, const char *pattern, ...);
+
+/* actor.call: build(b, reply_subject, ud) writes the request (which must
+ * embed the reply subject); cb gets the reply, or DOWN/TIMEOUT. */
+typedef void (*cn_gleam_build)(cn_buf *b, const cn_subject *reply_to, void *ud);
+int cn_gleam_call(cn_proc *p, const cn_subject *s, cn_gleam_build build,
+                  unsigned timeout_ms, cn_call_cb cb, void *ud);
+
+/* ---- logging ------------------------------------------------------------ */
+
+void cn_log(cn_node *n, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+enum { CN_LOG_ERROR = -1, CN_LOG_WARN = 0, CN_LOG_INFO = 1, CN_LOG_DEBUG = 2 };
+
+#endif

@@ -1,0 +1,530 @@
+/* conn.c - one distribution connection on libuv.
+ *
+ * Dialing: resolve the peer's host, ask its epmd for the port, connect,
+ * handshake as initiator.  Accepting: handshake as acceptor, deciding
+ * simultaneous connects as net_kernel does.  Once up: split the byte stream
+ * into packets, hand them to route.c, and write everything queued for the
+ * peer in one write per loop turn.  Ticks keep the link alive and detect a
+ * silent peer.  Messages sent while the connection is being set up wait in
+ * its output buffer and go out when it is up; if setup fails they are
+ * dropped, as erts drops them, and links and monitors see noconnection.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct hs_write {
+    uv_write_t req;
+    size_t     len;
+    char       data[];
+} hs_write;
+
+static void process_input(cn_conn *c);
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+/* Frees the connection once it is closing and nothing refers to it. */
+static void free_if_done(cn_conn *c)
+{
+    if (c->handles_open == 0 && c->state == CONN_CLOSING) {
+        cn_buf_free(&c->in);
+        cn_buf_free(&c->out);
+        cn_buf_free(&c->wbuf);
+        cn__node_conn_gone(c->node, c);
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    cn_conn *c = h->data;
+    c->handles_open--;
+    free_if_done(c);
+}
+
+static void close_tcp(cn_conn *c)
+{
+    if (c->tcp_open) {
+        c->tcp_open = 0;
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    }
+}
+
+static void unregister(cn_conn *c)
+{
+    cn_conn *cur = NULL;
+    if (c->peer)
+        HASH_FIND_PTR(c->node->conns, &c->peer, cur);
+    if (cur == c)
+        HASH_DEL(c->node->conns, c);
+}
+
+static void close_conn(cn_conn *c, const char *why, int silent)
+{
+    cn_node *n = c->node;
+    if (c->state == CONN_CLOSING)
+        return;
+    int was_up = c->state == CONN_UP;
+    int level = silent ? CN_LOG_DEBUG : (was_up || c->initiator ? CN_LOG_WARN : CN_LOG_INFO);
+    cn_log(n, level, "connection %s %s: %s", c->initiator ? "to" : "from",
+           c->peer ? c->peer : "(unnamed peer)", why);
+    unregister(c);
+    c->state = CONN_CLOSING;
+    if (c->epmd) {
+        cn__epmd_cancel(c->epmd);
+        c->epmd = NULL;
+    }
+    if (c->gai_active)
+        uv_cancel((uv_req_t *)&c->gai);
+    close_tcp(c);
+    if (c->timer_open) {
+        c->timer_open = 0;
+        uv_close((uv_handle_t *)&c->setup_timer, on_handle_closed);
+    }
+    if (c->peer && !silent) {
+        cn_conn *other = NULL;
+        HASH_FIND_PTR(n->conns, &c->peer, other);
+        if (!other) {
+            if (c->nodeup_sent)
+                cn__node_status(n, c->peer, 0);
+            cn__peer_down(n, c->peer);
+        }
+    }
+    free_if_done(c);
+}
+
+void cn__conn_close(cn_conn *c, const char *why) { close_conn(c, why, 0); }
+
+static void on_setup_timeout(uv_timer_t *t)
+{
+    cn_conn *c = t->data;
+    close_conn(c, c->state == CONN_WAIT_PEER ? "peer did not connect back after nok"
+                                             : "connection setup timed out", 0);
+}
+
+static cn_conn *conn_new(cn_node *n, int initiator)
+{
+    cn_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->node = n;
+    c->initiator = initiator;
+    uv_tcp_init(n->loop, &c->tcp);
+    uv_timer_init(n->loop, &c->setup_timer);
+    c->tcp.data = c->setup_timer.data = c->gai.data = c->connect_req.data = c;
+    c->wreq.data = c;
+    c->tcp_open = c->timer_open = 1;
+    c->handles_open = 2;
+    uv_timer_start(&c->setup_timer, on_setup_timeout, CN_SETUP_TIMEOUT_MS, 0);
+    c->next = n->conn_list;
+    if (n->conn_list)
+        n->conn_list->prev = c;
+    n->conn_list = c;
+    n->stats.conns++;
+    return c;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static void on_hs_written(uv_write_t *w, int status)
+{
+    cn_conn *c = w->handle->data;
+    free(w);
+    if (status < 0 && c->state != CONN_CLOSING)
+        close_conn(c, uv_strerror(status), 0);
+}
+
+static void write_handshake(cn_conn *c, cn_buf *b)
+{
+    if (!b->len || !c->tcp_open)
+        return;
+    hs_write *w = malloc(sizeof *w + b->len);
+    if (!w) {
+        close_conn(c, "out of memory", 0);
+        return;
+    }
+    memcpy(w->data, b->data, b->len);
+    uv_buf_t ub = uv_buf_init(w->data, (unsigned)b->len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &ub, 1, on_hs_written) < 0) {
+        free(w);
+        close_conn(c, "cannot write handshake", 0);
+    }
+    cn_buf_reset(b);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    cn_conn *c = w->data;
+    c->writing = 0;
+    c->node->stats.bytes_out += c->wbuf.len;
+    cn_buf_reset(&c->wbuf);
+    if (c->state == CONN_CLOSING)
+        return;
+    if (status < 0) {
+        close_conn(c, uv_strerror(status), 0);
+        return;
+    }
+    cn__conn_flush(c);
+    if (c->node->stopping && cn__conn_idle(c))
+        close_conn(c, "node stopping", 1);
+}
+
+void cn__conn_flush(cn_conn *c)
+{
+    if (c->state != CONN_UP || c->writing || !c->out.len)
+        return;
+    if (cn_buf_failed(&c->out)) {
+        close_conn(c, "out of memory for output", 0);
+        return;
+    }
+    cn_buf_swap(&c->out, &c->wbuf);
+    uv_buf_t b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+    c->writing = 1;
+    c->tx_seen = 1;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+        c->writing = 0;
+        close_conn(c, "write failed", 0);
+    }
+}
+
+cn_buf *cn__conn_out(cn_conn *c)
+{
+    if (c->state == CONN_UP && !c->dirty)
+        cn__node_dirty(c->node, c);
+    return &c->out;
+}
+
+int cn__conn_idle(const cn_conn *c) { return !c->writing && c->out.len == 0; }
+
+void cn__conn_tick(cn_conn *c)
+{
+    if (c->state != CONN_UP)
+        return;
+    if (c->rx_seen) {
+        c->rx_seen = 0;
+        c->rx_idle_ticks = 0;
+    } else if (++c->rx_idle_ticks >= 4) {
+        close_conn(c, "net_tick_timeout: peer silent for a whole tick time", 0);
+        return;
+    }
+    if (!c->tx_seen && !c->writing && !c->out.len) {
+        cn_dist_put_tick(cn__conn_out(c));
+    }
+    c->tx_seen = 0;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    cn_conn *c = h->data;
+    size_t want = CN_READ_CHUNK;
+    (void)hint;
+    if (cn_buf_reserve(&c->in, want) < 0) {
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+    }
+    buf->base = c->in.data + c->in.len;
+    buf->len = c->in.cap - c->in.len;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    cn_conn *c = s->data;
+    (void)buf;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (nread == UV_ENOBUFS) {
+        close_conn(c, "out of memory for input", 0);
+        return;
+    }
+    if (nread < 0) {
+        close_conn(c, nread == UV_EOF ? "connection closed by peer" : uv_strerror((int)nread), 0);
+        return;
+    }
+    c->in.len += (size_t)nread;
+    c->rx_seen = 1;
+    c->node->stats.bytes_in += (size_t)nread;
+    process_input(c);
+}
+
+static void went_up(cn_conn *c)
+{
+    cn_node *n = c->node;
+    c->state = CONN_UP;
+    c->peer_flags = c->hs.peer_flags;
+    c->peer_creation = c->hs.peer_creation;
+    if (c->timer_open)
+        uv_timer_stop(&c->setup_timer);
+    cn_log(n, CN_LOG_INFO, "connection %s %s is up", c->initiator ? "to" : "from", c->peer);
+    c->nodeup_sent = 1;
+    cn__node_status(n, c->peer, 1);
+    if (c->out.len)
+        cn__node_dirty(n, c);
+}
+
+/* The acceptor learned the peer's name: decide as net_kernel does. */
+static cn_hs_result decide(cn_conn *c, cn_buf *hsout)
+{
+    cn_node *n = c->node;
+    cn_atom peer = cn_atom_intern(c->hs.peer_name, strlen(c->hs.peer_name));
+    cn_conn *old = NULL;
+    if (!peer)
+        return cn_hs_decide(&c->hs, CN_HS_NOT_ALLOWED, hsout);
+    if (peer == n->self) {
+        cn_log(n, CN_LOG_WARN, "refusing a connection claiming to be this node");
+        return cn_hs_decide(&c->hs, CN_HS_NOT_ALLOWED, hsout);
+    }
+    c->peer = peer;
+    HASH_FIND_PTR(n->conns, &peer, old);
+    if (!old) {
+        HASH_ADD_PTR(n->conns, peer, c);
+        return cn_hs_decide(&c->hs, CN_HS_OK, hsout);
+    }
+    if (old->state == CONN_UP)
+        return cn_hs_decide(&c->hs, CN_HS_ALIVE, hsout);
+    if (!old->initiator) {
+        c->peer = NULL;           /* not ours to unregister */
+        return cn_hs_decide(&c->hs, CN_HS_NOT_ALLOWED, hsout);
+    }
+    if (strcmp(n->name, peer) > 0) {
+        c->peer = NULL;
+        return cn_hs_decide(&c->hs, CN_HS_NOK, hsout);
+    }
+    /* Simultaneous connect that the peer wins: its connection inherits
+     * everything queued on ours. */
+    cn_buf_swap(&c->out, &old->out);
+    close_conn(old, "simultaneous connect resolved in the peer's favour", 1);
+    HASH_ADD_PTR(n->conns, peer, c);
+    return cn_hs_decide(&c->hs, CN_HS_OK_SIMULTANEOUS, hsout);
+}
+
+/* An acceptor's handshake finished; an old connection to the same node (the
+ * peer restarted, or lost our FIN) gives way now. */
+static void take_place(cn_conn *c)
+{
+    cn_node *n = c->node;
+    cn_conn *cur = NULL;
+    HASH_FIND_PTR(n->conns, &c->peer, cur);
+    if (cur == c)
+        return;
+    if (cur) {
+        close_conn(cur, "replaced by a new connection from the same node", 0);
+    }
+    HASH_ADD_PTR(n->conns, peer, c);
+}
+
+static size_t handshake_input(cn_conn *c, size_t off)
+{
+    cn_node *n = c->node;
+    cn_buf *hsout = &n->scratch;
+    cn_buf_reset(hsout);
+    while (c->state == CONN_HANDSHAKE) {
+        size_t used;
+        cn_hs_result r = cn_hs_feed(&c->hs, c->in.data + off, c->in.len - off, &used, hsout);
+        off += used;
+        if (r == CN_HS_NAME)
+            r = decide(c, hsout);
+        write_handshake(c, hsout);
+        if (r == CN_HS_DONE) {
+            if (!c->initiator)
+                take_place(c);
+            went_up(c);
+        } else if (r == CN_HS_FAILED) {
+            if (c->initiator && c->hs.nok) {
+                /* The peer keeps its own attempt and will dial us. */
+                cn_log(n, CN_LOG_DEBUG, "%s answered nok; waiting for its connection", c->peer);
+                c->state = CONN_WAIT_PEER;
+                close_tcp(c);
+            } else {
+                close_conn(c, c->hs.error, 0);
+            }
+        } else if (used == 0) {
+            break;
+        }
+    }
+    return off;
+}
+
+static size_t packet_input(cn_conn *c, size_t off)
+{
+    cn_node *n = c->node;
+    cn_dist_msg m;
+    while (c->state == CONN_UP) {
+        const char *body;
+        size_t blen, used, need;
+        cn_frame_result r = cn_frame_next(c->in.data + off, c->in.len - off, n->max_packet,
+                                          &body, &blen, &used, &need);
+        if (r == CN_FRAME_MORE) {
+            if (need > c->in.cap - off && cn_buf_reserve(&c->in, need) < 0)
+                close_conn(c, "out of memory for a large packet", 0);
+            break;
+        }
+        if (r == CN_FRAME_TOO_BIG) {
+            close_conn(c, "packet larger than the configured maximum", 0);
+            break;
+        }
+        off += used;
+        if (r == CN_FRAME_TICK)
+            continue;
+        const char *why;
+        if (cn_dist_parse(body, blen, &m, &why) < 0) {
+            close_conn(c, why, 0);
+            break;
+        }
+        n->stats.msgs_in++;
+        cn__route_packet(c, &m);
+    }
+    return off;
+}
+
+static void process_input(cn_conn *c)
+{
+    size_t off = 0;
+    if (c->state == CONN_HANDSHAKE)
+        off = handshake_input(c, off);
+    if (c->state == CONN_UP)
+        off = packet_input(c, off);
+    if (c->state != CONN_CLOSING)
+        cn_buf_consume(&c->in, off);
+}
+
+static void start_handshake(cn_conn *c)
+{
+    cn_node *n = c->node;
+    c->state = CONN_HANDSHAKE;
+    cn_hs_init(&c->hs, c->initiator ? CN_HS_INITIATOR : CN_HS_ACCEPTOR, n->name,
+               CN_DFLAGS_OURS, n->creation, n->cookie, cn__random32(),
+               c->initiator ? c->peer : NULL);
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (c->initiator) {
+        cn_buf *b = &n->scratch;
+        cn_buf_reset(b);
+        cn_hs_start(&c->hs, b);
+        write_handshake(c, b);
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+        close_conn(c, "cannot read from socket", 0);
+}
+
+/* ---- accepting ---------------------------------------------------------- */
+
+void cn__conn_accept(cn_node *n, uv_stream_t *server)
+{
+    cn_conn *c = conn_new(n, 0);
+    if (!c)
+        return;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+        close_conn(c, "accept failed", 1);
+        return;
+    }
+    start_handshake(c);
+}
+
+/* ---- dialing ------------------------------------------------------------ */
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    cn_conn *c = req->data;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (status < 0) {
+        close_conn(c, "cannot connect to the peer's port", 0);
+        return;
+    }
+    start_handshake(c);
+}
+
+static void on_port(void *ud, int port, const char *err)
+{
+    cn_conn *c = ud;
+    c->epmd = NULL;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (err) {
+        close_conn(c, err, 0);
+        return;
+    }
+    c->peer_addr.sin_port = htons((uint16_t)port);
+    c->state = CONN_CONNECTING;
+    if (uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&c->peer_addr,
+                       on_connected) < 0)
+        close_conn(c, "cannot connect to the peer's port", 0);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    cn_conn *c = req->data;
+    c->gai_active = 0;
+    c->handles_open--;
+    if (c->state == CONN_CLOSING) {
+        uv_freeaddrinfo(res);
+        free_if_done(c);
+        return;
+    }
+    if (status < 0 || !res) {
+        uv_freeaddrinfo(res);
+        close_conn(c, "cannot resolve the peer's host name", 0);
+        return;
+    }
+    memcpy(&c->peer_addr, res->ai_addr, sizeof c->peer_addr);
+    uv_freeaddrinfo(res);
+    struct sockaddr_in epmd = c->peer_addr;
+    epmd.sin_port = htons((uint16_t)cn__epmd_port());
+    c->state = CONN_EPMD;
+    c->epmd = cn__epmd_port_please(c->node->loop, (struct sockaddr *)&epmd, c->peer_alive,
+                                   on_port, c);
+    if (!c->epmd)
+        close_conn(c, "cannot start the epmd lookup", 0);
+}
+
+/* Splits "alive@host"; -1 if it is not a node name. */
+static int split_name(const char *name, char *alive, char *host)
+{
+    const char *at = strchr(name, '@');
+    if (!at || at == name || !at[1] || strchr(at + 1, '@'))
+        return -1;
+    size_t an = (size_t)(at - name), hn = strlen(at + 1);
+    if (an >= 256 || hn >= 256)
+        return -1;
+    memcpy(alive, name, an);
+    alive[an] = '\0';
+    memcpy(host, at + 1, hn + 1);
+    return 0;
+}
+
+cn_conn *cn__conn_get(cn_node *n, cn_atom peer, int dial)
+{
+    cn_conn *c = NULL;
+    HASH_FIND_PTR(n->conns, &peer, c);
+    if (c || !dial || n->stopping || peer == n->self)
+        return c;
+    char alive[256], host[256];
+    if (split_name(peer, alive, host) < 0) {
+        cn_log(n, CN_LOG_WARN, "not a node name: '%s'", peer);
+        return NULL;
+    }
+    c = conn_new(n, 1);
+    if (!c)
+        return NULL;
+    c->peer = peer;
+    memcpy(c->peer_alive, alive, sizeof alive);
+    memcpy(c->peer_host, host, sizeof host);
+    HASH_ADD_PTR(n->conns, peer, c);
+    c->state = CONN_RESOLVING;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    c->gai_active = 1;
+    c->handles_open++;
+    if (uv_getaddrinfo(n->loop, &c->gai, on_resolved, host, NULL, &hints) < 0) {
+        c->gai_active = 0;
+        c->handles_open--;
+        close_conn(c, "cannot resolve the peer's host name", 0);
+        return NULL;
+    }
+    cn_log(n, CN_LOG_DEBUG, "dialing %s", peer);
+    return c;
+}

@@ -1,0 +1,145 @@
+/* gen.c - the managed-process loop: what a message means and which handler
+ * gets it.
+ *
+ * Order of recognition, as gen_server and gleam_otp's actor do it:
+ *   1. {Tag, Reply} or {'DOWN', Tag, ...} for a call this process made
+ *   2. {Tag, Msg} for one of this process's Subjects -> handle_subject
+ *   3. {'$gen_call', {Pid, Tag}, Req}                -> handle_call
+ *   4. {'$gen_cast', Req}                            -> handle_cast
+ *   5. anything else                                 -> handle_info
+ * A message no handler takes goes to the process's unhandled policy.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static void unhandled(cn_proc *p, const cn_term *msg)
+{
+    cn_node *n = p->node;
+    char txt[512];
+    switch (p->ops->unhandled) {
+    case CN_UNHANDLED_DROP:
+        return;
+    case CN_UNHANDLED_FORWARD:
+        if (p->has_dead_letter) {
+            cn_send(p, &p->dead_letter, msg);
+            return;
+        }
+        /* no dead-letter address set: log it */
+        __attribute__((fallthrough));
+    case CN_UNHANDLED_LOG:
+        cn_term_format(msg, txt, sizeof txt);
+        cn_log(n, CN_LOG_WARN, "%s <%u.%u>%s%s: unexpected message dropped: %s",
+               p->ops->kind ? p->ops->kind : "process", p->pid.num, p->pid.serial,
+               p->name ? " " : "", p->name ? p->name : "", txt);
+        return;
+    case CN_UNHANDLED_STOP: {
+        cn_buf b;
+        cn_buf_init(&b);
+        cn_term_build(&b, "{unhandled_message, ~t}", msg);
+        cn_term r = cn_buf_term(&b, 0);
+        cn_stop(p, &r);
+        cn_buf_free(&b);
+        return;
+    }
+    }
+}
+
+/* {Pid, Tag}: the caller and the tag to echo back. */
+static int parse_from(const cn_term *t, cn_from *from)
+{
+    cn_term tag;
+    if (!cn_term_match(t, "{~p, ~t}", &from->pid, &tag) || tag.len > sizeof from->tag)
+        return -1;
+    memcpy(from->tag, tag.data, tag.len);
+    from->tag_len = (uint16_t)tag.len;
+    return 0;
+}
+
+void cn__gen_dispatch(cn_proc *p, const cn_term *msg)
+{
+    const cn_proc_ops *ops = p->ops;
+    cn_term a, b;
+    int r = CN_UNHANDLED;
+
+    if (p->pending && cn__call_match(p, msg))
+        return;
+    if (p->subjects && cn__subject_match(p, msg))
+        return;
+    if (cn_term_match(msg, "{'$gen_call', ~t, ~t}", &a, &b)) {
+        cn_from from;
+        if (parse_from(&a, &from) == 0 && ops->handle_call)
+            r = ops->handle_call(p, &b, &from);
+    } else if (cn_term_match(msg, "{'$gen_cast', ~t}", &a)) {
+        if (ops->handle_cast)
+            r = ops->handle_cast(p, &a);
+    } else if (ops->handle_info) {
+        r = ops->handle_info(p, msg);
+    }
+    if (r == CN_UNHANDLED)
+        unhandled(p, msg);
+}
+
+/* Called by the subject layer for {Tag, Msg} without a handle_subject. */
+int cn__gen_info(cn_proc *p, const cn_term *msg)
+{
+    int r = p->ops->handle_info ? p->ops->handle_info(p, msg) : CN_UNHANDLED;
+    if (r == CN_UNHANDLED)
+        unhandled(p, msg);
+    return 1;
+}
+
+int cn_reply(cn_proc *p, const cn_from *from, const cn_term *reply)
+{
+    cn_buf *b = &p->node->sendbuf;
+    cn_term tag = { from->tag, from->tag_len };
+    cn_buf_reset(b);
+    cn_term_build(b, "{~t, ~t}", &tag, reply);
+    if (cn_buf_failed(b))
+        return -1;
+    cn_term t = cn_buf_term(b, 0);
+    return cn_send(p, &from->pid, &t);
+}
+
+int cn_replyf(cn_proc *p, const cn_from *from, const char *pattern, ...)
+{
+    cn_buf *b = &p->scratch;
+    va_list ap;
+    cn_buf_reset(b);
+    va_start(ap, pattern);
+    cn_term_vbuild(b, pattern, ap);
+    va_end(ap);
+    if (cn_buf_failed(b)) {
+        cn_log(p->node, CN_LOG_ERROR, "cn_replyf: bad pattern \"%s\"", pattern);
+        return -1;
+    }
+    cn_term t = cn_buf_term(b, 0);
+    return cn_reply(p, from, &t);
+}
+
+/* ---- idle timeout ------------------------------------------------------- */
+
+static void on_idle_timeout(uv_timer_t *t)
+{
+    cn_proc *p = t->data;
+    if (p)
+        cn__proc_run_timeout(p);
+}
+
+void cn_timeout(cn_proc *p, unsigned ms) { p->next_timeout = (long)ms; }
+
+void cn__gen_after_turn(cn_proc *p)
+{
+    if (p->dead || p->next_timeout < 0)
+        return;
+    if (!p->idle_timer) {
+        p->idle_timer = malloc(sizeof *p->idle_timer);
+        if (!p->idle_timer)
+            return;
+        uv_timer_init(p->node->loop, p->idle_timer);
+        p->idle_timer->data = p;
+    }
+    uv_timer_start(p->idle_timer, on_idle_timeout, (uint64_t)p->next_timeout, 0);
+}

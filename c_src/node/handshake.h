@@ -1,0 +1,77 @@
+/* handshake.h - the distribution handshake (protocol version 6), as a pure
+ * state machine: bytes in, bytes out, decisions asked of the caller.
+ *
+ * Initiator (A) and acceptor (B), every message with a 2-byte length:
+ *   A->B  'N' Flags:64 Creation:32 NLen:16 Name
+ *   B->A  's' Status            ok | ok_simultaneous | nok | not_allowed | alive
+ *  (A->B  's' true|false        only after alive)
+ *   B->A  'N' Flags:64 Challenge:32 Creation:32 NLen:16 Name
+ *   A->B  'r' Challenge:32 Digest:16     digest of B's challenge
+ *   B->A  'a' Digest:16                  digest of A's challenge
+ * Digest = MD5(Cookie ++ decimal(Challenge)).
+ */
+#ifndef CN_HANDSHAKE_H
+#define CN_HANDSHAKE_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "term.h"
+
+typedef enum cn_hs_role { CN_HS_INITIATOR, CN_HS_ACCEPTOR } cn_hs_role;
+
+typedef enum cn_hs_result {
+    CN_HS_CONTINUE,      /* need more input */
+    CN_HS_NAME,          /* acceptor: peer named itself; call cn_hs_decide */
+    CN_HS_DONE,          /* connection is up */
+    CN_HS_FAILED,        /* hs->error says why; close the socket */
+} cn_hs_result;
+
+/* The acceptor's answer to a peer's name, as net_kernel decides it. */
+typedef enum cn_hs_status {
+    CN_HS_OK,
+    CN_HS_OK_SIMULTANEOUS,   /* we drop our own pending attempt */
+    CN_HS_NOK,               /* we keep our own pending attempt */
+    CN_HS_ALIVE,             /* we had a connection up: peer must confirm */
+    CN_HS_NOT_ALLOWED,
+} cn_hs_status;
+
+typedef struct cn_hs {
+    cn_hs_role role;
+    int        state;
+    const char *error;                  /* static text when FAILED */
+    int        nok;                     /* initiator: peer answered nok */
+
+    const char *our_name;
+    const char *cookie;
+    uint64_t   our_flags;
+    uint32_t   our_creation;
+    uint32_t   our_challenge;
+
+    char       peer_name[CN_ATOM_BUF];  /* expected (initiator) or received */
+    uint64_t   peer_flags;
+    uint32_t   peer_creation;
+    uint32_t   peer_challenge;
+} cn_hs;
+
+/* peer_name: the node we dial (initiator) or NULL (acceptor).
+ * challenge: a random number from the caller. */
+void cn_hs_init(cn_hs *hs, cn_hs_role role, const char *our_name, uint64_t our_flags,
+                uint32_t our_creation, const char *cookie, uint32_t challenge,
+                const char *peer_name);
+
+/* Initiator: writes the name message. */
+void cn_hs_start(cn_hs *hs, cn_buf *out);
+
+/* Feeds input; consumes at most one message (*used bytes) and appends any
+ * reply to out.  Call again while *used > 0 and the result is CONTINUE. */
+cn_hs_result cn_hs_feed(cn_hs *hs, const char *in, size_t len, size_t *used, cn_buf *out);
+
+/* Acceptor, after CN_HS_NAME: answers with a status and (unless refused)
+ * the challenge.  Returns CN_HS_CONTINUE or CN_HS_FAILED. */
+cn_hs_result cn_hs_decide(cn_hs *hs, cn_hs_status status, cn_buf *out);
+
+/* MD5(cookie ++ decimal(challenge)), exposed for tests. */
+void cn_hs_digest(const char *cookie, uint32_t challenge, unsigned char out[16]);
+
+#endif

@@ -1,0 +1,273 @@
+/* internal.h - the runtime's private structures, shared by its files.
+ *
+ *   node.c    node lifecycle, listener, epmd registration, loop hooks
+ *   conn.c    one TCP connection: dial, handshake, framing, ticks, output
+ *   route.c   incoming control messages to processes; outgoing to conns
+ *   proc.c    process table, mailboxes, run queue, exit
+ *   link.c    links, monitors and exit signals
+ *   gen.c     the managed-process dispatch: call, cast, info, timeouts
+ *   call.c    outgoing gen_server calls and Gleam calls
+ *   gleam.c   Subjects
+ *   epmd.c    epmd PORT_PLEASE2 client on libuv
+ */
+#ifndef CN_INTERNAL_H
+#define CN_INTERNAL_H
+
+#include <uthash.h>
+
+#include "cn.h"
+#include "dist.h"
+#include "handshake.h"
+
+#define CN_HIGH_WATER (8u << 20)        /* output bytes before "busy" */
+#define CN_READ_CHUNK (64u << 10)
+#define CN_SETUP_TIMEOUT_MS 7000         /* net_setuptime, as erl */
+#define CN_RUN_BATCH 256                 /* messages per run-queue turn */
+
+typedef struct cn_epmd_req cn_epmd_req;
+
+/* ---- connections -------------------------------------------------------- */
+
+typedef enum conn_state {
+    CONN_RESOLVING,      /* getaddrinfo of the peer's host */
+    CONN_EPMD,           /* asking the peer's epmd for its port */
+    CONN_CONNECTING,
+    CONN_HANDSHAKE,
+    CONN_UP,
+    CONN_WAIT_PEER,      /* our attempt got nok: the peer dials us */
+    CONN_CLOSING,
+} conn_state;
+
+typedef struct cn_conn {
+    cn_node    *node;
+    conn_state  state;
+    int         initiator;
+    cn_atom     peer;               /* NULL until an acceptor learns it */
+    char        peer_host[256];
+    char        peer_alive[256];
+    struct sockaddr_in peer_addr;
+    uint64_t    peer_flags;
+    uint32_t    peer_creation;
+    cn_hs       hs;
+
+    uv_tcp_t    tcp;
+    uv_timer_t  setup_timer;
+    int         tcp_open, timer_open, handles_open;
+    uv_getaddrinfo_t gai;
+    int         gai_active;
+    cn_epmd_req *epmd;
+    uv_connect_t connect_req;
+
+    cn_buf      in;                 /* bytes read, not yet parsed */
+    cn_buf      out;                /* frames waiting to be written */
+    cn_buf      wbuf;               /* frames being written */
+    int         writing;
+    uv_write_t  wreq;
+    int         dirty;              /* on the node's flush list */
+    struct cn_conn *next_dirty;
+
+    int         rx_seen, rx_idle_ticks, tx_seen;
+    int         nodeup_sent;
+
+    struct cn_conn *next, *prev;    /* node's list of all connections */
+    UT_hash_handle hh;              /* node->conns by peer name */
+} cn_conn;
+
+void     cn__conn_accept(cn_node *n, uv_stream_t *server);
+cn_conn *cn__conn_get(cn_node *n, cn_atom peer, int dial);
+/* The buffer to append frames to; marks the conn for flushing. */
+cn_buf  *cn__conn_out(cn_conn *c);
+void     cn__conn_flush(cn_conn *c);
+void     cn__conn_close(cn_conn *c, const char *why);
+void     cn__conn_tick(cn_conn *c);
+int      cn__conn_idle(const cn_conn *c);  /* nothing left to write */
+/* The peer's flags; before the handshake ends, what every OTP 25 node and
+ * every cn node has (frames queued early are encoded with these). */
+static inline uint64_t cn__conn_flags(const cn_conn *c)
+{ return c->state == CONN_UP ? c->peer_flags : CN_DFLAGS_OURS; }
+
+/* ---- processes ---------------------------------------------------------- */
+
+typedef enum env_kind {
+    ENV_MSG,             /* an ordinary message */
+    ENV_EXIT,            /* exit signal from a link */
+    ENV_EXIT2,           /* exit signal from exit/2 */
+} env_kind;
+
+typedef struct cn_env {
+    struct cn_env *next;
+    env_kind kind;
+    cn_pid   from;                  /* ENV_EXIT*: the sender */
+    size_t   len;
+    char     data[];                /* the message or the exit reason */
+} cn_env;
+
+typedef struct cn_linkrec {
+    struct cn_linkrec *next;
+    cn_pid pid;
+} cn_linkrec;
+
+/* A monitor, kept by the watcher (mon_out) and, for local targets, by the
+ * target (mon_in). */
+typedef struct cn_mon {
+    struct cn_mon *next;
+    cn_ref  ref;
+    cn_pid  watcher;
+    cn_pid  target;                 /* valid unless by_name and unresolved */
+    cn_atom target_node;
+    char   *name;                   /* monitored by registered name */
+} cn_mon;
+
+typedef struct cn_pending {
+    UT_hash_handle hh;
+    cn_ref      ref;                /* key: the call's tag / reply subject */
+    cn_proc    *proc;
+    cn_call_cb  cb;
+    void       *ud;
+    uv_timer_t *timer;
+} cn_pending;
+
+typedef struct cn_subj_entry {
+    UT_hash_handle hh;
+    cn_ref ref;
+} cn_subj_entry;
+
+struct cn_proc {
+    cn_node           *node;
+    cn_pid             pid;
+    char              *name;
+    const cn_proc_ops *ops;
+    void              *state;
+
+    cn_env  *mbox_head, *mbox_tail;
+    size_t   mbox_len;
+    int      in_runq;
+    struct cn_proc *runq_next;
+    int      running;               /* inside a handler */
+    int      exiting;               /* cn_stop called; exit after handler */
+    int      dead;                  /* exited; memory freed when safe */
+    int      no_terminate;          /* init failed: skip terminate */
+    uint32_t key;                   /* pid num | serial << 15 */
+    cn_buf   exit_reason;
+    int      trap_exit;
+    int      has_dead_letter;
+    cn_pid   dead_letter;
+
+    cn_linkrec *links;
+    cn_mon  *mon_out;               /* I watch these */
+    cn_mon  *mon_in;                /* these watch me */
+    cn_pending   *pending;          /* outgoing calls by tag */
+    cn_subj_entry *subjects;
+
+    uv_timer_t *idle_timer;
+    long     next_timeout;          /* set by cn_timeout during a turn */
+    cn_buf   scratch;               /* cn_fmt */
+
+    UT_hash_handle hh_num, hh_name;
+};
+
+/* direct: t stays valid through the call, so an idle process may handle it
+ * in place. */
+void cn__proc_deliver(cn_proc *p, env_kind kind, const cn_pid *from, const cn_term *t,
+                      int direct);
+void cn__proc_exit(cn_proc *p, const cn_term *reason);
+void cn__proc_run_timeout(cn_proc *p);
+/* Runs fn as a turn of p (timeouts, continuations). */
+void cn__proc_run(cn_proc *p, void (*fn)(cn_proc *p, void *arg), void *arg);
+void cn__proc_stop_all(cn_node *n, const char *reason);
+int  cn__run_queue(cn_node *n);           /* 1 if work is left */
+void cn__free_zombies(cn_node *n);
+
+/* link.c */
+void cn__exit_signal(cn_proc *p, env_kind kind, const cn_pid *from, const cn_term *reason);
+void cn__links_on_exit(cn_proc *p, const cn_term *reason);
+void cn__monitors_on_exit(cn_proc *p, const cn_term *reason);
+void cn__peer_down(cn_node *n, cn_atom peer);
+void cn__remote_link(cn_node *n, const cn_dist_msg *m, cn_conn *c);
+void cn__remote_unlink(cn_node *n, const cn_dist_msg *m, cn_conn *c);
+void cn__remote_exit(cn_node *n, const cn_dist_msg *m);
+void cn__remote_monitor(cn_node *n, const cn_dist_msg *m, cn_conn *c);
+void cn__remote_demonitor(cn_node *n, const cn_dist_msg *m);
+void cn__remote_monitor_exit(cn_node *n, const cn_dist_msg *m);
+void cn__deliver_down(cn_proc *watcher, const cn_mon *mon, const cn_term *reason);
+
+/* gen.c */
+void cn__gen_dispatch(cn_proc *p, const cn_term *msg);
+void cn__gen_after_turn(cn_proc *p);
+int  cn__gen_info(cn_proc *p, const cn_term *msg);
+
+/* call.c */
+int  cn__call_match(cn_proc *p, const cn_term *msg);   /* 1: consumed */
+void cn__calls_cancel(cn_proc *p);
+/* gleam.c */
+int  cn__subject_match(cn_proc *p, const cn_term *msg); /* 1: consumed */
+void cn__subjects_free(cn_proc *p);
+
+/* route.c */
+void cn__route_packet(cn_conn *c, const cn_dist_msg *m);
+int  cn__route_send(cn_node *n, const cn_pid *to, const cn_term *msg);
+
+/* ---- the node ----------------------------------------------------------- */
+
+struct cn_node {
+    uv_loop_t *loop;
+    char       name[CN_ATOM_BUF];
+    cn_atom    self;                /* interned name */
+    char       alive[256], host[256];
+    char       cookie[CN_ATOM_BUF];
+    uint32_t   creation;
+    int        verbose;
+    size_t     max_packet;
+    unsigned   tick_ms;             /* ticktime / 4 */
+
+    uv_tcp_t   listener;
+    int        port;
+    int        epmd_fd;
+    uv_timer_t tick_timer;
+    uv_idle_t  idle;
+    uv_check_t check;
+    uv_prepare_t prepare;
+    uv_signal_t sigint, sigterm;
+    int        signals;
+    int        handles_open;
+
+    cn_conn   *conns;               /* hash by peer name (named conns) */
+    cn_conn   *conn_list;           /* every conn, named or not */
+    cn_conn   *dirty;               /* conns with output to flush */
+
+    cn_proc   *procs;               /* hash by pid num */
+    cn_proc   *names;               /* hash by registered name */
+    size_t     nprocs;
+    uint32_t   next_pid;
+    uint64_t   next_ref;
+    uint64_t   next_unlink_id;
+    cn_proc   *runq_head, *runq_tail;
+    int        dispatch_depth;
+    cn_proc   *zombies;             /* exited, freed after the turn */
+
+    int        stopping;
+    cn_nodestatus_cb status_cb;
+    void      *status_ud;
+    cn_node_stats stats;
+    cn_buf     scratch;             /* handshake output */
+    cn_buf     sendbuf;             /* cn_sendf and friends */
+    cn_buf     sigbuf;              /* DOWN and EXIT messages we make */
+};
+
+void cn__node_schedule(cn_node *n);       /* make sure the run queue runs */
+void cn__node_dirty(cn_node *n, cn_conn *c);
+void cn__node_conn_gone(cn_node *n, cn_conn *c);
+void cn__node_status(cn_node *n, cn_atom peer, int up);
+uint32_t cn__random32(void);
+
+/* epmd.c */
+typedef void (*cn_epmd_cb)(void *ud, int port, const char *err);
+cn_epmd_req *cn__epmd_port_please(uv_loop_t *loop, const struct sockaddr *epmd,
+                                  const char *alive, cn_epmd_cb cb, void *ud);
+void cn__epmd_cancel(cn_epmd_req *r);
+int  cn__epmd_port(void);                 /* $ERL_EPMD_PORT or 4369 */
+/* Pure parts, for tests and fuzzing. */
+void cn__epmd_put_port_please(cn_buf *out, const char *alive);
+int  cn__epmd_parse_port2(const unsigned char *b, size_t len, int *port, const char **err);
+
+#endif

@@ -1,0 +1,555 @@
+/* node.c - a node: its name, cookie, listener, epmd registration, the loop
+ * hooks that run processes and flush output, ticks, and shutdown.
+ *
+ * Loop hooks: the run queue drains in the check phase (right after I/O) and,
+ * while work is left, in idle callbacks that keep the loop from blocking;
+ * output gathered during a turn is written in the prepare phase, one write
+ * per connection per loop iteration.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ei.h>
+
+#include "internal.h"
+
+extern char **environ;
+
+#define DEFAULT_MAX_PACKET (128u << 20)
+
+/* ---- small services ----------------------------------------------------- */
+
+uint32_t cn__random32(void)
+{
+    uint32_t v = 0;
+    if (getrandom(&v, sizeof v, 0) != sizeof v)
+        v = (uint32_t)time(NULL) ^ (uint32_t)getpid() ^ (uint32_t)clock();
+    return v;
+}
+
+void cn_log(cn_node *n, int level, const char *fmt, ...)
+{
+    if (n && level > n->verbose)
+        return;
+    static const char *names[] = { "error", "warning", "info", "debug" };
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    localtime_r(&ts.tv_sec, &tm);
+    fprintf(stderr, "%02d:%02d:%02d.%03ld [%s] %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
+            ts.tv_nsec / 1000000, n ? n->name : "-", names[level + 1], msg);
+}
+
+const char *cn_node_name(const cn_node *n) { return n->name; }
+int         cn_node_port(const cn_node *n) { return n->port; }
+uv_loop_t  *cn_node_loop(const cn_node *n) { return n->loop; }
+
+void cn_node_on_status(cn_node *n, cn_nodestatus_cb cb, void *ud)
+{
+    n->status_cb = cb;
+    n->status_ud = ud;
+}
+
+void cn__node_status(cn_node *n, cn_atom peer, int up)
+{
+    if (!up)
+        cn_log(n, CN_LOG_INFO, "nodedown %s", peer);
+    if (n->status_cb)
+        n->status_cb(n, peer, up, n->status_ud);
+}
+
+void cn_node_get_stats(const cn_node *n, cn_node_stats *st) { *st = n->stats; }
+
+int cn_node_busy(cn_node *n, const char *peer)
+{
+    cn_atom a = cn_atom_intern(peer, strlen(peer));
+    cn_conn *c = a ? cn__conn_get(n, a, 0) : NULL;
+    return c && c->out.len + c->wbuf.len > CN_HIGH_WATER;
+}
+
+size_t cn_node_peers(cn_node *n, const char **names, size_t max)
+{
+    size_t k = 0;
+    for (cn_conn *c = n->conns; c; c = c->hh.next)
+        if (c->state == CONN_UP) {
+            if (k < max)
+                names[k] = c->peer;
+            k++;
+        }
+    return k;
+}
+
+void cn_node_disconnect(cn_node *n, const char *peer)
+{
+    cn_atom a = cn_atom_intern(peer, strlen(peer));
+    cn_conn *c = a ? cn__conn_get(n, a, 0) : NULL;
+    if (c)
+        cn__conn_close(c, "disconnected by request");
+}
+
+/* ---- loop hooks --------------------------------------------------------- */
+
+static void on_idle(uv_idle_t *h)
+{
+    cn_node *n = h->data;
+    if (!cn__run_queue(n))
+        uv_idle_stop(h);
+    cn__free_zombies(n);
+}
+
+static void on_check(uv_check_t *h)
+{
+    cn_node *n = h->data;
+    cn__run_queue(n);
+    cn__free_zombies(n);
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    cn_node *n = h->data;
+    while (n->dirty) {
+        cn_conn *c = n->dirty;
+        n->dirty = c->next_dirty;
+        c->dirty = 0;
+        cn__conn_flush(c);
+    }
+}
+
+void cn__node_schedule(cn_node *n)
+{
+    if (!uv_is_active((uv_handle_t *)&n->idle) && !uv_is_closing((uv_handle_t *)&n->idle))
+        uv_idle_start(&n->idle, on_idle);
+}
+
+void cn__node_dirty(cn_node *n, cn_conn *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = 1;
+    c->next_dirty = n->dirty;
+    n->dirty = c;
+}
+
+void cn__node_conn_gone(cn_node *n, cn_conn *c)
+{
+    if (c->dirty) {
+        for (cn_conn **pp = &n->dirty; *pp; pp = &(*pp)->next_dirty)
+            if (*pp == c) {
+                *pp = c->next_dirty;
+                break;
+            }
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        n->conn_list = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    n->stats.conns--;
+    free(c);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    cn_node *n = t->data;
+    for (cn_conn *c = n->conn_list, *next; c; c = next) {
+        next = c->next;
+        cn__conn_tick(c);
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    cn_node *n = server->data;
+    if (status < 0) {
+        cn_log(n, CN_LOG_WARN, "accept: %s", uv_strerror(status));
+        return;
+    }
+    cn__conn_accept(n, server);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    cn_node *n = s->data;
+    cn_log(n, CN_LOG_INFO, "signal %d: stopping", signum);
+    cn_node_stop(n);
+}
+
+/* ---- the node's own net_kernel ------------------------------------------ */
+
+/* Answers net_adm:ping, which calls {net_kernel, Node} with {is_auth, Node}. */
+static int net_kernel_call(cn_proc *p, const cn_term *req, const cn_from *from)
+{
+    if (cn_term_match(req, "{is_auth, _}"))
+        return cn_replyf(p, from, "yes") < 0 ? CN_UNHANDLED : CN_OK;
+    return CN_UNHANDLED;
+}
+
+static const cn_proc_ops net_kernel_ops = {
+    .kind = "net_kernel",
+    .handle_call = net_kernel_call,
+    .unhandled = CN_UNHANDLED_LOG,
+};
+
+/* ---- names and cookies -------------------------------------------------- */
+
+static int host_name(int longnames, char *out, size_t outsz, char *err, size_t errlen)
+{
+    char h[256];
+    if (gethostname(h, sizeof h) < 0) {
+        snprintf(err, errlen, "gethostname: %s", strerror(errno));
+        return -1;
+    }
+    h[sizeof h - 1] = '\0';
+    if (!longnames) {
+        char *dot = strchr(h, '.');
+        if (dot)
+            *dot = '\0';
+        snprintf(out, outsz, "%s", h);
+        return 0;
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_flags = AI_CANONNAME;
+    hints.ai_family = AF_INET;
+    if (getaddrinfo(h, NULL, &hints, &res) == 0 && res && res->ai_canonname &&
+        strchr(res->ai_canonname, '.')) {
+        snprintf(out, outsz, "%s", res->ai_canonname);
+    } else if (strchr(h, '.')) {
+        snprintf(out, outsz, "%s", h);
+    } else {
+        if (res)
+            freeaddrinfo(res);
+        snprintf(err, errlen, "cannot use a long node name: host '%s' has no domain "
+                 "(give the full name as alive@host)", h);
+        return -1;
+    }
+    if (res)
+        freeaddrinfo(res);
+    return 0;
+}
+
+static int valid_alive(const char *a)
+{
+    if (!*a || strlen(a) > 200)
+        return 0;
+    for (; *a; a++)
+        if (!(isalnum((unsigned char)*a) || *a == '_' || *a == '-'))
+            return 0;
+    return 1;
+}
+
+static int set_name(cn_node *n, const cn_node_config *cfg, char *err, size_t errlen)
+{
+    const char *name = cfg->name;
+    if (!name || !*name) {
+        snprintf(err, errlen, "a node name is required (--sname or --name)");
+        return -1;
+    }
+    const char *at = strchr(name, '@');
+    if (at) {
+        snprintf(n->alive, sizeof n->alive, "%.*s", (int)(at - name), name);
+        snprintf(n->host, sizeof n->host, "%s", at + 1);
+        if (!n->host[0] || strchr(n->host, '@')) {
+            snprintf(err, errlen, "bad node name '%s'", name);
+            return -1;
+        }
+    } else {
+        snprintf(n->alive, sizeof n->alive, "%s", name);
+        if (host_name(cfg->longnames, n->host, sizeof n->host, err, errlen) < 0)
+            return -1;
+    }
+    if (!valid_alive(n->alive)) {
+        snprintf(err, errlen, "bad node name '%s': use letters, digits, '_' and '-'", name);
+        return -1;
+    }
+    snprintf(n->name, sizeof n->name, "%s@%s", n->alive, n->host);
+    n->self = cn_atom_intern(n->name, strlen(n->name));
+    return n->self ? 0 : -1;
+}
+
+static void trim(char *s)
+{
+    size_t len = strlen(s);
+    while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' ||
+                   s[len - 1] == '\t'))
+        s[--len] = '\0';
+}
+
+/* Cookie from the config, $ERLANG_COOKIE, or ~/.erlang.cookie, which is
+ * created with a random cookie if missing, as erl does. */
+static int set_cookie(cn_node *n, const cn_node_config *cfg, char *err, size_t errlen)
+{
+    const char *c = cfg->cookie;
+    if (!c || !*c)
+        c = getenv("ERLANG_COOKIE");
+    if (c && *c) {
+        if (strlen(c) >= sizeof n->cookie - 1) {
+            snprintf(err, errlen, "cookie too long");
+            return -1;
+        }
+        snprintf(n->cookie, sizeof n->cookie, "%s", c);
+        return 0;
+    }
+    const char *home = getenv("HOME");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/.erlang.cookie", home ? home : ".");
+    FILE *f = fopen(path, "r");
+    if (!f && errno == ENOENT) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0400);
+        if (fd >= 0) {
+            char fresh[21];
+            for (int i = 0; i < 20; i++)
+                fresh[i] = (char)('A' + cn__random32() % 26);
+            fresh[20] = '\0';
+            ssize_t w = write(fd, fresh, 20);
+            close(fd);
+            if (w == 20)
+                f = fopen(path, "r");
+        }
+    }
+    if (!f) {
+        snprintf(err, errlen, "no cookie: give --cookie, set ERLANG_COOKIE, or make %s (%s)",
+                 path, strerror(errno));
+        return -1;
+    }
+    if (!fgets(n->cookie, sizeof n->cookie, f))
+        n->cookie[0] = '\0';
+    fclose(f);
+    trim(n->cookie);
+    if (!n->cookie[0]) {
+        snprintf(err, errlen, "%s is empty", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- epmd registration -------------------------------------------------- */
+
+static int epmd_reachable(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0)
+        return 0;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)cn__epmd_port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+    close(s);
+    return ok;
+}
+
+/* As erl does: start "epmd -daemon" when none answers, and wait for it. */
+static int ensure_epmd(cn_node *n, char *err, size_t errlen)
+{
+    if (epmd_reachable())
+        return 0;
+    cn_log(n, CN_LOG_INFO, "no epmd running: starting epmd -daemon");
+    pid_t pid;
+    char *argv[] = { "epmd", "-daemon", NULL };
+    if (posix_spawnp(&pid, "epmd", NULL, NULL, argv, environ) != 0) {
+        snprintf(err, errlen, "epmd is not running and cannot be started (is erlang installed?)");
+        return -1;
+    }
+    int st;
+    waitpid(pid, &st, 0);           /* -daemon: the parent exits at once */
+    for (int i = 0; i < 100; i++) {
+        if (epmd_reachable())
+            return 0;
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    snprintf(err, errlen, "started epmd, but it does not answer on port %d", cn__epmd_port());
+    return -1;
+}
+
+static int publish(cn_node *n, char *err, size_t errlen)
+{
+    ei_cnode ec;
+    struct in_addr addr;
+    addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (ensure_epmd(n, err, errlen) < 0)
+        return -1;
+    if (ei_connect_xinit(&ec, n->host, n->alive, n->name, &addr, n->cookie, 0) < 0) {
+        snprintf(err, errlen, "ei_connect_xinit failed for %s", n->name);
+        return -1;
+    }
+    n->epmd_fd = ei_publish_tmo(&ec, n->port, 5000);
+    if (n->epmd_fd < 0) {
+        snprintf(err, errlen, "epmd refused to register '%s' (is the name already in use?)",
+                 n->alive);
+        return -1;
+    }
+    /* ei drops the creation epmd hands out, so each start draws its own:
+     * pids and refs of an earlier life of this node never match ours. */
+    n->creation = 4 + cn__random32() % 0x7ffffff0u;
+    return 0;
+}
+
+/* ---- start and stop ----------------------------------------------------- */
+
+static int listen_on(cn_node *n, const cn_node_config *cfg, char *err, size_t errlen)
+{
+    struct sockaddr_in a;
+    const char *host = cfg->listen_host ? cfg->listen_host : "0.0.0.0";
+    uv_tcp_init(n->loop, &n->listener);
+    n->listener.data = n;
+    n->handles_open++;
+    if (cfg->port < 0 || cfg->port > 65535 || uv_ip4_addr(host, cfg->port, &a) < 0) {
+        snprintf(err, errlen, "bad listen address '%s:%d'", host, cfg->port);
+        return -1;
+    }
+    int r = uv_tcp_bind(&n->listener, (struct sockaddr *)&a, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&n->listener, 511, on_connection);
+    if (r < 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, cfg->port, uv_strerror(r));
+        return -1;
+    }
+    struct sockaddr_in bound;
+    int len = sizeof bound;
+    uv_tcp_getsockname(&n->listener, (struct sockaddr *)&bound, &len);
+    n->port = ntohs(bound.sin_port);
+    return 0;
+}
+
+static void on_node_handle_closed(uv_handle_t *h)
+{
+    cn_node *n = h->data;
+    n->handles_open--;
+}
+
+static void close_handle(cn_node *n, uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, on_node_handle_closed);
+    (void)n;
+}
+
+static void init_handles(cn_node *n, const cn_node_config *cfg)
+{
+    uv_timer_init(n->loop, &n->tick_timer);
+    uv_idle_init(n->loop, &n->idle);
+    uv_check_init(n->loop, &n->check);
+    uv_prepare_init(n->loop, &n->prepare);
+    n->tick_timer.data = n->idle.data = n->check.data = n->prepare.data = n;
+    n->handles_open += 4;
+    uv_timer_start(&n->tick_timer, on_tick, n->tick_ms, n->tick_ms);
+    uv_check_start(&n->check, on_check);
+    uv_prepare_start(&n->prepare, on_prepare);
+    if (!cfg->no_signals) {
+        uv_signal_init(n->loop, &n->sigint);
+        uv_signal_init(n->loop, &n->sigterm);
+        n->sigint.data = n->sigterm.data = n;
+        n->handles_open += 2;
+        n->signals = 1;
+        uv_signal_start(&n->sigint, on_signal, SIGINT);
+        uv_signal_start(&n->sigterm, on_signal, SIGTERM);
+    }
+}
+
+cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, size_t errlen)
+{
+    cn_node *n = calloc(1, sizeof *n);
+    if (!n) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ei_init();
+    n->loop = loop;
+    n->epmd_fd = -1;
+    n->verbose = cfg->verbose;
+    n->max_packet = cfg->max_packet ? cfg->max_packet : DEFAULT_MAX_PACKET;
+    n->tick_ms = (cfg->ticktime_s ? cfg->ticktime_s : 60) * 1000 / 4;
+    n->next_pid = 1;
+    if (set_name(n, cfg, err, errlen) < 0 || set_cookie(n, cfg, err, errlen) < 0) {
+        free(n);
+        return NULL;
+    }
+    if (listen_on(n, cfg, err, errlen) < 0 || publish(n, err, errlen) < 0) {
+        uv_close((uv_handle_t *)&n->listener, NULL);
+        uv_run(loop, UV_RUN_NOWAIT);
+        free(n);
+        return NULL;
+    }
+    init_handles(n, cfg);
+    if (!cn_spawn(n, &net_kernel_ops, NULL, "net_kernel")) {
+        snprintf(err, errlen, "cannot start net_kernel");
+        cn_node_stop(n);
+        return n;
+    }
+    cn_log(n, CN_LOG_INFO, "node %s up on port %d (creation %u)", n->name, n->port, n->creation);
+    return n;
+}
+
+void cn_node_stop(cn_node *n)
+{
+    if (n->stopping)
+        return;
+    cn__proc_stop_all(n, "shutdown");
+    n->stopping = 1;
+    close_handle(n, (uv_handle_t *)&n->listener);
+    if (n->epmd_fd >= 0) {
+        close(n->epmd_fd);          /* epmd forgets the name */
+        n->epmd_fd = -1;
+    }
+    on_prepare(&n->prepare);
+    for (cn_conn *c = n->conn_list, *next; c; c = next) {
+        next = c->next;
+        if (c->state != CONN_UP || cn__conn_idle(c))
+            cn__conn_close(c, "node stopping");
+    }
+    close_handle(n, (uv_handle_t *)&n->tick_timer);
+    close_handle(n, (uv_handle_t *)&n->prepare);
+    close_handle(n, (uv_handle_t *)&n->idle);
+    if (n->signals) {
+        close_handle(n, (uv_handle_t *)&n->sigint);
+        close_handle(n, (uv_handle_t *)&n->sigterm);
+    }
+    /* the check handle stays until the last process is gone */
+    close_handle(n, (uv_handle_t *)&n->check);
+}
+
+void cn_node_free(cn_node *n)
+{
+    if (!n)
+        return;
+    cn_proc *p, *tmp;
+    HASH_ITER(hh_num, n->procs, p, tmp) {
+        /* processes that never got to exit (stopped mid-handler) */
+        HASH_DELETE(hh_num, n->procs, p);
+        if (p->name)
+            HASH_DELETE(hh_name, n->names, p);
+        free(p->name);
+        cn_buf_free(&p->exit_reason);
+        cn_buf_free(&p->scratch);
+        free(p);
+    }
+    n->dispatch_depth = 0;
+    cn__free_zombies(n);
+    cn_buf_free(&n->scratch);
+    cn_buf_free(&n->sendbuf);
+    cn_buf_free(&n->sigbuf);
+    free(n);
+}

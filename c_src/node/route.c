@@ -1,0 +1,143 @@
+/* route.c - between connections and processes.
+ *
+ * Incoming: a parsed control message goes to the process it names, or to
+ * link.c for links, monitors and exit signals.  Outgoing: a message to a pid
+ * goes to the local mailbox or to the connection for the pid's node, dialing
+ * it if needed.  Messages to processes that do not exist are dropped, as
+ * erts drops them.
+ */
+#include <stdarg.h>
+#include <string.h>
+
+#include "internal.h"
+
+static cn_proc *local_target(cn_node *n, const cn_dist_msg *m)
+{
+    if (m->to_is_name)
+        return cn_whereis(n, m->to_name);
+    return cn_proc_by_pid(n, &m->to);
+}
+
+void cn__route_packet(cn_conn *c, const cn_dist_msg *m)
+{
+    cn_node *n = c->node;
+    cn_proc *p;
+    switch (m->kind) {
+    case CN_DIST_SEND:
+    case CN_DIST_REG_SEND:
+        p = local_target(n, m);
+        if (p)
+            cn__proc_deliver(p, ENV_MSG, NULL, &m->msg, 1);
+        else if (m->to_is_name)
+            cn_log(n, CN_LOG_DEBUG, "message from %s to unregistered name '%s' dropped",
+                   c->peer, m->to_name);
+        return;
+    case CN_DIST_LINK:
+        cn__remote_link(n, m, c);
+        return;
+    case CN_DIST_UNLINK:
+    case CN_DIST_UNLINK_ACK:
+        cn__remote_unlink(n, m, c);
+        return;
+    case CN_DIST_EXIT:
+    case CN_DIST_EXIT2:
+        cn__remote_exit(n, m);
+        return;
+    case CN_DIST_MONITOR:
+        cn__remote_monitor(n, m, c);
+        return;
+    case CN_DIST_DEMONITOR:
+        cn__remote_demonitor(n, m);
+        return;
+    case CN_DIST_MONITOR_EXIT:
+        cn__remote_monitor_exit(n, m);
+        return;
+    case CN_DIST_GROUP_LEADER:
+    case CN_DIST_NODE_LINK:
+        return;
+    }
+}
+
+int cn__route_send(cn_node *n, const cn_pid *to, const cn_term *msg)
+{
+    if (to->node == n->self) {
+        cn_proc *p = cn_proc_by_pid(n, to);
+        if (p)
+            cn__proc_deliver(p, ENV_MSG, NULL, msg, 0);
+        return 0;
+    }
+    cn_conn *c = cn__conn_get(n, to->node, 1);
+    if (!c)
+        return -1;
+    cn_dist_put_send(cn__conn_out(c), to, msg);
+    n->stats.msgs_out++;
+    return 0;
+}
+
+int cn_send(cn_proc *from, const cn_pid *to, const cn_term *msg)
+{
+    return cn__route_send(from->node, to, msg);
+}
+
+int cn_send_named(cn_proc *from, const char *name, const char *node, const cn_term *msg)
+{
+    cn_node *n = from->node;
+    if (!node || strcmp(node, n->name) == 0) {
+        cn_proc *p = cn_whereis(n, name);
+        if (p)
+            cn__proc_deliver(p, ENV_MSG, NULL, msg, 0);
+        return 0;
+    }
+    cn_atom peer = cn_atom_intern(node, strlen(node));
+    cn_conn *c = peer ? cn__conn_get(n, peer, 1) : NULL;
+    if (!c)
+        return -1;
+    cn_dist_put_reg_send(cn__conn_out(c), &from->pid, name, msg);
+    n->stats.msgs_out++;
+    return 0;
+}
+
+static cn_term vfmt(cn_buf *b, const char *pattern, va_list ap)
+{
+    cn_buf_reset(b);
+    cn_term_vbuild(b, pattern, ap);
+    cn_term t = { NULL, 0 };
+    if (!cn_buf_failed(b))
+        t = cn_buf_term(b, 0);
+    return t;
+}
+
+cn_term cn_fmt(cn_proc *p, const char *pattern, ...)
+{
+    va_list ap;
+    va_start(ap, pattern);
+    cn_term t = vfmt(&p->scratch, pattern, ap);
+    va_end(ap);
+    return t;
+}
+
+int cn_sendf(cn_proc *from, const cn_pid *to, const char *pattern, ...)
+{
+    va_list ap;
+    va_start(ap, pattern);
+    cn_term t = vfmt(&from->node->sendbuf, pattern, ap);
+    va_end(ap);
+    if (!t.len) {
+        cn_log(from->node, CN_LOG_ERROR, "cn_sendf: bad pattern \"%s\"", pattern);
+        return -1;
+    }
+    return cn_send(from, to, &t);
+}
+
+int cn_sendf_named(cn_proc *from, const char *name, const char *node, const char *pattern, ...)
+{
+    va_list ap;
+    va_start(ap, pattern);
+    cn_term t = vfmt(&from->node->sendbuf, pattern, ap);
+    va_end(ap);
+    if (!t.len) {
+        cn_log(from->node, CN_LOG_ERROR, "cn_sendf_named: bad pattern \"%s\"", pattern);
+        return -1;
+    }
+    return cn_send_named(from, name, node, &t);
+}
