@@ -35,15 +35,28 @@ endef
 $(eval $(call node_lib,$(OBJ_DIR),$(CC),))
 $(eval $(call node_lib,$(SAN_DIR),$(SAN_CC),$(SAN_CFLAGS)))
 
-$(PRIV)/bin/echo_node: c_src/echo/echo_node.c $(OBJ_DIR)/libcnode.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(OBJ_DIR)/libcnode.a $(LDLIBS) -o $@
+# A binary from one main file: release build in priv/bin, sanitizer build
+# for the tests in _build/c/san/bin.
+define binary
+$(PRIV)/bin/$(1): $(2) $(OBJ_DIR)/libcnode.a
+	@mkdir -p $$(dir $$@)
+	$(CC) $(CFLAGS) $$< $(OBJ_DIR)/libcnode.a $(LDLIBS) -o $$@
+$(SAN_DIR)/bin/$(1): $(2) $(SAN_DIR)/libcnode.a
+	@mkdir -p $$(dir $$@)
+	$(SAN_CC) $(SAN_CFLAGS) $(CFLAGS) $$< $(SAN_DIR)/libcnode.a $(LDLIBS) -o $$@
+endef
+$(eval $(call binary,echo_node,c_src/echo/echo_node.c))
+$(eval $(call binary,testnode,test/c/testnode.c))
 
-$(SAN_DIR)/bin/echo_node: c_src/echo/echo_node.c $(SAN_DIR)/libcnode.a
-	@mkdir -p $(dir $@)
-	$(SAN_CC) $(SAN_CFLAGS) $(CFLAGS) $< $(SAN_DIR)/libcnode.a $(LDLIBS) -o $@
-
-san: $(addprefix $(SAN_DIR)/bin/,$(BINS))
+san: $(addprefix $(SAN_DIR)/bin/,$(BINS) testnode)
 
 clean:
 	rm -rf _build/c priv/bin
+
+# ---- tests -------------------------------------------------------------------
+export CNODE_ROOT := $(CURDIR)
+CT_SUITES ?=
+test: san test-c test-ct
+
+test-ct: san
+	rebar3 ct $(if $(CT_SUITES),--suite $(CT_SUITES))

@@ -59,13 +59,12 @@ static void unregister(cn_conn *c)
         HASH_DEL(c->node->conns, c);
 }
 
-static void close_conn(cn_conn *c, const char *why, int silent)
+/* level: how loudly to say why (CN_LOG_DEBUG for expected closes). */
+static void close_conn_at(cn_conn *c, const char *why, int level, int silent)
 {
     cn_node *n = c->node;
     if (c->state == CONN_CLOSING)
         return;
-    int was_up = c->state == CONN_UP;
-    int level = silent ? CN_LOG_DEBUG : (was_up || c->initiator ? CN_LOG_WARN : CN_LOG_INFO);
     cn_log(n, level, "connection %s %s: %s", c->initiator ? "to" : "from",
            c->peer ? c->peer : "(unnamed peer)", why);
     unregister(c);
@@ -82,6 +81,7 @@ static void close_conn(cn_conn *c, const char *why, int silent)
         uv_close((uv_handle_t *)&c->setup_timer, on_handle_closed);
     }
     if (c->peer && !silent) {
+        /* links and monitors towards the peer see noconnection */
         cn_conn *other = NULL;
         HASH_FIND_PTR(n->conns, &c->peer, other);
         if (!other) {
@@ -93,7 +93,13 @@ static void close_conn(cn_conn *c, const char *why, int silent)
     free_if_done(c);
 }
 
-void cn__conn_close(cn_conn *c, const char *why) { close_conn(c, why, 0); }
+/* A failure worth a warning: protocol errors, bad cookies, timeouts. */
+static void close_conn(cn_conn *c, const char *why, int silent)
+{
+    close_conn_at(c, why, silent ? CN_LOG_DEBUG : CN_LOG_WARN, silent);
+}
+
+void cn__conn_close(cn_conn *c, const char *why) { close_conn_at(c, why, CN_LOG_INFO, 0); }
 
 static void on_setup_timeout(uv_timer_t *t)
 {
@@ -240,7 +246,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread < 0) {
-        close_conn(c, nread == UV_EOF ? "connection closed by peer" : uv_strerror((int)nread), 0);
+        close_conn_at(c, nread == UV_EOF ? "connection closed by peer" : uv_strerror((int)nread),
+                      CN_LOG_INFO, 0);
         return;
     }
     c->in.len += (size_t)nread;

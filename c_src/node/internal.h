@@ -224,6 +224,7 @@ struct cn_node {
     int        port;
     int        epmd_fd;
     uv_timer_t tick_timer;
+    uv_timer_t stop_timer;          /* reports what delays a shutdown */
     uv_idle_t  idle;
     uv_check_t check;
     uv_prepare_t prepare;

@@ -368,7 +368,15 @@ static int ensure_epmd(cn_node *n, char *err, size_t errlen)
     cn_log(n, CN_LOG_INFO, "no epmd running: starting epmd -daemon");
     pid_t pid;
     char *argv[] = { "epmd", "-daemon", NULL };
-    if (posix_spawnp(&pid, "epmd", NULL, NULL, argv, environ) != 0) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    /* the daemon must not hold our stdio (a parent waiting for EOF on our
+     * stdout would wait for epmd) */
+    for (int fd = 0; fd < 3; fd++)
+        posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
+    int sr = posix_spawnp(&pid, "epmd", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (sr != 0) {
         snprintf(err, errlen, "epmd is not running and cannot be started (is erlang installed?)");
         return -1;
     }
@@ -503,12 +511,30 @@ cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, si
     return n;
 }
 
+static void report_handle(uv_handle_t *h, void *arg)
+{
+    cn_node *n = arg;
+    if (!uv_is_closing(h) && h != (uv_handle_t *)&n->stop_timer)
+        cn_log(n, CN_LOG_WARN, "still open at shutdown: %s handle%s", uv_handle_type_name(h->type),
+               uv_is_active(h) ? " (active)" : "");
+}
+
+static void on_stop_slow(uv_timer_t *t)
+{
+    cn_node *n = t->data;
+    uv_walk(n->loop, report_handle, n);
+    for (cn_conn *c = n->conn_list; c; c = c->next)
+        cn_log(n, CN_LOG_WARN, "still open at shutdown: connection %s in state %d",
+               c->peer ? c->peer : "?", (int)c->state);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
 void cn_node_stop(cn_node *n)
 {
     if (n->stopping)
         return;
+    n->stopping = 1;                /* no new connections from here on */
     cn__proc_stop_all(n, "shutdown");
-    n->stopping = 1;
     close_handle(n, (uv_handle_t *)&n->listener);
     if (n->epmd_fd >= 0) {
         close(n->epmd_fd);          /* epmd forgets the name */
@@ -527,14 +553,23 @@ void cn_node_stop(cn_node *n)
         close_handle(n, (uv_handle_t *)&n->sigint);
         close_handle(n, (uv_handle_t *)&n->sigterm);
     }
-    /* the check handle stays until the last process is gone */
     close_handle(n, (uv_handle_t *)&n->check);
+    /* if anything keeps the loop alive, say what, instead of hanging quietly */
+    uv_timer_init(n->loop, &n->stop_timer);
+    n->stop_timer.data = n;
+    uv_timer_start(&n->stop_timer, on_stop_slow, 5000, 0);
+    uv_unref((uv_handle_t *)&n->stop_timer);
 }
 
 void cn_node_free(cn_node *n)
 {
     if (!n)
         return;
+    /* the unreferenced shutdown reporter may outlive uv_run */
+    if (n->stopping && !uv_is_closing((uv_handle_t *)&n->stop_timer)) {
+        uv_close((uv_handle_t *)&n->stop_timer, NULL);
+        uv_run(n->loop, UV_RUN_NOWAIT);
+    }
     cn_proc *p, *tmp;
     HASH_ITER(hh_num, n->procs, p, tmp) {
         /* processes that never got to exit (stopped mid-handler) */

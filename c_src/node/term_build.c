@@ -185,15 +185,17 @@ static int count_elems(const char *p, char close, uint32_t *n)
     return -1;
 }
 
-static int build_seq(builder *s, char close)
+/* Builds the n elements count_elems found; any other number (elements run
+ * together, or a '-' that parses as nothing) is a malformed pattern. */
+static int build_seq(builder *s, char close, uint32_t n)
 {
-    for (;;) {
+    for (uint32_t built = 0;; built++) {
         skip_sep(s);
         if (*s->pat == close) {
             s->pat++;
-            return 0;
+            return built == n ? 0 : -1;
         }
-        if (!*s->pat || build_elem(s) < 0)
+        if (!*s->pat || built == n || build_elem(s) < 0)
             return -1;
     }
 }
@@ -237,11 +239,11 @@ static int build_elem(builder *s)
             return -1;
         if (c == '{') {
             cn_term_put_tuple(s->b, n);
-            return build_seq(s, close);
+            return build_seq(s, close, n);
         }
         if (n > 0)
             cn_term_put_list(s->b, n);
-        if (build_seq(s, close) < 0)
+        if (build_seq(s, close, n) < 0)
             return -1;
         cn_term_put_nil(s->b);
         return 0;

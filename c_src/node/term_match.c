@@ -356,13 +356,20 @@ static int match_seq(matcher *m, size_t *pos, uint32_t arity, char close)
     }
 }
 
+/* SMALL_INTEGER_EXT encodings of 0..255: the elements of a STRING_EXT as
+ * terms.  Static, so a ~t capture of one stays valid after the match. */
+#define SI1(v) { (char)CN_EXT_SMALL_INTEGER, (char)(v) }
+#define SI4(v) SI1(v), SI1((v) + 1), SI1((v) + 2), SI1((v) + 3)
+#define SI16(v) SI4(v), SI4((v) + 4), SI4((v) + 8), SI4((v) + 12)
+#define SI64(v) SI16(v), SI16((v) + 16), SI16((v) + 32), SI16((v) + 48)
+static const char small_ints[256][2] = { SI64(0), SI64(64), SI64(128), SI64(192) };
+
 static int match_string_list(matcher *m, size_t *pos)
 {
     /* A STRING_EXT against a list pattern: each byte is a small integer. */
     const unsigned char *u = (const unsigned char *)m->d + *pos;
     uint32_t n = cn_get16(u + 1);
     matcher sub;
-    char el[2] = { (char)CN_EXT_SMALL_INTEGER, 0 };
     for (uint32_t i = 0;; i++) {
         skip_sep(m);
         if (*m->pat == ']') {
@@ -372,9 +379,8 @@ static int match_string_list(matcher *m, size_t *pos)
         }
         if (!*m->pat || i == n)
             return 0;
-        el[1] = (char)u[3 + i];
         sub.pat = m->pat;
-        sub.d = el;
+        sub.d = small_ints[u[3 + i]];
         sub.end = 2;
         sub.ap = m->ap;
         size_t p = 0;

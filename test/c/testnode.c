@@ -1,0 +1,448 @@
+/* testnode.c - a C node the Common Test suites drive from Erlang.
+ *
+ *   testnode --sname NAME --cookie C [node options]
+ *
+ * Registers `ctl`, which spawns workers on request.  A worker is a managed
+ * process whose every feature is reachable by gen_server:call, so a suite
+ * can exercise links, monitors, exits, calls from C to Erlang, Gleam
+ * Subjects, timeouts and unhandled-message policies on real wire traffic.
+ * Workers forward what reaches handle_info / handle_subject / handle_timeout
+ * to a notify pid as {cnode_event, WorkerPid, Event}, so tests wait for
+ * events instead of sleeping.
+ *
+ * ctl calls:
+ *   {spawn, Name | undefined, Policy}   -> Pid      Policy: log|drop|stop|forward
+ *   {spawn_many, N}                     -> N        N idle processes
+ *   stop_many                           -> N        stops them
+ *   stats                               -> #{procs, conns, msgs_in, msgs_out, rss_kb}
+ *   stop_node                           -> ok       then a graceful stop
+ * worker calls:
+ *   {notify, Pid}          ping -> pong     {echo, T} -> T
+ *   {link, Pid}  {unlink, Pid}  {trap_exit, Bool}  {exit, Pid, Reason}
+ *   {monitor, Pid | {Name, Node}} -> Ref    {demonitor, Ref}
+ *   {stop, Reason} -> ok, then stops        {stop_noreply, Reason}
+ *   {call, Pid | {Name, Node}, Req, Ms}     -> {ok, R} | {down, Reason} | timeout
+ *                                             (a deferred reply)
+ *   {cast, Pid | {Name, Node}, Req}         -> ok
+ *   {send, Pid | {Name, Node}, Msg}         -> ok
+ *   new_subject -> {subject, Self, Ref}
+ *   {subject_send, Subject, Msg} -> ok
+ *   {gleam_call, Subject, Ms}  -> {ok, R} | {down, Reason} | timeout, the
+ *                                 request being {ask, ReplySubject}
+ *   {timeout, Ms} -> ok       (idle timeout; fires a `timeout` event)
+ *   {dead_letter, Pid} -> ok
+ * A worker's Subjects answer {ping, ReplySubject} with pong (for Gleam-style
+ * calls from Erlang) and report any other message as {subject, Msg}.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../c_src/node/cli.h"
+
+typedef struct worker {
+    int     has_notify;
+    cn_pid  notify;
+} worker;
+
+static void notify(cn_proc *p, const char *pattern, const cn_term *t)
+{
+    worker *w = cn_proc_state(p);
+    if (!w->has_notify)
+        return;
+    if (t)
+        cn_sendf(p, &w->notify, pattern, cn_self(p), t);
+    else
+        cn_sendf(p, &w->notify, pattern, cn_self(p));
+}
+
+static int parse_dest(const cn_term *t, cn_pid *pid, char *name, char *node, cn_dest *d)
+{
+    if (cn_term_match(t, "~p", pid)) {
+        *d = (cn_dest){ pid, NULL, NULL };
+        return 0;
+    }
+    if (cn_term_match(t, "{~a, ~a}", name, node)) {
+        *d = (cn_dest){ NULL, name, node };
+        return 0;
+    }
+    return -1;
+}
+
+/* A deferred reply: the call's From waits for the continuation. */
+static void call_done(cn_proc *p, cn_call_status st, const cn_term *reply, void *ud)
+{
+    cn_from *from = ud;
+    if (st == CN_CALL_OK)
+        cn_replyf(p, from, "{ok, ~t}", reply);
+    else if (st == CN_CALL_DOWN)
+        cn_replyf(p, from, "{down, ~t}", reply);
+    else
+        cn_replyf(p, from, "timeout");
+    free(from);
+}
+
+static void build_ask(cn_buf *b, const cn_subject *reply_to, void *ud)
+{
+    (void)ud;
+    cn_term_put_tuple(b, 2);
+    cn_term_put_atom(b, "ask");
+    cn_subject_put(b, reply_to);
+}
+
+static cn_from *keep_from(const cn_from *from)
+{
+    cn_from *f = malloc(sizeof *f);
+    if (f)
+        *f = *from;
+    return f;
+}
+
+static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
+{
+    worker *w = cn_proc_state(p);
+    cn_pid pid;
+    cn_ref ref;
+    cn_term t, u;
+    cn_dest d;
+    char name[CN_ATOM_BUF], node[CN_ATOM_BUF];
+    int ms;
+
+    if (cn_term_match(req, "ping"))
+        return cn_replyf(p, from, "pong"), CN_OK;
+    if (cn_term_match(req, "{echo, ~t}", &t))
+        return cn_reply(p, from, &t), CN_OK;
+    if (cn_term_match(req, "{notify, ~p}", &pid)) {
+        w->notify = pid;
+        w->has_notify = 1;
+        return cn_replyf(p, from, "ok"), CN_OK;
+    }
+    if (cn_term_match(req, "{link, ~p}", &pid))
+        return cn_link(p, &pid), cn_replyf(p, from, "ok"), CN_OK;
+    if (cn_term_match(req, "{unlink, ~p}", &pid))
+        return cn_unlink(p, &pid), cn_replyf(p, from, "ok"), CN_OK;
+    if (cn_term_match(req, "{trap_exit, true}"))
+        return cn_trap_exit(p, 1), cn_replyf(p, from, "ok"), CN_OK;
+    if (cn_term_match(req, "{trap_exit, false}"))
+        return cn_trap_exit(p, 0), cn_replyf(p, from, "ok"), CN_OK;
+    if (cn_term_match(req, "{exit, ~p, ~t}", &pid, &t))
+        return cn_exit(p, &pid, &t), cn_replyf(p, from, "ok"), CN_OK;
+    if (cn_term_match(req, "{monitor, ~t}", &t) && parse_dest(&t, &pid, name, node, &d) == 0) {
+        if (cn_monitor(p, d, &ref) < 0)
+            return cn_replyf(p, from, "error"), CN_OK;
+        return cn_replyf(p, from, "~r", &ref), CN_OK;
+    }
+    if (cn_term_match(req, "{demonitor, ~r}", &ref))
+        return cn_demonitor(p, &ref), cn_replyf(p, from, "ok"), CN_OK;
+    if (cn_term_match(req, "{stop, ~t}", &t)) {
+        cn_replyf(p, from, "ok");
+        cn_stop(p, &t);
+        return CN_OK;
+    }
+    if (cn_term_match(req, "{stop_noreply, ~t}", &t)) {
+        cn_stop(p, &t);
+        return CN_OK;
+    }
+    if (cn_term_match(req, "{call, ~t, ~t, ~i}", &t, &u, &ms) &&
+        parse_dest(&t, &pid, name, node, &d) == 0) {
+        cn_from *f = keep_from(from);
+        if (!f || cn_call(p, d, &u, (unsigned)ms, call_done, f) < 0) {
+            free(f);
+            cn_replyf(p, from, "error");
+        }
+        return CN_OK;
+    }
+    if (cn_term_match(req, "{cast, ~t, ~t}", &t, &u) && parse_dest(&t, &pid, name, node, &d) == 0)
+        return cn_cast(p, d, &u), cn_replyf(p, from, "ok"), CN_OK;
+    if (cn_term_match(req, "{send, ~t, ~t}", &t, &u) && parse_dest(&t, &pid, name, node, &d) == 0) {
+        if (d.pid)
+            cn_send(p, d.pid, &u);
+        else
+            cn_send_named(p, d.name, d.node, &u);
+        return cn_replyf(p, from, "ok"), CN_OK;
+    }
+    if (cn_term_match(req, "new_subject")) {
+        cn_subject s;
+        cn_subject_new(p, &s);
+        cn_buf b;
+        cn_buf_init(&b);
+        cn_subject_put(&b, &s);
+        t = cn_buf_term(&b, 0);
+        cn_reply(p, from, &t);
+        cn_buf_free(&b);
+        return CN_OK;
+    }
+    if (cn_term_match(req, "{subject_send, ~t, ~t}", &t, &u)) {
+        cn_subject s;
+        if (cn_subject_from_term(&t, &s) < 0)
+            return cn_replyf(p, from, "badarg"), CN_OK;
+        cn_subject_send(p, &s, &u);
+        return cn_replyf(p, from, "ok"), CN_OK;
+    }
+    if (cn_term_match(req, "{gleam_call, ~t, ~i}", &t, &ms)) {
+        cn_subject s;
+        cn_from *f = keep_from(from);
+        if (!f || cn_subject_from_term(&t, &s) < 0 ||
+            cn_gleam_call(p, &s, build_ask, (unsigned)ms, call_done, f) < 0) {
+            free(f);
+            cn_replyf(p, from, "error");
+        }
+        return CN_OK;
+    }
+    if (cn_term_match(req, "{timeout, ~i}", &ms)) {
+        cn_timeout(p, (unsigned)ms);
+        return cn_replyf(p, from, "ok"), CN_OK;
+    }
+    if (cn_term_match(req, "{dead_letter, ~p}", &pid)) {
+        cn_proc_set_dead_letter(p, &pid);
+        return cn_replyf(p, from, "ok"), CN_OK;
+    }
+    return CN_UNHANDLED;
+}
+
+static int worker_info(cn_proc *p, const cn_term *msg)
+{
+    if (cn_term_match(msg, "junk") || cn_term_match(msg, "{junk, _}"))
+        return CN_UNHANDLED;        /* exercises the unhandled policy */
+    notify(p, "{cnode_event, ~p, ~t}", msg);
+    return CN_OK;
+}
+
+static int worker_cast(cn_proc *p, const cn_term *msg)
+{
+    cn_buf b;
+    cn_buf_init(&b);
+    cn_term_build(&b, "{cast, ~t}", msg);
+    cn_term t = cn_buf_term(&b, 0);
+    notify(p, "{cnode_event, ~p, ~t}", &t);
+    cn_buf_free(&b);
+    return CN_OK;
+}
+
+static int worker_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
+{
+    cn_term reply_to;
+    cn_subject r;
+    (void)s;
+    if (cn_term_match(msg, "{ping, ~t}", &reply_to) && cn_subject_from_term(&reply_to, &r) == 0) {
+        cn_subject_sendf(p, &r, "pong");
+        return CN_OK;
+    }
+    cn_buf b;
+    cn_buf_init(&b);
+    cn_term_build(&b, "{subject, ~t}", msg);
+    cn_term t = cn_buf_term(&b, 0);
+    notify(p, "{cnode_event, ~p, ~t}", &t);
+    cn_buf_free(&b);
+    return CN_OK;
+}
+
+static void worker_timeout(cn_proc *p) { notify(p, "{cnode_event, ~p, timeout}", NULL); }
+
+static void worker_terminate(cn_proc *p, const cn_term *reason)
+{
+    notify(p, "{cnode_event, ~p, {terminate, ~t}}", reason);
+    free(cn_proc_state(p));
+}
+
+static int worker_init(cn_proc *p, void *arg)
+{
+    (void)arg;
+    worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    cn_proc_set_state(p, w);
+    return 0;
+}
+
+#define WORKER_OPS(policy)                                                          \
+    { .kind = "worker", .init = worker_init, .handle_call = worker_call,            \
+      .handle_cast = worker_cast, .handle_info = worker_info,                       \
+      .handle_subject = worker_subject, .handle_timeout = worker_timeout,           \
+      .terminate = worker_terminate, .unhandled = policy }
+
+static const cn_proc_ops worker_ops[] = {
+    WORKER_OPS(CN_UNHANDLED_LOG), WORKER_OPS(CN_UNHANDLED_DROP),
+    WORKER_OPS(CN_UNHANDLED_STOP), WORKER_OPS(CN_UNHANDLED_FORWARD),
+};
+
+/* ---- ctl ---------------------------------------------------------------- */
+
+static const cn_proc_ops idle_ops = { .kind = "idle" };
+
+typedef struct ctl {
+    cn_proc **many;
+    size_t    nmany;
+} ctl;
+
+static long rss_kb(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void stop_many(cn_proc *p)
+{
+    ctl *c = cn_proc_state(p);
+    for (size_t i = 0; i < c->nmany; i++)
+        cn_stop_atom(c->many[i], "normal");
+    free(c->many);
+    c->many = NULL;
+    c->nmany = 0;
+}
+
+static int ctl_call(cn_proc *p, const cn_term *req, const cn_from *from)
+{
+    ctl *c = cn_proc_state(p);
+    cn_node *n = cn_proc_node(p);
+    char name[CN_ATOM_BUF], policy[CN_ATOM_BUF];
+    int count;
+
+    if (cn_term_match(req, "{spawn, ~a, ~a}", name, policy)) {
+        static const char *policies[] = { "log", "drop", "stop", "forward" };
+        int k = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(policy, policies[i]) == 0)
+                k = i;
+        cn_proc *w = k < 0 ? NULL
+                   : cn_spawn(n, &worker_ops[k], NULL,
+                              strcmp(name, "undefined") == 0 ? NULL : name);
+        if (!w)
+            return cn_replyf(p, from, "{error, spawn_failed}"), CN_OK;
+        return cn_replyf(p, from, "~p", cn_self(w)), CN_OK;
+    }
+    if (cn_term_match(req, "{spawn_many, ~i}", &count) && count >= 0) {
+        stop_many(p);
+        c->many = calloc((size_t)count + 1, sizeof *c->many);
+        for (int i = 0; c->many && i < count; i++) {
+            c->many[i] = cn_spawn(n, &idle_ops, NULL, NULL);
+            if (!c->many[i])
+                break;
+            c->nmany++;
+        }
+        return cn_replyf(p, from, "~i", (int)c->nmany), CN_OK;
+    }
+    if (cn_term_match(req, "stop_many")) {
+        int k = (int)c->nmany;
+        stop_many(p);
+        return cn_replyf(p, from, "~i", k), CN_OK;
+    }
+    if (cn_term_match(req, "stats")) {
+        cn_node_stats st;
+        cn_node_get_stats(n, &st);
+        cn_buf b;
+        cn_buf_init(&b);
+        cn_term_put_map(&b, 5);
+        cn_term_build(&b, "procs");
+        cn_term_put_ulong(&b, st.procs);
+        cn_term_build(&b, "conns");
+        cn_term_put_ulong(&b, st.conns);
+        cn_term_build(&b, "msgs_in");
+        cn_term_put_ulong(&b, st.msgs_in);
+        cn_term_build(&b, "msgs_out");
+        cn_term_put_ulong(&b, st.msgs_out);
+        cn_term_build(&b, "rss_kb");
+        cn_term_put_long(&b, rss_kb());
+        cn_term t = cn_buf_term(&b, 0);
+        cn_reply(p, from, &t);
+        cn_buf_free(&b);
+        return CN_OK;
+    }
+    if (cn_term_match(req, "stop_node")) {
+        cn_replyf(p, from, "ok");
+        cn_node_stop(n);
+        return CN_OK;
+    }
+    return CN_UNHANDLED;
+}
+
+static int ctl_init(cn_proc *p, void *arg)
+{
+    (void)arg;
+    ctl *c = calloc(1, sizeof *c);
+    if (!c)
+        return -1;
+    cn_proc_set_state(p, c);
+    return 0;
+}
+
+static void ctl_terminate(cn_proc *p, const cn_term *reason)
+{
+    (void)reason;
+    ctl *c = cn_proc_state(p);
+    free(c->many);
+    free(c);
+}
+
+static const cn_proc_ops ctl_ops = {
+    .kind = "ctl", .init = ctl_init, .handle_call = ctl_call,
+    .terminate = ctl_terminate, .unhandled = CN_UNHANDLED_LOG,
+};
+
+/* The suite holds our stdin: when it closes (the test node's owner is
+ * gone), stop, so no test node outlives its test run. */
+static void on_stdin_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    static char b[256];
+    (void)h;
+    (void)hint;
+    *buf = uv_buf_init(b, sizeof b);
+}
+
+static void on_stdin(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    if (nread < 0) {
+        uv_read_stop(s);
+        cn_node_stop(s->data);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = { CN_CLI_OPTIONS, { 0, 0, 0, 0 } };
+    cn_node_config cfg = { 0 };
+    int c;
+    while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1)
+        if (cn_cli_node_opt(&cfg, c, optarg, "testnode") != 0)
+            return 2;
+    if (cn_cli_node_check(&cfg, "testnode") < 0)
+        return 2;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char err[256];
+    cn_node *n = cn_node_start(&loop, &cfg, err, sizeof err);
+    if (!n) {
+        fprintf(stderr, "testnode: %s\n", err);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    if (!cn_spawn(n, &ctl_ops, NULL, "ctl") || !cn_spawn(n, &worker_ops[0], NULL, "echo")) {
+        fprintf(stderr, "testnode: cannot start ctl\n");
+        cn_node_stop(n);
+    } else {
+        printf("ready %s\n", cn_node_name(n));
+        fflush(stdout);
+    }
+    uv_pipe_t in;
+    uv_pipe_init(&loop, &in, 0);
+    in.data = n;
+    if (uv_pipe_open(&in, 0) == 0) {
+        uv_read_start((uv_stream_t *)&in, on_stdin_alloc, on_stdin);
+        uv_unref((uv_handle_t *)&in);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&in, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cn_node_free(n);
+    uv_loop_close(&loop);
+    cn_atom_cleanup();
+    return 0;
+}

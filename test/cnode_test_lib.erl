@@ -1,0 +1,199 @@
+%% cnode_test_lib - starting and stopping C nodes from Common Test.
+%%
+%% Every C node a suite starts gets a unique name and the suite's cookie, is
+%% a child OS process of this node (through a port), and is stopped by its
+%% OS pid: SIGTERM for a graceful stop (the exit status is returned, so leaks
+%% found by the sanitizers fail the test), SIGKILL for crash tests.  Readiness
+%% is the node's own "ready NODE" line, never a sleep.
+-module(cnode_test_lib).
+
+-export([init_dist/1, root/0, bin/1, unique/1, host/0,
+         start/2, start/3, stop/1, kill/1, wait_exit/2, log_text/1, log_tail/1,
+         await/2, raw_handshake/3, raw_handshake/4]).
+
+-define(READY_TIMEOUT, 20000).
+-define(config_cookie(C), proplists:get_value(cookie, C)).
+
+%% Makes this node distributed (short names) with a fresh cookie.
+init_dist(Config) ->
+    _ = os:cmd("epmd -daemon"),
+    case node() of
+        nonode@nohost ->
+            {ok, _} = net_kernel:start([list_to_atom(unique("ct")), shortnames]);
+        _ -> ok
+    end,
+    Cookie = list_to_atom(unique("cookie")),
+    erlang:set_cookie(node(), Cookie),
+    [{cookie, Cookie} | Config].
+
+root() ->
+    case os:getenv("CNODE_ROOT") of
+        false ->
+            %% _build/test/lib/cnode/ebin/<this>.beam -> project root
+            Beam = code:which(?MODULE),
+            Dir = filename:dirname(filename:dirname(Beam)),
+            case filelib:is_file(filename:join(Dir, "Makefile")) of
+                true -> Dir;
+                false -> filename:join([Dir, "..", "..", "..", ".."])
+            end;
+        R -> R
+    end.
+
+%% The sanitizer build unless $CNODE_BIN points elsewhere.
+bin(Name) ->
+    Dir = case os:getenv("CNODE_BIN") of
+              false -> filename:join([root(), "_build", "c", "san", "bin"]);
+              D -> D
+          end,
+    filename:join(Dir, Name).
+
+unique(Prefix) ->
+    Prefix ++ integer_to_list(erlang:unique_integer([positive])) ++ "_" ++ os:getpid().
+
+host() ->
+    [_, H] = string:split(atom_to_list(node()), "@"),
+    H.
+
+start(Bin, Config) ->
+    start(Bin, Config, []).
+
+%% Starts a C node; returns #{node, os_pid, owner, log, name}.  The port is
+%% held by an owner process of its own, so the node outlives the process
+%% that started it (CT runs init_per_suite in a process that then exits);
+%% when the owner goes, the node's stdin closes and the test node stops.
+start(Bin, Config, Extra) ->
+    Name = proplists:get_value(name, Extra, unique("c")),
+    Cookie = atom_to_list(proplists:get_value(cookie, Extra, ?config_cookie(Config))),
+    Args = ["--sname", Name, "--cookie", Cookie, "-v"] ++ proplists:get_value(args, Extra, []),
+    Log = filename:join(proplists:get_value(priv_dir, Config, "/tmp"), Name ++ ".log"),
+    Path = bin(Bin),
+    true = filelib:is_regular(Path) orelse error({no_binary, Path}),
+    Wait = proplists:get_value(wait, Extra, true),
+    Self = self(),
+    Owner = spawn(fun() -> owner_init(Self, Path, Args, Log, Wait) end),
+    Node = list_to_atom(Name ++ "@" ++ host()),
+    C = #{node => Node, owner => Owner, log => Log, name => Name},
+    receive
+        {Owner, started, OsPid} -> C#{os_pid => OsPid};
+        {Owner, failed, Why} -> error({cnode_failed_to_start, Why, log_tail(C)})
+    after ?READY_TIMEOUT ->
+            error({cnode_not_ready, log_tail(C)})
+    end.
+
+owner_init(Parent, Path, Args, Log, Wait) ->
+    Port = open_port({spawn_executable, "/bin/sh"},
+                     [{args, ["-c", "exec \"$0\" \"$@\" 2>>" ++ Log, Path | Args]},
+                      {line, 4096}, exit_status, use_stdio, binary]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    case Wait of
+        false ->
+            Parent ! {self(), started, OsPid},
+            owner_loop(Port, OsPid, undefined, []);
+        true ->
+            receive
+                {Port, {data, {eol, <<"ready ", _/binary>>}}} ->
+                    Parent ! {self(), started, OsPid},
+                    owner_loop(Port, OsPid, undefined, []);
+                {Port, {exit_status, S}} ->
+                    Parent ! {self(), failed, {exit_status, S}}
+            end
+    end.
+
+owner_loop(Port, OsPid, Status, Waiters) ->
+    receive
+        {Port, {exit_status, S}} ->
+            [W ! {self(), exit_status, S} || W <- Waiters],
+            owner_loop(Port, OsPid, S, []);
+        {Port, {data, _}} ->
+            owner_loop(Port, OsPid, Status, Waiters);
+        {signal, Sig} when Status =:= undefined ->
+            _ = os:cmd("kill -" ++ Sig ++ " " ++ integer_to_list(OsPid)),
+            owner_loop(Port, OsPid, Status, Waiters);
+        {signal, _} ->
+            owner_loop(Port, OsPid, Status, Waiters);
+        {wait, From} when Status =:= undefined ->
+            owner_loop(Port, OsPid, Status, [From | Waiters]);
+        {wait, From} ->
+            From ! {self(), exit_status, Status},
+            owner_loop(Port, OsPid, Status, Waiters)
+    end.
+
+%% Graceful stop; returns the exit status (0 when clean, sanitizers included).
+stop(#{owner := O} = C) ->
+    O ! {signal, "TERM"},
+    wait_exit(C, 20000).
+
+kill(#{owner := O} = C) ->
+    O ! {signal, "KILL"},
+    wait_exit(C, 20000).
+
+wait_exit(#{owner := O} = C, Timeout) ->
+    O ! {wait, self()},
+    receive
+        {O, exit_status, S} -> S
+    after Timeout ->
+            error({cnode_did_not_exit, log_tail(C)})
+    end.
+
+log_text(#{log := Log}) ->
+    case file:read_file(Log) of
+        {ok, B} -> B;
+        _ -> <<>>
+    end.
+
+%% The end of a log, for error reports.
+log_tail(C) ->
+    B = log_text(C),
+    binary:part(B, max(0, byte_size(B) - 3000), min(3000, byte_size(B))).
+
+%% Waits for a message matching Fun (returns {true, V} or false).
+await(Fun, Timeout) ->
+    receive
+        M ->
+            case Fun(M) of
+                {true, V} -> V;
+                false -> await(Fun, Timeout)
+            end
+    after Timeout ->
+            error(await_timeout)
+    end.
+
+%% A raw TCP client that performs the version 6 handshake as node Name with
+%% Cookie and returns the socket in {packet, 4} mode, ready for frames.
+raw_handshake(Node, Name, Cookie) ->
+    raw_handshake(Node, Name, Cookie, []).
+raw_handshake(Node, Name, Cookie, Opts) ->
+    [Alive, Host] = string:split(atom_to_list(Node), "@"),
+    {ok, PortNo} = epmd_port(Alive, Host),
+    {ok, S} = gen_tcp:connect(Host, PortNo, [binary, {packet, 2}, {active, false}]),
+    Flags = proplists:get_value(flags, Opts, 16#1000000 bor 16#40000 bor 16#20000 bor 16#10000
+                                bor 16#800 bor 16#400 bor 16#200 bor 16#100 bor 16#80
+                                bor 16#10 bor 16#4 bor 16#8 bor 16#400000),
+    NameBin = list_to_binary(Name),
+    ok = gen_tcp:send(S, <<$N, Flags:64, 1:32, (byte_size(NameBin)):16, NameBin/binary>>),
+    case gen_tcp:recv(S, 0, 5000) of
+        {ok, <<"sok">>} ->
+            {ok, <<$N, _PFlags:64, Challenge:32, _Cr:32, NL:16, _PName:NL/binary>>} =
+                gen_tcp:recv(S, 0, 5000),
+            Digest = erlang:md5([atom_to_list(Cookie), integer_to_list(Challenge)]),
+            MyChallenge = 12345,
+            ok = gen_tcp:send(S, <<$r, MyChallenge:32, Digest/binary>>),
+            case gen_tcp:recv(S, 0, 5000) of
+                {ok, <<$a, Ack:16/binary>>} ->
+                    Ack = erlang:md5([atom_to_list(Cookie), integer_to_list(MyChallenge)]),
+                    ok = inet:setopts(S, [{packet, 4}]),
+                    {ok, S};
+                Other ->
+                    gen_tcp:close(S),
+                    {error, {no_ack, Other}}
+            end;
+        Other ->
+            gen_tcp:close(S),
+            {error, {status, Other}}
+    end.
+
+epmd_port(Alive, Host) ->
+    case erl_epmd:port_please(Alive, Host) of
+        {port, P, _} -> {ok, P};
+        E -> {error, E}
+    end.

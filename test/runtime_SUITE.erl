@@ -1,0 +1,665 @@
+%% runtime_SUITE - the C node runtime against real erl nodes.
+%%
+%% One C test node (test/c/testnode.c, sanitizer build) serves most cases;
+%% cases that kill or stop a node start their own.  Workers report what
+%% reaches them as {cnode_event, Pid, Event} messages, so every wait here is
+%% for an event, never a sleep.
+-module(runtime_SUITE).
+-behaviour(gen_server).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, groups/0, init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+-export([init/1, handle_call/3, handle_cast/2]).
+-compile([export_all, nowarn_export_all]).
+
+-define(T, 10000).
+
+all() ->
+    [{group, node}, {group, messages}, {group, monitors}, {group, links},
+     {group, calls}, {group, gleam}, {group, managed}, {group, faults},
+     {group, hostile}, {group, scale}].
+
+groups() ->
+    [{node, [], [ping_and_hidden, echo_node_example, c_to_c_nodes, graceful_stop,
+                 name_in_use, bad_flags]},
+     {messages, [], [send_to_pid, send_to_name, send_from_c, cast_to_c, big_and_odd_terms]},
+     {monitors, [], [monitor_name_reason, monitor_pid_reason, monitor_missing_name,
+                     monitor_dead_pid, demonitor_from_erlang, c_monitors_erlang,
+                     c_monitors_erlang_name, c_demonitor]},
+     {links, [], [link_c_exit_to_erlang, link_erlang_exit_to_c, link_normal_ignored,
+                  link_trap_exit, unlink_from_erlang, exit2_semantics, c_links_missing]},
+     {calls, [], [call_missing_name, call_into_c, c_calls_erlang, c_calls_c_local,
+                  c_call_timeout, c_call_callee_dies]},
+     {gleam, [], [subject_receive, subject_call_from_erlang, subject_send_from_c,
+                  gleam_call_from_c]},
+     {managed, [], [idle_timeout, unhandled_log, unhandled_stop, unhandled_forward,
+                    deferred_reply]},
+     {faults, [], [c_node_killed, erlang_node_killed, wrong_cookie]},
+     {hostile, [], [malformed_frames, malformed_handshake, impostor_name, junk_to_ctl]},
+     {scale, [], [many_processes, many_connections]}].
+
+init_per_suite(Config0) ->
+    Config = cnode_test_lib:init_dist(Config0),
+    C = cnode_test_lib:start("testnode", Config),
+    [{cnode, C} | Config].
+
+end_per_suite(Config) ->
+    C = ?config(cnode, Config),
+    Status = cnode_test_lib:stop(C),
+    ct:log("C node log:~n~s", [cnode_test_lib:log_text(C)]),
+    0 = Status,
+    ok.
+
+init_per_testcase(_, Config) -> Config.
+end_per_testcase(_, _Config) -> ok.
+
+%% ---- helpers -------------------------------------------------------------
+
+cnode(Config) -> maps:get(node, ?config(cnode, Config)).
+
+worker(Config) -> worker(Config, log).
+worker(Config, Policy) -> worker(Config, undefined, Policy).
+worker(Config, Name, Policy) ->
+    Pid = gen_server:call({ctl, cnode(Config)}, {spawn, Name, Policy}),
+    true = is_pid(Pid),
+    ok = gen_server:call(Pid, {notify, self()}),
+    Pid.
+
+event(Pid) ->
+    receive {cnode_event, Pid, E} -> E
+    after ?T -> ct:fail({no_event_from, Pid})
+    end.
+
+%% Waits for an event matching Pattern (given as a fun), skipping others.
+event(Pid, Match) ->
+    receive {cnode_event, Pid, E} ->
+            case Match(E) of
+                true -> E;
+                false -> event(Pid, Match)
+            end
+    after ?T -> ct:fail({no_matching_event_from, Pid})
+    end.
+
+down(Ref) ->
+    receive {'DOWN', Ref, process, Obj, Reason} -> {Obj, Reason}
+    after ?T -> ct:fail({no_down, Ref})
+    end.
+
+uname(P) -> list_to_atom(cnode_test_lib:unique(P)).
+
+%% An Erlang process that waits to be told how to exit.
+sleeper() ->
+    spawn(fun() -> receive {exit, R} -> exit(R) end end).
+
+%% gen_server callbacks for the calls group's Erlang server.
+init(Parent) -> {ok, Parent}.
+handle_call({double, X}, _From, S) -> {reply, 2 * X, S};
+handle_call(silent, _From, S) -> {noreply, S};
+handle_call({crash, R}, _From, S) -> {stop, R, S}.
+handle_cast(_, S) -> {noreply, S}.
+
+%% ---- node ----------------------------------------------------------------
+
+ping_and_hidden(Config) ->
+    N = cnode(Config),
+    pong = net_adm:ping(N),
+    true = lists:member(N, nodes(hidden)),
+    false = lists:member(N, nodes()).
+
+echo_node_example(Config) ->
+    C = cnode_test_lib:start("echo_node", Config),
+    N = maps:get(node, C),
+    T = {hello, <<"wörld"/utf8>>, [1, 2.5, -7, 1 bsl 70], #{k => v}, self(), make_ref()},
+    T = gen_server:call({echo, N}, T),
+    {echo, N} ! {self(), T},
+    receive T -> ok after ?T -> ct:fail(no_echo) end,
+    gen_server:cast({echo, N}, {self(), cast_back}),
+    receive cast_back -> ok after ?T -> ct:fail(no_cast_echo) end,
+    0 = cnode_test_lib:stop(C).
+
+%% An all-C pair found through epmd: a worker on one C node calls a worker
+%% on another, and a link across them reports noconnection when one dies.
+c_to_c_nodes(Config) ->
+    C2 = cnode_test_lib:start("testnode", Config),
+    N2 = maps:get(node, C2),
+    Remote = gen_server:call({ctl, N2}, {spawn, undefined, log}),
+    W = worker(Config),
+    {ok, hi} = gen_server:call(W, {call, Remote, {echo, hi}, 5000}),
+    ok = gen_server:call(W, {trap_exit, true}),
+    ok = gen_server:call(W, {link, Remote}),
+    {ok, pong} = gen_server:call(W, {call, Remote, ping, 5000}),
+    cnode_test_lib:kill(C2),
+    {'EXIT', Remote, noconnection} = event(W, fun({'EXIT', _, _}) -> true; (_) -> false end),
+    ok.
+
+graceful_stop(Config) ->
+    C = cnode_test_lib:start("testnode", Config),
+    N = maps:get(node, C),
+    Name = uname("w"),
+    Pid = gen_server:call({ctl, N}, {spawn, Name, log}),
+    Ref = erlang:monitor(process, {Name, N}),
+    Ref2 = erlang:monitor(process, Pid),
+    0 = cnode_test_lib:stop(C),
+    {{Name, N}, shutdown} = down(Ref),
+    {Pid, shutdown} = down(Ref2),
+    {ok, Names} = net_adm:names(),
+    false = lists:keymember(maps:get(name, C), 1, Names).
+
+name_in_use(Config) ->
+    C = ?config(cnode, Config),
+    C2 = cnode_test_lib:start("testnode", Config, [{name, maps:get(name, C)}, {wait, false}]),
+    1 = cnode_test_lib:wait_exit(C2, ?T),
+    Log = cnode_test_lib:log_text(C2),
+    {match, _} = re:run(Log, "already in use"),
+    pong = net_adm:ping(cnode(Config)).
+
+bad_flags(_Config) ->
+    Bin = cnode_test_lib:bin("testnode"),
+    Run = fun(Args) ->
+                  P = open_port({spawn_executable, Bin},
+                                [{args, Args}, exit_status, stderr_to_stdout, binary]),
+                  collect(P, <<>>)
+          end,
+    {2, Out1} = Run(["--sname", "x", "--port", "notaport"]),
+    {match, _} = re:run(Out1, "--port needs a port number"),
+    {2, Out2} = Run(["--cookie", "c"]),
+    {match, _} = re:run(Out2, "node name is required"),
+    {2, _} = Run(["--sname", "x", "--bogus"]),
+    {1, Out3} = Run(["--sname", "bad name!", "--cookie", "c"]),
+    {match, _} = re:run(Out3, "bad node name").
+
+collect(P, Acc) ->
+    receive
+        {P, {data, D}} -> collect(P, <<Acc/binary, D/binary>>);
+        {P, {exit_status, S}} -> {S, Acc}
+    after ?T -> ct:fail(no_exit)
+    end.
+
+%% ---- messages ------------------------------------------------------------
+
+send_to_pid(Config) ->
+    W = worker(Config),
+    W ! {hello, 1},
+    {hello, 1} = event(W).
+
+send_to_name(Config) ->
+    Name = uname("named"),
+    W = worker(Config, Name, log),
+    {Name, cnode(Config)} ! to_name,
+    to_name = event(W).
+
+send_from_c(Config) ->
+    W = worker(Config),
+    ok = gen_server:call(W, {send, self(), to_pid}),
+    receive to_pid -> ok after ?T -> ct:fail(no_msg) end,
+    Name = uname("erl"),
+    register(Name, self()),
+    ok = gen_server:call(W, {send, {Name, node()}, to_name}),
+    receive to_name -> ok after ?T -> ct:fail(no_named_msg) end.
+
+cast_to_c(Config) ->
+    W = worker(Config),
+    gen_server:cast(W, {some, cast}),
+    {cast, {some, cast}} = event(W).
+
+big_and_odd_terms(Config) ->
+    W = worker(Config),
+    Big = crypto:strong_rand_bytes(4 * 1024 * 1024),
+    Terms = [Big, [], "a string", [1 | 2], {}, 1.0e300, -(1 bsl 200), 'ä',
+             'an atom with spaces', fun lists:map/2, #{[1] => {2}}, <<1:3>>,
+             lists:seq(1, 1000), list_to_tuple(lists:seq(1, 300)), self(), make_ref()],
+    [T = gen_server:call(W, {echo, T}) || T <- Terms],
+    ok.
+
+%% ---- monitors ------------------------------------------------------------
+
+monitor_name_reason(Config) ->
+    Name = uname("mon"),
+    W = worker(Config, Name, log),
+    N = cnode(Config),
+    Ref = erlang:monitor(process, {Name, N}),
+    ok = gen_server:call(W, {stop, {shutdown, bye}}),
+    {{Name, N}, {shutdown, bye}} = down(Ref).
+
+monitor_pid_reason(Config) ->
+    W = worker(Config),
+    Ref = erlang:monitor(process, W),
+    ok = gen_server:call(W, {stop, {custom, 1}}),
+    {W, {custom, 1}} = down(Ref).
+
+monitor_missing_name(Config) ->
+    N = cnode(Config),
+    Ref = erlang:monitor(process, {no_such_name, N}),
+    {{no_such_name, N}, noproc} = down(Ref).
+
+monitor_dead_pid(Config) ->
+    W = worker(Config),
+    Ref = erlang:monitor(process, W),
+    ok = gen_server:call(W, {stop, normal}),
+    {W, normal} = down(Ref),
+    Ref2 = erlang:monitor(process, W),
+    {W, noproc} = down(Ref2).
+
+demonitor_from_erlang(Config) ->
+    W = worker(Config),
+    Ref1 = erlang:monitor(process, W),
+    true = erlang:demonitor(Ref1),
+    Ref2 = erlang:monitor(process, W),
+    ok = gen_server:call(W, {stop, gone}),
+    {W, gone} = down(Ref2),
+    receive {'DOWN', Ref1, _, _, _} -> ct:fail(demonitor_ignored) after 0 -> ok end.
+
+c_monitors_erlang(Config) ->
+    W = worker(Config),
+    P = sleeper(),
+    Ref = gen_server:call(W, {monitor, P}),
+    true = is_reference(Ref),
+    P ! {exit, bye},
+    {'DOWN', Ref, process, P, bye} = event(W).
+
+c_monitors_erlang_name(Config) ->
+    W = worker(Config),
+    Name = uname("target"),
+    P = sleeper(),
+    register(Name, P),
+    Ref = gen_server:call(W, {monitor, {Name, node()}}),
+    P ! {exit, {done, 2}},
+    {'DOWN', Ref, process, {Name, Node}, {done, 2}} = event(W),
+    Node = node(),
+    Ref2 = gen_server:call(W, {monitor, {no_such_name, node()}}),
+    {'DOWN', Ref2, process, {no_such_name, Node}, noproc} = event(W).
+
+c_demonitor(Config) ->
+    W = worker(Config),
+    P1 = sleeper(),
+    P2 = sleeper(),
+    Ref1 = gen_server:call(W, {monitor, P1}),
+    ok = gen_server:call(W, {demonitor, Ref1}),
+    Ref2 = gen_server:call(W, {monitor, P2}),
+    P1 ! {exit, one},
+    P2 ! {exit, two},
+    %% P1's DOWN would have come first from this node; only P2's arrives
+    {'DOWN', Ref2, process, P2, two} = event(W).
+
+%% ---- links ---------------------------------------------------------------
+
+link_c_exit_to_erlang(Config) ->
+    W = worker(Config),
+    process_flag(trap_exit, true),
+    true = link(W),
+    ok = gen_server:call(W, {stop, boom}),
+    receive {'EXIT', W, boom} -> ok after ?T -> ct:fail(no_exit) end,
+    process_flag(trap_exit, false).
+
+link_erlang_exit_to_c(Config) ->
+    W = worker(Config),
+    P = sleeper(),
+    ok = gen_server:call(W, {link, P}),
+    Ref = erlang:monitor(process, W),
+    P ! {exit, boom},
+    {W, boom} = down(Ref),
+    {terminate, boom} = event(W).
+
+link_normal_ignored(Config) ->
+    W = worker(Config),
+    P = sleeper(),
+    ok = gen_server:call(W, {link, P}),
+    Ref = erlang:monitor(process, P),
+    P ! {exit, normal},
+    {P, normal} = down(Ref),
+    pong = gen_server:call(W, ping).
+
+link_trap_exit(Config) ->
+    W = worker(Config),
+    ok = gen_server:call(W, {trap_exit, true}),
+    P = sleeper(),
+    ok = gen_server:call(W, {link, P}),
+    P ! {exit, boom},
+    {'EXIT', P, boom} = event(W),
+    pong = gen_server:call(W, ping).
+
+unlink_from_erlang(Config) ->
+    W = worker(Config),
+    process_flag(trap_exit, true),
+    true = link(W),
+    true = unlink(W),
+    Ref = erlang:monitor(process, W),
+    ok = gen_server:call(W, {stop, boom}),
+    {W, boom} = down(Ref),
+    receive {'EXIT', W, _} -> ct:fail(unlink_ignored) after 0 -> ok end,
+    process_flag(trap_exit, false).
+
+exit2_semantics(Config) ->
+    W1 = worker(Config),
+    true = exit(W1, normal),
+    pong = gen_server:call(W1, ping),
+    Ref1 = erlang:monitor(process, W1),
+    true = exit(W1, foo),
+    {W1, foo} = down(Ref1),
+    W2 = worker(Config),
+    ok = gen_server:call(W2, {trap_exit, true}),
+    true = exit(W2, foo),
+    Self = self(),
+    {'EXIT', Self, foo} = event(W2),
+    ok = gen_server:call(W2, {trap_exit, true}),
+    Ref2 = erlang:monitor(process, W2),
+    true = exit(W2, kill),
+    {W2, killed} = down(Ref2),
+    %% and from C to Erlang
+    W3 = worker(Config),
+    P = spawn(fun() -> process_flag(trap_exit, true),
+                       receive M -> Self ! {trapped, M} end end),
+    ok = gen_server:call(W3, {exit, P, from_c}),
+    receive {trapped, {'EXIT', W3, from_c}} -> ok after ?T -> ct:fail(no_exit2) end.
+
+c_links_missing(Config) ->
+    W = worker(Config),
+    ok = gen_server:call(W, {trap_exit, true}),
+    P = sleeper(),
+    Ref = erlang:monitor(process, P),
+    P ! {exit, normal},
+    {P, normal} = down(Ref),
+    ok = gen_server:call(W, {link, P}),
+    {'EXIT', P, noproc} = event(W),
+    ok.
+
+%% ---- calls ---------------------------------------------------------------
+
+call_missing_name(Config) ->
+    %% fails with noproc at once, not with the 60 s timeout
+    {'EXIT', {noproc, _}} = (catch gen_server:call({no_such, cnode(Config)}, x, 60000)),
+    ok.
+
+call_into_c(Config) ->
+    W = worker(Config),
+    pong = gen_server:call(W, ping),
+    {a, <<"b">>} = gen_server:call(W, {echo, {a, <<"b">>}}).
+
+c_calls_erlang(Config) ->
+    Name = uname("srv"),
+    {ok, S} = gen_server:start({local, Name}, ?MODULE, self(), []),
+    W = worker(Config),
+    {ok, 42} = gen_server:call(W, {call, {Name, node()}, {double, 21}, 5000}),
+    {ok, 8} = gen_server:call(W, {call, S, {double, 4}, 0}),
+    {down, noproc} = gen_server:call(W, {call, {no_such_srv, node()}, x, 5000}),
+    gen_server:stop(S).
+
+c_calls_c_local(Config) ->
+    W1 = worker(Config),
+    W2 = worker(Config),
+    {ok, {x, 1}} = gen_server:call(W1, {call, W2, {echo, {x, 1}}, 5000}).
+
+c_call_timeout(Config) ->
+    Name = uname("srv"),
+    {ok, S} = gen_server:start({local, Name}, ?MODULE, self(), []),
+    W = worker(Config),
+    timeout = gen_server:call(W, {call, S, silent, 200}),
+    %% the process is still fine and a later call works
+    {ok, 2} = gen_server:call(W, {call, S, {double, 1}, 5000}),
+    gen_server:stop(S).
+
+c_call_callee_dies(Config) ->
+    {ok, S} = gen_server:start(?MODULE, self(), []),
+    W = worker(Config),
+    {down, {shutdown, crashed}} =
+        gen_server:call(W, {call, S, {crash, {shutdown, crashed}}, 5000}).
+
+%% ---- gleam subjects ------------------------------------------------------
+
+subject_receive(Config) ->
+    W = worker(Config),
+    {subject, W, Tag} = gen_server:call(W, new_subject),
+    true = is_reference(Tag),
+    W ! {Tag, hello},
+    {subject, hello} = event(W).
+
+%% actor.call from the Erlang side, as compiled Gleam does it.
+subject_call_from_erlang(Config) ->
+    W = worker(Config),
+    {subject, W, Tag} = gen_server:call(W, new_subject),
+    ReplyTag = make_ref(),
+    Mon = erlang:monitor(process, W),
+    W ! {Tag, {ping, {subject, self(), ReplyTag}}},
+    receive {ReplyTag, pong} -> ok
+    after ?T -> ct:fail(no_reply)
+    end,
+    erlang:demonitor(Mon, [flush]).
+
+subject_send_from_c(Config) ->
+    W = worker(Config),
+    Tag = make_ref(),
+    ok = gen_server:call(W, {subject_send, {subject, self(), Tag}, {msg, 1}}),
+    receive {Tag, {msg, 1}} -> ok after ?T -> ct:fail(no_subject_msg) end.
+
+gleam_call_from_c(Config) ->
+    W = worker(Config),
+    Tag = make_ref(),
+    Actor = spawn(fun() ->
+                          receive {Tag, {ask, {subject, P, R}}} -> P ! {R, answer} end,
+                          receive stop -> ok end
+                  end),
+    {ok, answer} = gen_server:call(W, {gleam_call, {subject, Actor, Tag}, 5000}),
+    Silent = spawn(fun() -> receive stop -> ok end end),
+    timeout = gen_server:call(W, {gleam_call, {subject, Silent, Tag}, 200}),
+    Dead = sleeper(),
+    Ref = erlang:monitor(process, Dead),
+    Dead ! {exit, normal},
+    {Dead, normal} = down(Ref),
+    {down, noproc} = gen_server:call(W, {gleam_call, {subject, Dead, Tag}, 5000}),
+    Actor ! stop,
+    Silent ! stop.
+
+%% ---- managed processes ---------------------------------------------------
+
+idle_timeout(Config) ->
+    W = worker(Config),
+    ok = gen_server:call(W, {timeout, 50}),
+    timeout = event(W),
+    %% a message in the meantime cancels it, as in gen_server
+    ok = gen_server:call(W, {timeout, 60000}),
+    pong = gen_server:call(W, ping).
+
+unhandled_log(Config) ->
+    W = worker(Config, log),
+    W ! junk,
+    pong = gen_server:call(W, ping),
+    %% unknown calls are unhandled too; the caller times out, the process lives
+    {'EXIT', {timeout, _}} = (catch gen_server:call(W, what_is_this, 300)),
+    pong = gen_server:call(W, ping).
+
+unhandled_stop(Config) ->
+    W = worker(Config, stop),
+    Ref = erlang:monitor(process, W),
+    W ! {junk, 7},
+    {W, {unhandled_message, {junk, 7}}} = down(Ref).
+
+unhandled_forward(Config) ->
+    W = worker(Config, forward),
+    ok = gen_server:call(W, {dead_letter, self()}),
+    W ! {junk, 8},
+    receive {junk, 8} -> ok after ?T -> ct:fail(not_forwarded) end.
+
+deferred_reply(Config) ->
+    %% the C worker replies to our call only when its own call returns
+    Name = uname("srv"),
+    {ok, S} = gen_server:start({local, Name}, ?MODULE, self(), []),
+    W = worker(Config),
+    Parent = self(),
+    spawn(fun() -> Parent ! {r, gen_server:call(W, {call, S, {double, 5}, 5000})} end),
+    receive {r, {ok, 10}} -> ok after ?T -> ct:fail(no_deferred_reply) end,
+    gen_server:stop(S).
+
+%% ---- faults --------------------------------------------------------------
+
+c_node_killed(Config) ->
+    C = cnode_test_lib:start("testnode", Config),
+    N = maps:get(node, C),
+    Name = uname("w"),
+    W = gen_server:call({ctl, N}, {spawn, Name, log}),
+    Ref = erlang:monitor(process, {Name, N}),
+    Ref2 = erlang:monitor(process, W),
+    erlang:monitor_node(N, true),
+    Self = self(),
+    Linker = spawn(fun() -> process_flag(trap_exit, true), link(W), Self ! linked,
+                            receive M -> Self ! {linker, M} end end),
+    receive linked -> ok end,
+    _ = cnode_test_lib:kill(C),
+    {{Name, N}, noconnection} = down(Ref),
+    {W, noconnection} = down(Ref2),
+    receive {nodedown, N} -> ok after ?T -> ct:fail(no_nodedown) end,
+    receive {linker, {'EXIT', W, noconnection}} -> ok
+    after ?T -> ct:fail(no_link_exit)
+    end,
+    _ = Linker.
+
+erlang_node_killed(Config) ->
+    {ok, Peer, PeerNode} = peer:start(#{name => uname("peer"),
+                                        args => ["-setcookie",
+                                                 atom_to_list(?config(cookie, Config))]}),
+    P = erpc:call(PeerNode, erlang, spawn, [timer, sleep, [infinity]]),
+    W = worker(Config),
+    ok = gen_server:call(W, {trap_exit, true}),
+    Ref = gen_server:call(W, {monitor, P}),
+    ok = gen_server:call(W, {link, P}),
+    %% a round trip on the same connection: the peer has the link and monitor
+    {down, noproc} = gen_server:call(W, {call, {no_such, PeerNode}, x, 5000}),
+    OsPid = erpc:call(PeerNode, os, getpid, []),
+    _ = os:cmd("kill -KILL " ++ OsPid),
+    catch peer:stop(Peer),
+    Events = [event(W, fun({'DOWN', _, _, _, _}) -> true;
+                         ({'EXIT', _, _}) -> true;
+                         (_) -> false end) || _ <- [1, 2]],
+    true = lists:member({'DOWN', Ref, process, P, noconnection}, Events),
+    true = lists:member({'EXIT', P, noconnection}, Events).
+
+wrong_cookie(Config) ->
+    N = cnode(Config),
+    %% a raw client with the wrong cookie is turned away...
+    {error, _} = cnode_test_lib:raw_handshake(N, cnode_test_lib:unique("bad") ++ "@x",
+                                              wrong_cookie),
+    %% ...and so is a real erl node
+    {ok, Peer, PeerNode} = peer:start(#{name => uname("badcookie"),
+                                        connection => standard_io,
+                                        args => ["-setcookie", "definitely_wrong"]}),
+    pang = peer:call(Peer, net_adm, ping, [N]),
+    peer:stop(Peer),
+    _ = PeerNode,
+    %% the node logged it and keeps serving others
+    pong = net_adm:ping(N),
+    Log = cnode_test_lib:log_text(?config(cnode, Config)),
+    {match, _} = re:run(Log, "wrong cookie").
+
+%% ---- hostile input -------------------------------------------------------
+
+malformed_frames(Config) ->
+    N = cnode(Config),
+    Cookie = ?config(cookie, Config),
+    Bad = [<<"x">>,                                       % not a 'p' packet
+           <<"p", 131, 104, 3>>,                          % truncated control
+           <<"p", (term_to_binary({99, a}))/binary>>,     % unknown operation
+           <<"p", (term_to_binary({2, '', self()}))/binary>>,  % SEND without message
+           <<"p", (term_to_binary({2, '', self()}))/binary, 131, 109, 0, 0, 0, 9>>,
+           <<"p", (term_to_binary({6, self(), '', ctl}))/binary, 131, 82, 0>>, % atom cache
+           <<"p", 131, 108, 255, 255, 255, 255, 106>>,     % absurd list length
+           <<"p", (term_to_binary({2, '', self()}))/binary,
+             (term_to_binary(x))/binary, 0>>,             % trailing byte
+           <<"p", 131, 104, 3, 97, 2, 100, 0, 0, 103, 100, 0, 1, $a>>],
+    lists:foreach(
+      fun(Frame) ->
+              {ok, S} = cnode_test_lib:raw_handshake(N, cnode_test_lib:unique("raw") ++ "@x",
+                                                     Cookie),
+              ok = gen_tcp:send(S, Frame),
+              {error, closed} = gen_tcp:recv(S, 0, ?T)
+      end, Bad),
+    %% a length beyond the limit, written raw
+    {ok, S2} = cnode_test_lib:raw_handshake(N, cnode_test_lib:unique("raw") ++ "@x", Cookie),
+    ok = inet:setopts(S2, [{packet, raw}]),
+    ok = gen_tcp:send(S2, <<255, 255, 255, 255, "p">>),
+    {error, closed} = gen_tcp:recv(S2, 0, ?T),
+    %% a good frame on a raw connection is still delivered
+    {ok, S3} = cnode_test_lib:raw_handshake(N, cnode_test_lib:unique("raw") ++ "@x", Cookie),
+    ok = gen_tcp:send(S3, <<"p", (term_to_binary({6, self(), '', no_such_name}))/binary,
+                            (term_to_binary(hi))/binary>>),
+    gen_tcp:close(S3),
+    %% and the node serves others throughout
+    pong = net_adm:ping(N),
+    W = worker(Config),
+    pong = gen_server:call(W, ping).
+
+malformed_handshake(Config) ->
+    N = cnode(Config),
+    [Alive, Host] = string:split(atom_to_list(N), "@"),
+    {port, PortNo, _} = erl_epmd:port_please(Alive, Host),
+    Garbage = [<<0, 3, "abc">>, <<0, 1, $n>>, <<255, 255>>, <<0, 20, $N, 0:64, 0:32, 0:16>>,
+               <<0, 5, $N, 1, 2, 3, 4>>],
+    lists:foreach(fun(G) ->
+                          {ok, S} = gen_tcp:connect(Host, PortNo, [binary, {active, false}]),
+                          ok = gen_tcp:send(S, G),
+                          {error, closed} = drain(S)
+                  end, Garbage),
+    pong = net_adm:ping(N).
+
+drain(S) ->
+    case gen_tcp:recv(S, 0, ?T) of
+        {ok, _} -> drain(S);
+        E -> E
+    end.
+
+impostor_name(Config) ->
+    N = cnode(Config),
+    %% a peer claiming to be the node itself is refused
+    {error, {status, {ok, <<"snot_allowed">>}}} =
+        cnode_test_lib:raw_handshake(N, atom_to_list(N), ?config(cookie, Config)),
+    pong = net_adm:ping(N).
+
+junk_to_ctl(Config) ->
+    N = cnode(Config),
+    {ctl, N} ! {some, junk, <<1, 2, 3>>},
+    {ctl, N} ! {'$gen_call', not_a_from, x},
+    {ctl, N} ! {'$gen_cast', whatever},
+    #{procs := P} = gen_server:call({ctl, N}, stats),
+    true = P > 0,
+    Log = cnode_test_lib:log_text(?config(cnode, Config)),
+    {match, _} = re:run(Log, "unexpected message dropped: \\{some,junk").
+
+%% ---- scale ---------------------------------------------------------------
+
+many_processes(Config) ->
+    N = cnode(Config),
+    #{rss_kb := Before} = gen_server:call({ctl, N}, stats),
+    10000 = gen_server:call({ctl, N}, {spawn_many, 10000}, 60000),
+    #{procs := Procs, rss_kb := After} = gen_server:call({ctl, N}, stats),
+    true = Procs >= 10000,
+    ct:log("10,000 processes: ~p KiB (~.1f bytes each)",
+           [After - Before, (After - Before) * 1024 / 10000]),
+    W = worker(Config),
+    pong = gen_server:call(W, ping),
+    10000 = gen_server:call({ctl, N}, stop_many, 60000),
+    #{procs := Procs2} = gen_server:call({ctl, N}, stats),
+    true = Procs2 < 100.
+
+many_connections(Config) ->
+    N = cnode(Config),
+    Cookie = ?config(cookie, Config),
+    #{conns := C0, rss_kb := Before} = gen_server:call({ctl, N}, stats),
+    Socks = [begin
+                 {ok, S} = cnode_test_lib:raw_handshake(
+                             N, cnode_test_lib:unique("many") ++ "@x", Cookie),
+                 S
+             end || _ <- lists:seq(1, 500)],
+    #{conns := C1, rss_kb := After} = gen_server:call({ctl, N}, stats),
+    true = C1 >= C0 + 500,
+    ct:log("500 connections: ~p KiB (~.1f KiB each)", [After - Before, (After - Before) / 500]),
+    W = worker(Config),
+    pong = gen_server:call(W, ping),
+    %% every connection is live: each delivers a message to the worker
+    [ok = gen_tcp:send(S, <<"p", (term_to_binary({2, '', W}))/binary,
+                            (term_to_binary({via, I}))/binary>>)
+     || {I, S} <- lists:zip(lists:seq(1, 500), Socks)],
+    Got = [event(W) || _ <- Socks],
+    500 = length(lists:usort(Got)),
+    [gen_tcp:close(S) || S <- Socks],
+    ok.
