@@ -35,18 +35,20 @@ endef
 $(eval $(call node_lib,$(OBJ_DIR),$(CC),))
 $(eval $(call node_lib,$(SAN_DIR),$(SAN_CC),$(SAN_CFLAGS)))
 
-# A binary from one main file: release build in priv/bin, sanitizer build
-# for the tests in _build/c/san/bin.
+# A binary from one main file: release build in $(3) (priv/bin for the
+# product, _build/c/rel/bin for tools), sanitizer build for the tests in
+# _build/c/san/bin.
 define binary
-$(PRIV)/bin/$(1): $(2) $(OBJ_DIR)/libcnode.a
+$(3)/$(1): $(2) $(OBJ_DIR)/libcnode.a
 	@mkdir -p $$(dir $$@)
 	$(CC) $(CFLAGS) $$< $(OBJ_DIR)/libcnode.a $(LDLIBS) -o $$@
 $(SAN_DIR)/bin/$(1): $(2) $(SAN_DIR)/libcnode.a
 	@mkdir -p $$(dir $$@)
 	$(SAN_CC) $(SAN_CFLAGS) $(CFLAGS) $$< $(SAN_DIR)/libcnode.a $(LDLIBS) -o $$@
 endef
-$(eval $(call binary,echo_node,c_src/echo/echo_node.c))
-$(eval $(call binary,testnode,test/c/testnode.c))
+$(eval $(call binary,echo_node,c_src/echo/echo_node.c,$(PRIV)/bin))
+$(eval $(call binary,testnode,test/c/testnode.c,$(OBJ_DIR)/bin))
+$(eval $(call binary,bench_node,bench/bench_node.c,$(OBJ_DIR)/bin))
 
 san: $(addprefix $(SAN_DIR)/bin/,$(BINS) testnode)
 
@@ -60,3 +62,12 @@ test: san test-c test-ct
 
 test-ct: san
 	rebar3 ct $(if $(CT_SUITES),--suite $(CT_SUITES))
+
+# ---- benchmarks --------------------------------------------------------------
+BENCH_ERL := erl -noshell -pa _build/default/lib/cnode/ebin -pa _build/bench
+
+bench: all $(OBJ_DIR)/bin/bench_node $(OBJ_DIR)/bin/testnode
+	rebar3 compile
+	@mkdir -p _build/bench
+	erlc -o _build/bench bench/*.erl
+	$(BENCH_ERL) -sname bench_$$$$ -setcookie bench_$$$$ -eval 'dist_bench:main(), halt().'

@@ -19,8 +19,11 @@
 %% `wait_applied/3`) uses `sys:get_state/2` on the node's pid, which works on
 %% reference nodes exactly as on gleam_otp actors (both answer `{ok, State}`,
 %% State being the Gleam `State` record); it adds no message to the node
-%% protocol.  Pass only
-%% reference (or real Gleam) nodes to these functions.
+%% protocol.  Pass only reference (or real Gleam) nodes to these functions.
+%%
+%% Nodes and clients are linked to the process that starts them (as
+%% gleam_otp's actor.start links); stop_nodes/1 unlinks them from the
+%% caller, so call it from the process that started them.
 -module(raft_ref_main).
 
 -export([main/0, main/1, run/1, read_config/1,
@@ -96,6 +99,9 @@ read_config(Path) ->
 %%               cluster size, included in every set_peers, and sent
 %%               set_peers themselves
 %%   timing      (await) | seed
+%%   await_election  fun(LeaderSubject) that returns once the leader has
+%%               handled start_election; default: a sys:get_state round trip
+%%               if the leader is a reference node, else the seed's 200 ms
 %%   keep_nodes  (false) leave the reference nodes running
 %%
 %% Returns #{nodes => [{Id, Subject}] (reference and external),
@@ -122,9 +128,11 @@ run(Opts) ->
     println("All peers configured"),
     {LeaderId, Leader} = lists:keyfind(LeaderId, 1, Nodes),
     raft_ref_actor:send(Leader, start_election),
-    case Timing =:= seed orelse lists:keymember(LeaderId, 1, External) of
-        true -> timer:sleep(200);
-        false -> _ = get_state(Leader)
+    LeaderIsRef = lists:keymember(LeaderId, 1, Local) orelse is_reference_node(Leader),
+    case Opts of
+        #{await_election := Await} -> Await(Leader);
+        _ when Timing =:= seed; not LeaderIsRef -> timer:sleep(200);
+        _ -> _ = get_state(Leader)
     end,
     println("Election complete, starting clients"),
     Clients = [begin
@@ -141,7 +149,7 @@ run(Opts) ->
                       collect_results(Monitors, 0);
                   await ->
                       R = collect_results(Monitors, infinity),
-                      settle(Leader, LeaderId, Local, External),
+                      settle(Leader, LeaderIsRef, Local, R),
                       R
               end,
     println("Done"),
@@ -162,17 +170,26 @@ client_opts(I, Opts) ->
         _ -> Base
     end.
 
-%% After the clients: the leader has answered (and then sent its
-%% CommitNotifications) — wait for every reference follower to apply up to
-%% the leader's commit index.  Nothing to wait on if the leader is external.
-settle(Leader, LeaderId, Local, External) ->
-    case lists:keymember(LeaderId, 1, External) of
-        true -> ok;
-        false ->
-            Commit = element(7, get_state(Leader)),
-            _ = wait_applied(Local, Commit, 5000),
-            ok
-    end.
+%% After the clients: the leader has answered (and then sends its
+%% CommitNotifications).  Wait until every reference node has applied up to
+%% the leader's commit index; with an external leader, up to the number of
+%% requests the clients saw committed (one log entry per such request in the
+%% seed's protocol).  Gives up silently after 5 s; the returned applied
+%% sequences then show the difference.
+settle(Leader, LeaderIsRef, Local, Results) ->
+    Target = case LeaderIsRef of
+                 true -> element(7, get_state(Leader));
+                 false -> length([R || {_, Rs} <- Results, is_list(Rs),
+                                       {_, R} <- Rs, committed_reply(R)])
+             end,
+    _ = wait_applied(Local, Target, 5000),
+    ok.
+
+committed_reply({op_error, <<"not leader">>}) -> false;
+committed_reply({error, <<"not leader">>}) -> false;
+committed_reply({op_error, <<"replication failed">>}) -> false;
+committed_reply({error, <<"replication failed">>}) -> false;
+committed_reply(_) -> true.
 
 %% ---------------------------------------------------------------------------
 %% Mixed-cluster API

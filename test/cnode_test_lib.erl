@@ -11,7 +11,6 @@
          start/2, start/3, stop/1, kill/1, wait_exit/2, log_text/1, log_tail/1,
          await/2, raw_handshake/3, raw_handshake/4]).
 
--define(READY_TIMEOUT, 20000).
 -define(config_cookie(C), proplists:get_value(cookie, C)).
 
 %% Makes this node distributed (short names) with a fresh cookie.
@@ -57,94 +56,21 @@ host() ->
 start(Bin, Config) ->
     start(Bin, Config, []).
 
-%% Starts a C node; returns #{node, os_pid, owner, log, name}.  The port is
-%% held by an owner process of its own, so the node outlives the process
-%% that started it (CT runs init_per_suite in a process that then exits);
-%% when the owner goes, the node's stdin closes and the test node stops.
+%% Starts a C node binary of this project with the suite's cookie and a
+%% unique name; returns cnode_proc's map.  The suite's CT process may exit:
+%% the node lives until stopped (or until the CT node goes away).
 start(Bin, Config, Extra) ->
     Name = proplists:get_value(name, Extra, unique("c")),
     Cookie = atom_to_list(proplists:get_value(cookie, Extra, ?config_cookie(Config))),
     Args = ["--sname", Name, "--cookie", Cookie, "-v"] ++ proplists:get_value(args, Extra, []),
     Log = filename:join(proplists:get_value(priv_dir, Config, "/tmp"), Name ++ ".log"),
-    Path = bin(Bin),
-    true = filelib:is_regular(Path) orelse error({no_binary, Path}),
-    Wait = proplists:get_value(wait, Extra, true),
-    Self = self(),
-    Owner = spawn(fun() -> owner_init(Self, Path, Args, Log, Wait) end),
-    Node = list_to_atom(Name ++ "@" ++ host()),
-    C = #{node => Node, owner => Owner, log => Log, name => Name},
-    receive
-        {Owner, started, OsPid} -> C#{os_pid => OsPid};
-        {Owner, failed, Why} -> error({cnode_failed_to_start, Why, log_tail(C)})
-    after ?READY_TIMEOUT ->
-            error({cnode_not_ready, log_tail(C)})
-    end.
+    cnode_proc:start(bin(Bin), Args, #{log => Log, wait => proplists:get_value(wait, Extra, true)}).
 
-owner_init(Parent, Path, Args, Log, Wait) ->
-    Port = open_port({spawn_executable, "/bin/sh"},
-                     [{args, ["-c", "exec \"$0\" \"$@\" 2>>" ++ Log, Path | Args]},
-                      {line, 4096}, exit_status, use_stdio, binary]),
-    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-    case Wait of
-        false ->
-            Parent ! {self(), started, OsPid},
-            owner_loop(Port, OsPid, undefined, []);
-        true ->
-            receive
-                {Port, {data, {eol, <<"ready ", _/binary>>}}} ->
-                    Parent ! {self(), started, OsPid},
-                    owner_loop(Port, OsPid, undefined, []);
-                {Port, {exit_status, S}} ->
-                    Parent ! {self(), failed, {exit_status, S}}
-            end
-    end.
-
-owner_loop(Port, OsPid, Status, Waiters) ->
-    receive
-        {Port, {exit_status, S}} ->
-            [W ! {self(), exit_status, S} || W <- Waiters],
-            owner_loop(Port, OsPid, S, []);
-        {Port, {data, _}} ->
-            owner_loop(Port, OsPid, Status, Waiters);
-        {signal, Sig} when Status =:= undefined ->
-            _ = os:cmd("kill -" ++ Sig ++ " " ++ integer_to_list(OsPid)),
-            owner_loop(Port, OsPid, Status, Waiters);
-        {signal, _} ->
-            owner_loop(Port, OsPid, Status, Waiters);
-        {wait, From} when Status =:= undefined ->
-            owner_loop(Port, OsPid, Status, [From | Waiters]);
-        {wait, From} ->
-            From ! {self(), exit_status, Status},
-            owner_loop(Port, OsPid, Status, Waiters)
-    end.
-
-%% Graceful stop; returns the exit status (0 when clean, sanitizers included).
-stop(#{owner := O} = C) ->
-    O ! {signal, "TERM"},
-    wait_exit(C, 20000).
-
-kill(#{owner := O} = C) ->
-    O ! {signal, "KILL"},
-    wait_exit(C, 20000).
-
-wait_exit(#{owner := O} = C, Timeout) ->
-    O ! {wait, self()},
-    receive
-        {O, exit_status, S} -> S
-    after Timeout ->
-            error({cnode_did_not_exit, log_tail(C)})
-    end.
-
-log_text(#{log := Log}) ->
-    case file:read_file(Log) of
-        {ok, B} -> B;
-        _ -> <<>>
-    end.
-
-%% The end of a log, for error reports.
-log_tail(C) ->
-    B = log_text(C),
-    binary:part(B, max(0, byte_size(B) - 3000), min(3000, byte_size(B))).
+stop(C) -> cnode_proc:stop(C).
+kill(C) -> cnode_proc:kill(C).
+wait_exit(C, T) -> cnode_proc:wait_exit(C, T).
+log_text(C) -> cnode_proc:log_text(C).
+log_tail(C) -> cnode_proc:log_tail(C).
 
 %% Waits for a message matching Fun (returns {true, V} or false).
 await(Fun, Timeout) ->

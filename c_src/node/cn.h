@@ -139,6 +139,11 @@ void cn_trap_exit(cn_proc *p, int on);
 /* ---- messages ----------------------------------------------------------- */
 
 int cn_send(cn_proc *from, const cn_pid *to, const cn_term *msg);
+/* Flow control for fast senders, as erts' busy_dist_port: returns 1 if the
+ * connection to node holds more unsent output than its high-water mark, and
+ * then p gets the info message {cn_drained, Node} once it has drained below
+ * the low-water mark.  Returns 0 (and subscribes nothing) otherwise. */
+int cn_send_busy(cn_proc *p, const char *node);
 /* node NULL or our own name: a local registered process. */
 int cn_send_named(cn_proc *from, const char *name, const char *node, const cn_term *msg);
 /* Build-and-send with a term pattern (term.h). */

@@ -9,8 +9,11 @@
  * its output buffer and go out when it is up; if setup fails they are
  * dropped, as erts drops them, and links and monitors see noconnection.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "internal.h"
 
@@ -21,6 +24,7 @@ typedef struct hs_write {
 } hs_write;
 
 static void process_input(cn_conn *c);
+static void notify_drained(cn_conn *c);
 
 /* ---- lifetime ----------------------------------------------------------- */
 
@@ -28,6 +32,7 @@ static void process_input(cn_conn *c);
 static void free_if_done(cn_conn *c)
 {
     if (c->handles_open == 0 && c->state == CONN_CLOSING) {
+        free(c->drain_waiters);
         cn_buf_free(&c->in);
         cn_buf_free(&c->out);
         cn_buf_free(&c->wbuf);
@@ -69,6 +74,8 @@ static void close_conn_at(cn_conn *c, const char *why, int level, int silent)
            c->peer ? c->peer : "(unnamed peer)", why);
     unregister(c);
     c->state = CONN_CLOSING;
+    if (c->ndrain)
+        notify_drained(c);          /* a waiting sender must not wait forever */
     if (c->epmd) {
         cn__epmd_cancel(c->epmd);
         c->epmd = NULL;
@@ -158,6 +165,46 @@ static void write_handshake(cn_conn *c, cn_buf *b)
     cn_buf_reset(b);
 }
 
+int cn__conn_busy(const cn_conn *c) { return c->out.len + c->wbuf.len > CN_HIGH_WATER; }
+
+/* Tells the processes that found the connection busy that it drained. */
+static void notify_drained(cn_conn *c)
+{
+    cn_node *n = c->node;
+    size_t k = c->ndrain;
+    cn_pid *who = c->drain_waiters;
+    c->drain_waiters = NULL;
+    c->ndrain = c->drain_cap = 0;
+    cn_buf b;
+    cn_buf_init(&b);
+    cn_term_build(&b, "{cn_drained, ~a}", c->peer);
+    cn_term t = cn_buf_term(&b, 0);
+    for (size_t i = 0; i < k && !cn_buf_failed(&b); i++) {
+        cn_proc *p = cn_proc_by_pid(n, &who[i]);
+        if (p)
+            cn__proc_deliver(p, ENV_MSG, NULL, &t, 0);
+    }
+    cn_buf_free(&b);
+    free(who);
+}
+
+int cn__conn_wait_drain(cn_conn *c, const cn_pid *pid)
+{
+    for (size_t i = 0; i < c->ndrain; i++)
+        if (cn_pid_eq(&c->drain_waiters[i], pid))
+            return 0;
+    if (c->ndrain == c->drain_cap) {
+        size_t cap = c->drain_cap ? c->drain_cap * 2 : 4;
+        cn_pid *w = realloc(c->drain_waiters, cap * sizeof *w);
+        if (!w)
+            return -1;
+        c->drain_waiters = w;
+        c->drain_cap = cap;
+    }
+    c->drain_waiters[c->ndrain++] = *pid;
+    return 0;
+}
+
 static void on_written(uv_write_t *w, int status)
 {
     cn_conn *c = w->data;
@@ -171,6 +218,8 @@ static void on_written(uv_write_t *w, int status)
         return;
     }
     cn__conn_flush(c);
+    if (c->ndrain && c->out.len + c->wbuf.len < CN_LOW_WATER)
+        notify_drained(c);
     if (c->node->stopping && cn__conn_idle(c))
         close_conn(c, "node stopping", 1);
 }
@@ -221,6 +270,24 @@ void cn__conn_tick(cn_conn *c)
 
 /* ---- reading ------------------------------------------------------------ */
 
+/* Lets the kernel delay pure ACKs.  A receiver faster than its sender
+ * otherwise ACKs every small segment at once, so the sender never has data
+ * in flight to coalesce and pays a packet per message; with delayed ACKs its
+ * writes merge into full segments.  Replies still carry ACKs at once, so
+ * round trips are not slowed.  Linux turns quick ACKs back on by itself, so
+ * this is repeated after reads. */
+static void delay_acks(cn_conn *c)
+{
+#ifdef TCP_QUICKACK
+    uv_os_fd_t fd;
+    int off = 0;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off);
+#else
+    (void)c;
+#endif
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     cn_conn *c = h->data;
@@ -252,6 +319,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     c->in.len += (size_t)nread;
     c->rx_seen = 1;
+    if (c->state == CONN_UP)
+        delay_acks(c);
     c->node->stats.bytes_in += (size_t)nread;
     process_input(c);
 }

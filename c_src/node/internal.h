@@ -19,7 +19,8 @@
 #include "dist.h"
 #include "handshake.h"
 
-#define CN_HIGH_WATER (8u << 20)        /* output bytes before "busy" */
+#define CN_HIGH_WATER (4u << 20)        /* output bytes before "busy" */
+#define CN_LOW_WATER  (1u << 20)        /* ... and before "drained" */
 #define CN_READ_CHUNK (64u << 10)
 #define CN_SETUP_TIMEOUT_MS 7000         /* net_setuptime, as erl */
 #define CN_RUN_BATCH 256                 /* messages per run-queue turn */
@@ -67,6 +68,8 @@ typedef struct cn_conn {
     struct cn_conn *next_dirty;
 
     int         rx_seen, rx_idle_ticks, tx_seen;
+    cn_pid     *drain_waiters;      /* processes told when output drains */
+    size_t      ndrain, drain_cap;
     int         nodeup_sent;
 
     struct cn_conn *next, *prev;    /* node's list of all connections */
@@ -81,6 +84,8 @@ void     cn__conn_flush(cn_conn *c);
 void     cn__conn_close(cn_conn *c, const char *why);
 void     cn__conn_tick(cn_conn *c);
 int      cn__conn_idle(const cn_conn *c);  /* nothing left to write */
+int      cn__conn_busy(const cn_conn *c);
+int      cn__conn_wait_drain(cn_conn *c, const cn_pid *pid);
 /* The peer's flags; before the handshake ends, what every OTP 25 node and
  * every cn node has (frames queued early are encoded with these). */
 static inline uint64_t cn__conn_flags(const cn_conn *c)

@@ -83,7 +83,16 @@ int cn_node_busy(cn_node *n, const char *peer)
 {
     cn_atom a = cn_atom_intern(peer, strlen(peer));
     cn_conn *c = a ? cn__conn_get(n, a, 0) : NULL;
-    return c && c->out.len + c->wbuf.len > CN_HIGH_WATER;
+    return c && cn__conn_busy(c);
+}
+
+int cn_send_busy(cn_proc *p, const char *node)
+{
+    cn_atom a = cn_atom_intern(node, strlen(node));
+    cn_conn *c = a ? cn__conn_get(p->node, a, 0) : NULL;
+    if (!c || !cn__conn_busy(c))
+        return 0;
+    return cn__conn_wait_drain(c, &p->pid) == 0;
 }
 
 size_t cn_node_peers(cn_node *n, const char **names, size_t max)
@@ -116,22 +125,30 @@ static void on_idle(uv_idle_t *h)
     cn__free_zombies(n);
 }
 
-static void on_check(uv_check_t *h)
+static void flush_dirty(cn_node *n)
 {
-    cn_node *n = h->data;
-    cn__run_queue(n);
-    cn__free_zombies(n);
-}
-
-static void on_prepare(uv_prepare_t *h)
-{
-    cn_node *n = h->data;
     while (n->dirty) {
         cn_conn *c = n->dirty;
         n->dirty = c->next_dirty;
         c->dirty = 0;
         cn__conn_flush(c);
     }
+}
+
+/* Right after I/O: run what arrived and write the answers in this same
+ * iteration (a reply to a call goes out without another loop turn). */
+static void on_check(uv_check_t *h)
+{
+    cn_node *n = h->data;
+    cn__run_queue(n);
+    cn__free_zombies(n);
+    flush_dirty(n);
+}
+
+/* Before blocking: write what timers and idle turns produced. */
+static void on_prepare(uv_prepare_t *h)
+{
+    flush_dirty(h->data);
 }
 
 void cn__node_schedule(cn_node *n)

@@ -215,8 +215,7 @@ void cn__proc_deliver(cn_proc *p, env_kind kind, const cn_pid *from, const cn_te
         p->mbox_head = e;
     p->mbox_tail = e;
     p->mbox_len++;
-    if (!p->running)
-        runq_push(n, p);
+    runq_push(n, p);                /* runs after the current turn, if any */
 }
 
 static cn_env *mbox_pop(cn_proc *p)

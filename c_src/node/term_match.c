@@ -143,6 +143,18 @@ static int get_ulong(const char *d, size_t *pos, unsigned long long *out)
 static int get_double(const char *d, size_t *pos, double *out)
 {
     int idx = (int)*pos;
+    if ((unsigned char)d[*pos] == CN_EXT_FLOAT) {
+        /* ei sscanf()s the 31 text bytes as a C string: on a NUL-terminated
+         * copy, so it reads neither the next term nor past the buffer. */
+        char text[1 + 31 + 1];
+        memcpy(text, d + *pos, 1 + 31);
+        text[1 + 31] = '\0';
+        idx = 0;
+        if (ei_decode_double(text, &idx, out) < 0)
+            return -1;
+        *pos += 1 + 31;
+        return 0;
+    }
     if (ei_decode_double(d, &idx, out) < 0)
         return -1;
     *pos = (size_t)idx;

@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cn__epmd_put_port_please(&req, alive);
     size_t sl = strlen(alive);
     FUZZ_ASSERT(!cn_buf_failed(&req) && req.len == 3 + sl);
-    FUZZ_ASSERT((((unsigned char)req.data[0] << 8) | (unsigned char)req.data[1]) == sl + 1);
+    FUZZ_ASSERT((size_t)(((unsigned char)req.data[0] << 8) | (unsigned char)req.data[1]) == sl + 1);
     FUZZ_ASSERT((unsigned char)req.data[2] == 122 && memcmp(req.data + 3, alive, sl) == 0);
     cn_buf_free(&req);
     return 0;

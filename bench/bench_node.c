@@ -1,0 +1,173 @@
+/* bench_node.c - the C side of the distribution benchmarks (make bench).
+ *
+ *   bench_node --sname NAME --cookie C
+ *
+ * Registered processes:
+ *   sink    call {expect, N, ReportPid}: counts the next N messages of any
+ *           kind, then sends {sink_done, N} to ReportPid
+ *   source  call {send, Dest, N, Bytes, ReportPid}: sends N binaries of Bytes
+ *           bytes to Dest (a pid or {Name, Node}) as fast as the connection
+ *           takes them (pausing on cn_send_busy), then {source_done, N}
+ *   echo    call T: replies T (for round-trip latency)
+ * Prints "ready NODE" when registered.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../c_src/node/cli.h"
+
+#define SOURCE_BATCH 2048
+
+/* ---- sink --------------------------------------------------------------- */
+
+typedef struct sink {
+    long   expect, got;
+    cn_pid report;
+} sink;
+
+static sink the_sink;
+
+static int sink_call(cn_proc *p, const cn_term *req, const cn_from *from)
+{
+    sink *s = &the_sink;
+    if (!cn_term_match(req, "{expect, ~l, ~p}", &s->expect, &s->report))
+        return CN_UNHANDLED;
+    s->got = 0;
+    cn_replyf(p, from, "ok");
+    return CN_OK;
+}
+
+static int sink_info(cn_proc *p, const cn_term *msg)
+{
+    sink *s = &the_sink;
+    (void)msg;
+    if (++s->got == s->expect)
+        cn_sendf(p, &s->report, "{sink_done, ~l}", s->got);
+    return CN_OK;
+}
+
+static const cn_proc_ops sink_ops = {
+    .kind = "sink", .handle_call = sink_call, .handle_info = sink_info,
+    .unhandled = CN_UNHANDLED_DROP,
+};
+
+/* ---- source ------------------------------------------------------------- */
+
+typedef struct source {
+    long    left, total;
+    int     to_pid;
+    cn_pid  pid;
+    char    name[CN_ATOM_BUF], node[CN_ATOM_BUF];
+    cn_pid  report;
+    cn_buf  payload;
+} source;
+
+static source the_source;
+
+static void source_send_batch(cn_proc *p)
+{
+    source *s = &the_source;
+    cn_term msg = cn_buf_term(&s->payload, 0);
+    const char *node = s->to_pid ? s->pid.node : s->node;
+    for (int i = 0; i < SOURCE_BATCH && s->left > 0; i++, s->left--) {
+        if (s->to_pid)
+            cn_send(p, &s->pid, &msg);
+        else
+            cn_send_named(p, s->name, s->node, &msg);
+    }
+    if (s->left == 0) {
+        cn_sendf(p, &s->report, "{source_done, ~l}", s->total);
+        return;
+    }
+    if (!cn_send_busy(p, node))
+        cn_sendf(p, cn_self(p), "continue");   /* yield, then go on */
+    /* else {cn_drained, Node} arrives when the connection has room */
+}
+
+static int source_call(cn_proc *p, const cn_term *req, const cn_from *from)
+{
+    source *s = &the_source;
+    cn_term dest;
+    long bytes;
+    if (!cn_term_match(req, "{send, ~t, ~l, ~l, ~p}", &dest, &s->total, &bytes, &s->report) ||
+        bytes < 0 || bytes > (1 << 24))
+        return CN_UNHANDLED;
+    s->to_pid = cn_term_match(&dest, "~p", &s->pid);
+    if (!s->to_pid && !cn_term_match(&dest, "{~a, ~a}", s->name, s->node))
+        return CN_UNHANDLED;
+    char *data = calloc(1, (size_t)bytes + 1);
+    memset(data, 'x', (size_t)bytes);
+    cn_buf_reset(&s->payload);
+    cn_term_put_binary(&s->payload, data, (size_t)bytes);
+    free(data);
+    s->left = s->total;
+    cn_replyf(p, from, "ok");
+    source_send_batch(p);
+    return CN_OK;
+}
+
+static int source_info(cn_proc *p, const cn_term *msg)
+{
+    if (cn_term_match(msg, "continue") || cn_term_match(msg, "{cn_drained, _}")) {
+        if (the_source.left > 0)
+            source_send_batch(p);
+        return CN_OK;
+    }
+    return CN_UNHANDLED;
+}
+
+static void source_terminate(cn_proc *p, const cn_term *reason)
+{
+    (void)p;
+    (void)reason;
+    cn_buf_free(&the_source.payload);
+}
+
+static const cn_proc_ops source_ops = {
+    .kind = "source", .handle_call = source_call, .handle_info = source_info,
+    .terminate = source_terminate, .unhandled = CN_UNHANDLED_LOG,
+};
+
+/* ---- echo --------------------------------------------------------------- */
+
+static int echo_call(cn_proc *p, const cn_term *req, const cn_from *from)
+{
+    cn_reply(p, from, req);
+    return CN_OK;
+}
+
+static const cn_proc_ops echo_ops = { .kind = "echo", .handle_call = echo_call };
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = { CN_CLI_OPTIONS, { 0, 0, 0, 0 } };
+    cn_node_config cfg = { 0 };
+    int c;
+    while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1)
+        if (cn_cli_node_opt(&cfg, c, optarg, "bench_node") != 0)
+            return 2;
+    if (cn_cli_node_check(&cfg, "bench_node") < 0)
+        return 2;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char err[256];
+    cn_node *n = cn_node_start(&loop, &cfg, err, sizeof err);
+    if (!n) {
+        fprintf(stderr, "bench_node: %s\n", err);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    if (!cn_spawn(n, &sink_ops, NULL, "sink") || !cn_spawn(n, &source_ops, NULL, "source") ||
+        !cn_spawn(n, &echo_ops, NULL, "echo")) {
+        cn_node_stop(n);
+    } else {
+        printf("ready %s\n", cn_node_name(n));
+        fflush(stdout);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cn_node_free(n);
+    uv_loop_close(&loop);
+    cn_atom_cleanup();
+    return 0;
+}

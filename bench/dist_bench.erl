@@ -1,0 +1,245 @@
+%% dist_bench - C nodes against native Erlang distribution, side by side.
+%%
+%% Run by `make bench`.  Every figure comes from this one run on this
+%% machine; the claims are the ratios.  Four one-way paths, each N messages
+%% of a 64-byte binary from a sender on one node to a sink on another:
+%%   E->E  Erlang peer A  -> Erlang peer B   (the anchor)
+%%   E->C  Erlang peer A  -> C node 1
+%%   C->E  C node 1       -> Erlang peer B
+%%   C->C  C node 1       -> C node 2
+%% Throughput is N over the time from "go" to the sink's "done"; CPU per
+%% message is the OS processes' user+system time over the run (from /proc),
+%% so Erlang and C are measured the same way.  Then gen_server:call round
+%% trips, sequential, from peer A to an Erlang gen_server on B and to the C
+%% node's echo process.  Then the C node's memory per process and per
+%% connection.
+-module(dist_bench).
+-export([main/0, main/1]).
+%% used on the peers
+-export([sender/3, sink/2, latency/3, echo_loop/0]).
+
+-define(PAYLOAD_BYTES, 64).
+
+main() -> main([]).
+
+main(_) ->
+    N = env_int("BENCH_N", 1000000),
+    Calls = env_int("BENCH_CALLS", 20000),
+    Root = root(),
+    Bin = filename:join([Root, "_build", "c", "rel", "bin", "bench_node"]),
+    Cookie = atom_to_list(erlang:get_cookie()),
+    Code = [filename:absname(filename:dirname(code:which(?MODULE))),
+            filename:absname(filename:dirname(code:which(cnode_proc)))],
+    {ok, PA, A} = peer:start(#{name => uniq("bench_a"), args => ["-setcookie", Cookie]}),
+    {ok, PB, B} = peer:start(#{name => uniq("bench_b"), args => ["-setcookie", Cookie]}),
+    [ok = erpc:call(P, code, add_pathsa, [Code]) || P <- [A, B]],
+    C1 = cnode_proc:start(Bin, ["--sname", uniq("bench_c1"), "--cookie", Cookie], #{}),
+    C2 = cnode_proc:start(Bin, ["--sname", uniq("bench_c2"), "--cookie", Cookie], #{}),
+    #{node := CN1} = C1,
+    #{node := CN2} = C2,
+    OsA = os_pid(A), OsB = os_pid(B),
+    OsC1 = maps:get(os_pid, C1), OsC2 = maps:get(os_pid, C2),
+    io:format("~nDistribution throughput: ~b one-way messages of ~b bytes per path~n",
+              [N, ?PAYLOAD_BYTES]),
+    io:format("(~s)~n~n", [machine()]),
+    %% warm up connections and code
+    _ = run_path(erlang, A, OsA, erlang, B, OsB, 10000),
+    _ = run_path(c, CN1, OsC1, c, CN2, OsC2, 10000),
+    _ = run_path(erlang, A, OsA, c, CN1, OsC1, 10000),
+    _ = run_path(c, CN1, OsC1, erlang, B, OsB, 10000),
+    Paths = [{ee, {erlang, A, OsA}, {erlang, B, OsB}},
+             {ec, {erlang, A, OsA}, {c, CN1, OsC1}},
+             {ce, {c, CN1, OsC1}, {erlang, B, OsB}},
+             {cc, {c, CN1, OsC1}, {c, CN2, OsC2}}],
+    Rounds = env_int("BENCH_ROUNDS", 3),
+    %% rounds interleave the paths, so a busy moment hurts all of them alike
+    Runs = [{K, run_path(SK, SN, SO, RK, RN, RO, N)}
+            || _ <- lists:seq(1, Rounds), {K, {SK, SN, SO}, {RK, RN, RO}} <- Paths],
+    [EE, EC, CE, CC] = [median_run([R || {K2, R} <- Runs, K2 =:= K]) || {K, _, _} <- Paths],
+    io:format("median of ~b interleaved rounds~n", [Rounds]),
+    Base = maps:get(rate, EE),
+    io:format("~-6s ~14s ~9s ~18s ~18s~n",
+              ["path", "msgs/s", "vs E->E", "sender us/msg", "receiver us/msg"]),
+    [io:format("~-6s ~14s ~8.2fx ~18.3f ~18.3f~n",
+               [Name, fmt_int(round(Rate)), Rate / Base, SCpu, RCpu])
+     || {Name, #{rate := Rate, sender_cpu := SCpu, receiver_cpu := RCpu}}
+            <- [{"E->E", EE}, {"E->C", EC}, {"C->E", CE}, {"C->C", CC}]],
+    %% round trips
+    Srv = erpc:call(B, erlang, spawn, [?MODULE, echo_loop, []]),
+    {LE, LC} = erpc:call(A, ?MODULE, latency, [Srv, {echo, CN1}, Calls], infinity),
+    io:format("~ngen_server:call round trip, ~b sequential calls from an Erlang node~n", [Calls]),
+    io:format("~-8s ~10s ~10s ~10s~n", ["callee", "p50 us", "p99 us", "mean us"]),
+    [io:format("~-8s ~10.1f ~10.1f ~10.1f~n", [Name, P50, P99, Mean])
+     || {Name, {P50, P99, Mean}} <- [{"Erlang", LE}, {"C", LC}]],
+    io:format("p50 ratio C/Erlang: ~.2f (below 1 means the C callee is faster)~n",
+              [element(1, LC) / element(1, LE)]),
+    memory(Bin, Cookie),
+    [cnode_proc:stop(C) || C <- [C1, C2]],
+    [peer:stop(P) || P <- [PA, PB]],
+    ok.
+
+%% ---- one path ------------------------------------------------------------
+
+median_run(Rs) ->
+    S = lists:sort(fun(#{rate := A}, #{rate := B}) -> A =< B end, Rs),
+    lists:nth((length(S) + 1) div 2, S).
+
+run_path(SKind, SNode, SOs, RKind, RNode, ROs, N) ->
+    Self = self(),
+    Dest = arm_sink(RKind, RNode, N, Self),
+    Cpu0 = {cpu(SOs), cpu(ROs)},
+    T0 = erlang:monotonic_time(),
+    start_sender(SKind, SNode, Dest, N, Self),
+    receive {sink_done, N} -> ok after 300000 -> error(sink_timeout) end,
+    T1 = erlang:monotonic_time(),
+    receive {source_done, _} -> ok after 0 -> ok end,
+    {S1, R1} = {cpu(SOs), cpu(ROs)},
+    Secs = erlang:convert_time_unit(T1 - T0, native, microsecond) / 1.0e6,
+    #{rate => N / Secs,
+      sender_cpu => (S1 - element(1, Cpu0)) * 1.0e6 / N,
+      receiver_cpu => (R1 - element(2, Cpu0)) * 1.0e6 / N}.
+
+arm_sink(erlang, Node, N, Report) ->
+    erpc:call(Node, erlang, spawn, [?MODULE, sink, [N, Report]]);
+arm_sink(c, Node, N, Report) ->
+    ok = gen_server:call({sink, Node}, {expect, N, Report}, 60000),
+    {sink, Node}.
+
+start_sender(erlang, Node, Dest, N, Report) ->
+    _ = erpc:call(Node, erlang, spawn, [?MODULE, sender, [Dest, N, Report]]),
+    ok;
+start_sender(c, Node, Dest, N, Report) ->
+    ok = gen_server:call({source, Node}, {send, Dest, N, ?PAYLOAD_BYTES, Report}, 60000).
+
+sender(Dest, N, Report) ->
+    Payload = binary:copy(<<"x">>, ?PAYLOAD_BYTES),
+    send_loop(Dest, Payload, N),
+    Report ! {source_done, N}.
+
+send_loop(_, _, 0) -> ok;
+send_loop(Dest, P, N) -> Dest ! P, send_loop(Dest, P, N - 1).
+
+sink(N, Report) ->
+    sink_loop(N),
+    Report ! {sink_done, N}.
+
+sink_loop(0) -> ok;
+sink_loop(N) -> receive _ -> sink_loop(N - 1) end.
+
+%% ---- latency -------------------------------------------------------------
+
+echo_loop() ->
+    receive
+        {'$gen_call', From, Req} -> gen_server:reply(From, Req), echo_loop();
+        stop -> ok
+    end.
+
+%% Calls to the two callees alternate in blocks, so both see the same
+%% machine: the comparison is fair even when the machine is busy.
+latency(DestE, DestC, Calls) ->
+    _ = [gen_server:call(D, warm) || _ <- lists:seq(1, 1000), D <- [DestE, DestC]],
+    Blocks = [{DestE, DestC} || _ <- lists:seq(1, Calls div 100)],
+    {TE, TC} = lists:foldl(fun({E, C}, {AE, AC}) ->
+                                   {time_calls(E, 100, AE), time_calls(C, 100, AC)}
+                           end, {[], []}, Blocks),
+    {stats(TE), stats(TC)}.
+
+time_calls(_, 0, Acc) -> Acc;
+time_calls(Dest, K, Acc) ->
+    T0 = erlang:monotonic_time(),
+    ping = gen_server:call(Dest, ping),
+    T = erlang:convert_time_unit(erlang:monotonic_time() - T0, native, nanosecond),
+    time_calls(Dest, K - 1, [T | Acc]).
+
+stats(Ts) ->
+    S = lists:sort(Ts),
+    L = length(S),
+    {lists:nth(max(1, L div 2), S) / 1000,
+     lists:nth(max(1, (L * 99) div 100), S) / 1000,
+     lists:sum(S) / L / 1000}.
+
+%% ---- memory --------------------------------------------------------------
+
+memory(Bin, Cookie) ->
+    Test = filename:join([root(), "_build", "c", "rel", "bin", "testnode"]),
+    case filelib:is_regular(Test) of
+        false -> io:format("~n(memory: build testnode to measure)~n");
+        true -> memory_run(Test, Cookie)
+    end,
+    _ = Bin.
+
+memory_run(Test, Cookie) ->
+    C = cnode_proc:start(Test, ["--sname", uniq("bench_mem"), "--cookie", Cookie], #{}),
+    N = maps:get(node, C),
+    #{rss_kb := R0} = gen_server:call({ctl, N}, stats),
+    10000 = gen_server:call({ctl, N}, {spawn_many, 10000}, 60000),
+    #{rss_kb := R1} = gen_server:call({ctl, N}, stats),
+    Socks = [raw_connect(N, Cookie, I) || I <- lists:seq(1, 500)],
+    #{rss_kb := R2, conns := Conns} = gen_server:call({ctl, N}, stats),
+    io:format("~nC node memory (RSS): 10,000 processes ~.1f bytes each; "
+              "500 connections ~.1f KiB each (~b connections up)~n",
+              [(R1 - R0) * 1024 / 10000, (R2 - R1) / 500, Conns]),
+    [gen_tcp:close(S) || S <- Socks],
+    cnode_proc:stop(C).
+
+%% A bare distribution connection: handshake only, as another node would.
+raw_connect(Node, Cookie, I) ->
+    [Alive, Host] = string:split(atom_to_list(Node), "@"),
+    {port, Port, _} = erl_epmd:port_please(Alive, Host),
+    {ok, S} = gen_tcp:connect(Host, Port, [binary, {packet, 2}, {active, false}]),
+    Name = list_to_binary("mem" ++ integer_to_list(I) ++ "@x"),
+    Flags = 16#1000000 bor 16#40000 bor 16#20000 bor 16#10000 bor 16#800 bor 16#400
+        bor 16#200 bor 16#100 bor 16#80 bor 16#10 bor 16#4,
+    ok = gen_tcp:send(S, <<$N, Flags:64, 1:32, (byte_size(Name)):16, Name/binary>>),
+    {ok, <<"sok">>} = gen_tcp:recv(S, 0, 5000),
+    {ok, <<$N, _:64, Ch:32, _/binary>>} = gen_tcp:recv(S, 0, 5000),
+    ok = gen_tcp:send(S, <<$r, 1:32, (erlang:md5([Cookie, integer_to_list(Ch)]))/binary>>),
+    {ok, <<$a, _/binary>>} = gen_tcp:recv(S, 0, 5000),
+    S.
+
+%% ---- helpers -------------------------------------------------------------
+
+cpu(OsPid) ->
+    {ok, Bin} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat"),
+    %% fields after the command name, which is in parentheses
+    [_, After] = binary:split(Bin, <<") ">>),
+    Fields = binary:split(After, <<" ">>, [global]),
+    Ticks = binary_to_integer(lists:nth(12, Fields)) + binary_to_integer(lists:nth(13, Fields)),
+    Ticks / clock_ticks().
+
+clock_ticks() ->
+    case get(clk_tck) of
+        undefined ->
+            T = list_to_integer(string:trim(os:cmd("getconf CLK_TCK"))),
+            put(clk_tck, T),
+            T;
+        T -> T
+    end.
+
+os_pid(Node) -> list_to_integer(erpc:call(Node, os, getpid, [])).
+
+root() ->
+    case os:getenv("CNODE_ROOT") of
+        false -> {ok, D} = file:get_cwd(), D;
+        R -> R
+    end.
+
+uniq(P) -> P ++ "_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])).
+
+env_int(K, D) ->
+    case os:getenv(K) of
+        false -> D;
+        V -> list_to_integer(V)
+    end.
+
+machine() ->
+    Cpu = string:trim(os:cmd("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")),
+    io_lib:format("~s, ~b schedulers online, OTP ~s",
+                  [Cpu, erlang:system_info(schedulers_online),
+                   erlang:system_info(otp_release)]).
+
+fmt_int(N) ->
+    S = integer_to_list(N),
+    lists:reverse(group(lists:reverse(S))).
+group([A, B, C, D | R]) -> [A, B, C, $, | group([D | R])];
+group(L) -> L.
