@@ -20,48 +20,80 @@ SAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=undefined
 SAN_DIR    := _build/c/san
 
-BINS := echo_node
+# Binaries and their main files.  Everything else under c_src/<protocol>/
+# (the pure cores and their glue) goes into libproto.a, which the unit and
+# simulation tests link too.
+BINS            := echo_node chatterbox gossip_chat raft_kv
+echo_node_MAIN  := c_src/echo/echo_node.c
+chatterbox_MAIN := c_src/chatterbox/main.c
+gossip_chat_MAIN := c_src/gossip/main.c
+raft_kv_MAIN    := c_src/raft/main.c
+TOOLS           := testnode bench_node
+testnode_MAIN   := test/c/testnode.c
+bench_node_MAIN := bench/bench_node.c
+# a binary is built once its main file exists
+BUILT_BINS  := $(foreach b,$(BINS),$(if $(wildcard $($(b)_MAIN)),$(b)))
+MAINS       := $(foreach b,$(BINS) $(TOOLS),$($(b)_MAIN))
+PROTO_SRC   := $(filter-out $(MAINS) c_src/node/%,$(wildcard c_src/*/*.c))
+HEADERS     := $(wildcard c_src/*/*.h)
 
-.PHONY: all san test test-c test-ct fuzz bench demo clean
-all: $(addprefix $(PRIV)/bin/,$(BINS))
+.PHONY: all san deps test test-c fuzz bench demo clean
+all: $(addprefix $(PRIV)/bin/,$(BUILT_BINS))
 
-define node_lib
-$(1)/libcnode.a: $(patsubst c_src/node/%.c,$(1)/node/%.o,$(NODE_SRC))
+# libcnode.a (the runtime) and libproto.a (the protocols), per build flavour
+define libs
+$(1)/libcnode.a: $(patsubst c_src/%.c,$(1)/%.o,$(NODE_SRC))
 	ar rcs $$@ $$^
-$(1)/node/%.o: c_src/node/%.c $(wildcard c_src/node/*.h)
+$(1)/libproto.a: $(patsubst c_src/%.c,$(1)/%.o,$(PROTO_SRC))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+$(1)/%.o: c_src/%.c $(HEADERS)
 	@mkdir -p $$(dir $$@)
 	$(2) $(3) $(CFLAGS) -c $$< -o $$@
 endef
-$(eval $(call node_lib,$(OBJ_DIR),$(CC),))
-$(eval $(call node_lib,$(SAN_DIR),$(SAN_CC),$(SAN_CFLAGS)))
+$(eval $(call libs,$(OBJ_DIR),$(CC),))
+$(eval $(call libs,$(SAN_DIR),$(SAN_CC),$(SAN_CFLAGS)))
 
-# A binary from one main file: release build in $(3) (priv/bin for the
-# product, _build/c/rel/bin for tools), sanitizer build for the tests in
-# _build/c/san/bin.
+# A binary: release build in $(2) (priv/bin for the product, _build/c/rel/bin
+# for tools), sanitizer build for the tests in _build/c/san/bin.
 define binary
-$(3)/$(1): $(2) $(OBJ_DIR)/libcnode.a
+$(2)/$(1): $($(1)_MAIN) $(OBJ_DIR)/libproto.a $(OBJ_DIR)/libcnode.a
 	@mkdir -p $$(dir $$@)
-	$(CC) $(CFLAGS) $$< $(OBJ_DIR)/libcnode.a $(LDLIBS) -o $$@
-$(SAN_DIR)/bin/$(1): $(2) $(SAN_DIR)/libcnode.a
+	$(CC) $(CFLAGS) $$< $(OBJ_DIR)/libproto.a $(OBJ_DIR)/libcnode.a $(LDLIBS) -o $$@
+$(SAN_DIR)/bin/$(1): $($(1)_MAIN) $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a
 	@mkdir -p $$(dir $$@)
-	$(SAN_CC) $(SAN_CFLAGS) $(CFLAGS) $$< $(SAN_DIR)/libcnode.a $(LDLIBS) -o $$@
+	$(SAN_CC) $(SAN_CFLAGS) $(CFLAGS) $$< $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a $(LDLIBS) -o $$@
 endef
-$(eval $(call binary,echo_node,c_src/echo/echo_node.c,$(PRIV)/bin))
-$(eval $(call binary,testnode,test/c/testnode.c,$(OBJ_DIR)/bin))
-$(eval $(call binary,bench_node,bench/bench_node.c,$(OBJ_DIR)/bin))
+$(foreach b,$(BUILT_BINS),$(eval $(call binary,$(b),$(PRIV)/bin)))
+$(foreach b,$(TOOLS),$(eval $(call binary,$(b),$(OBJ_DIR)/bin)))
 
-san: $(addprefix $(SAN_DIR)/bin/,$(BINS) testnode)
+san: $(addprefix $(SAN_DIR)/bin/,$(BUILT_BINS) $(TOOLS))
 
 clean:
 	rm -rf _build/c priv/bin
 
 # ---- tests -------------------------------------------------------------------
 export CNODE_ROOT := $(CURDIR)
-CT_SUITES ?=
-test: san test-c test-ct
+UNIT_TESTS := $(patsubst test/c/%.c,$(SAN_DIR)/test/%,$(wildcard test/c/*_test.c))
 
-test-ct: san
-	rebar3 ct $(if $(CT_SUITES),--suite $(CT_SUITES))
+deps:
+	@scripts/deps.sh
+
+$(SAN_DIR)/test/%: test/c/%.c $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a test/c/check.h
+	@mkdir -p $(dir $@)
+	$(SAN_CC) $(SAN_CFLAGS) $(CFLAGS) $< $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a $(LDLIBS) -o $@
+
+test-c: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do $$t || exit 1; done
+
+fuzz:
+	bash test/fuzz/run.sh
+
+# The whole run: unit tests, a short fuzz, Common Test; ends with totals.
+test: deps
+	@$(MAKE) --no-print-directory san $(UNIT_TESTS) > _build/make_test.log 2>&1 || \
+		{ tail -30 _build/make_test.log; echo "0 passed, 1 failed"; exit 1; }
+	@test/run_all.sh
 
 # ---- benchmarks --------------------------------------------------------------
 BENCH_ERL := erl -noshell -pa _build/default/lib/cnode/ebin -pa _build/bench

@@ -1,0 +1,32 @@
+#!/bin/sh
+# deps.sh - installs what building and testing need, from Debian, if missing.
+# Used by `make deps` (and so by `make demo`, `make test`, `make bench`) and
+# by CI.  Needs root or sudo only when something is missing.
+set -e
+
+PKGS="build-essential clang llvm libclang-rt-14-dev pkg-config make \
+erlang-nox erlang-dev erlang-src rebar3 erlang-common-test \
+libuv1-dev libcjson-dev uthash-dev libssl-dev iproute2 iptables procps"
+
+have() {
+    command -v erl >/dev/null 2>&1 &&
+    command -v rebar3 >/dev/null 2>&1 &&
+    command -v clang >/dev/null 2>&1 &&
+    command -v epmd >/dev/null 2>&1 &&
+    [ -f /usr/include/uv.h ] &&
+    [ -f /usr/include/cjson/cJSON.h ] &&
+    [ -f /usr/include/uthash.h ] &&
+    [ -f /usr/include/openssl/evp.h ] &&
+    ls /usr/lib/erlang/lib/erl_interface-*/include/ei.h >/dev/null 2>&1 &&
+    ls /usr/lib/erlang/lib/common_test-* >/dev/null 2>&1
+}
+
+if [ "${1:-}" != "--force" ] && have; then
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+echo "deps.sh: installing: $PKGS" >&2
+$SUDO apt-get update
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y $PKGS
+have || { echo "deps.sh: still missing something after apt-get" >&2; exit 1; }
