@@ -6,7 +6,7 @@ set -e
 
 PKGS="build-essential clang llvm libclang-rt-14-dev pkg-config make \
 erlang-nox erlang-dev erlang-src rebar3 erlang-common-test \
-libuv1-dev libcjson-dev uthash-dev libssl-dev iproute2 iptables procps"
+libuv1-dev libcjson-dev uthash-dev libssl-dev zlib1g-dev iproute2 iptables procps"
 
 have() {
     command -v erl >/dev/null 2>&1 &&
@@ -17,6 +17,7 @@ have() {
     [ -f /usr/include/cjson/cJSON.h ] &&
     [ -f /usr/include/uthash.h ] &&
     [ -f /usr/include/openssl/evp.h ] &&
+    [ -f /usr/include/zlib.h ] &&
     ls /usr/lib/erlang/lib/erl_interface-*/include/ei.h >/dev/null 2>&1 &&
     ls /usr/lib/erlang/lib/common_test-* >/dev/null 2>&1
 }

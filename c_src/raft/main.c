@@ -1,0 +1,298 @@
+/* main.c - priv/bin/raft_kv: a Raft KV node, or a client of one.
+ *
+ *   raft_kv --sname NAME --cookie C --id N [--mode raft|emulation]
+ *           [--data-dir DIR] [--peers FILE] [--election-timeout MS]
+ *           [--heartbeat MS] [--trace-file PATH | --quiet] [--seed N]
+ *   raft_kv client --sname NAME --cookie C --node NODE [--ops N] [--seed N]
+ *   raft_kv load   --sname NAME --cookie C --node NODE [--inflight K]
+ *                  [--seconds S] [--value-bytes B] [--seed N]
+ *
+ * A node waits for set_peers (from a Gleam or Erlang main) unless --peers
+ * names its cluster (peers.json; its own entry found by --id or by name).
+ * Trace lines (the seed's format) go to stdout, logs to stderr; "ready NODE"
+ * on stdout says the node is registered and serving.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../node/cli.h"
+#include "raft_client.h"
+#include "raft_node.h"
+
+enum {
+    OPT_ID = 1, OPT_MODE, OPT_DATA_DIR, OPT_PEERS, OPT_ELECTION, OPT_HEARTBEAT, OPT_TRACE,
+    OPT_QUIET, OPT_SEED, OPT_NODE, OPT_OPS, OPT_INFLIGHT, OPT_SECONDS, OPT_VALUE, OPT_HELP,
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: raft_kv --sname NAME --id N [options]        a Raft KV node\n"
+            "       raft_kv client --sname NAME --node NODE [--ops N] [--seed N]\n"
+            "       raft_kv load --sname NAME --node NODE [--inflight K] [--seconds S]\n"
+            "                    [--value-bytes B]\n"
+            "node options:\n"
+            "  --id N                 this node's id (or its entry in --peers)\n"
+            "  --mode raft|emulation  full Raft (default) or the seed's designated leader\n"
+            "  --data-dir DIR         persist term, vote and log (fsync before acknowledging)\n"
+            "  --peers FILE           start with this cluster (peers.json) instead of\n"
+            "                         waiting for set_peers\n"
+            "  --election-timeout MS  minimum election timeout (default 300; max is twice it)\n"
+            "  --heartbeat MS         heartbeat interval (default a quarter of the above)\n"
+            "  --trace-file PATH      write trace lines there instead of stdout\n"
+            "  --quiet                no trace lines\n"
+            "  --seed N               seed for randomized timeouts (and client ops)\n"
+            CN_CLI_USAGE);
+}
+
+typedef struct opts {
+    const char *sub;
+    cn_node_config node;
+    raft_node_config raft;
+    raft_client_config client;
+    const char *peers_file, *trace_file;
+    int quiet;
+    const char *nodes[64];
+} opts;
+
+static int bad(const char *flag, const char *arg)
+{
+    fprintf(stderr, "raft_kv: bad value for %s: '%s'\n", flag, arg);
+    return -1;
+}
+
+static int parse_mode(opts *o, const char *arg)
+{
+    if (strcmp(arg, "raft") == 0)
+        o->raft.mode = RAFT_MODE_RAFT;
+    else if (strcmp(arg, "emulation") == 0)
+        o->raft.mode = RAFT_MODE_EMULATION;
+    else
+        return bad("--mode (raft or emulation)", arg);
+    return 0;
+}
+
+/* One option; 0 ok, -1 bad (reported), 1 help. */
+static int apply(opts *o, int c, const char *arg)
+{
+    long v;
+    switch (c) {
+    case OPT_ID:
+        if (cn_cli_int(arg, 1, 1 << 30, &v) < 0)
+            return bad("--id", arg);
+        o->raft.id = (int)v;
+        return 0;
+    case OPT_MODE:      return parse_mode(o, arg);
+    case OPT_DATA_DIR:  o->raft.data_dir = arg; return 0;
+    case OPT_PEERS:     o->peers_file = arg; return 0;
+    case OPT_TRACE:     o->trace_file = arg; return 0;
+    case OPT_QUIET:     o->quiet = 1; return 0;
+    case OPT_ELECTION:
+        if (cn_cli_int(arg, 10, 600000, &v) < 0)
+            return bad("--election-timeout", arg);
+        o->raft.election_min_ms = (unsigned)v;
+        o->raft.election_max_ms = (unsigned)v * 2;
+        return 0;
+    case OPT_HEARTBEAT:
+        if (cn_cli_int(arg, 1, 600000, &v) < 0)
+            return bad("--heartbeat", arg);
+        o->raft.heartbeat_ms = (unsigned)v;
+        return 0;
+    case OPT_SEED:
+        if (cn_cli_int(arg, 0, 0x7fffffffL, &v) < 0)
+            return bad("--seed", arg);
+        o->raft.seed = o->client.seed = (uint64_t)v;
+        return 0;
+    case OPT_NODE:
+        if (o->client.nnodes == 64)
+            return bad("--node (too many)", arg);
+        o->nodes[o->client.nnodes++] = arg;
+        return 0;
+    case OPT_OPS:
+        if (cn_cli_int(arg, 0, 100000000, &v) < 0)
+            return bad("--ops", arg);
+        o->client.ops = (int)v;
+        return 0;
+    case OPT_INFLIGHT:
+        if (cn_cli_int(arg, 1, 100000, &v) < 0)
+            return bad("--inflight", arg);
+        o->client.inflight = (int)v;
+        return 0;
+    case OPT_SECONDS:
+        if (cn_cli_int(arg, 1, 86400, &v) < 0)
+            return bad("--seconds", arg);
+        o->client.seconds = (double)v;
+        return 0;
+    case OPT_VALUE:
+        if (cn_cli_int(arg, 0, 1 << 20, &v) < 0)
+            return bad("--value-bytes", arg);
+        o->client.value_bytes = (int)v;
+        return 0;
+    case OPT_HELP:
+    case 'h':
+        return 1;
+    default: {
+        int r = cn_cli_node_opt(&o->node, c, arg, "raft_kv");
+        if (r > 0)
+            fprintf(stderr, "raft_kv: unknown option (see --help)\n");
+        return r ? -1 : 0;
+    }
+    }
+}
+
+static int parse(opts *o, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        CN_CLI_OPTIONS,
+        { "id", required_argument, 0, OPT_ID },
+        { "mode", required_argument, 0, OPT_MODE },
+        { "data-dir", required_argument, 0, OPT_DATA_DIR },
+        { "peers", required_argument, 0, OPT_PEERS },
+        { "election-timeout", required_argument, 0, OPT_ELECTION },
+        { "heartbeat", required_argument, 0, OPT_HEARTBEAT },
+        { "trace-file", required_argument, 0, OPT_TRACE },
+        { "quiet", no_argument, 0, OPT_QUIET },
+        { "seed", required_argument, 0, OPT_SEED },
+        { "node", required_argument, 0, OPT_NODE },
+        { "ops", required_argument, 0, OPT_OPS },
+        { "inflight", required_argument, 0, OPT_INFLIGHT },
+        { "seconds", required_argument, 0, OPT_SECONDS },
+        { "value-bytes", required_argument, 0, OPT_VALUE },
+        { "help", no_argument, 0, OPT_HELP },
+        { 0, 0, 0, 0 },
+    };
+    int c;
+    if (argc > 1 && (strcmp(argv[1], "client") == 0 || strcmp(argv[1], "load") == 0 ||
+                     strcmp(argv[1], "node") == 0)) {
+        o->sub = argv[1];
+        argv++;
+        argc--;
+    }
+    while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+        int r = apply(o, c, optarg);
+        if (r)
+            return r;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "raft_kv: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return cn_cli_node_check(&o->node, "raft_kv");
+}
+
+/* Finds our entry in the peers file: by --id, else by node name. */
+static int own_entry(opts *o, const cn_peers *pf, const char *node_name)
+{
+    if (o->raft.id) {
+        for (size_t i = 0; i < pf->count; i++)
+            if (pf->nodes[i].id == o->raft.id)
+                return 0;
+        fprintf(stderr, "raft_kv: --id %d is not in %s\n", o->raft.id, o->peers_file);
+        return -1;
+    }
+    const cn_peer_entry *e = cn_peers_find(pf, node_name);
+    if (!e) {
+        fprintf(stderr, "raft_kv: %s is not in %s (give --id)\n", node_name, o->peers_file);
+        return -1;
+    }
+    o->raft.id = e->id;
+    return 0;
+}
+
+static int run(opts *o, cn_peers *pf)
+{
+    uv_loop_t loop;
+    char err[512];
+    int status = 0;
+    FILE *trace = NULL;
+    uv_loop_init(&loop);
+    cn_node *n = cn_node_start(&loop, &o->node, err, sizeof err);
+    if (!n) {
+        fprintf(stderr, "raft_kv: %s\n", err);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    int node_mode = !o->sub || strcmp(o->sub, "node") == 0;
+    cn_proc *p = NULL;
+    if (node_mode) {
+        if (pf && own_entry(o, pf, cn_node_name(n)) < 0) {
+            status = 2;
+        } else if (!o->raft.id) {
+            fprintf(stderr, "raft_kv: --id is required\n");
+            status = 2;
+        } else {
+            if (!o->quiet)
+                trace = o->trace_file ? fopen(o->trace_file, "a") : stdout;
+            if (trace)
+                setvbuf(trace, NULL, _IOLBF, 0);
+            if (!o->quiet && o->trace_file && !trace)
+                fprintf(stderr, "raft_kv: cannot open %s\n", o->trace_file);
+            o->raft.trace = trace;
+            o->raft.peers = pf;
+            p = raft_node_start(n, &o->raft, err, sizeof err);
+            if (!p) {
+                fprintf(stderr, "raft_kv: %s\n", err);
+                status = 1;
+            }
+        }
+    } else {
+        o->client.nodes = o->nodes;
+        if (!o->client.nnodes) {
+            fprintf(stderr, "raft_kv %s: --node is required\n", o->sub);
+            status = 2;
+        } else {
+            p = strcmp(o->sub, "client") == 0 ? raft_client_start(n, &o->client, &status)
+                                              : raft_load_start(n, &o->client, &status);
+            if (!p)
+                status = 1;
+        }
+    }
+    if (p && node_mode) {
+        printf("ready %s\n", cn_node_name(n));
+        fflush(stdout);
+    }
+    if (!p)
+        cn_node_stop(n);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cn_node_free(n);
+    uv_loop_close(&loop);
+    if (trace && trace != stdout)
+        fclose(trace);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    opts o;
+    memset(&o, 0, sizeof o);
+    o.client.ops = 5;
+    o.client.inflight = 1;
+    o.client.seconds = 10;
+    o.client.value_bytes = 100;
+    int r = parse(&o, argc, argv);
+    if (r > 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (r < 0) {
+        fprintf(stderr, "raft_kv: see raft_kv --help\n");
+        return 2;
+    }
+    cn_peers pf, *pfp = NULL;
+    if (o.peers_file) {
+        char err[512];
+        if (cn_peers_load(o.peers_file, &pf, err, sizeof err) < 0) {
+            fprintf(stderr, "raft_kv: %s\n", err);
+            return 2;
+        }
+        pfp = &pf;
+        if (!o.node.cookie && pf.cookie[0])
+            o.node.cookie = pf.cookie;
+    }
+    int status = run(&o, pfp);
+    if (pfp)
+        cn_peers_free(pfp);
+    cn_atom_cleanup();
+    return status;
+}

@@ -1,0 +1,564 @@
+/* raft.c - the Raft core: lifecycle, events in, role changes, persistence
+ * bookkeeping and applying committed entries (see raft.h, raft_int.h).
+ *
+ * Persistence: changes to the term, vote and log made during one event are
+ * gathered and handed to io.persist once, as the event ends; any message
+ * whose meaning depends on them (a vote, an append acknowledgement) is sent
+ * with after_persist set, so the caller holds it until that write is durable.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft_int.h"
+
+/* ---- small services ----------------------------------------------------- */
+
+void raft__trace(raft *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->line, sizeof r->line, fmt, ap);
+    va_end(ap);
+    if (r->io.trace)
+        r->io.trace(r->io.ud, r->line);
+}
+
+/* xorshift64*: the core's only randomness, seeded by the caller */
+uint64_t raft__random(raft *r, uint64_t lo, uint64_t hi)
+{
+    uint64_t x = r->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->rng = x;
+    uint64_t v = x * 0x2545F4914F6CDD1DULL;
+    return hi > lo ? lo + v % (hi - lo) : lo;
+}
+
+int raft__quorum(const raft *r)
+{
+    int size = r->cfg.cluster_size > 0 ? r->cfg.cluster_size : (int)r->npeers + 1;
+    return size / 2 + 1;
+}
+
+raft_peer *raft__peer(raft *r, int id)
+{
+    for (size_t i = 0; i < r->npeers; i++)
+        if (r->peers[i].id == id)
+            return &r->peers[i];
+    return NULL;
+}
+
+int raft__log_ok(const raft *r, uint64_t last_index, uint64_t last_term)
+{
+    uint64_t my_index = raft_log_last(&r->log);
+    uint64_t my_term = raft_log_term(&r->log, my_index);
+    return last_term > my_term || (last_term == my_term && last_index >= my_index);
+}
+
+/* ---- persistence -------------------------------------------------------- */
+
+/* The persist sequence number after which the state as it is now is
+ * durable (0: it already is). */
+uint64_t raft__barrier(raft *r)
+{
+    if (r->volatile_storage)
+        return 0;
+    if (r->dirty_meta || r->dirty_from || r->truncated)
+        return r->persist_seq + 1;
+    return r->persisted_seq < r->persist_seq ? r->persist_seq : 0;
+}
+
+void raft__set_term(raft *r, uint64_t term, int vote)
+{
+    if (term != r->term || vote != r->vote) {
+        r->term = term;
+        r->vote = vote;
+        r->dirty_meta = 1;
+    }
+}
+
+void raft__truncate(raft *r, uint64_t keep)
+{
+    if (keep >= raft_log_last(&r->log))
+        return;
+    raft_log_truncate(&r->log, keep);
+    if (!r->truncated || keep < r->truncate_keep)
+        r->truncate_keep = keep;
+    r->truncated = 1;
+    if (r->dirty_from > keep)
+        r->dirty_from = 0;          /* those unwritten entries are gone */
+    if (r->durable_index > keep)
+        r->durable_index = keep;
+}
+
+void raft__append_local(raft *r, uint64_t term, const cn_term *cmd)
+{
+    if (raft_log_append(&r->log, term, cmd) < 0)
+        return;
+    if (!r->dirty_from)
+        r->dirty_from = raft_log_last(&r->log);
+}
+
+static void flush_persist(raft *r)
+{
+    uint64_t last = raft_log_last(&r->log);
+    if (r->volatile_storage) {
+        r->dirty_meta = r->truncated = 0;
+        r->dirty_from = 0;
+        r->durable_index = last;
+        return;
+    }
+    if (!r->dirty_meta && !r->dirty_from && !r->truncated)
+        return;
+    uint64_t seq = ++r->persist_seq;
+    uint64_t first = r->dirty_from ? r->dirty_from : last + 1;
+    size_t n = r->dirty_from ? (size_t)(last - r->dirty_from + 1) : 0;
+    if (r->npp == r->cappp) {
+        size_t cap = r->cappp ? r->cappp * 2 : 16;
+        raft_pending_persist *v = realloc(r->pp, cap * sizeof *v);
+        if (!v)
+            abort();                /* cannot keep the durability promise */
+        r->pp = v;
+        r->cappp = cap;
+    }
+    r->pp[r->npp++] = (raft_pending_persist){ seq, last };
+    int truncated = r->truncated;
+    uint64_t keep = r->truncate_keep;
+    r->dirty_meta = r->truncated = 0;
+    r->dirty_from = 0;
+    r->io.persist(r->io.ud, seq, truncated, keep, first, raft_log_from(&r->log, first), n,
+                  r->term, r->vote);
+}
+
+void raft_persisted(raft *r, uint64_t now, uint64_t seq)
+{
+    r->now = now;
+    size_t k = 0;
+    while (k < r->npp && r->pp[k].seq <= seq) {
+        uint64_t idx = r->pp[k].last_index;
+        r->durable_index = idx < raft_log_last(&r->log) ? idx : raft_log_last(&r->log);
+        k++;
+    }
+    memmove(r->pp, r->pp + k, (r->npp - k) * sizeof *r->pp);
+    r->npp -= k;
+    if (seq > r->persisted_seq)
+        r->persisted_seq = seq;
+    if (r->cfg.mode == RAFT_MODE_RAFT && r->role == RAFT_LEADER) {
+        raft__advance_commit(r);
+        flush_persist(r);
+    }
+}
+
+/* ---- applying ----------------------------------------------------------- */
+
+static void wait_push(raft *r, uint64_t index, raft_token token)
+{
+    if (r->nwaits == r->capwaits) {
+        size_t cap = r->capwaits ? r->capwaits * 2 : 64;
+        raft_wait *v = realloc(r->waits, cap * sizeof *v);
+        if (!v)
+            return;
+        r->waits = v;
+        r->capwaits = cap;
+    }
+    r->waits[r->nwaits++] = (raft_wait){ index, token };
+}
+
+void raft__client_error(raft *r, raft_token token, const cn_term *cmd, const char *why)
+{
+    cn_buf_reset(&r->result);
+    if (cmd && cn_term_match(cmd, "{get, _}"))
+        cn_term_build(&r->result, "{error, ~s}", why);
+    else
+        cn_term_build(&r->result, "{op_error, ~s}", why);
+    cn_term t = cn_buf_term(&r->result, 0);
+    r->io.client_reply(r->io.ud, token, &t);
+}
+
+void raft__fail_waits(raft *r, const char *why)
+{
+    for (size_t i = 0; i < r->nwaits; i++) {
+        const raft_entry *e = raft_log_get(&r->log, r->waits[i].index);
+        raft__client_error(r, r->waits[i].token, e ? &e->cmd : NULL, why);
+    }
+    r->nwaits = 0;
+}
+
+void raft__apply(raft *r)
+{
+    size_t w = 0;
+    while (r->applied < r->commit) {
+        uint64_t idx = r->applied + 1;
+        const raft_entry *e = raft_log_get(&r->log, idx);
+        if (!e)
+            break;
+        cn_buf_reset(&r->result);
+        raft_kv_apply(r->kv, &e->cmd, r->cfg.id, idx, RAFT_KV_TRACE_SLOT, &r->result, r->line,
+                      sizeof r->line);
+        r->applied = idx;
+        if (r->line[0] && r->io.trace)
+            r->io.trace(r->io.ud, r->line);
+        if (r->io.applied)
+            r->io.applied(r->io.ud, idx, e->term, &e->cmd);
+        while (w < r->nwaits && r->waits[w].index < idx)
+            w++;                    /* overtaken (cannot happen in order) */
+        if (w < r->nwaits && r->waits[w].index == idx) {
+            cn_term res = cn_buf_term(&r->result, 0);
+            r->io.client_reply(r->io.ud, r->waits[w].token, &res);
+            w++;
+        }
+    }
+    if (w) {
+        memmove(r->waits, r->waits + w, (r->nwaits - w) * sizeof *r->waits);
+        r->nwaits -= w;
+    }
+}
+
+void raft__wait(raft *r, uint64_t index, raft_token token) { wait_push(r, index, token); }
+
+/* ---- roles -------------------------------------------------------------- */
+
+void raft__become_follower(raft *r, uint64_t term)
+{
+    if (term > r->term)
+        raft__set_term(r, term, 0);
+    if (r->role == RAFT_LEADER)
+        raft__fail_waits(r, "not leader");
+    if (r->role != RAFT_FOLLOWER || r->prevoting) {
+        r->role = RAFT_FOLLOWER;
+        r->prevoting = 0;
+    }
+    if (r->cfg.mode == RAFT_MODE_RAFT)
+        raft__reset_election(r);
+}
+
+void raft__become_leader(raft *r)
+{
+    r->role = RAFT_LEADER;
+    r->leader = r->cfg.id;
+    r->prevoting = 0;
+    uint64_t next = raft_log_last(&r->log) + 1;
+    for (size_t i = 0; i < r->npeers; i++) {
+        raft_peer *p = &r->peers[i];
+        p->next = next;
+        p->match = 0;
+        p->inflight = 0;
+        p->sent_last = 0;
+        p->last_ack = r->now;
+        p->commit_sent = 0;
+    }
+    r->election_due = RAFT_NEVER;
+    r->heartbeat_due = r->now;
+    r->quorum_due = r->now + r->cfg.election_max_ms;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void deferred_free(raft_deferred *d)
+{
+    for (size_t i = 0; d->entries && i < d->m.n_entries; i++)
+        free((void *)d->entries[i].cmd.data);
+    free(d->entries);
+    cn_buf_free(&d->cmd);
+    free(d);
+}
+
+raft *raft_new(const raft_config *cfg, const raft_io *io)
+{
+    raft *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->cfg = *cfg;
+    if (!r->cfg.election_min_ms)
+        r->cfg.election_min_ms = 300;
+    if (r->cfg.election_max_ms <= r->cfg.election_min_ms)
+        r->cfg.election_max_ms = r->cfg.election_min_ms * 2;
+    if (!r->cfg.heartbeat_ms)
+        r->cfg.heartbeat_ms = r->cfg.election_min_ms / 4;
+    if (!r->cfg.max_batch)
+        r->cfg.max_batch = 512;
+    if (!r->cfg.max_inflight)
+        r->cfg.max_inflight = 8;
+    if (!r->cfg.emu_vote_timeout_ms)
+        r->cfg.emu_vote_timeout_ms = 1000;
+    if (!r->cfg.emu_append_timeout_ms)
+        r->cfg.emu_append_timeout_ms = 2000;
+    r->io = *io;
+    r->volatile_storage = io->persist == NULL;
+    r->rng = cfg->seed ? cfg->seed : 0x9E3779B97F4A7C15ULL;
+    r->kv = raft_kv_new();
+    raft_log_init(&r->log);
+    cn_buf_init(&r->result);
+    r->role = RAFT_FOLLOWER;
+    r->election_due = RAFT_NEVER;
+    r->heartbeat_due = RAFT_NEVER;
+    r->quorum_due = RAFT_NEVER;
+    if (!r->kv) {
+        free(r);
+        return NULL;
+    }
+    raft__trace(r, "[node %d] Starting", cfg->id);
+    return r;
+}
+
+void raft_free(raft *r)
+{
+    if (!r)
+        return;
+    raft__emu_op_free(r);
+    while (r->deferred) {
+        raft_deferred *d = r->deferred;
+        r->deferred = d->next;
+        deferred_free(d);
+    }
+    raft_log_free(&r->log);
+    raft_kv_free(r->kv);
+    cn_buf_free(&r->result);
+    free(r->peers);
+    free(r->pp);
+    free(r->waits);
+    free(r);
+}
+
+int raft_restore(raft *r, uint64_t term, int vote, const raft_entry *entries, size_t n)
+{
+    r->term = term;
+    r->vote = vote;
+    for (size_t i = 0; i < n; i++)
+        if (raft_log_append(&r->log, entries[i].term, &entries[i].cmd) < 0)
+            return -1;
+    r->durable_index = raft_log_last(&r->log);
+    return 0;
+}
+
+/* ---- emulation mode: events wait while a call is under way --------------- */
+
+static int defer_if_busy(raft *r, int client, int start, int from, const raft_msg *m,
+                         const cn_term *cmd, raft_token token)
+{
+    if (r->cfg.mode != RAFT_MODE_EMULATION || r->op.kind == EMU_NONE)
+        return 0;
+    raft_deferred *d = calloc(1, sizeof *d);
+    if (!d)
+        return 1;                   /* dropped: as a crashed mailbox would */
+    d->client = client;
+    d->start_election = start;
+    d->from = from;
+    d->token = token;
+    if (m) {
+        d->m = *m;
+        d->entries = calloc(m->n_entries ? m->n_entries : 1, sizeof *d->entries);
+        for (size_t i = 0; d->entries && i < m->n_entries; i++) {
+            char *c = malloc(m->entries[i].cmd.len ? m->entries[i].cmd.len : 1);
+            if (c)
+                memcpy(c, m->entries[i].cmd.data, m->entries[i].cmd.len);
+            d->entries[i].term = m->entries[i].term;
+            d->entries[i].cmd = (cn_term){ c, c ? m->entries[i].cmd.len : 0 };
+        }
+        d->m.entries = d->entries;
+    }
+    if (cmd)
+        cn_term_put_term(&d->cmd, cmd);
+    if (r->deferred_tail)
+        r->deferred_tail->next = d;
+    else
+        r->deferred = d;
+    r->deferred_tail = d;
+    return 1;
+}
+
+static void dispatch_emu(raft *r, int from, const raft_msg *m, raft_token token)
+{
+    (void)from;
+    switch (m->type) {
+    case RAFT_MSG_REQUEST_VOTE: raft__emu_on_request_vote(r, m, token); break;
+    case RAFT_MSG_APPEND:       raft__emu_on_append(r, m, token); break;
+    case RAFT_MSG_COMMIT:       raft__emu_on_commit(r, m); break;
+    default:                    break;
+    }
+}
+
+static void drain_deferred(raft *r)
+{
+    while (r->deferred && r->op.kind == EMU_NONE) {
+        raft_deferred *d = r->deferred;
+        r->deferred = d->next;
+        if (!r->deferred)
+            r->deferred_tail = NULL;
+        if (d->start_election) {
+            raft__emu_start_election(r);
+        } else if (d->client) {
+            cn_term cmd = cn_buf_term(&d->cmd, 0);
+            raft__emu_on_client(r, &cmd, d->token);
+        } else {
+            dispatch_emu(r, d->from, &d->m, d->token);
+        }
+        deferred_free(d);
+    }
+}
+
+/* Every public event ends here: run what waited, persist what changed. */
+static void end_event(raft *r)
+{
+    if (r->cfg.mode == RAFT_MODE_EMULATION)
+        drain_deferred(r);
+    flush_persist(r);
+}
+
+void raft_set_peers(raft *r, uint64_t now, const int *ids, size_t n)
+{
+    r->now = now;
+    raft_peer *v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        raft_peer *old = raft__peer(r, ids[i]);
+        if (old) {
+            v[i] = *old;
+        } else {
+            v[i].id = ids[i];
+            v[i].alive = 1;
+            v[i].next = raft_log_last(&r->log) + 1;
+        }
+    }
+    free(r->peers);
+    r->peers = v;
+    r->npeers = n;
+    r->configured = 1;
+    raft__trace(r, "[node %d] Peers configured (%zu peers)", r->cfg.id, n);
+    if (r->cfg.mode == RAFT_MODE_RAFT && r->role != RAFT_LEADER)
+        raft__reset_election(r);
+    end_event(r);
+}
+
+void raft_set_peer_kind(raft *r, int peer, raft_peer_kind kind)
+{
+    raft_peer *p = raft__peer(r, peer);
+    if (p)
+        p->kind = kind;
+}
+
+void raft_peer_alive(raft *r, uint64_t now, int peer, int alive)
+{
+    r->now = now;
+    raft_peer *p = raft__peer(r, peer);
+    if (!p)
+        return;
+    p->alive = alive;
+    if (r->cfg.mode == RAFT_MODE_RAFT && !alive && r->leader == peer && r->role != RAFT_LEADER) {
+        /* an emulation leader sends no heartbeats: its monitor is how we
+         * learn it is gone */
+        r->leader = 0;
+        raft__reset_election(r);
+    }
+    end_event(r);
+}
+
+void raft_start_election(raft *r, uint64_t now)
+{
+    r->now = now;
+    if (defer_if_busy(r, 0, 1, 0, NULL, NULL, 0))
+        return;
+    if (r->cfg.mode == RAFT_MODE_EMULATION)
+        raft__emu_start_election(r);
+    else if (r->role != RAFT_LEADER)
+        raft__campaign(r);
+    end_event(r);
+}
+
+void raft_recv(raft *r, uint64_t now, int from, const raft_msg *m, raft_token token)
+{
+    r->now = now;
+    if (defer_if_busy(r, 0, 0, from, m, NULL, token))
+        return;
+    if (r->cfg.mode == RAFT_MODE_EMULATION) {
+        dispatch_emu(r, from, m, token);
+        end_event(r);
+        return;
+    }
+    switch (m->type) {
+    case RAFT_MSG_REQUEST_VOTE: raft__on_request_vote(r, from, m, token); break;
+    case RAFT_MSG_APPEND:       raft__on_append(r, from, m, token); break;
+    case RAFT_MSG_COMMIT:       raft__on_commit(r, m); break;
+    case RAFT_MSG_PRE_VOTE:     raft__on_pre_vote(r, from, m, token); break;
+    default:                    break;
+    }
+    end_event(r);
+}
+
+void raft_reply_recv(raft *r, uint64_t now, int from, const raft_msg *m, uint64_t call)
+{
+    r->now = now;
+    if (r->cfg.mode == RAFT_MODE_EMULATION) {
+        raft__emu_on_reply(r, from, m, call);
+        end_event(r);
+        return;
+    }
+    switch (m->type) {
+    case RAFT_MSG_VOTE:           raft__on_vote(r, from, m); break;
+    case RAFT_MSG_APPEND_REPLY:   raft__on_append_reply(r, from, m); break;
+    case RAFT_MSG_PRE_VOTE_REPLY: raft__on_pre_vote_reply(r, from, m); break;
+    default:                      break;
+    }
+    end_event(r);
+}
+
+void raft_client(raft *r, uint64_t now, const cn_term *cmd, raft_token token)
+{
+    r->now = now;
+    if (defer_if_busy(r, 1, 0, 0, NULL, cmd, token))
+        return;
+    if (!raft_cmd_valid(cmd))
+        raft__client_error(r, token, NULL, "malformed command");
+    else if (r->cfg.mode == RAFT_MODE_EMULATION)
+        raft__emu_on_client(r, cmd, token);
+    else
+        raft__on_client(r, cmd, token);
+    end_event(r);
+}
+
+void raft_tick(raft *r, uint64_t now)
+{
+    r->now = now;
+    if (r->cfg.mode == RAFT_MODE_EMULATION)
+        raft__emu_tick(r);
+    else if (r->role == RAFT_LEADER)
+        raft__leader_tick(r);
+    else
+        raft__election_tick(r);
+    end_event(r);
+}
+
+/* ---- inspection --------------------------------------------------------- */
+
+raft_role raft_get_role(const raft *r) { return r->role; }
+uint64_t raft_get_term(const raft *r) { return r->term; }
+int raft_get_leader(const raft *r) { return r->leader; }
+int raft_get_vote(const raft *r) { return r->vote; }
+uint64_t raft_get_commit(const raft *r) { return r->commit; }
+uint64_t raft_get_applied(const raft *r) { return r->applied; }
+const raft_log *raft_get_log(const raft *r) { return &r->log; }
+const raft_kv *raft_get_kv(const raft *r) { return r->kv; }
+int raft_get_id(const raft *r) { return r->cfg.id; }
+int raft_is_busy(const raft *r) { return r->op.kind != EMU_NONE; }
+
+uint64_t raft_next_deadline(const raft *r)
+{
+    if (r->cfg.mode == RAFT_MODE_EMULATION)
+        return r->op.kind != EMU_NONE ? r->op.deadline : RAFT_NEVER;
+    if (r->role == RAFT_LEADER)
+        return r->heartbeat_due < r->quorum_due ? r->heartbeat_due : r->quorum_due;
+    return r->election_due;
+}
+
+const char *raft_role_name(raft_role role)
+{
+    switch (role) {
+    case RAFT_LEADER:    return "leader";
+    case RAFT_CANDIDATE: return "candidate";
+    default:             return "follower";
+    }
+}

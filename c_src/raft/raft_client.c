@@ -1,0 +1,372 @@
+/* raft_client.c - raft_kv's client and load modes (see raft_client.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+#include "raft_client.h"
+
+#define CALL_TIMEOUT_MS 5000         /* the seed's client waits 5 s */
+#define RESOLVE_TIMEOUT_MS 5000
+
+static const char *const KEYS[] = { "a", "b", "c", "d", "e" };
+
+/* splitmix64: reproducible op choices from --seed */
+static uint64_t next_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* ---- shared: finding a node's Subject ----------------------------------- */
+
+typedef void (*subject_cb)(cn_proc *p, const cn_subject *s);
+
+static void got_subject(cn_proc *p, cn_call_status st, const cn_term *reply, void *ud)
+{
+    subject_cb cb = (subject_cb)ud;
+    cn_subject s;
+    if (st != CN_CALL_OK || cn_subject_from_term(reply, &s) < 0) {
+        cn_log(cn_proc_node(p), CN_LOG_ERROR, "cannot reach a raft_kv process (%s)",
+               st == CN_CALL_TIMEOUT ? "timeout" : "not running there");
+        cb(p, NULL);
+        return;
+    }
+    cb(p, &s);
+}
+
+static void find_subject(cn_proc *p, const char *node, subject_cb cb)
+{
+    cn_term req = cn_fmt(p, "subject");
+    cn_dest d = { NULL, "raft_kv", node };
+    if (cn_call(p, d, &req, RESOLVE_TIMEOUT_MS, got_subject, (void *)cb) < 0)
+        cb(p, NULL);
+}
+
+/* ---- client ------------------------------------------------------------- */
+
+typedef struct client {
+    raft_client_config cfg;
+    int        *status;
+    cn_subject  node;
+    int         left, failures;
+    uint64_t    rng;
+    cn_buf      cmd;             /* the operation in flight, as a Command */
+} client;
+
+static void client_next(cn_proc *p);
+
+static void build_request(cn_buf *b, const cn_subject *reply_to, void *ud)
+{
+    const cn_term *cmd = ud;
+    const char *k, *v;
+    size_t kl, vl;
+    if (cn_term_match(cmd, "{put, ~b, ~b}", &k, &kl, &v, &vl)) {
+        cn_term_put_tuple(b, 4);
+        cn_term_put_atom(b, "client_put");
+        cn_term_put_binary(b, k, kl);
+        cn_term_put_binary(b, v, vl);
+    } else if (cn_term_match(cmd, "{get, ~b}", &k, &kl)) {
+        cn_term_put_tuple(b, 3);
+        cn_term_put_atom(b, "client_get");
+        cn_term_put_binary(b, k, kl);
+    } else {
+        cn_term_match(cmd, "{delete, ~b}", &k, &kl);
+        cn_term_put_tuple(b, 3);
+        cn_term_put_atom(b, "client_delete");
+        cn_term_put_binary(b, k, kl);
+    }
+    cn_subject_put(b, reply_to);
+}
+
+static void client_reply(cn_proc *p, cn_call_status st, const cn_term *reply, void *ud)
+{
+    client *c = cn_proc_state(p);
+    cn_term cmd = cn_buf_term(&c->cmd, 0);
+    const char *k, *v, *r;
+    size_t kl, vl, rl;
+    (void)ud;
+    if (st != CN_CALL_OK) {
+        printf("[client] request failed: %s\n", st == CN_CALL_TIMEOUT ? "timeout" : "node down");
+        c->failures++;
+    } else if (cn_term_match(&cmd, "{put, ~b, ~b}", &k, &kl, &v, &vl)) {
+        if (cn_term_match(reply, "op_ok"))
+            printf("[client] PUT \"%.*s\" = \"%.*s\" -> OK\n", (int)kl, k, (int)vl, v);
+        else if (cn_term_match(reply, "{op_error, ~b}", &r, &rl))
+            printf("[client] PUT \"%.*s\" = \"%.*s\" -> %.*s\n", (int)kl, k, (int)vl, v, (int)rl, r);
+    } else if (cn_term_match(&cmd, "{get, ~b}", &k, &kl)) {
+        if (cn_term_match(reply, "{ok, ~b}", &v, &vl))
+            printf("[client] GET \"%.*s\" -> \"%.*s\"\n", (int)kl, k, (int)vl, v);
+        else if (cn_term_match(reply, "{error, ~b}", &r, &rl))
+            printf("[client] GET \"%.*s\" -> %.*s\n", (int)kl, k, (int)rl, r);
+    } else if (cn_term_match(&cmd, "{delete, ~b}", &k, &kl)) {
+        if (cn_term_match(reply, "op_ok"))
+            printf("[client] DELETE \"%.*s\" -> OK\n", (int)kl, k);
+        else if (cn_term_match(reply, "{op_error, ~b}", &r, &rl))
+            printf("[client] DELETE \"%.*s\" -> %.*s\n", (int)kl, k, (int)rl, r);
+    }
+    fflush(stdout);
+    client_next(p);
+}
+
+static void client_next(cn_proc *p)
+{
+    client *c = cn_proc_state(p);
+    if (c->left == 0) {
+        printf("[client] Finished all %d requests\n", c->cfg.ops);
+        fflush(stdout);
+        *c->status = c->failures ? 1 : 0;
+        cn_node_stop(cn_proc_node(p));
+        return;
+    }
+    c->left--;
+    int kind = (int)(next_rand(&c->rng) % 3);
+    const char *key = KEYS[next_rand(&c->rng) % 5];
+    char val[32];
+    snprintf(val, sizeof val, "val_%d", (int)(next_rand(&c->rng) % 100));
+    cn_buf_reset(&c->cmd);
+    if (kind == 0)
+        cn_term_build(&c->cmd, "{get, ~s}", key);
+    else if (kind == 1)
+        cn_term_build(&c->cmd, "{put, ~s, ~s}", key, val);
+    else
+        cn_term_build(&c->cmd, "{delete, ~s}", key);
+    cn_term cmd = cn_buf_term(&c->cmd, 0);
+    if (cn_gleam_call(p, &c->node, build_request, CALL_TIMEOUT_MS, client_reply, &cmd) < 0)
+        client_reply(p, CN_CALL_DOWN, NULL, NULL);
+}
+
+static void client_found(cn_proc *p, const cn_subject *s)
+{
+    client *c = cn_proc_state(p);
+    if (!s) {
+        *c->status = 1;
+        cn_node_stop(cn_proc_node(p));
+        return;
+    }
+    c->node = *s;
+    printf("[client] Starting \xe2\x80\x94 will send %d requests\n", c->cfg.ops);
+    client_next(p);
+}
+
+static int client_init(cn_proc *p, void *arg)
+{
+    client *c = calloc(1, sizeof *c);
+    if (!c)
+        return -1;
+    c->cfg = *(const raft_client_config *)((void **)arg)[0];
+    c->status = ((void **)arg)[1];
+    c->left = c->cfg.ops;
+    c->rng = c->cfg.seed ? c->cfg.seed : uv_hrtime();
+    cn_proc_set_state(p, c);
+    find_subject(p, c->cfg.nodes[0], client_found);
+    return 0;
+}
+
+static void client_terminate(cn_proc *p, const cn_term *reason)
+{
+    client *c = cn_proc_state(p);
+    (void)reason;
+    cn_buf_free(&c->cmd);
+    free(c);
+}
+
+static const cn_proc_ops client_ops = {
+    .kind = "raft_client", .init = client_init, .terminate = client_terminate,
+    .unhandled = CN_UNHANDLED_LOG,
+};
+
+cn_proc *raft_client_start(cn_node *n, const raft_client_config *cfg, int *status)
+{
+    void *arg[2] = { (void *)cfg, status };
+    return cn_spawn(n, &client_ops, arg, NULL);
+}
+
+/* ---- load --------------------------------------------------------------- */
+
+typedef struct inflight_req {
+    UT_hash_handle hh;
+    cn_ref   tag;
+    uint64_t started_ns;
+} inflight_req;
+
+typedef struct load {
+    raft_client_config cfg;
+    int          *status;
+    cn_subject    node;           /* where requests go (the leader, once known) */
+    size_t        target;
+    inflight_req *inflight;
+    uint64_t      next_key, done, errors, redirects;
+    uint64_t      start_ns, end_ns;
+    uint64_t     *lat;            /* microseconds */
+    size_t        nlat, caplat;
+    char         *value;
+    int           stopping;
+    uv_timer_t   *timer;
+    cn_buf        buf;
+} load;
+
+static void load_fill(cn_proc *p);
+
+static void send_put(cn_proc *p)
+{
+    load *l = cn_proc_state(p);
+    inflight_req *q = calloc(1, sizeof *q);
+    if (!q)
+        return;
+    cn_subject reply;
+    cn_subject_new(p, &reply);
+    q->tag = reply.tag;
+    q->started_ns = uv_hrtime();
+    HASH_ADD(hh, l->inflight, tag, sizeof q->tag, q);
+    char key[48];
+    snprintf(key, sizeof key, "k%llu_%llu", (unsigned long long)l->cfg.seed,
+             (unsigned long long)l->next_key++);
+    cn_buf_reset(&l->buf);
+    cn_term_put_tuple(&l->buf, 4);
+    cn_term_put_atom(&l->buf, "client_put");
+    cn_term_put_binary(&l->buf, key, strlen(key));
+    cn_term_put_binary(&l->buf, l->value, (size_t)l->cfg.value_bytes);
+    cn_subject_put(&l->buf, &reply);
+    cn_term t = cn_buf_term(&l->buf, 0);
+    cn_subject_send(p, &l->node, &t);
+}
+
+static int by_value(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void load_report(cn_proc *p)
+{
+    load *l = cn_proc_state(p);
+    double secs = (double)(l->end_ns - l->start_ns) / 1e9;
+    qsort(l->lat, l->nlat, sizeof *l->lat, by_value);
+    double p50 = l->nlat ? (double)l->lat[l->nlat / 2] / 1000.0 : 0;
+    double p99 = l->nlat ? (double)l->lat[(l->nlat * 99) / 100] / 1000.0 : 0;
+    double max = l->nlat ? (double)l->lat[l->nlat - 1] / 1000.0 : 0;
+    printf("{\"ops\": %llu, \"errors\": %llu, \"seconds\": %.3f, \"writes_per_s\": %.1f, "
+           "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"inflight\": %d}\n",
+           (unsigned long long)l->done, (unsigned long long)l->errors, secs,
+           secs > 0 ? (double)l->done / secs : 0, p50, p99, max, l->cfg.inflight);
+    fflush(stdout);
+    *l->status = l->done > 0 ? 0 : 1;
+    cn_node_stop(cn_proc_node(p));
+}
+
+static void on_load_timer(uv_timer_t *t)
+{
+    cn_proc *p = t->data;
+    load *l = cn_proc_state(p);
+    l->stopping = 1;
+    l->end_ns = uv_hrtime();
+    load_report(p);
+}
+
+static int load_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
+{
+    load *l = cn_proc_state(p);
+    inflight_req *q = NULL;
+    HASH_FIND(hh, l->inflight, &s->tag, sizeof s->tag, q);
+    if (!q)
+        return CN_OK;
+    HASH_DEL(l->inflight, q);
+    cn_subject_drop(p, s);
+    if (l->stopping) {
+        free(q);
+        return CN_OK;
+    }
+    if (cn_term_match(msg, "op_ok")) {
+        uint64_t us = (uv_hrtime() - q->started_ns) / 1000;
+        if (l->nlat == l->caplat) {
+            size_t cap = l->caplat ? l->caplat * 2 : 65536;
+            uint64_t *v = realloc(l->lat, cap * sizeof *v);
+            if (v) {
+                l->lat = v;
+                l->caplat = cap;
+            }
+        }
+        if (l->nlat < l->caplat)
+            l->lat[l->nlat++] = us;
+        l->done++;
+    } else {
+        l->errors++;
+    }
+    free(q);
+    load_fill(p);
+    return CN_OK;
+}
+
+static void load_fill(cn_proc *p)
+{
+    load *l = cn_proc_state(p);
+    while (!l->stopping && HASH_COUNT(l->inflight) < (unsigned)l->cfg.inflight)
+        send_put(p);
+}
+
+static void load_found(cn_proc *p, const cn_subject *s)
+{
+    load *l = cn_proc_state(p);
+    if (!s) {
+        *l->status = 1;
+        cn_node_stop(cn_proc_node(p));
+        return;
+    }
+    l->node = *s;
+    l->start_ns = uv_hrtime();
+    uv_timer_start(l->timer, on_load_timer, (uint64_t)(l->cfg.seconds * 1000), 0);
+    load_fill(p);
+}
+
+static void free_timer(uv_handle_t *h) { free(h); }
+
+static int load_init(cn_proc *p, void *arg)
+{
+    load *l = calloc(1, sizeof *l);
+    if (!l)
+        return -1;
+    l->cfg = *(const raft_client_config *)((void **)arg)[0];
+    l->status = ((void **)arg)[1];
+    l->value = malloc((size_t)l->cfg.value_bytes + 1);
+    l->timer = malloc(sizeof *l->timer);
+    cn_proc_set_state(p, l);
+    if (!l->value || !l->timer)
+        return -1;
+    memset(l->value, 'v', (size_t)l->cfg.value_bytes);
+    uv_timer_init(cn_node_loop(cn_proc_node(p)), l->timer);
+    l->timer->data = p;
+    find_subject(p, l->cfg.nodes[0], load_found);
+    return 0;
+}
+
+static void load_terminate(cn_proc *p, const cn_term *reason)
+{
+    load *l = cn_proc_state(p);
+    (void)reason;
+    inflight_req *q, *tmp;
+    HASH_ITER(hh, l->inflight, q, tmp) {
+        HASH_DEL(l->inflight, q);
+        free(q);
+    }
+    if (l->timer)
+        uv_close((uv_handle_t *)l->timer, free_timer);
+    free(l->lat);
+    free(l->value);
+    cn_buf_free(&l->buf);
+    free(l);
+}
+
+static const cn_proc_ops load_ops = {
+    .kind = "raft_load", .init = load_init, .handle_subject = load_subject,
+    .terminate = load_terminate, .unhandled = CN_UNHANDLED_DROP,
+};
+
+cn_proc *raft_load_start(cn_node *n, const raft_client_config *cfg, int *status)
+{
+    void *arg[2] = { (void *)cfg, status };
+    return cn_spawn(n, &load_ops, arg, NULL);
+}

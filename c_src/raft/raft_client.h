@@ -1,0 +1,33 @@
+/* raft_client.h - raft_kv's client modes, as C processes on a C node.
+ *
+ *   client: the emulation's client — N random operations (get, put or
+ *           delete on keys a..e, values val_0..val_99), one at a time, each
+ *           an actor.call to a node's Subject, printed as the seed prints
+ *           them ("[client] PUT \"a\" = \"val_3\" -> OK").
+ *   load:   a benchmark client — puts of fresh keys with `inflight`
+ *           requests always outstanding against the leader, for `seconds`;
+ *           prints one JSON line with writes/s and latency percentiles.
+ * Both find a node's Subject with gen_server:call({raft_kv, Node}, subject).
+ */
+#ifndef RAFT_CLIENT_H
+#define RAFT_CLIENT_H
+
+#include "../node/cn.h"
+
+typedef struct raft_client_config {
+    const char **nodes;          /* raft_kv nodes to talk to */
+    size_t       nnodes;
+    int          ops;            /* client: how many operations */
+    uint64_t     seed;
+    int          inflight;       /* load */
+    double       seconds;        /* load */
+    int          value_bytes;    /* load */
+    int          id;             /* client id, in the output */
+} raft_client_config;
+
+/* Start the client or the load generator; the node stops when it is done.
+ * *status becomes the exit status (0 ok, 1 failures). */
+cn_proc *raft_client_start(cn_node *n, const raft_client_config *cfg, int *status);
+cn_proc *raft_load_start(cn_node *n, const raft_client_config *cfg, int *status);
+
+#endif

@@ -1,0 +1,163 @@
+/* raft_election.c - elections in raft mode: randomized timeouts, pre-vote
+ * (Raft thesis 9.6) among C peers, votes from every peer.
+ *
+ * Emulation peers send no heartbeats and cannot answer a pre-vote: an alive
+ * one counts as a pre-vote granted, and while the leader is an alive
+ * emulation node (or a candidate we voted for), the election timer is off;
+ * its process monitor firing turns it back on (raft_peer_alive).
+ */
+#include "raft_int.h"
+
+static int emu_leader_alive(raft *r)
+{
+    raft_peer *l = r->leader ? raft__peer(r, r->leader) : NULL;
+    return l && l->kind == RAFT_KIND_EMU && l->alive;
+}
+
+void raft__reset_election(raft *r)
+{
+    if (r->role == RAFT_LEADER || !r->configured || emu_leader_alive(r)) {
+        r->election_due = RAFT_NEVER;
+        return;
+    }
+    r->election_due = r->now + raft__random(r, r->cfg.election_min_ms, r->cfg.election_max_ms);
+}
+
+static void send_all(raft *r, const raft_msg *m, uint64_t after, int cn_only)
+{
+    for (size_t i = 0; i < r->npeers; i++) {
+        if (cn_only && r->peers[i].kind == RAFT_KIND_EMU)
+            continue;
+        r->io.send(r->io.ud, r->peers[i].id, m, after, 0);
+    }
+}
+
+static void start_election(raft *r)
+{
+    r->prevoting = 0;
+    r->role = RAFT_CANDIDATE;
+    r->leader = 0;
+    raft__set_term(r, r->term + 1, r->cfg.id);
+    r->votes = 1;
+    for (size_t i = 0; i < r->npeers; i++)
+        r->peers[i].vote = 0;
+    raft__trace(r, "[node %d] Starting election for term %llu", r->cfg.id,
+                (unsigned long long)r->term);
+    uint64_t last = raft_log_last(&r->log);
+    raft_msg m = { .type = RAFT_MSG_REQUEST_VOTE, .term = r->term, .node = r->cfg.id,
+                   .index = last, .index_term = raft_log_term(&r->log, last) };
+    /* our vote for ourselves must be on disk before anyone can count on it */
+    send_all(r, &m, raft__barrier(r), 0);
+    r->election_due = r->now + raft__random(r, r->cfg.election_min_ms, r->cfg.election_max_ms);
+    if (r->votes >= raft__quorum(r))
+        raft__on_vote(r, 0, NULL);
+}
+
+void raft__campaign(raft *r)
+{
+    if (!r->configured || r->role == RAFT_LEADER)
+        return;
+    r->prevoting = 1;
+    r->votes = 1;
+    for (size_t i = 0; i < r->npeers; i++) {
+        raft_peer *p = &r->peers[i];
+        p->prevote = p->kind == RAFT_KIND_EMU && p->alive;
+        r->votes += p->prevote;
+    }
+    r->election_due = r->now + raft__random(r, r->cfg.election_min_ms, r->cfg.election_max_ms);
+    if (r->votes >= raft__quorum(r)) {
+        start_election(r);
+        return;
+    }
+    uint64_t last = raft_log_last(&r->log);
+    raft_msg m = { .type = RAFT_MSG_PRE_VOTE, .term = r->term + 1, .node = r->cfg.id,
+                   .index = last, .index_term = raft_log_term(&r->log, last) };
+    send_all(r, &m, 0, 1);
+}
+
+void raft__election_tick(raft *r)
+{
+    if (r->now >= r->election_due)
+        raft__campaign(r);
+}
+
+void raft__on_request_vote(raft *r, int from, const raft_msg *m, raft_token token)
+{
+    int id = r->cfg.id;
+    if (m->term > r->term) {
+        raft__become_follower(r, m->term);
+        r->leader = 0;
+    }
+    int log_ok = raft__log_ok(r, m->index, m->index_term);
+    int granted = m->term == r->term && r->role != RAFT_LEADER &&
+                  (r->vote == 0 || r->vote == m->node) && log_ok;
+    if (granted) {
+        raft__set_term(r, r->term, m->node);
+        raft_peer *c = raft__peer(r, m->node);
+        if (c && c->kind == RAFT_KIND_EMU)
+            r->leader = m->node;    /* presumptive: it will send no heartbeat */
+        raft__reset_election(r);
+        raft__trace(r, "[node %d] Granting vote to %d for term %llu", id, m->node,
+                    (unsigned long long)m->term);
+    } else if (m->term < r->term) {
+        raft__trace(r, "[node %d] Denying vote to %d (stale term)", id, m->node);
+    } else {
+        raft__trace(r, "[node %d] Denying vote to %d", id, m->node);
+    }
+    raft_msg reply = { .type = RAFT_MSG_VOTE, .term = r->term, .granted = granted };
+    (void)from;
+    r->io.reply(r->io.ud, token, &reply, raft__barrier(r));
+}
+
+void raft__on_vote(raft *r, int from, const raft_msg *m)
+{
+    if (m) {
+        if (m->term > r->term) {
+            raft__become_follower(r, m->term);
+            r->leader = 0;
+            return;
+        }
+        raft_peer *p = raft__peer(r, from);
+        if (r->role != RAFT_CANDIDATE || m->term != r->term || !m->granted || !p || p->vote)
+            return;
+        p->vote = 1;
+        r->votes++;
+        raft__trace(r, "[node %d] Received vote from node %d", r->cfg.id, from);
+    }
+    if (r->role != RAFT_CANDIDATE || r->votes < raft__quorum(r))
+        return;
+    raft__trace(r, "[node %d] Became LEADER for term %llu", r->cfg.id,
+                (unsigned long long)r->term);
+    raft__become_leader(r);
+    /* a no-op of our own term lets earlier terms' entries commit (5.4.2) */
+    cn_term noop = { "\x77\x04noop", 6 };
+    raft__append_local(r, r->term, &noop);
+    raft__send_appends(r);
+}
+
+void raft__on_pre_vote(raft *r, int from, const raft_msg *m, raft_token token)
+{
+    int heard = r->role == RAFT_LEADER || (r->leader && raft__peer(r, r->leader) &&
+                                            raft__peer(r, r->leader)->kind == RAFT_KIND_EMU &&
+                                            raft__peer(r, r->leader)->alive) ||
+                (r->leader && r->now - r->last_leader_contact < r->cfg.election_min_ms);
+    int granted = m->term > r->term && !heard && raft__log_ok(r, m->index, m->index_term);
+    raft_msg reply = { .type = RAFT_MSG_PRE_VOTE_REPLY, .term = r->term, .granted = granted };
+    (void)from;
+    r->io.reply(r->io.ud, token, &reply, 0);
+}
+
+void raft__on_pre_vote_reply(raft *r, int from, const raft_msg *m)
+{
+    if (m->term > r->term) {
+        raft__become_follower(r, m->term);
+        r->leader = 0;
+        return;
+    }
+    raft_peer *p = raft__peer(r, from);
+    if (!r->prevoting || !m->granted || !p || p->prevote)
+        return;
+    p->prevote = 1;
+    if (++r->votes >= raft__quorum(r))
+        start_election(r);
+}

@@ -1,0 +1,159 @@
+/* raft_int.h - the Raft core's state, shared by its files:
+ *
+ *   raft.c              lifecycle, events in, role changes, persistence
+ *                       bookkeeping, applying committed entries
+ *   raft_election.c     timers, pre-vote, votes (raft mode)
+ *   raft_replication.c  appends, commit, client commands (raft mode)
+ *   raft_emulation.c    the seed's designated-leader behaviour
+ */
+#ifndef RAFT_INT_H
+#define RAFT_INT_H
+
+#include "raft.h"
+
+#define RAFT_NEVER UINT64_MAX
+
+typedef struct raft_peer {
+    int            id;
+    raft_peer_kind kind;
+    int            alive;              /* EMU: its process is up */
+    uint64_t       next, match;
+    unsigned       inflight;
+    uint64_t       sent_last;          /* EMU: last index of the append in flight */
+    uint64_t       last_ack;           /* leader: when it last answered */
+    uint64_t       last_send;
+    uint64_t       commit_sent;        /* EMU: last commit notified */
+    int            vote, prevote;      /* granted in the current (pre-)election */
+} raft_peer;
+
+typedef struct raft_wait {
+    uint64_t   index;
+    raft_token token;
+} raft_wait;
+
+typedef struct raft_pending_persist {
+    uint64_t seq, last_index;
+} raft_pending_persist;
+
+/* Emulation mode: the synchronous call sequence under way. */
+typedef enum emu_op_kind { EMU_NONE, EMU_ELECTION, EMU_REPLICATE } emu_op_kind;
+typedef struct emu_op {
+    emu_op_kind kind;
+    size_t      cursor;                /* peer being called */
+    uint64_t    call;                  /* its call id */
+    uint64_t    deadline;
+    int         count;                 /* votes or acks, self included */
+    uint64_t    term;                  /* election: the new term */
+    uint64_t    index;                 /* replicate: the new entry */
+    raft_entry  entry;                 /* replicate: owned copy */
+    raft_token  token;
+    int        *acked;                 /* replicate: per peer, match or -1 */
+} emu_op;
+
+/* An event that arrived while an emulation call was under way. */
+typedef struct raft_deferred {
+    struct raft_deferred *next;
+    int        client;                 /* 1: client command; 0: message */
+    int        start_election;
+    int        from;
+    raft_token token;
+    raft_msg   m;
+    raft_entry *entries;               /* owned copies */
+    cn_buf     cmd;
+} raft_deferred;
+
+struct raft {
+    raft_config cfg;
+    raft_io     io;
+
+    uint64_t  term;
+    int       vote;
+    raft_role role;
+    int       leader;
+    raft_log  log;
+    raft_kv  *kv;
+    uint64_t  commit, applied;
+    uint64_t  leader_verified;         /* follower: log known equal to leader's up to here */
+
+    raft_peer *peers;
+    size_t     npeers;
+    int        configured;             /* set_peers seen */
+
+    uint64_t now;
+    uint64_t election_due;
+    uint64_t heartbeat_due;
+    uint64_t quorum_due;
+    uint64_t last_leader_contact;
+    int      prevoting;
+    int      votes;
+    uint64_t rng;
+
+    /* durability */
+    int       volatile_storage;
+    uint64_t  persist_seq, persisted_seq;
+    uint64_t  durable_index;
+    int       dirty_meta;
+    uint64_t  dirty_from;              /* first index to persist; 0: none */
+    int       truncated;
+    uint64_t  truncate_keep;
+    raft_pending_persist *pp;
+    size_t    npp, cappp;
+
+    raft_wait *waits;                  /* leader: clients waiting, by index */
+    size_t     nwaits, capwaits;
+
+    emu_op         op;
+    raft_deferred *deferred, *deferred_tail;
+    uint64_t       next_call;
+
+    int       in_step;
+    char      line[1024];
+    cn_buf    result;
+};
+
+/* raft.c */
+void     raft__trace(raft *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+uint64_t raft__barrier(raft *r);
+void     raft__set_term(raft *r, uint64_t term, int vote);
+void     raft__become_follower(raft *r, uint64_t term);
+void     raft__become_leader(raft *r);
+void     raft__append_local(raft *r, uint64_t term, const cn_term *cmd);
+void     raft__truncate(raft *r, uint64_t keep);
+void     raft__apply(raft *r);
+void     raft__wait(raft *r, uint64_t index, raft_token token);
+int      raft__quorum(const raft *r);
+raft_peer *raft__peer(raft *r, int id);
+uint64_t raft__random(raft *r, uint64_t lo, uint64_t hi);
+void     raft__client_error(raft *r, raft_token token, const cn_term *cmd, const char *why);
+void     raft__fail_waits(raft *r, const char *why);
+int      raft__log_ok(const raft *r, uint64_t last_index, uint64_t last_term);
+
+/* raft_election.c */
+void raft__reset_election(raft *r);
+void raft__election_tick(raft *r);
+void raft__on_request_vote(raft *r, int from, const raft_msg *m, raft_token token);
+void raft__on_vote(raft *r, int from, const raft_msg *m);
+void raft__on_pre_vote(raft *r, int from, const raft_msg *m, raft_token token);
+void raft__on_pre_vote_reply(raft *r, int from, const raft_msg *m);
+void raft__campaign(raft *r);
+
+/* raft_replication.c */
+void raft__send_appends(raft *r);
+void raft__leader_tick(raft *r);
+void raft__on_append(raft *r, int from, const raft_msg *m, raft_token token);
+void raft__on_append_reply(raft *r, int from, const raft_msg *m);
+void raft__on_commit(raft *r, const raft_msg *m);
+void raft__on_client(raft *r, const cn_term *cmd, raft_token token);
+void raft__advance_commit(raft *r);
+
+/* raft_emulation.c */
+void raft__emu_start_election(raft *r);
+void raft__emu_on_request_vote(raft *r, const raft_msg *m, raft_token token);
+void raft__emu_on_append(raft *r, const raft_msg *m, raft_token token);
+void raft__emu_on_commit(raft *r, const raft_msg *m);
+void raft__emu_on_client(raft *r, const cn_term *cmd, raft_token token);
+void raft__emu_on_reply(raft *r, int from, const raft_msg *m, uint64_t call);
+void raft__emu_tick(raft *r);
+void raft__emu_op_free(raft *r);
+
+#endif

@@ -1,0 +1,195 @@
+/* raft_kv.c - the KV state machine (see raft_kv.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+#include "raft_kv.h"
+
+typedef struct kv_item {
+    UT_hash_handle hh;
+    char  *key, *val;
+    size_t klen, vlen;
+} kv_item;
+
+struct raft_kv {
+    kv_item *items;
+};
+
+raft_kv *raft_kv_new(void) { return calloc(1, sizeof(raft_kv)); }
+
+static void item_free(kv_item *it)
+{
+    free(it->key);
+    free(it->val);
+    free(it);
+}
+
+void raft_kv_free(raft_kv *kv)
+{
+    if (!kv)
+        return;
+    kv_item *it, *tmp;
+    HASH_ITER(hh, kv->items, it, tmp) {
+        HASH_DEL(kv->items, it);
+        item_free(it);
+    }
+    free(kv);
+}
+
+size_t raft_kv_count(const raft_kv *kv) { return HASH_COUNT(kv->items); }
+
+int raft_cmd_valid(const cn_term *cmd)
+{
+    const char *k, *v;
+    size_t kl, vl;
+    return cn_term_match(cmd, "{put, ~b, ~b}", &k, &kl, &v, &vl) ||
+           cn_term_match(cmd, "{get, ~b}", &k, &kl) ||
+           cn_term_match(cmd, "{delete, ~b}", &k, &kl) || cn_term_match(cmd, "noop");
+}
+
+static char *dup_bytes(const char *p, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, p, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* "[node N] slot I: " or "[node N] " */
+static int prefix(char *t, size_t sz, int node, uint64_t slot, raft_kv_trace how)
+{
+    if (how == RAFT_KV_TRACE_SLOT)
+        return snprintf(t, sz, "[node %d] slot %llu: ", node, (unsigned long long)slot);
+    return snprintf(t, sz, "[node %d] ", node);
+}
+
+static void error_result(cn_buf *result, const char *tag, const char *what, const char *k,
+                         size_t kl)
+{
+    if (!result)
+        return;
+    size_t wl = strlen(what);
+    char *msg = malloc(wl + kl + 1);
+    if (!msg) {
+        result->failed = 1;
+        return;
+    }
+    memcpy(msg, what, wl);
+    memcpy(msg + wl, k, kl);
+    cn_term_build(result, "{~a, ~b}", tag, msg, wl + kl);
+    free(msg);
+}
+
+int raft_kv_apply(raft_kv *kv, const cn_term *cmd, int node, uint64_t slot,
+                  raft_kv_trace how, cn_buf *result, char *trace, size_t tracesz)
+{
+    const char *k, *v;
+    size_t kl, vl;
+    kv_item *it = NULL;
+    int p = prefix(trace, tracesz, node, slot, how);
+    char *t = trace + (p > 0 && (size_t)p < tracesz ? p : 0);
+    size_t tsz = tracesz - (size_t)(t - trace);
+
+    if (cn_term_match(cmd, "{put, ~b, ~b}", &k, &kl, &v, &vl)) {
+        HASH_FIND(hh, kv->items, k, kl, it);
+        if (it) {
+            snprintf(t, tsz, "PUT \"%.*s\" -> REJECTED (key exists)", (int)kl, k);
+            error_result(result, "op_error", "key already exists: ", k, kl);
+            return 0;
+        }
+        it = calloc(1, sizeof *it);
+        if (!it || !(it->key = dup_bytes(k, kl)) || !(it->val = dup_bytes(v, vl))) {
+            if (it)
+                item_free(it);
+            if (result)
+                result->failed = 1;
+            return -1;
+        }
+        it->klen = kl;
+        it->vlen = vl;
+        HASH_ADD_KEYPTR(hh, kv->items, it->key, kl, it);
+        snprintf(t, tsz, "PUT \"%.*s\" = \"%.*s\" -> OK", (int)kl, k, (int)vl, v);
+        if (result)
+            cn_term_build(result, "op_ok");
+        return 0;
+    }
+    if (cn_term_match(cmd, "{get, ~b}", &k, &kl)) {
+        HASH_FIND(hh, kv->items, k, kl, it);
+        if (it) {
+            snprintf(t, tsz, "GET \"%.*s\" -> \"%.*s\"", (int)kl, k, (int)it->vlen, it->val);
+            if (result)
+                cn_term_build(result, "{ok, ~b}", it->val, it->vlen);
+        } else {
+            snprintf(t, tsz, "GET \"%.*s\" -> NOT FOUND", (int)kl, k);
+            error_result(result, "error", "key not found: ", k, kl);
+        }
+        return 0;
+    }
+    if (cn_term_match(cmd, "{delete, ~b}", &k, &kl)) {
+        HASH_FIND(hh, kv->items, k, kl, it);
+        if (it) {
+            HASH_DEL(kv->items, it);
+            item_free(it);
+            snprintf(t, tsz, "DELETE \"%.*s\" -> OK", (int)kl, k);
+            if (result)
+                cn_term_build(result, "op_ok");
+        } else {
+            snprintf(t, tsz, "DELETE \"%.*s\" -> NOT FOUND", (int)kl, k);
+            error_result(result, "op_error", "key not found: ", k, kl);
+        }
+        return 0;
+    }
+    if (cn_term_match(cmd, "noop")) {
+        if (how == RAFT_KV_TRACE_SLOT)
+            snprintf(t, tsz, "NOOP");
+        else
+            trace[0] = '\0';        /* the seed's leader prints nothing */
+        if (result)
+            cn_term_build(result, "op_ok");
+        return 0;
+    }
+    trace[0] = '\0';
+    if (result)
+        cn_term_build(result, "{op_error, ~s}", "malformed command");
+    return -1;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    const kv_item *x = *(const kv_item *const *)a, *y = *(const kv_item *const *)b;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+void raft_kv_each(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,
+                                                const char *v, size_t vl), void *ud)
+{
+    size_t n = HASH_COUNT(kv->items), i = 0;
+    kv_item **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return;
+    for (kv_item *it = kv->items; it; it = it->hh.next)
+        v[i++] = it;
+    qsort(v, n, sizeof *v, by_key);
+    for (i = 0; i < n; i++)
+        fn(ud, v[i]->key, v[i]->klen, v[i]->val, v[i]->vlen);
+    free(v);
+}
+
+static void put_pair(void *ud, const char *k, size_t kl, const char *v, size_t vl)
+{
+    cn_buf *b = ud;
+    cn_term_put_binary(b, k, kl);
+    cn_term_put_binary(b, v, vl);
+}
+
+void raft_kv_put_map(const raft_kv *kv, cn_buf *b)
+{
+    cn_term_put_map(b, (uint32_t)HASH_COUNT(kv->items));
+    raft_kv_each(kv, put_pair, b);
+}

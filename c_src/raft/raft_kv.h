@@ -1,0 +1,40 @@
+/* raft_kv.h - the replicated state machine: the seed's KV store.
+ *
+ * put fails if the key exists, get returns the value or an error, delete
+ * fails if the key is missing; the results are the Gleam terms the
+ * emulation replies with, and the trace lines are the seed's. */
+#ifndef RAFT_KV_H
+#define RAFT_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../node/buf.h"
+#include "../node/term.h"
+
+typedef struct raft_kv raft_kv;
+
+raft_kv *raft_kv_new(void);
+void     raft_kv_free(raft_kv *kv);
+size_t   raft_kv_count(const raft_kv *kv);
+
+/* How the apply is traced: as a follower's "slot I: ..." line, or as the
+ * emulation leader's line without a slot. */
+typedef enum raft_kv_trace { RAFT_KV_TRACE_SLOT, RAFT_KV_TRACE_LEADER } raft_kv_trace;
+
+/* Applies cmd; writes the client result term to result (if not NULL) and
+ * the trace line to trace ("" for none).  Returns -1 for a malformed
+ * command (which changes nothing and yields {op_error, ...}). */
+int raft_kv_apply(raft_kv *kv, const cn_term *cmd, int node, uint64_t slot,
+                  raft_kv_trace how, cn_buf *result, char *trace, size_t tracesz);
+
+/* The store as a Gleam Dict (an Erlang map), keys sorted. */
+void raft_kv_put_map(const raft_kv *kv, cn_buf *b);
+/* Visits keys in sorted order. */
+void raft_kv_each(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,
+                                                const char *v, size_t vl), void *ud);
+
+/* Is cmd a well-formed Command term? */
+int raft_cmd_valid(const cn_term *cmd);
+
+#endif

@@ -1,0 +1,701 @@
+/* raft_node.c - the raft_kv process (see raft_node.h): wire messages in,
+ * core events; core actions out, wire messages, disk writes and traces.
+ *
+ * Peers.  set_peers gives each peer's Subject.  Each is monitored (an
+ * emulation peer sends no heartbeats: its monitor is its failure detector)
+ * and classified by asking its node for {raft_kv, Node}'s subject: a C node
+ * answers with the same Subject (a peer that understands the extensions),
+ * a Gleam or Erlang node has no such name (noproc: an emulation peer, sent
+ * only the seed's messages).  With a peers file, peers are found by name
+ * the same way, and found again after they restart.
+ *
+ * Replies.  A request we send carries a reply Subject of ours: one per peer
+ * in raft mode (replies carry no request id; their terms and match indexes
+ * make stale ones harmless), a fresh one per call in emulation mode (the
+ * seed's actor.call), so a late reply is recognised as late.
+ *
+ * Durability.  Messages the core marks after_persist wait in a queue until
+ * the storage reports that write durable.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+#include "raft_node.h"
+#include "raft_storage.h"
+#include "raft_wire.h"
+
+#define RESOLVE_RETRY_MS 500
+#define RESOLVE_CALL_MS 2000
+
+typedef struct rn_peer {
+    int            id;
+    char           node[256];
+    cn_subject     subject;
+    int            has_subject;
+    cn_subject     reply;            /* our reply subject for this peer */
+    cn_ref         mon;
+    int            monitored;
+    raft_peer_kind kind;
+    int            resolving;
+    struct raft_node *rn;
+} rn_peer;
+
+typedef struct rn_token {
+    UT_hash_handle hh;
+    uint64_t   id;
+    cn_subject to;
+    int        requester;            /* peer id of a request's sender */
+} rn_token;
+
+typedef struct rn_call {
+    UT_hash_handle hh;
+    cn_ref   tag;                     /* the per-call reply subject's tag */
+    int      peer;
+    uint64_t call;
+} rn_call;
+
+typedef struct rn_held {
+    struct rn_held *next;
+    uint64_t   after;
+    cn_subject to;
+    size_t     len;
+    char       data[];
+} rn_held;
+
+typedef struct raft_node {
+    cn_proc       *proc;
+    raft          *r;
+    raft_node_config cfg;
+    cn_subject     self;
+    rn_peer       *peers;
+    size_t         npeers;
+    rn_token      *tokens;
+    uint64_t       next_token;
+    rn_call       *calls;
+    rn_held       *held, *held_tail;
+    uint64_t       persisted;
+    raft_storage  *storage;
+    uv_timer_t    *timer;
+    uv_timer_t    *resolve_timer;
+    raft_wire_in  *in;
+    cn_buf         buf;
+    char           err[256];
+} raft_node;
+
+static uint64_t now_ms(raft_node *rn) { return uv_now(cn_node_loop(cn_proc_node(rn->proc))); }
+
+static rn_peer *peer_by_id(raft_node *rn, int id)
+{
+    for (size_t i = 0; i < rn->npeers; i++)
+        if (rn->peers[i].id == id)
+            return &rn->peers[i];
+    return NULL;
+}
+
+/* ---- timers ------------------------------------------------------------- */
+
+static void after_core(raft_node *rn);
+
+static void on_tick(uv_timer_t *t)
+{
+    raft_node *rn = t->data;
+    if (!rn)
+        return;
+    raft_tick(rn->r, now_ms(rn));
+    after_core(rn);
+}
+
+/* Arms the timer for the core's next deadline. */
+static void after_core(raft_node *rn)
+{
+    uint64_t due = raft_next_deadline(rn->r), now = now_ms(rn);
+    if (due == UINT64_MAX) {
+        uv_timer_stop(rn->timer);
+        return;
+    }
+    uv_timer_start(rn->timer, on_tick, due > now ? due - now : 0, 0);
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void send_or_hold(raft_node *rn, const cn_subject *to, const cn_term *msg, uint64_t after)
+{
+    if (after <= rn->persisted) {
+        cn_subject_send(rn->proc, to, msg);
+        return;
+    }
+    rn_held *h = malloc(sizeof *h + msg->len);
+    if (!h)
+        return;
+    h->next = NULL;
+    h->after = after;
+    h->to = *to;
+    h->len = msg->len;
+    memcpy(h->data, msg->data, msg->len);
+    if (rn->held_tail)
+        rn->held_tail->next = h;
+    else
+        rn->held = h;
+    rn->held_tail = h;
+}
+
+static void release_held(raft_node *rn)
+{
+    while (rn->held && rn->held->after <= rn->persisted) {
+        rn_held *h = rn->held;
+        rn->held = h->next;
+        if (!rn->held)
+            rn->held_tail = NULL;
+        cn_term t = { h->data, h->len };
+        cn_subject_send(rn->proc, &h->to, &t);
+        free(h);
+    }
+}
+
+static uint64_t token_new(raft_node *rn, const cn_subject *to, int requester)
+{
+    rn_token *t = calloc(1, sizeof *t);
+    if (!t)
+        return 0;
+    t->id = ++rn->next_token;
+    t->to = *to;
+    t->requester = requester;
+    HASH_ADD(hh, rn->tokens, id, sizeof t->id, t);
+    return t->id;
+}
+
+static rn_token *token_take(raft_node *rn, raft_token id)
+{
+    rn_token *t = NULL;
+    HASH_FIND(hh, rn->tokens, &id, sizeof id, t);
+    if (t)
+        HASH_DEL(rn->tokens, t);
+    return t;
+}
+
+static void io_send(void *ud, int peer, const raft_msg *m, uint64_t after, uint64_t call)
+{
+    raft_node *rn = ud;
+    rn_peer *p = peer_by_id(rn, peer);
+    if (!p || !p->has_subject)
+        return;                     /* unreachable for now: as a lost message */
+    cn_subject reply = p->reply;
+    if (call && m->type != RAFT_MSG_COMMIT) {
+        rn_call *c = calloc(1, sizeof *c);
+        if (!c)
+            return;
+        cn_subject_new(rn->proc, &reply);
+        c->tag = reply.tag;
+        c->peer = peer;
+        c->call = call;
+        HASH_ADD(hh, rn->calls, tag, sizeof c->tag, c);
+    }
+    cn_buf_reset(&rn->buf);
+    raft_wire_put_request(&rn->buf, m, &reply);
+    if (cn_buf_failed(&rn->buf))
+        return;
+    cn_term t = cn_buf_term(&rn->buf, 0);
+    send_or_hold(rn, &p->subject, &t, after);
+}
+
+static void io_reply(void *ud, raft_token token, const raft_msg *m, uint64_t after)
+{
+    raft_node *rn = ud;
+    rn_token *t = token_take(rn, token);
+    if (!t)
+        return;
+    rn_peer *p = peer_by_id(rn, t->requester);
+    cn_buf_reset(&rn->buf);
+    raft_wire_put_reply(&rn->buf, m, p && p->kind == RAFT_KIND_CN);
+    if (!cn_buf_failed(&rn->buf)) {
+        cn_term r = cn_buf_term(&rn->buf, 0);
+        send_or_hold(rn, &t->to, &r, after);
+    }
+    free(t);
+}
+
+static void io_client_reply(void *ud, raft_token token, const cn_term *result)
+{
+    raft_node *rn = ud;
+    rn_token *t = token_take(rn, token);
+    if (t) {
+        cn_subject_send(rn->proc, &t->to, result);
+        free(t);
+    }
+}
+
+static void io_forward(void *ud, raft_token token, int leader, const cn_term *cmd)
+{
+    raft_node *rn = ud;
+    rn_token *t = token_take(rn, token);
+    rn_peer *p = peer_by_id(rn, leader);
+    if (!t)
+        return;
+    cn_buf_reset(&rn->buf);
+    if (p && p->has_subject) {
+        raft_wire_put_client(&rn->buf, cmd, &t->to);
+        cn_term fwd = cn_buf_term(&rn->buf, 0);
+        if (!cn_buf_failed(&rn->buf))
+            cn_subject_send(rn->proc, &p->subject, &fwd);
+    } else {
+        cn_term_build(&rn->buf, cn_term_match(cmd, "{get, _}") ? "{error, ~s}" : "{op_error, ~s}",
+                      "not leader");
+        cn_term err = cn_buf_term(&rn->buf, 0);
+        cn_subject_send(rn->proc, &t->to, &err);
+    }
+    free(t);
+}
+
+static void io_persist(void *ud, uint64_t seq, int truncate, uint64_t keep, uint64_t first,
+                       const raft_entry *entries, size_t n, uint64_t term, int vote)
+{
+    raft_node *rn = ud;
+    raft_storage_persist(rn->storage, seq, truncate, keep, first, entries, n, term, vote);
+}
+
+static void io_trace(void *ud, const char *line)
+{
+    raft_node *rn = ud;
+    if (rn->cfg.trace) {
+        fputs(line, rn->cfg.trace);
+        fputc('\n', rn->cfg.trace);
+    }
+}
+
+static void on_persisted(void *ud, uint64_t seq)
+{
+    raft_node *rn = ud;
+    if (seq > rn->persisted)
+        rn->persisted = seq;
+    raft_persisted(rn->r, now_ms(rn), seq);
+    release_held(rn);
+    after_core(rn);
+}
+
+/* ---- peers -------------------------------------------------------------- */
+
+static void resolve(raft_node *rn, rn_peer *p);
+
+static void monitor_peer(raft_node *rn, rn_peer *p)
+{
+    if (p->monitored)
+        cn_demonitor(rn->proc, &p->mon);
+    cn_dest d = { &p->subject.owner, NULL, NULL };
+    p->monitored = cn_monitor(rn->proc, d, &p->mon) == 0;
+}
+
+/* {raft_kv, Node} answered (or did not): is the peer a C node? */
+static void resolved(cn_proc *proc, cn_call_status st, const cn_term *reply, void *ud)
+{
+    rn_peer *p = ud;
+    raft_node *rn = p->rn;
+    cn_subject s;
+    p->resolving = 0;
+    if (st == CN_CALL_OK && cn_subject_from_term(reply, &s) == 0) {
+        int changed = !p->has_subject || !cn_pid_eq(&s.owner, &p->subject.owner) ||
+                      !cn_ref_eq(&s.tag, &p->subject.tag);
+        p->subject = s;
+        p->has_subject = 1;
+        p->kind = RAFT_KIND_CN;
+        if (changed || !p->monitored)
+            monitor_peer(rn, p);
+        raft_set_peer_kind(rn->r, p->id, RAFT_KIND_CN);
+        raft_peer_alive(rn->r, now_ms(rn), p->id, 1);
+        cn_log(cn_proc_node(proc), CN_LOG_INFO, "raft peer %d at %s is a C node", p->id, p->node);
+    } else if (st == CN_CALL_DOWN && cn_term_is_atom(reply, "noproc") && p->has_subject) {
+        p->kind = RAFT_KIND_EMU;
+        raft_set_peer_kind(rn->r, p->id, RAFT_KIND_EMU);
+        cn_log(cn_proc_node(proc), CN_LOG_INFO, "raft peer %d at %s is an emulation node",
+               p->id, p->node);
+    }
+    /* else: not reachable yet; the resolve timer tries again */
+    after_core(rn);
+}
+
+static void resolve(raft_node *rn, rn_peer *p)
+{
+    if (p->resolving || !p->node[0])
+        return;
+    cn_term req = cn_fmt(rn->proc, "subject");
+    cn_dest d = { NULL, "raft_kv", p->node };
+    p->resolving = cn_call(rn->proc, d, &req, RESOLVE_CALL_MS, resolved, p) == 0;
+}
+
+static void on_resolve_timer(uv_timer_t *t)
+{
+    raft_node *rn = t->data;
+    if (!rn)
+        return;
+    for (size_t i = 0; i < rn->npeers; i++) {
+        rn_peer *p = &rn->peers[i];
+        if (p->kind == RAFT_KIND_UNKNOWN || (p->kind == RAFT_KIND_CN && !p->monitored))
+            resolve(rn, p);
+    }
+}
+
+static int set_peers(raft_node *rn, rn_peer *v, size_t n)
+{
+    int *ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!ids)
+        return -1;
+    for (size_t i = 0; i < rn->npeers; i++) {
+        if (rn->peers[i].monitored)
+            cn_demonitor(rn->proc, &rn->peers[i].mon);
+        cn_subject_drop(rn->proc, &rn->peers[i].reply);
+    }
+    free(rn->peers);
+    rn->peers = v;
+    rn->npeers = n;
+    for (size_t i = 0; i < n; i++) {
+        rn_peer *p = &v[i];
+        p->rn = rn;
+        ids[i] = p->id;
+        cn_subject_new(rn->proc, &p->reply);
+        if (p->has_subject) {
+            snprintf(p->node, sizeof p->node, "%s", p->subject.owner.node);
+            monitor_peer(rn, p);
+        }
+    }
+    raft_set_peers(rn->r, now_ms(rn), ids, n);
+    free(ids);
+    if (rn->cfg.mode == RAFT_MODE_RAFT)
+        for (size_t i = 0; i < n; i++)
+            resolve(rn, &rn->peers[i]);
+    return 0;
+}
+
+/* {set_peers, [{Id, Subject}]} from a Gleam or Erlang main. */
+static void on_set_peers(raft_node *rn, const cn_term *list)
+{
+    cn_list_iter it;
+    uint32_t n;
+    cn_term e, st;
+    if (cn_list_begin(&it, list, &n) < 0 || n > 10000) {
+        cn_log(cn_proc_node(rn->proc), CN_LOG_WARN, "raft_kv: set_peers without a list: dropped");
+        return;
+    }
+    rn_peer *v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return;
+    size_t k = 0;
+    while (cn_list_next(&it, &e) == 1) {
+        int id;
+        if (!cn_term_match(&e, "{~i, ~t}", &id, &st) || id < 1 ||
+            cn_subject_from_term(&st, &v[k].subject) < 0) {
+            cn_log(cn_proc_node(rn->proc), CN_LOG_WARN,
+                   "raft_kv: set_peers entry is not {Id, Subject}: dropped");
+            free(v);
+            return;
+        }
+        if (id == rn->cfg.id)
+            continue;               /* a list that includes us */
+        v[k].id = id;
+        v[k].has_subject = 1;
+        k++;
+    }
+    set_peers(rn, v, k);
+}
+
+/* Peers from the peers file: found by name, as they come up. */
+static int peers_from_file(raft_node *rn)
+{
+    const cn_peers *pf = rn->cfg.peers;
+    rn_peer *v = calloc(pf->count ? pf->count : 1, sizeof *v);
+    if (!v)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < pf->count; i++) {
+        if (pf->nodes[i].id == rn->cfg.id)
+            continue;
+        v[k].id = pf->nodes[i].id;
+        snprintf(v[k].node, sizeof v[k].node, "%s", pf->nodes[i].name);
+        k++;
+    }
+    return set_peers(rn, v, k);
+}
+
+/* ---- the process -------------------------------------------------------- */
+
+static void handle_request(raft_node *rn, const cn_term *msg)
+{
+    cn_node *n = cn_proc_node(rn->proc);
+    raft_wire_in *in = rn->in;
+    const char *why = NULL;
+    char txt[256];
+    uint64_t now = now_ms(rn);
+    switch (raft_wire_decode(msg, in, &why)) {
+    case RAFT_WIRE_SET_PEERS:
+        on_set_peers(rn, &in->list);
+        break;
+    case RAFT_WIRE_START_ELECTION:
+        raft_start_election(rn->r, now);
+        break;
+    case RAFT_WIRE_REQUEST: {
+        uint64_t tok = token_new(rn, &in->reply_to, in->msg.node);
+        raft_recv(rn->r, now, in->msg.node, &in->msg, tok);
+        break;
+    }
+    case RAFT_WIRE_COMMIT:
+        raft_recv(rn->r, now, 0, &in->msg, 0);
+        break;
+    case RAFT_WIRE_CLIENT: {
+        uint64_t tok = token_new(rn, &in->reply_to, 0);
+        cn_term cmd = cn_buf_term(&in->cmd, 0);
+        raft_client(rn->r, now, &cmd, tok);
+        break;
+    }
+    default:
+        cn_term_format(msg, txt, sizeof txt);
+        cn_log(n, CN_LOG_WARN, "raft_kv: %s: dropped %s", why ? why : "unknown message", txt);
+        return;
+    }
+    after_core(rn);
+}
+
+static int rn_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
+{
+    raft_node *rn = cn_proc_state(p);
+    raft_msg m;
+    char txt[256];
+    if (cn_ref_eq(&s->tag, &rn->self.tag)) {
+        handle_request(rn, msg);
+        return CN_OK;
+    }
+    if (raft_wire_decode_reply(msg, &m) < 0) {
+        cn_term_format(msg, txt, sizeof txt);
+        cn_log(cn_proc_node(p), CN_LOG_WARN, "raft_kv: malformed reply dropped: %s", txt);
+        return CN_OK;
+    }
+    rn_call *c = NULL;
+    HASH_FIND(hh, rn->calls, &s->tag, sizeof s->tag, c);
+    if (c) {
+        int peer = c->peer;
+        uint64_t call = c->call;
+        HASH_DEL(rn->calls, c);
+        free(c);
+        cn_subject_drop(p, s);
+        raft_reply_recv(rn->r, now_ms(rn), peer, &m, call);
+    } else {
+        for (size_t i = 0; i < rn->npeers; i++)
+            if (cn_ref_eq(&rn->peers[i].reply.tag, &s->tag))
+                raft_reply_recv(rn->r, now_ms(rn), rn->peers[i].id, &m, 0);
+    }
+    release_held(rn);
+    after_core(rn);
+    return CN_OK;
+}
+
+static void put_status(raft_node *rn, cn_buf *b)
+{
+    raft *r = rn->r;
+    int leader = raft_get_leader(r);
+    cn_term_put_map(b, 10);
+    cn_term_build(b, "id");
+    cn_term_put_long(b, rn->cfg.id);
+    cn_term_build(b, "role");
+    cn_term_put_atom(b, raft_role_name(raft_get_role(r)));
+    cn_term_build(b, "term");
+    cn_term_put_ulong(b, raft_get_term(r));
+    cn_term_build(b, "leader");
+    if (leader)
+        cn_term_put_long(b, leader);
+    else
+        cn_term_put_atom(b, "none");
+    cn_term_build(b, "commit_index");
+    cn_term_put_ulong(b, raft_get_commit(r));
+    cn_term_build(b, "last_applied");
+    cn_term_put_ulong(b, raft_get_applied(r));
+    cn_term_build(b, "log_length");
+    cn_term_put_ulong(b, raft_log_last(raft_get_log(r)));
+    cn_term_build(b, "voted_for");
+    cn_term_put_long(b, raft_get_vote(r));
+    cn_term_build(b, "mode");
+    cn_term_put_atom(b, rn->cfg.mode == RAFT_MODE_RAFT ? "raft" : "emulation");
+    cn_term_build(b, "store");
+    raft_kv_put_map(raft_get_kv(r), b);
+}
+
+static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
+{
+    raft_node *rn = cn_proc_state(p);
+    cn_buf *b = &rn->buf;
+    cn_buf_reset(b);
+    if (cn_term_match(req, "subject"))
+        cn_subject_put(b, &rn->self);
+    else if (cn_term_match(req, "status"))
+        put_status(rn, b);
+    else
+        return CN_UNHANDLED;
+    cn_term t = cn_buf_term(b, 0);
+    cn_reply(p, from, &t);
+    return CN_OK;
+}
+
+static int rn_info(cn_proc *p, const cn_term *msg)
+{
+    raft_node *rn = cn_proc_state(p);
+    cn_ref ref;
+    if (!cn_term_match(msg, "{'DOWN', ~r, process, _, _}", &ref))
+        return CN_UNHANDLED;
+    for (size_t i = 0; i < rn->npeers; i++) {
+        rn_peer *pe = &rn->peers[i];
+        if (!pe->monitored || !cn_ref_eq(&pe->mon, &ref))
+            continue;
+        pe->monitored = 0;
+        cn_log(cn_proc_node(p), CN_LOG_INFO, "raft peer %d at %s is down", pe->id, pe->node);
+        raft_peer_alive(rn->r, now_ms(rn), pe->id, 0);
+        /* a C node comes back with a new Subject: look for it */
+        if (pe->kind == RAFT_KIND_CN)
+            pe->has_subject = 0;
+    }
+    after_core(rn);
+    return CN_OK;
+}
+
+static void free_handle(uv_handle_t *h) { free(h); }
+
+static void close_timer(uv_timer_t *t)
+{
+    if (!t)
+        return;
+    t->data = NULL;
+    uv_close((uv_handle_t *)t, free_handle);
+}
+
+static void storage_closed(void *ud) { (void)ud; }
+
+static void rn_free(raft_node *rn)
+{
+    close_timer(rn->timer);
+    close_timer(rn->resolve_timer);
+    if (rn->r)
+        raft_free(rn->r);
+    if (rn->storage)
+        raft_storage_close(rn->storage, storage_closed, NULL);
+    rn_token *t, *tt;
+    HASH_ITER(hh, rn->tokens, t, tt) {
+        HASH_DEL(rn->tokens, t);
+        free(t);
+    }
+    rn_call *c, *ct;
+    HASH_ITER(hh, rn->calls, c, ct) {
+        HASH_DEL(rn->calls, c);
+        free(c);
+    }
+    while (rn->held) {
+        rn_held *h = rn->held;
+        rn->held = h->next;
+        free(h);
+    }
+    free(rn->peers);
+    free(rn->in);
+    cn_buf_free(&rn->buf);
+    free(rn);
+}
+
+static void rn_terminate(cn_proc *p, const cn_term *reason)
+{
+    raft_node *rn = cn_proc_state(p);
+    (void)reason;
+    if (rn)
+        rn_free(rn);
+    cn_proc_set_state(p, NULL);
+}
+
+static int open_storage(raft_node *rn, uv_loop_t *loop)
+{
+    uint64_t term;
+    int vote;
+    const raft_entry *entries;
+    size_t n;
+    rn->storage = raft_storage_open(loop, rn->cfg.data_dir, on_persisted, rn, rn->err,
+                                    sizeof rn->err);
+    if (!rn->storage)
+        return -1;
+    raft_storage_recovered(rn->storage, &term, &vote, &entries, &n);
+    if (raft_restore(rn->r, term, vote, entries, n) < 0) {
+        snprintf(rn->err, sizeof rn->err, "out of memory restoring the log");
+        return -1;
+    }
+    raft_storage_forget_recovered(rn->storage);
+    if (term || n)
+        cn_log(NULL, CN_LOG_INFO, "raft_kv %d: restored term %llu, %zu log entries from %s",
+               rn->cfg.id, (unsigned long long)term, n, rn->cfg.data_dir);
+    return 0;
+}
+
+typedef struct start_arg {
+    const raft_node_config *cfg;
+    char *err;
+    size_t errlen;
+} start_arg;
+
+static uv_timer_t *new_timer(uv_loop_t *loop, raft_node *rn)
+{
+    uv_timer_t *t = malloc(sizeof *t);
+    if (t) {
+        uv_timer_init(loop, t);
+        t->data = rn;
+    }
+    return t;
+}
+
+static int rn_init(cn_proc *p, void *arg)
+{
+    start_arg *a = arg;
+    uv_loop_t *loop = cn_node_loop(cn_proc_node(p));
+    raft_node *rn = calloc(1, sizeof *rn);
+    if (!rn)
+        return -1;
+    cn_proc_set_state(p, rn);
+    rn->proc = p;
+    rn->cfg = *a->cfg;
+    rn->in = malloc(sizeof *rn->in);
+    rn->timer = new_timer(loop, rn);
+    rn->resolve_timer = new_timer(loop, rn);
+    cn_subject_new(p, &rn->self);
+    raft_io io = { .ud = rn, .send = io_send, .reply = io_reply,
+                   .persist = rn->cfg.data_dir ? io_persist : NULL,
+                   .client_reply = io_client_reply, .forward = io_forward, .trace = io_trace };
+    raft_config rc = { .id = rn->cfg.id, .mode = rn->cfg.mode,
+                       .election_min_ms = rn->cfg.election_min_ms,
+                       .election_max_ms = rn->cfg.election_max_ms,
+                       .heartbeat_ms = rn->cfg.heartbeat_ms,
+                       .seed = rn->cfg.seed ? rn->cfg.seed : uv_hrtime() ^ (uint64_t)rn->cfg.id };
+    if (rn->cfg.peers && rn->cfg.mode == RAFT_MODE_EMULATION)
+        rc.cluster_size = (int)rn->cfg.peers->count;
+    if (!rn->in || !rn->timer || !rn->resolve_timer || !(rn->r = raft_new(&rc, &io)) ||
+        (rn->cfg.data_dir && open_storage(rn, loop) < 0) ||
+        (rn->cfg.peers && peers_from_file(rn) < 0)) {
+        snprintf(a->err, a->errlen, "%s", rn->err[0] ? rn->err : "out of memory");
+        rn_free(rn);                /* a failed init gets no terminate */
+        cn_proc_set_state(p, NULL);
+        return -1;
+    }
+    uv_timer_start(rn->resolve_timer, on_resolve_timer, RESOLVE_RETRY_MS, RESOLVE_RETRY_MS);
+    after_core(rn);
+    return 0;
+}
+
+static const cn_proc_ops raft_node_ops = {
+    .kind = "raft_kv",
+    .init = rn_init,
+    .handle_call = rn_handle_call,
+    .handle_info = rn_info,
+    .handle_subject = rn_subject,
+    .terminate = rn_terminate,
+    .unhandled = CN_UNHANDLED_LOG,
+};
+
+cn_proc *raft_node_start(cn_node *n, const raft_node_config *cfg, char *err, size_t errlen)
+{
+    start_arg a = { cfg, err, errlen };
+    err[0] = '\0';
+    cn_proc *p = cn_spawn(n, &raft_node_ops, &a, "raft_kv");
+    if (!p && !err[0])
+        snprintf(err, errlen, "cannot start the raft_kv process");
+    return p;
+}

@@ -1,0 +1,29 @@
+/* raft_node.h - the raft_kv process: the Raft core on a C node.
+ *
+ * Registered as raft_kv.  It owns a Gleam Subject that takes exactly the
+ * emulation's messages, so it can sit in any Gleam or Erlang raft_kv
+ * cluster; gen_server:call({raft_kv, Node}, subject) returns that Subject
+ * and gen_server:call({raft_kv, Node}, status) a map of its state.
+ */
+#ifndef RAFT_NODE_H
+#define RAFT_NODE_H
+
+#include "../node/cn.h"
+#include "../node/peers.h"
+#include "raft.h"
+
+typedef struct raft_node_config {
+    int         id;
+    raft_mode   mode;
+    const char *data_dir;        /* NULL: in memory, as the emulation */
+    const cn_peers *peers;       /* NULL: wait for set_peers */
+    unsigned    election_min_ms, election_max_ms, heartbeat_ms;
+    FILE       *trace;           /* trace lines; NULL: none */
+    uint64_t    seed;
+} raft_node_config;
+
+/* Spawns the raft_kv process on n; NULL (with err) if it cannot start
+ * (bad data directory, name taken). */
+cn_proc *raft_node_start(cn_node *n, const raft_node_config *cfg, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,248 @@
+/* raft_replication.c - log replication in raft mode.
+ *
+ * To C peers: pipelined appends (up to max_inflight in flight, max_batch
+ * entries each), heartbeats when idle, log repair by next_index backoff with
+ * the follower's hint, go-back-N when acknowledgements stop.  To emulation
+ * peers: one append at a time, only when there are entries, and a
+ * commit_notification when the commit index moves, as the seed's leader
+ * does.  A leader commits only entries of its own term (Raft 5.4.2) and
+ * steps down when it has not heard from a majority for an election timeout.
+ */
+#include <stdlib.h>
+
+#include "raft_int.h"
+
+static void send_append_range(raft *r, raft_peer *p, uint64_t next, size_t n)
+{
+    raft_msg m = { .type = RAFT_MSG_APPEND, .term = r->term, .node = r->cfg.id,
+                   .index = next - 1, .index_term = raft_log_term(&r->log, next - 1),
+                   .commit = r->commit, .entries = n ? raft_log_from(&r->log, next) : NULL,
+                   .n_entries = n };
+    r->io.send(r->io.ud, p->id, &m, 0, 0);
+    p->last_send = r->now;
+    p->inflight++;
+}
+
+static void send_append(raft *r, raft_peer *p)
+{
+    uint64_t last = raft_log_last(&r->log);
+    if (p->kind == RAFT_KIND_EMU) {
+        if (!p->alive)
+            return;
+        if (!p->inflight && p->next <= last) {
+            size_t n = (size_t)(last - p->next + 1);
+            if (n > r->cfg.max_batch)
+                n = r->cfg.max_batch;
+            p->sent_last = p->next + n - 1;
+            send_append_range(r, p, p->next, n);
+        } else if (!p->inflight && r->commit > p->commit_sent) {
+            raft_msg m = { .type = RAFT_MSG_COMMIT, .commit = r->commit };
+            r->io.send(r->io.ud, p->id, &m, 0, 0);
+            p->commit_sent = r->commit;
+        }
+        return;
+    }
+    while (p->inflight < r->cfg.max_inflight) {
+        size_t n = p->next <= last ? (size_t)(last - p->next + 1) : 0;
+        if (n > r->cfg.max_batch)
+            n = r->cfg.max_batch;
+        if (n == 0 && (p->inflight > 0 || r->now - p->last_send < r->cfg.heartbeat_ms))
+            break;
+        send_append_range(r, p, p->next, n);
+        p->next += n;
+        if (n == 0)
+            break;
+    }
+}
+
+void raft__send_appends(raft *r)
+{
+    for (size_t i = 0; i < r->npeers; i++)
+        send_append(r, &r->peers[i]);
+    raft__advance_commit(r);       /* a cluster of one commits alone */
+}
+
+void raft__leader_tick(raft *r)
+{
+    for (size_t i = 0; i < r->npeers; i++) {
+        raft_peer *p = &r->peers[i];
+        uint64_t patience = p->kind == RAFT_KIND_EMU ? r->cfg.emu_append_timeout_ms
+                                                     : r->cfg.election_min_ms;
+        if (p->inflight && r->now - p->last_send >= patience) {
+            p->inflight = 0;            /* lost: go back to what we know */
+            p->next = p->match + 1;
+        }
+        send_append(r, p);
+    }
+    r->heartbeat_due = r->now + r->cfg.heartbeat_ms;
+    if (r->now >= r->quorum_due) {
+        int contact = 1;
+        for (size_t i = 0; i < r->npeers; i++) {
+            raft_peer *p = &r->peers[i];
+            contact += p->kind == RAFT_KIND_EMU ? p->alive
+                                                : r->now - p->last_ack < r->cfg.election_max_ms;
+        }
+        if (contact < raft__quorum(r)) {
+            raft__trace(r, "[node %d] Lost contact with a majority, stepping down", r->cfg.id);
+            raft__become_follower(r, r->term);
+            r->leader = 0;
+            return;
+        }
+        r->quorum_due = r->now + r->cfg.election_max_ms;
+    }
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x < y) - (x > y);
+}
+
+void raft__advance_commit(raft *r)
+{
+    if (r->role != RAFT_LEADER)
+        return;
+    uint64_t stack[64];
+    uint64_t *m = r->npeers + 1 <= 64 ? stack : malloc((r->npeers + 1) * sizeof *m);
+    if (!m)
+        return;
+    m[0] = r->durable_index;
+    for (size_t i = 0; i < r->npeers; i++)
+        m[i + 1] = r->peers[i].match;
+    qsort(m, r->npeers + 1, sizeof *m, cmp_desc);
+    uint64_t n = m[raft__quorum(r) - 1];
+    if (m != stack)
+        free(m);
+    if (n > r->commit && raft_log_term(&r->log, n) == r->term) {
+        r->commit = n;
+        raft__apply(r);
+        for (size_t i = 0; i < r->npeers; i++)
+            if (r->peers[i].kind == RAFT_KIND_EMU)
+                send_append(r, &r->peers[i]);
+    }
+}
+
+/* A rejection's hint: where the follower's log may still agree. */
+static uint64_t conflict_hint(raft *r, uint64_t prev)
+{
+    uint64_t last = raft_log_last(&r->log);
+    if (prev > last)
+        return last;
+    uint64_t ct = raft_log_term(&r->log, prev), i = prev;
+    while (i > 1 && i - 1 > r->commit && raft_log_term(&r->log, i - 1) == ct)
+        i--;
+    return i - 1;
+}
+
+void raft__on_append(raft *r, int from, const raft_msg *m, raft_token token)
+{
+    (void)from;
+    if (m->term < r->term) {
+        raft_msg rej = { .type = RAFT_MSG_APPEND_REPLY, .term = r->term, .granted = 0,
+                         .match = raft_log_last(&r->log), .has_hint = 1 };
+        r->io.reply(r->io.ud, token, &rej, 0);
+        return;
+    }
+    if (m->term > r->term || r->role != RAFT_FOLLOWER)
+        raft__become_follower(r, m->term);
+    if (r->leader != m->node)
+        r->leader_verified = 0;
+    r->leader = m->node;
+    r->last_leader_contact = r->now;
+    raft__reset_election(r);
+
+    uint64_t prev = m->index;
+    if (prev > raft_log_last(&r->log) ||
+        (prev > 0 && raft_log_term(&r->log, prev) != m->index_term)) {
+        raft_msg rej = { .type = RAFT_MSG_APPEND_REPLY, .term = r->term, .granted = 0,
+                         .match = conflict_hint(r, prev), .has_hint = 1 };
+        r->io.reply(r->io.ud, token, &rej, raft__barrier(r));
+        return;
+    }
+    for (size_t k = 0; k < m->n_entries; k++) {
+        uint64_t idx = prev + 1 + k;
+        const raft_entry *e = &m->entries[k];
+        if (idx <= raft_log_last(&r->log)) {
+            if (raft_log_term(&r->log, idx) == e->term)
+                continue;
+            if (idx <= r->commit)
+                continue;           /* a committed entry never changes */
+            raft__truncate(r, idx - 1);
+        }
+        raft__append_local(r, e->term, &e->cmd);
+    }
+    uint64_t verified = prev + m->n_entries;
+    if (verified > r->leader_verified)
+        r->leader_verified = verified;
+    if (m->commit > r->commit) {
+        uint64_t c = m->commit < verified ? m->commit : verified;
+        if (c > r->commit) {
+            r->commit = c;
+            raft__apply(r);
+        }
+    }
+    raft_msg ok = { .type = RAFT_MSG_APPEND_REPLY, .term = r->term, .granted = 1,
+                    .match = verified };
+    r->io.reply(r->io.ud, token, &ok, raft__barrier(r));
+}
+
+void raft__on_append_reply(raft *r, int from, const raft_msg *m)
+{
+    if (m->term > r->term) {
+        raft__become_follower(r, m->term);
+        r->leader = 0;
+        return;
+    }
+    raft_peer *p = raft__peer(r, from);
+    if (r->role != RAFT_LEADER || m->term != r->term || !p)
+        return;
+    p->last_ack = r->now;
+    if (p->inflight)
+        p->inflight--;
+    uint64_t last = raft_log_last(&r->log);
+    if (m->granted) {
+        uint64_t match = m->match;
+        if (p->kind == RAFT_KIND_EMU && match > p->sent_last)
+            match = p->sent_last;   /* the seed's follower may overstate */
+        if (match > last)
+            match = last;
+        if (match > p->match)
+            p->match = match;
+        if (p->next < p->match + 1)
+            p->next = p->match + 1;
+        raft__advance_commit(r);
+    } else {
+        uint64_t next = m->has_hint ? m->match + 1 : (p->next > 1 ? p->next - 1 : 1);
+        if (p->kind == RAFT_KIND_EMU)
+            next = p->next > 1 ? p->next - 1 : 1;
+        if (next <= p->match)
+            next = p->match + 1;
+        p->next = next;
+        p->inflight = 0;
+    }
+    send_append(r, p);
+}
+
+void raft__on_commit(raft *r, const raft_msg *m)
+{
+    uint64_t c = m->commit < r->leader_verified ? m->commit : r->leader_verified;
+    if (c > r->commit) {
+        r->commit = c;
+        raft__apply(r);
+    }
+}
+
+void raft__on_client(raft *r, const cn_term *cmd, raft_token token)
+{
+    if (r->role == RAFT_LEADER) {
+        raft__append_local(r, r->term, cmd);
+        raft__wait(r, raft_log_last(&r->log), token);
+        raft__send_appends(r);
+        return;
+    }
+    if (r->leader && r->leader != r->cfg.id && r->io.forward) {
+        r->io.forward(r->io.ud, token, r->leader, cmd);
+        return;
+    }
+    raft__client_error(r, token, cmd, "not leader");
+}

@@ -1,0 +1,35 @@
+/* raft_storage.h - durable term, vote and log in a data directory.
+ *
+ *   DIR/meta   term and vote, replaced atomically (write, fsync, rename, fsync dir)
+ *   DIR/log    append-only records: Len:32 CRC:32 | Index:64 Term:64 Command
+ * Writes go to the libuv thread pool one batch at a time; what the core
+ * asks for meanwhile is merged into the next batch (group commit), and one
+ * fdatasync covers the whole batch.  On open, a torn or corrupt tail (a
+ * crash mid-write) is cut off; everything before it is intact by its CRC.
+ */
+#ifndef RAFT_STORAGE_H
+#define RAFT_STORAGE_H
+
+#include <uv.h>
+
+#include "raft_log.h"
+
+typedef struct raft_storage raft_storage;
+typedef void (*raft_storage_done)(void *ud, uint64_t seq);
+
+raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, raft_storage_done done,
+                                void *ud, char *err, size_t errlen);
+/* What was on disk (valid until raft_storage_forget_recovered). */
+void raft_storage_recovered(raft_storage *s, uint64_t *term, int *vote,
+                            const raft_entry **entries, size_t *n);
+void raft_storage_forget_recovered(raft_storage *s);
+/* Queues a write (copies everything); done(seq) once it is on disk. */
+void raft_storage_persist(raft_storage *s, uint64_t seq, int truncate, uint64_t keep,
+                          uint64_t first, const raft_entry *entries, size_t n,
+                          uint64_t term, int vote);
+/* Fsyncs per second and entries per fsync so far (for status). */
+void raft_storage_stats(const raft_storage *s, uint64_t *fsyncs, uint64_t *entries);
+/* Closes once the write in flight is done; the pending batch is written too. */
+void raft_storage_close(raft_storage *s, void (*closed)(void *ud), void *ud);
+
+#endif
