@@ -23,10 +23,12 @@ void raft__reset_election(raft *r)
     r->election_due = r->now + raft__random(r, r->cfg.election_min_ms, r->cfg.election_max_ms);
 }
 
+/* cn_only: an extension, for peers known to be C nodes; a peer not yet
+ * classified may be a Gleam node, which would crash on it. */
 static void send_all(raft *r, const raft_msg *m, uint64_t after, int cn_only)
 {
     for (size_t i = 0; i < r->npeers; i++) {
-        if (cn_only && r->peers[i].kind == RAFT_KIND_EMU)
+        if (cn_only && r->peers[i].kind != RAFT_KIND_CN)
             continue;
         r->io.send(r->io.ud, r->peers[i].id, m, after, 0);
     }

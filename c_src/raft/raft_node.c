@@ -83,6 +83,7 @@ typedef struct raft_node {
     raft_wire_in  *in;
     cn_buf         buf;
     char           err[256];
+    int            isolated;         /* test hook: a partition from inside */
 } raft_node;
 
 static uint64_t now_ms(raft_node *rn) { return uv_now(cn_node_loop(cn_proc_node(rn->proc))); }
@@ -180,8 +181,10 @@ static void io_send(void *ud, int peer, const raft_msg *m, uint64_t after, uint6
 {
     raft_node *rn = ud;
     rn_peer *p = peer_by_id(rn, peer);
-    if (!p || !p->has_subject)
+    if (!p || !p->has_subject || rn->isolated)
         return;                     /* unreachable for now: as a lost message */
+    if (m->type == RAFT_MSG_PRE_VOTE && p->kind != RAFT_KIND_CN)
+        return;                     /* never an extension to a possible Gleam node */
     cn_subject reply = p->reply;
     if (call && m->type != RAFT_MSG_COMMIT) {
         rn_call *c = calloc(1, sizeof *c);
@@ -434,11 +437,15 @@ static void handle_request(raft_node *rn, const cn_term *msg)
         raft_start_election(rn->r, now);
         break;
     case RAFT_WIRE_REQUEST: {
+        if (rn->isolated)
+            return;
         uint64_t tok = token_new(rn, &in->reply_to, in->msg.node);
         raft_recv(rn->r, now, in->msg.node, &in->msg, tok);
         break;
     }
     case RAFT_WIRE_COMMIT:
+        if (rn->isolated)
+            return;
         raft_recv(rn->r, now, 0, &in->msg, 0);
         break;
     case RAFT_WIRE_CLIENT: {
@@ -464,6 +471,8 @@ static int rn_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
         handle_request(rn, msg);
         return CN_OK;
     }
+    if (rn->isolated)
+        return CN_OK;
     if (raft_wire_decode_reply(msg, &m) < 0) {
         cn_term_format(msg, txt, sizeof txt);
         cn_log(cn_proc_node(p), CN_LOG_WARN, "raft_kv: malformed reply dropped: %s", txt);
@@ -518,17 +527,45 @@ static void put_status(raft_node *rn, cn_buf *b)
     raft_kv_put_map(raft_get_kv(r), b);
 }
 
+/* [{Index, Term, Command}] for every applied entry (tests compare the
+ * apply order of nodes with it). */
+static void put_applied(raft_node *rn, cn_buf *b)
+{
+    const raft_log *l = raft_get_log(rn->r);
+    uint64_t n = raft_get_applied(rn->r);
+    if (n > raft_log_last(l))
+        n = raft_log_last(l);
+    if (n)
+        cn_term_put_list(b, (uint32_t)n);
+    for (uint64_t i = 1; i <= n; i++) {
+        const raft_entry *e = raft_log_get(l, i);
+        cn_term_build(b, "{~u, ~u, ~t}", i, e->term, &e->cmd);
+    }
+    cn_term_put_nil(b);
+}
+
 static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
 {
     raft_node *rn = cn_proc_state(p);
     cn_buf *b = &rn->buf;
     cn_buf_reset(b);
-    if (cn_term_match(req, "subject"))
+    if (cn_term_match(req, "subject")) {
         cn_subject_put(b, &rn->self);
-    else if (cn_term_match(req, "status"))
+    } else if (cn_term_match(req, "status")) {
         put_status(rn, b);
-    else
+    } else if (cn_term_match(req, "applied")) {
+        put_applied(rn, b);
+    } else if (cn_term_match(req, "{test_isolate, true}") ||
+               cn_term_match(req, "{test_isolate, false}")) {
+        /* drop all peer traffic both ways, as a partition would; clients
+         * are still served (and cannot commit) */
+        rn->isolated = cn_term_match(req, "{test_isolate, true}");
+        cn_log(cn_proc_node(p), CN_LOG_WARN, "raft_kv: test isolation %s",
+               rn->isolated ? "on" : "off");
+        cn_term_build(b, "ok");
+    } else {
         return CN_UNHANDLED;
+    }
     cn_term t = cn_buf_term(b, 0);
     cn_reply(p, from, &t);
     return CN_OK;
@@ -591,6 +628,8 @@ static void rn_free(raft_node *rn)
         free(h);
     }
     free(rn->peers);
+    if (rn->in)
+        cn_buf_free(&rn->in->cmd);
     free(rn->in);
     cn_buf_free(&rn->buf);
     free(rn);
@@ -653,7 +692,7 @@ static int rn_init(cn_proc *p, void *arg)
     cn_proc_set_state(p, rn);
     rn->proc = p;
     rn->cfg = *a->cfg;
-    rn->in = malloc(sizeof *rn->in);
+    rn->in = calloc(1, sizeof *rn->in);
     rn->timer = new_timer(loop, rn);
     rn->resolve_timer = new_timer(loop, rn);
     cn_subject_new(p, &rn->self);

@@ -1,0 +1,411 @@
+%% raft_SUITE - raft_kv C nodes in mixed clusters with the Erlang reference
+%% (the Gleam emulation's behaviour), in all-C clusters through epmd, and
+%% under faults: leader and follower kills, restarts from --data-dir,
+%% partitions, hostile messages; and designated-leader conformance.
+-module(raft_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+
+-export([all/0, groups/0, init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+-compile([export_all, nowarn_export_all]).
+
+-define(T, 10000).
+
+all() ->
+    [{group, mixed}, {group, all_c}, {group, faults}, {group, conformance}].
+
+groups() ->
+    [{mixed, [], [mixed_erlang_leader, mixed_c_leader, seed_semantics]},
+     {all_c, [], [all_c_cluster]},
+     {faults, [], [leader_killed, follower_restart, partitioned_minority, hostile_messages]},
+     {conformance, [], [designated_leader_same_applies]}].
+
+init_per_suite(Config) ->
+    cnode_test_lib:init_dist(Config).
+
+end_per_suite(_Config) -> ok.
+
+init_per_testcase(TC, Config) ->
+    put(tc, TC),
+    Config.
+
+end_per_testcase(_, Config) ->
+    %% every C node a case started stops cleanly (sanitizers included)
+    [0 = cnode_test_lib:stop(C) || C <- started()],
+    erase(started),
+    Config.
+
+%% ---- helpers -------------------------------------------------------------
+
+started() -> case get(started) of undefined -> []; L -> L end.
+
+%% Starts a raft_kv C node with id Id; Args are extra flags.
+cnode(Config, Id, Args) ->
+    C = cnode_test_lib:start("raft_kv", Config,
+                             [{args, ["--id", integer_to_list(Id), "--election-timeout", "300",
+                                      "--trace-file", trace_file(Config, Id)] ++ Args}]),
+    put(started, [C | started()]),
+    C.
+
+forget(C) -> put(started, started() -- [C]).
+
+trace_file(Config, Id) ->
+    filename:join(?config(priv_dir, Config),
+                  atom_to_list(get(tc)) ++ "_trace_" ++ integer_to_list(Id) ++ ".txt").
+
+subject(#{node := N}) -> gen_server:call({raft_kv, N}, subject).
+status(#{node := N}) -> gen_server:call({raft_kv, N}, status).
+applied(#{node := N}) -> gen_server:call({raft_kv, N}, applied).
+
+%% Waits (bounded) until one of the C nodes reports itself leader.
+wait_leader(Cs, Ms) ->
+    Deadline = erlang:monotonic_time(millisecond) + Ms,
+    wait_leader_loop(Cs, Deadline).
+wait_leader_loop(Cs, Deadline) ->
+    Leaders = [C || C <- Cs, catch_status(C, role) =:= leader],
+    case Leaders of
+        [L] -> L;
+        _ ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> ct:fail({no_leader, [catch_status(C, role) || C <- Cs]});
+                false -> receive after 20 -> wait_leader_loop(Cs, Deadline) end
+            end
+    end.
+
+catch_status(C, Key) ->
+    case catch status(C) of
+        #{} = S -> maps:get(Key, S);
+        _ -> down
+    end.
+
+%% Waits until every node has applied at least Index.
+wait_applied(Cs, Index) ->
+    Deadline = erlang:monotonic_time(millisecond) + ?T,
+    wait_applied_loop(Cs, Index, Deadline).
+wait_applied_loop(Cs, Index, Deadline) ->
+    Behind = [C || C <- Cs, catch_status(C, last_applied) < Index],
+    case Behind of
+        [] -> ok;
+        _ ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> ct:fail({behind, Index, [catch_status(C, last_applied) || C <- Behind]});
+                false -> receive after 20 -> wait_applied_loop(Cs, Index, Deadline) end
+            end
+    end.
+
+%% A put through a node's Subject, as the Gleam client's actor.call.
+put_kv(Subject, K, V) -> call(Subject, fun(R) -> {client_put, K, V, R} end).
+get_kv(Subject, K) -> call(Subject, fun(R) -> {client_get, K, R} end).
+delete_kv(Subject, K) -> call(Subject, fun(R) -> {client_delete, K, R} end).
+
+call({subject, Pid, Tag}, Make) ->
+    ReplyTag = make_ref(),
+    Mon = erlang:monitor(process, Pid),
+    Pid ! {Tag, Make({subject, self(), ReplyTag})},
+    receive
+        {ReplyTag, Reply} -> erlang:demonitor(Mon, [flush]), Reply;
+        {'DOWN', Mon, process, _, Reason} -> {down, Reason}
+    after 5000 ->
+            erlang:demonitor(Mon, [flush]),
+            timeout
+    end.
+
+%% Retries a put until the cluster takes it (leader changes in between).
+put_retry(Subjects, K, V, Deadline) ->
+    Res = [put_kv(S, K, V) || S <- Subjects],
+    case lists:member(op_ok, Res) of
+        true -> ok;
+        false ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> ct:fail({put_never_taken, K, Res});
+                false -> receive after 50 -> put_retry(Subjects, K, V, Deadline) end
+            end
+    end.
+
+ref_nodes(Ids, Size) -> raft_ref_main:start_nodes(Ids, Size).
+
+same_stores(RefNodes, Cs) ->
+    RefStores = [S || {_, S} <- raft_ref_main:stores(RefNodes)],
+    CStores = [maps:get(store, status(C)) || C <- Cs],
+    [First | _] = All = RefStores ++ CStores,
+    true = lists:all(fun(S) -> S =:= First end, All),
+    First.
+
+%% ---- mixed clusters ------------------------------------------------------
+
+%% Two reference nodes and three C nodes; the reference node 1 wins the
+%% designated election; the C followers stay quiet (its monitor, not
+%% heartbeats, tells them it is alive) and apply in the same order.
+mixed_erlang_leader(Config) ->
+    Cs = [cnode(Config, I, []) || I <- [3, 4, 5]],
+    Ref = ref_nodes([1, 2], 5),
+    All = Ref ++ [{I, subject(C)} || {I, C} <- lists:zip([3, 4, 5], Cs)],
+    ok = raft_ref_main:set_peers(All),
+    Leader = raft_ref_main:elect(All, 1),
+    leader = maps:get(role, raft_ref_main:status(Leader)),
+    Results = raft_ref_main:run_clients(Leader, 3, 7),
+    15 = length(lists:append([R || {_, R} <- Results])),
+    Last = maps:get(commit_index, raft_ref_main:status(Leader)),
+    wait_applied(Cs, Last),
+    ok = raft_ref_main:wait_applied(Ref, Last, ?T),
+    _ = same_stores(Ref, Cs),
+    RefApplied = raft_ref_main:applied(lists:nth(2, Ref)),
+    [RefApplied = applied(C) || C <- Cs],
+    %% the C nodes never campaigned against the Erlang leader
+    [follower = catch_status(C, role) || C <- Cs],
+    [1 = catch_status(C, leader) || C <- Cs],
+    raft_ref_main:stop_nodes(Ref).
+
+%% Three C nodes and two reference nodes; a C node is elected (raft mode,
+%% with pre-vote among C nodes) and leads the reference followers.
+mixed_c_leader(Config) ->
+    Cs = [cnode(Config, I, []) || I <- [1, 2, 3]],
+    Ref = ref_nodes([4, 5], 5),
+    All = [{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)] ++ Ref,
+    ok = raft_ref_main:set_peers(All),
+    _ = raft_ref_main:elect(All, 1),
+    L = wait_leader(Cs, ?T),
+    LeaderSubject = subject(L),
+    Results = raft_ref_main:run_clients(LeaderSubject, 3, 11),
+    Replies = [Rep || {_, Rs} <- Results, {_, Rep} <- Rs],
+    15 = length(Replies),
+    false = lists:member({op_error, <<"not leader">>}, Replies),
+    Last = maps:get(commit_index, status(L)),
+    wait_applied(Cs, Last),
+    ok = raft_ref_main:wait_applied(Ref, Last, ?T),
+    _ = same_stores(Ref, Cs),
+    Expected = applied(L),
+    [Expected = applied(C) || C <- Cs],
+    [Expected = raft_ref_main:applied(R) || R <- Ref],
+    raft_ref_main:stop_nodes(Ref).
+
+%% The seed's semantics and error strings, answered by a C leader.
+seed_semantics(Config) ->
+    Cs = [cnode(Config, I, []) || I <- [1, 2, 3]],
+    All = [{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)],
+    ok = raft_ref_main:set_peers(All),
+    L = wait_leader(Cs, ?T),
+    S = subject(L),
+    op_ok = put_kv(S, <<"x">>, <<"1">>),
+    {op_error, <<"key already exists: x">>} = put_kv(S, <<"x">>, <<"2">>),
+    {ok, <<"1">>} = get_kv(S, <<"x">>),
+    {error, <<"key not found: nokey">>} = get_kv(S, <<"nokey">>),
+    op_ok = delete_kv(S, <<"x">>),
+    {op_error, <<"key not found: x">>} = delete_kv(S, <<"x">>),
+    %% a follower forwards to the leader: any node answers a client
+    [F | _] = Cs -- [L],
+    op_ok = put_kv(subject(F), <<"via_follower">>, <<"v">>),
+    {ok, <<"v">>} = get_kv(subject(F), <<"via_follower">>),
+    %% the bridge's status map
+    #{id := _, role := leader, term := T, leader := _, commit_index := CI,
+      last_applied := _, store := #{<<"via_follower">> := <<"v">>}} = status(L),
+    true = T >= 1 andalso CI >= 7.
+
+%% ---- all-C through epmd --------------------------------------------------
+
+all_c_cluster(Config) ->
+    Names = [cnode_test_lib:unique("rc") || _ <- [1, 2, 3]],
+    Host = cnode_test_lib:host(),
+    Peers = filename:join(?config(priv_dir, Config), "peers_all_c.json"),
+    Json = ["{\"nodes\": [",
+            lists:join(",", [io_lib:format("{\"name\": \"~s@~s\", \"id\": ~b}", [N, Host, I])
+                             || {I, N} <- lists:zip([1, 2, 3], Names)]),
+            "]}"],
+    ok = file:write_file(Peers, Json),
+    Cs = [begin
+              C = cnode_test_lib:start("raft_kv", Config,
+                                       [{name, N},
+                                        {args, ["--peers", Peers, "--election-timeout", "300",
+                                                "--trace-file", trace_file(Config, I)]}]),
+              put(started, [C | started()]),
+              C
+          end || {I, N} <- lists:zip([1, 2, 3], Names)],
+    L = wait_leader(Cs, ?T),
+    S = subject(L),
+    [op_ok = put_kv(S, integer_to_binary(K), <<"v">>) || K <- lists:seq(1, 50)],
+    Last = maps:get(commit_index, status(L)),
+    wait_applied(Cs, Last),
+    [Store | _] = Stores = [maps:get(store, status(C)) || C <- Cs],
+    50 = map_size(Store),
+    true = lists:all(fun(X) -> X =:= Store end, Stores).
+
+%% ---- faults --------------------------------------------------------------
+
+%% Kill -9 the leader of five durable C nodes while a client writes: a new
+%% leader comes within 2 s and no acknowledged write is lost.
+leader_killed(Config) ->
+    Dir = ?config(priv_dir, Config),
+    Cs = [cnode(Config, I, ["--data-dir", filename:join(Dir, "lk" ++ integer_to_list(I))])
+          || I <- lists:seq(1, 5)],
+    All = [{I, subject(C)} || {I, C} <- lists:zip(lists:seq(1, 5), Cs)],
+    ok = raft_ref_main:set_peers(All),
+    L = wait_leader(Cs, ?T),
+    S = subject(L),
+    Acked1 = [K || K <- lists:seq(1, 30), put_kv(S, integer_to_binary(K), <<"a">>) =:= op_ok],
+    30 = length(Acked1),
+    _ = cnode_test_lib:kill(L),
+    forget(L),
+    Rest = Cs -- [L],
+    L2 = wait_leader(Rest, 2000),
+    true = L2 =/= L,
+    Subjects = [subject(C) || C <- Rest],
+    Deadline = erlang:monotonic_time(millisecond) + ?T,
+    [put_retry(Subjects, integer_to_binary(K), <<"b">>, Deadline) || K <- lists:seq(31, 60)],
+    Last = maps:get(commit_index, status(L2)),
+    wait_applied(Rest, Last),
+    [begin
+         Store = maps:get(store, status(C)),
+         [true = maps:is_key(integer_to_binary(K), Store) || K <- lists:seq(1, 60)]
+     end || C <- Rest],
+    ok.
+
+%% Kill -9 a follower and restart it from its data directory: it comes back
+%% with its log and catches up.
+follower_restart(Config) ->
+    Dir = ?config(priv_dir, Config),
+    DataDir = fun(I) -> filename:join(Dir, "fr" ++ integer_to_list(I)) end,
+    Names = [cnode_test_lib:unique("fr") || _ <- [1, 2, 3]],
+    Start = fun(I) ->
+                    C = cnode_test_lib:start("raft_kv", Config,
+                                             [{name, lists:nth(I, Names)},
+                                              {args, ["--id", integer_to_list(I),
+                                                      "--election-timeout", "300",
+                                                      "--data-dir", DataDir(I)]}]),
+                    put(started, [C | started()]),
+                    C
+            end,
+    Cs = [Start(I) || I <- [1, 2, 3]],
+    All = [{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)],
+    ok = raft_ref_main:set_peers(All),
+    L = wait_leader(Cs, ?T),
+    [F | _] = Cs -- [L],
+    FId = maps:get(id, status(F)),
+    [op_ok = put_kv(subject(L), integer_to_binary(K), <<"x">>) || K <- lists:seq(1, 20)],
+    wait_applied(Cs, maps:get(commit_index, status(L))),
+    _ = cnode_test_lib:kill(F),
+    forget(F),
+    [op_ok = put_kv(subject(L), integer_to_binary(K), <<"y">>) || K <- lists:seq(21, 30)],
+    F2 = Start(FId),
+    %% its log survived the kill
+    true = maps:get(log_length, status(F2)) >= 21,
+    %% the others find it again by name; it learns the new peers' subjects
+    %% from set_peers and catches up
+    ok = raft_ref_main:set_peers([{FId, subject(F2)} | [{I, S} || {I, S} <- All, I =/= FId]],
+                                 [FId]),
+    [op_ok = put_kv(subject(L), integer_to_binary(K), <<"z">>) || K <- lists:seq(31, 35)],
+    Last = maps:get(commit_index, status(L)),
+    wait_applied([F2 | Cs -- [F]], Last),
+    Store = maps:get(store, status(F2)),
+    35 = map_size(Store).
+
+%% A leader cut off with a minority cannot commit; the majority elects
+%% another; and the cut-off node, on return, does not disrupt it (pre-vote:
+%% the majority's term does not move).
+partitioned_minority(Config) ->
+    Cs = [cnode(Config, I, []) || I <- [1, 2, 3, 4, 5]],
+    All = [{I, subject(C)} || {I, C} <- lists:zip(lists:seq(1, 5), Cs)],
+    ok = raft_ref_main:set_peers(All),
+    L = wait_leader(Cs, ?T),
+    op_ok = put_kv(subject(L), <<"before">>, <<"1">>),
+    ok = gen_server:call({raft_kv, maps:get(node, L)}, {test_isolate, true}),
+    %% the isolated leader cannot commit a write
+    {op_error, _} = put_kv(subject(L), <<"minority">>, <<"x">>),
+    Majority = Cs -- [L],
+    L2 = wait_leader(Majority, ?T),
+    Term = maps:get(term, status(L2)),
+    op_ok = put_kv(subject(L2), <<"during">>, <<"2">>),
+    %% the isolated node stays out for a few of its election timeouts
+    %% (pre-vote keeps its term from climbing), then returns
+    receive after 1500 -> ok end,
+    ok = gen_server:call({raft_kv, maps:get(node, L)}, {test_isolate, false}),
+    op_ok = put_kv(subject(L2), <<"after">>, <<"3">>),
+    Last = maps:get(commit_index, status(L2)),
+    wait_applied(Cs, Last),
+    Term = maps:get(term, status(L2)),
+    leader = maps:get(role, status(L2)),
+    [Store | _] = Stores = [maps:get(store, status(C)) || C <- Cs],
+    true = lists:all(fun(X) -> X =:= Store end, Stores),
+    false = maps:is_key(<<"minority">>, Store),
+    true = maps:is_key(<<"after">>, Store).
+
+%% Junk at the Subject and at the registered name is logged and dropped.
+hostile_messages(Config) ->
+    Cs = [cnode(Config, I, []) || I <- [1, 2, 3]],
+    All = [{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)],
+    ok = raft_ref_main:set_peers(All),
+    L = wait_leader(Cs, ?T),
+    {subject, Pid, Tag} = S = subject(L),
+    Junk = [junk, {append_entries, x, y}, {request_vote, -1, 0, 0, 0, not_a_subject},
+            {append_entries, 1, 1, 0, 0, [{5, {log_entry, 1, {put, <<"k">>, <<"v">>}}}], 0,
+             {subject, self(), make_ref()}},
+            {append_entries, 1, 1, 0, 0, [{1, {log_entry, 1, {bogus}}}], 0,
+             {subject, self(), make_ref()}},
+            {client_put, not_binary, <<"v">>, {subject, self(), make_ref()}},
+            {set_peers, not_a_list}, {commit_notification, -5}],
+    [Pid ! {Tag, J} || J <- Junk],
+    {raft_kv, maps:get(node, L)} ! {some, junk},
+    op_ok = put_kv(S, <<"still">>, <<"works">>),
+    {ok, <<"works">>} = get_kv(S, <<"still">>),
+    Log = cnode_test_lib:log_text(L),
+    {match, _} = re:run(Log, "raft_kv: .*dropped"),
+    ok.
+
+%% ---- conformance ---------------------------------------------------------
+
+%% The same client operations against five Erlang reference nodes and
+%% against five C nodes in designated-leader mode: every node applies the
+%% same sequence, and the C nodes' traces have the seed's lines.
+designated_leader_same_applies(Config) ->
+    Seed = 2024,
+    Ops = [{I, raft_ref_main:client_ops(Seed, I)} || I <- [1, 2, 3]],
+    %% reference cluster
+    Ref = ref_nodes(lists:seq(1, 5), 5),
+    ok = raft_ref_main:set_peers(Ref),
+    RL = raft_ref_main:elect(Ref, 1),
+    RefResults = raft_ref_main:run_clients(RL, Ops),
+    RLast = maps:get(commit_index, raft_ref_main:status(RL)),
+    ok = raft_ref_main:wait_applied(Ref, RLast, ?T),
+    %% C cluster, emulation mode
+    Cs = [cnode(Config, I, ["--mode", "emulation"]) || I <- lists:seq(1, 5)],
+    All = [{I, subject(C)} || {I, C} <- lists:zip(lists:seq(1, 5), Cs)],
+    ok = raft_ref_main:set_peers(All),
+    CL = raft_ref_main:elect(All, 1),
+    L = wait_leader(Cs, ?T),
+    CL = subject(L),
+    CResults = raft_ref_main:run_clients(CL, Ops),
+    %% clients run concurrently, so the interleaving of their ops may differ
+    %% between the two runs; each run's nodes must agree among themselves,
+    %% and with the same interleaving the two must agree with each other
+    CLast = maps:get(commit_index, status(L)),
+    wait_applied(Cs, CLast),
+    RefApplied = [raft_ref_main:applied(S) || {_, S} <- Ref],
+    CApplied = [applied(C) || C <- Cs],
+    [A1 | _] = RefApplied,
+    true = lists:all(fun(A) -> A =:= A1 end, RefApplied),
+    [C1 | _] = CApplied,
+    true = lists:all(fun(A) -> A =:= C1 end, CApplied),
+    %% one client at a time removes the interleaving: then both must match
+    Serial = [{9, lists:append([O || {_, O} <- Ops])}],
+    _ = raft_ref_main:run_clients(RL, Serial),
+    _ = raft_ref_main:run_clients(CL, Serial),
+    RLast2 = maps:get(commit_index, raft_ref_main:status(RL)),
+    ok = raft_ref_main:wait_applied(Ref, RLast2, ?T),
+    CLast2 = maps:get(commit_index, status(L)),
+    wait_applied(Cs, CLast2),
+    Tail = fun(A) -> lists:nthtail(length(A) - length(element(2, hd(Serial))), A) end,
+    StripIdx = fun(A) -> [Cmd || {_, _, Cmd} <- A] end,
+    RefTail = StripIdx(Tail(raft_ref_main:applied(RL))),
+    [RefTail = StripIdx(Tail(applied(C))) || C <- Cs],
+    %% both runs answered every op
+    15 = length(lists:append([R || {_, R} <- RefResults])),
+    15 = length(lists:append([R || {_, R} <- CResults])),
+    %% the C followers' traces carry the seed's lines
+    {ok, T2} = file:read_file(trace_file(Config, 2)),
+    {match, _} = re:run(T2, "\\[node 2\\] Granting vote to 1 for term 1"),
+    {match, _} = re:run(T2, "\\[node 2\\] AppendEntries OK from leader 1, match_index=1"),
+    {match, _} = re:run(T2, "\\[node 2\\] slot 1: "),
+    {ok, T1} = file:read_file(trace_file(Config, 1)),
+    {match, _} = re:run(T1, "\\[node 1\\] Became LEADER for term 1"),
+    {match, _} = re:run(T1, "\\[node 1\\] Replication: 5/3 acks"),
+    raft_ref_main:stop_nodes(Ref).
