@@ -103,3 +103,9 @@ bench: all $(OBJ_DIR)/bin/bench_node $(OBJ_DIR)/bin/testnode
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/*.erl
 	$(BENCH_ERL) -sname bench_$$$$ -setcookie bench_$$$$ -eval 'dist_bench:main(), halt().'
+
+# ---- the main job ------------------------------------------------------------
+demo: deps all
+	@rebar3 compile >/dev/null
+	@erl -noshell -pa _build/default/lib/cnode/ebin -sname demo_$$$$ -setcookie demo_$$$$ \
+		-eval 'raft_demo:main().'

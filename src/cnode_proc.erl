@@ -13,7 +13,8 @@
 -define(READY_TIMEOUT, 20000).
 
 %% Starts Path with Args; Opts: log (file, default /tmp/<name>.log), wait
-%% (default true: wait for "ready").  Returns #{node, os_pid, owner, log, name}
+%% (default true: wait for "ready"), stdout (a pid that gets every other
+%% stdout line as {cnode_line, Name, Line}).  Returns #{node, os_pid, owner, log, name}
 %% where node is derived from the --sname/--name argument.
 start(Path, Args, Opts) ->
     true = filelib:is_regular(Path) orelse error({no_binary, Path}),
@@ -21,7 +22,8 @@ start(Path, Args, Opts) ->
     Log = maps:get(log, Opts, filename:join("/tmp", Name ++ ".log")),
     Wait = maps:get(wait, Opts, true),
     Self = self(),
-    Owner = spawn(fun() -> owner_init(Self, Path, Args, Log, Wait) end),
+    Out = {maps:get(stdout, Opts, undefined), Name},
+    Owner = spawn(fun() -> owner_init(Self, Path, Args, Log, Wait, Out) end),
     Node = case string:find(Name, "@") of
                nomatch -> list_to_atom(Name ++ "@" ++ host());
                _ -> list_to_atom(Name)
@@ -45,7 +47,7 @@ host() ->
         _ -> {ok, H} = inet:gethostname(), H
     end.
 
-owner_init(Parent, Path, Args, Log, Wait) ->
+owner_init(Parent, Path, Args, Log, Wait, Out) ->
     Port = open_port({spawn_executable, "/bin/sh"},
                      [{args, ["-c", "exec \"$0\" \"$@\" 2>>" ++ Log, Path | Args]},
                       {line, 4096}, exit_status, use_stdio, binary]),
@@ -53,34 +55,38 @@ owner_init(Parent, Path, Args, Log, Wait) ->
     case Wait of
         false ->
             Parent ! {self(), started, OsPid},
-            owner_loop(Port, OsPid, undefined, []);
+            owner_loop(Port, OsPid, undefined, [], Out);
         true ->
             receive
                 {Port, {data, {eol, <<"ready ", _/binary>>}}} ->
                     Parent ! {self(), started, OsPid},
-                    owner_loop(Port, OsPid, undefined, []);
+                    owner_loop(Port, OsPid, undefined, [], Out);
                 {Port, {exit_status, S}} ->
                     Parent ! {self(), failed, {exit_status, S}}
             end
     end.
 
-owner_loop(Port, OsPid, Status, Waiters) ->
+owner_loop(Port, OsPid, Status, Waiters, Out) ->
     receive
         {Port, {exit_status, S}} ->
             [W ! {self(), exit_status, S} || W <- Waiters],
-            owner_loop(Port, OsPid, S, []);
+            owner_loop(Port, OsPid, S, [], Out);
+        {Port, {data, {eol, Line}}} when is_pid(element(1, Out)) ->
+            {To, Name} = Out,
+            To ! {cnode_line, Name, Line},
+            owner_loop(Port, OsPid, Status, Waiters, Out);
         {Port, {data, _}} ->
-            owner_loop(Port, OsPid, Status, Waiters);
+            owner_loop(Port, OsPid, Status, Waiters, Out);
         {signal, Sig} when Status =:= undefined ->
             _ = os:cmd("kill -" ++ Sig ++ " " ++ integer_to_list(OsPid)),
-            owner_loop(Port, OsPid, Status, Waiters);
+            owner_loop(Port, OsPid, Status, Waiters, Out);
         {signal, _} ->
-            owner_loop(Port, OsPid, Status, Waiters);
+            owner_loop(Port, OsPid, Status, Waiters, Out);
         {wait, From} when Status =:= undefined ->
-            owner_loop(Port, OsPid, Status, [From | Waiters]);
+            owner_loop(Port, OsPid, Status, [From | Waiters], Out);
         {wait, From} ->
             From ! {self(), exit_status, Status},
-            owner_loop(Port, OsPid, Status, Waiters)
+            owner_loop(Port, OsPid, Status, Waiters, Out)
     end.
 
 %% Graceful stop; returns the exit status (0 when clean, sanitizers included).

@@ -1,0 +1,31 @@
+/* cb_node.h - a chatterbox node: the core on a C node's libuv loop.
+ *
+ * The seed's three roles, on one loop:
+ *   ticker    a uv timer every --tick-duration ms: CB_EV_TICK (batching,
+ *             re-sends), connection probes, the test-only cut; two more
+ *             timers give the phase changes at --send-for and --wait-for
+ *   listener  the registered process `chatterbox`: decodes the wire terms
+ *             (cb_wire.h) into CB_EV_MSG; nodeup/nodedown become CB_EV_UP /
+ *             CB_EV_DOWN
+ *   worker    the reducer (cb_core.h), whose sends go out as
+ *             {chatterbox, Peer} ! Term, whose result goes to stdout
+ * Logs and --verbose progress go to stderr, the machine-readable --trace to
+ * its file; stdout carries only the result tuple.
+ */
+#ifndef CB_NODE_H
+#define CB_NODE_H
+
+#include <uv.h>
+
+#include "cb_config.h"
+
+typedef struct cb_node cb_node;
+
+/* Starts the node (epmd, listener, the `chatterbox` process, timers).
+ * NULL on failure, with why in err and the exit code in *code. */
+cb_node *cb_node_start(uv_loop_t *loop, const cb_config *cfg, char *err, size_t errlen,
+                       int *code);
+/* After uv_run returns: the exit code, and frees everything. */
+int cb_node_finish(cb_node *cn);
+
+#endif
