@@ -105,7 +105,8 @@ bench: all $(OBJ_DIR)/bin/bench_node $(OBJ_DIR)/bin/testnode
 	$(BENCH_ERL) -sname bench_$$$$ -setcookie bench_$$$$ -eval 'dist_bench:main(), halt().'
 
 # ---- the main job ------------------------------------------------------------
-demo: deps all
+demo: deps
+	@$(MAKE) --no-print-directory -s all
 	@rebar3 compile >/dev/null
 	@erl -noshell -pa _build/default/lib/cnode/ebin -sname demo_$$$$ -setcookie demo_$$$$ \
 		-eval 'raft_demo:main().'

@@ -27,12 +27,15 @@ enum {
 
 void cn_hs_digest(const char *cookie, uint32_t challenge, unsigned char out[16])
 {
-    char text[CN_ATOM_BUF + 16];
-    int n = snprintf(text, sizeof text, "%s%u", cookie, challenge);
+    char digits[16];
+    int n = snprintf(digits, sizeof digits, "%u", challenge);
     unsigned int olen = 16;
-    if (n < 0 || (size_t)n >= sizeof text)
-        n = 0;
-    EVP_Digest(text, (size_t)n, out, &olen, EVP_md5(), NULL);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL) ||
+        !EVP_DigestUpdate(ctx, cookie, strlen(cookie)) ||
+        !EVP_DigestUpdate(ctx, digits, (size_t)n) || !EVP_DigestFinal_ex(ctx, out, &olen))
+        memset(out, 0, 16);         /* matches no peer's digest: the handshake fails */
+    EVP_MD_CTX_free(ctx);
 }
 
 void cn_hs_init(cn_hs *hs, cn_hs_role role, const char *our_name, uint64_t our_flags,

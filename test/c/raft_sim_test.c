@@ -135,6 +135,7 @@ enum { NM_REQ, NM_REP, NM_FWD, NM_CLIENT };
 typedef struct netmsg {
     int        kind;
     int        from, to;             /* node ids; 0: a client */
+    uint32_t   from_inc;             /* NM_REQ: the sender's incarnation */
     uint32_t   to_inc;               /* NM_REP: the requester's incarnation */
     uint64_t   call;                 /* NM_REQ: the call id; NM_REP: echoed */
     raft_msg   m;
@@ -453,6 +454,7 @@ static netmsg *nm_clone(const netmsg *x)
 {
     netmsg *nm = nm_new(x->kind, x->from, x->to, &x->m);
     nm->to_inc = x->to_inc;
+    nm->from_inc = x->from_inc;
     nm->call = x->call;
     nm->op = x->op;
     nm->hops = x->hops;
@@ -668,6 +670,7 @@ static void io_send(void *ud, int peer, const raft_msg *m, uint64_t after, uint6
         sim_fail(s, "node %d sends %zu entries without entries", n->id, m->n_entries);
     netmsg *nm = nm_new(NM_REQ, n->id, peer, m);
     nm->call = call;
+    nm->from_inc = n->inc;
     emit(s, n, nm, after);
 }
 
@@ -683,8 +686,6 @@ static void io_reply(void *ud, raft_token token, const raft_msg *m, uint64_t aft
                  (unsigned long long)token);
         return;
     }
-    if (r->requester == 0)
-        return;                     /* a fire-and-forget message has nobody to answer */
     r->answered++;
     if (is_emu(s, r->requester) && !seed_message(m->type))
         sim_fail(s, "wire: node %d replies %s to emulation peer %d", n->id, mtype_name(m->type),
