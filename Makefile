@@ -98,11 +98,12 @@ test: deps
 # ---- benchmarks --------------------------------------------------------------
 BENCH_ERL := erl -noshell -pa _build/default/lib/cnode/ebin -pa _build/bench
 
-bench: all $(OBJ_DIR)/bin/bench_node $(OBJ_DIR)/bin/testnode
+bench: deps all $(OBJ_DIR)/bin/bench_node $(OBJ_DIR)/bin/testnode
 	rebar3 compile
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/*.erl
 	$(BENCH_ERL) -sname bench_$$$$ -setcookie bench_$$$$ -eval 'dist_bench:main(), halt().'
+	$(BENCH_ERL) -sname bench_$$$$ -setcookie bench_$$$$ -eval 'raft_bench:main(), halt().'
 
 # ---- the main job ------------------------------------------------------------
 demo: deps

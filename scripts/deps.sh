@@ -4,7 +4,7 @@
 # by CI.  Needs root or sudo only when something is missing.
 set -e
 
-PKGS="build-essential clang llvm libclang-rt-14-dev pkg-config make \
+PKGS="etcd-server etcd-client build-essential clang llvm libclang-rt-14-dev pkg-config make \
 erlang-nox erlang-dev erlang-src rebar3 erlang-common-test \
 libuv1-dev libcjson-dev uthash-dev libssl-dev zlib1g-dev iproute2 iptables procps"
 

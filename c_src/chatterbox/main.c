@@ -9,6 +9,7 @@
  * peers.json.  docs/chatterbox.md has the flags, the wire terms and the
  * protocols.
  */
+#include <signal.h>
 #include <stdio.h>
 
 #include "cb_config.h"
@@ -22,6 +23,9 @@ int main(int argc, char **argv)
         cb_config_free(&cfg);
         return r == 1 ? 0 : r;
     }
+    /* A write to a connection the peer just closed must fail with EPIPE,
+     * not kill the node (the runtime does not ignore SIGPIPE itself). */
+    signal(SIGPIPE, SIG_IGN);
     uv_loop_t loop;
     uv_loop_init(&loop);
     char err[600];

@@ -200,6 +200,7 @@ typedef struct load {
     size_t        target;
     inflight_req *inflight;
     uint64_t      next_key, done, errors, redirects;
+    uint64_t      run_id;         /* keys are fresh in every run */
     uint64_t      start_ns, end_ns;
     uint64_t     *lat;            /* microseconds */
     size_t        nlat, caplat;
@@ -223,7 +224,7 @@ static void send_put(cn_proc *p)
     q->started_ns = uv_hrtime();
     HASH_ADD(hh, l->inflight, tag, sizeof q->tag, q);
     char key[48];
-    snprintf(key, sizeof key, "k%llu_%llu", (unsigned long long)l->cfg.seed,
+    snprintf(key, sizeof key, "k%llu_%llu", (unsigned long long)l->run_id,
              (unsigned long long)l->next_key++);
     cn_buf_reset(&l->buf);
     cn_term_put_tuple(&l->buf, 4);
@@ -331,6 +332,7 @@ static int load_init(cn_proc *p, void *arg)
         return -1;
     l->cfg = *(const raft_client_config *)((void **)arg)[0];
     l->status = ((void **)arg)[1];
+    l->run_id = l->cfg.seed ? l->cfg.seed : uv_hrtime();
     l->value = malloc((size_t)l->cfg.value_bytes + 1);
     l->timer = malloc(sizeof *l->timer);
     cn_proc_set_state(p, l);

@@ -173,6 +173,7 @@ typedef struct op {
     uint64_t cmdh, sent;
     int      acked;                  /* a put answered op_ok */
     uint64_t idx;                    /* where it was applied (when answered) */
+    cn_buf   res;                    /* the last result */
 } op;
 
 typedef struct client {
@@ -246,15 +247,16 @@ typedef struct gent {
     size_t   res_off, res_len;
 } gent;
 
-typedef struct appl {
+typedef struct appl {                /* an io.applied in this step */
     int      node;
-    uint64_t idx, cmdh;
+    uint64_t idx, cmdh, seq;
     int      used;
 } appl;
 
-typedef struct rep {
-    int    node;
-    size_t op, off, len;
+typedef struct rep {                 /* an io.client_reply in this step */
+    int      node;
+    size_t   op, off, len;
+    uint64_t seq;
 } rep;
 
 typedef struct emap_slot {
@@ -312,6 +314,7 @@ typedef struct sim {
     rep       *sr;
     size_t     nsr, capsr;
     cn_buf     repbuf;
+    uint64_t   cbseq;                /* orders applies and replies */
     int        failed;
     char       fail[600];
     uint64_t   fail_step;
@@ -636,9 +639,6 @@ static void release(sim *s, node *n, netmsg *nm)
 
 static void emit(sim *s, node *n, netmsg *nm, uint64_t after)
 {
-    if (after > n->persist_seen)
-        sim_fail(s, "node %d gates a message on write %llu, not issued yet (last %llu)", n->id,
-                 (unsigned long long)after, (unsigned long long)n->persist_seen);
     if (after > n->disk_done) {
         GROW(n->hq, n->caphq, n->nhq + 1);
         n->hq[n->nhq++] = (held){ after, nm };
@@ -748,7 +748,7 @@ static void io_client_reply(void *ud, raft_token token, const cn_term *result)
     if (r->answered++)
         sim_fail(s, "node %d answers client token %llu twice", n->id, (unsigned long long)token);
     GROW(s->sr, s->capsr, s->nsr + 1);
-    s->sr[s->nsr++] = (rep){ n->id, r->op, s->repbuf.len, result->len };
+    s->sr[s->nsr++] = (rep){ n->id, r->op, s->repbuf.len, result->len, ++s->cbseq };
     cn_buf_append(&s->repbuf, result->data, result->len);
 }
 
@@ -838,7 +838,7 @@ static void io_applied(void *ud, uint64_t idx, uint64_t term, const cn_term *cmd
         }
     }
     GROW(s->sa, s->capsa, s->nsa + 1);
-    s->sa[s->nsa++] = (appl){ n->id, idx, h, 0 };
+    s->sa[s->nsa++] = (appl){ n->id, idx, h, ++s->cbseq, 0 };
 }
 
 static const raft_io sim_io = {
@@ -1011,6 +1011,7 @@ static size_t op_new(sim *s, int c, char kind, const char *key, const char *val)
     o->kind = kind;
     snprintf(o->key, sizeof o->key, "%s", key);
     cn_buf_init(&o->cmd);
+    cn_buf_init(&o->res);
     if (kind == 'p') {
         if (val)
             snprintf(o->val, sizeof o->val, "%s", val);
@@ -1060,3 +1061,1740 @@ static void client_done(sim *s, size_t opid, int from_node, int not_leader)
         schedule(s, s->now + rnd_in(s, 1, 60), EV_CLIENT, o->client, 0, 0, NULL);
 }
 
+/* ---- invariants ------------------------------------------------------------ */
+
+static int other_holder(sim *s, node *n, uint64_t idx, uint64_t term, uint64_t ch)
+{
+    for (int i = 1; i <= s->n; i++) {
+        node *o = &s->nodes[i];
+        if (o != n && o->up && o->sh_n >= idx && o->sh[idx].term == term && o->sh[idx].chain != ch)
+            return o->id;
+    }
+    return 0;
+}
+
+/* Brings the shadow of n's log (term and prefix hash per index) up to date
+ * from the lowest index this step's persist calls touched, checking log
+ * matching for every new (index, term). */
+static void shadow_update(sim *s, node *n)
+{
+    const raft_log *l = raft_get_log(n->r);
+    size_t len = l->n;
+    uint64_t lo = n->dirty_lo;
+    n->dirty_lo = NEVER;
+    if (lo == NEVER) {
+        if (len == n->sh_n)
+            return;
+        lo = (len < n->sh_n ? len : n->sh_n) + 1;
+    }
+    if (lo > n->sh_n + 1)
+        lo = n->sh_n + 1;
+    GROW(n->sh, n->sh_cap, len + 2);
+    for (uint64_t i = lo; i <= len; i++) {
+        const raft_entry *e = &l->v[i - 1];
+        uint64_t ch = chain(i > 1 ? n->sh[i - 1].chain : 0, e->term, hbytes(e->cmd.data, e->cmd.len));
+        n->sh[i].term = e->term;
+        n->sh[i].chain = ch;
+        if (!emap_check(s, i, e->term, ch)) {
+            int o = other_holder(s, n, i, e->term, ch);
+            sim_fail(s, "log matching: node %d holds (index %llu, term %llu) on a different prefix "
+                        "than %s%d had it",
+                     n->id, (unsigned long long)i, (unsigned long long)e->term,
+                     o ? "node " : "a log that once ", o);
+        }
+    }
+    n->sh_n = len;
+}
+
+/* Periodic: the shadow really is the log (no change escaped a persist), and
+ * with no write pending, the disk is the memory. */
+static void deep_verify(sim *s, node *n)
+{
+    const raft_log *l = raft_get_log(n->r);
+    if (l->n != n->sh_n) {
+        sim_fail(s, "node %d log length %zu changed without a persist (shadow %zu)", n->id, l->n,
+                 n->sh_n);
+        return;
+    }
+    uint64_t prev = 0;
+    for (size_t i = 1; i <= l->n; i++) {
+        const raft_entry *e = &l->v[i - 1];
+        prev = chain(prev, e->term, hbytes(e->cmd.data, e->cmd.len));
+        if (prev != n->sh[i].chain) {
+            sim_fail(s, "node %d log changed at index %zu without a persist", n->id, i);
+            return;
+        }
+    }
+    if (n->npw)
+        return;
+    if (n->d_n != l->n || n->d_term != raft_get_term(n->r) || n->d_vote != raft_get_vote(n->r)) {
+        sim_fail(s, "node %d disk (%zu entries, term %llu, vote %d) differs from memory "
+                    "(%zu entries, term %llu, vote %d) with no write pending",
+                 n->id, n->d_n, (unsigned long long)n->d_term, n->d_vote, l->n,
+                 (unsigned long long)raft_get_term(n->r), raft_get_vote(n->r));
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++)
+        if (n->d_log[i].term != l->v[i].term || !cn_term_eq(&n->d_log[i].cmd, &l->v[i].cmd)) {
+            sim_fail(s, "node %d disk entry %zu differs from memory", n->id, i + 1);
+            return;
+        }
+}
+
+static void commit_check(sim *s, node *n, uint64_t cc)
+{
+    if (cc <= s->maxc) {
+        if (n->sh[cc].chain != s->c_chain[cc])
+            sim_fail(s, "committed prefix: node %d commits index %llu (term %llu) but the entry "
+                        "committed there has term %llu or a different prefix",
+                     n->id, (unsigned long long)cc, (unsigned long long)n->sh[cc].term,
+                     (unsigned long long)s->c_term[cc]);
+        return;
+    }
+    if (s->maxc && n->sh[s->maxc].chain != s->c_chain[s->maxc]) {
+        sim_fail(s, "committed prefix: node %d commits to %llu on a log that differs from the "
+                    "committed prefix at %zu",
+                 n->id, (unsigned long long)cc, s->maxc);
+        return;
+    }
+    GROW(s->c_chain, s->capc, cc + 1);
+    s->c_term = xrealloc(s->c_term, s->capc * sizeof *s->c_term);
+    for (uint64_t i = s->maxc + 1; i <= cc; i++) {
+        s->c_chain[i] = n->sh[i].chain;
+        s->c_term[i] = n->sh[i].term;
+    }
+    s->maxc = cc;
+}
+
+static void check_node(sim *s, node *n)
+{
+    raft *r = n->r;
+    /* a message may wait for the write this event ends with, not a later one */
+    for (size_t i = 0; i < n->nhq; i++)
+        if (n->hq[i].after > n->persist_seen)
+            sim_fail(s, "node %d gates a message on write %llu, never issued (last %llu)", n->id,
+                     (unsigned long long)n->hq[i].after, (unsigned long long)n->persist_seen);
+    uint64_t term = raft_get_term(r);
+    if (term < n->last_term)
+        sim_fail(s, "node %d term went back from %llu to %llu", n->id,
+                 (unsigned long long)n->last_term, (unsigned long long)term);
+    n->last_term = term;
+    shadow_update(s, n);
+    raft_role role = raft_get_role(r);
+    if (role == RAFT_LEADER) {
+        GROW(s->leader_of, s->nleader_of, term + 1);
+        if (!s->leader_of[term]) {
+            s->leader_of[term] = n->id;
+            s->elections++;
+        } else if (s->leader_of[term] != n->id) {
+            sim_fail(s, "election safety: nodes %d and %d are both leader in term %llu",
+                     s->leader_of[term], n->id, (unsigned long long)term);
+        }
+        if (!n->was_leader || n->lead_term != term) {
+            if (s->maxc && (n->sh_n < s->maxc || n->sh[s->maxc].chain != s->c_chain[s->maxc]))
+                sim_fail(s, "leader completeness: node %d becomes leader of term %llu without "
+                            "the committed prefix (committed %zu, its log %zu)",
+                         n->id, (unsigned long long)term, s->maxc, n->sh_n);
+            n->was_leader = 1;
+            n->lead_term = term;
+        }
+    } else {
+        n->was_leader = 0;
+    }
+    uint64_t c = raft_get_commit(r);
+    if (c < n->last_commit)
+        sim_fail(s, "node %d commit index went back from %llu to %llu", n->id,
+                 (unsigned long long)n->last_commit, (unsigned long long)c);
+    if (n->mode == RAFT_MODE_RAFT) {
+        if (c > n->sh_n)
+            sim_fail(s, "node %d commit index %llu is past its log (%zu)", n->id,
+                     (unsigned long long)c, n->sh_n);
+        else if (role == RAFT_LEADER && c > n->last_commit && n->sh[c].term != term)
+            sim_fail(s, "leader %d commits index %llu of term %llu in term %llu (5.4.2)", n->id,
+                     (unsigned long long)c, (unsigned long long)n->sh[c].term,
+                     (unsigned long long)term);
+        if (raft_get_applied(r) > c)
+            sim_fail(s, "node %d applied %llu past its commit index %llu", n->id,
+                     (unsigned long long)raft_get_applied(r), (unsigned long long)c);
+    }
+    n->last_commit = c;
+    uint64_t cc = c < n->sh_n ? c : n->sh_n;
+    if (cc)
+        commit_check(s, n, cc);
+}
+
+/* Matches each client result with the apply it reports: a raft-mode leader
+ * answers right after applying the entry (io.applied, then client_reply),
+ * the emulation's leader right before it. */
+static void handle_replies(sim *s)
+{
+    for (size_t i = 0; i < s->nsr; i++) {
+        rep *rp = &s->sr[i];
+        op *o = &s->ops[rp->op];
+        cn_term res = { s->repbuf.data + rp->off, rp->len };
+        char got[160], tag[CN_ATOM_BUF], why[64];
+        cn_term_format(&res, got, sizeof got);
+        cn_buf_reset(&o->res);
+        cn_buf_append(&o->res, res.data, res.len);
+        int err = cn_term_match(&res, "{~a, ~s}", tag, why, sizeof why) &&
+                  (!strcmp(why, "not leader") || !strcmp(why, "replication failed"));
+        if (err) {
+            if (strcmp(tag, o->kind == 'g' ? "error" : "op_error") != 0)
+                sim_fail(s, "client: node %d answers op %zu with %s", rp->node, rp->op, got);
+            client_done(s, rp->op, rp->node, !strcmp(why, "not leader"));
+            continue;
+        }
+        appl *a = NULL;
+        for (size_t j = 0; j < s->nsa && !a; j++)
+            if (s->sa[j].node == rp->node && s->sa[j].seq + 1 == rp->seq)
+                a = &s->sa[j];
+        for (size_t j = 0; j < s->nsa && !a; j++)
+            if (s->sa[j].node == rp->node && s->sa[j].seq == rp->seq + 1 &&
+                s->nodes[rp->node].mode == RAFT_MODE_EMULATION)
+                a = &s->sa[j];
+        if (!a || a->used || a->cmdh != o->cmdh) {
+            sim_fail(s, "client: node %d answers op %zu with %s, not right after applying it",
+                     rp->node, rp->op, got);
+            continue;
+        }
+        a->used = 1;
+        o->idx = a->idx;
+        if (a->idx <= s->ref_n) {
+            gent *g = &s->g[a->idx];
+            cn_term want = { s->refres.data + g->res_off, g->res_len };
+            if (!cn_term_eq(&want, &res)) {
+                char w[160];
+                cn_term_format(&want, w, sizeof w);
+                sim_fail(s, "client: node %d answers op %zu (index %llu) with %s, the reference "
+                            "state machine says %s",
+                         rp->node, rp->op, (unsigned long long)a->idx, got, w);
+            }
+        }
+        if (o->kind == 'p' && cn_term_match(&res, "op_ok") && !o->acked) {
+            o->acked = 1;
+            s->acked++;
+        }
+        client_done(s, rp->op, rp->node, 0);
+    }
+}
+
+static void post_step(sim *s)
+{
+    handle_replies(s);
+    for (int i = 1; i <= s->n; i++) {
+        node *n = &s->nodes[i];
+        if (n->up && n->touched)
+            check_node(s, n);
+        n->touched = 0;
+    }
+    s->nsa = s->nsr = 0;
+    cn_buf_reset(&s->repbuf);
+    if (++s->steps % 128 == 0)
+        for (int i = 1; i <= s->n; i++)
+            if (s->nodes[i].up)
+                deep_verify(s, &s->nodes[i]);
+}
+
+/* ---- the world's events ---------------------------------------------------- */
+
+static void deliver(sim *s, netmsg *nm)
+{
+    node *d = &s->nodes[nm->to];
+    if (!d->up || (nm->from && s->cut[nm->from][nm->to]) ||
+        (nm->kind == NM_REP && d->inc != nm->to_inc)) {
+        nm_free(nm);
+        return;
+    }
+    switch (nm->kind) {
+    case NM_REQ: {
+        raft_token tok = 0;
+        if (nm->m.type != RAFT_MSG_COMMIT)
+            tok = route_new(s, (route){ .kind = R_PEER, .node = d->id, .requester = nm->from,
+                                        .inc = nm->from_inc, .call = nm->call });
+        note(s, SN_REQ, d->id, nm->from, &nm->m, nm->call, 0);
+        raft_recv(d->r, s->now, nm->from, &nm->m, tok);
+        break;
+    }
+    case NM_REP:
+        note(s, SN_REP, d->id, nm->from, &nm->m, nm->call, 0);
+        raft_reply_recv(d->r, s->now, nm->from, &nm->m, nm->call);
+        break;
+    default: {
+        raft_token tok = route_new(s, (route){ .kind = R_CLIENT, .node = d->id, .op = nm->op,
+                                               .hops = nm->hops });
+        note(s, nm->kind == NM_FWD ? SN_FWD : SN_CLIENT, d->id, nm->from, NULL, 0, nm->op);
+        cn_term cmd = cn_buf_term(&s->ops[nm->op].cmd, 0);
+        raft_client(d->r, s->now, &cmd, tok);
+        break;
+    }
+    }
+    touch(d);
+    nm_free(nm);
+}
+
+static void heal(sim *s)
+{
+    memset(s->cut, 0, sizeof s->cut);
+    s->part_gen++;
+    note(s, SN_HEAL, 0, 0, NULL, 0, 0);
+    update_liveness(s);
+}
+
+static void make_partition(sim *s)
+{
+    memset(s->cut, 0, sizeof s->cut);
+    int n = s->n, kind = (int)(rnd(s) % 4);
+    int side[MAXN + 1];
+    switch (kind) {
+    case 0: {
+        int x = (int)rnd_in(s, 1, (uint64_t)n);
+        for (int y = 1; y <= n; y++)
+            if (y != x)
+                s->cut[x][y] = s->cut[y][x] = 1;
+        break;
+    }
+    case 1:
+    case 3: {
+        int center = kind == 3 ? (int)rnd_in(s, 1, (uint64_t)n) : 0;
+        int cnt[2] = { 0, 0 };
+        for (int i = 1; i <= n; i++)
+            if (i != center)
+                cnt[side[i] = (int)(rnd(s) % 2)]++;
+        if (!cnt[0] || !cnt[1]) {
+            int f = center == 1 ? 2 : 1;
+            side[f] ^= 1;
+        }
+        for (int a = 1; a <= n; a++)
+            for (int b = 1; b <= n; b++)
+                if (a != center && b != center && side[a] != side[b])
+                    s->cut[a][b] = 1;
+        break;
+    }
+    default: {
+        int k = (int)rnd_in(s, 1, 3);
+        for (int i = 0; i < k; i++) {
+            int a = (int)rnd_in(s, 1, (uint64_t)n), b = (int)rnd_in(s, 1, (uint64_t)n);
+            if (a != b)
+                s->cut[a][b] = 1;
+        }
+        break;
+    }
+    }
+    s->parts++;
+    s->part_gen++;
+    note(s, SN_CUT, 0, 0, NULL, 0, (uint64_t)kind);
+    schedule(s, s->now + rnd_in(s, 100, 4000), EV_HEAL, 0, 0, s->part_gen, NULL);
+}
+
+static int any_cut(sim *s)
+{
+    for (int a = 1; a <= s->n; a++)
+        for (int b = 1; b <= s->n; b++)
+            if (s->cut[a][b])
+                return 1;
+    return 0;
+}
+
+static void start_election_at(sim *s, node *n)
+{
+    note(s, SN_START, n->id, 0, NULL, 0, 0);
+    raft_start_election(n->r, s->now);
+    touch(n);
+}
+
+static void do_chaos(sim *s)
+{
+    static const unsigned drops[] = { 0, 10, 50, 200 }, dups[] = { 0, 20, 100 },
+                          slows[] = { 0, 20, 100 }, disks[] = { 0, 50, 300 };
+    schedule(s, s->now + rnd_in(s, 20, 700), EV_CHAOS, 0, 0, 0, NULL);
+    uint64_t k = rnd(s) % 100;
+    int x = (int)rnd_in(s, 1, (uint64_t)s->n);
+    node *n = &s->nodes[x];
+    if (k < 18) {
+        if ((s->faults & F_CRASH) && n->up) {
+            node_crash(s, n);
+            schedule(s, s->now + rnd_in(s, 50, 3000), EV_RESTART, x, n->inc, 0, NULL);
+        }
+    } else if (k < 36) {
+        if ((s->faults & F_PART) && !any_cut(s))
+            make_partition(s);
+    } else if (k < 44) {
+        if (any_cut(s))
+            heal(s);
+    } else if (k < 56) {
+        if (s->faults & F_DROP)
+            s->drop_pm = drops[rnd(s) % 4];
+        note(s, SN_DROPS, 0, 0, NULL, 0, 0);
+    } else if (k < 64) {
+        if (s->faults & F_DUP)
+            s->dup_pm = dups[rnd(s) % 3];
+    } else if (k < 72) {
+        if (s->faults & F_SLOW)
+            s->slow_pm = slows[rnd(s) % 3];
+    } else if (k < 78) {
+        if (s->faults & F_DISK)
+            s->disk_slow_pm = disks[rnd(s) % 3];
+    } else if (k < 82) {
+        if ((s->faults & F_START) && n->up && (n->kind == RAFT_KIND_CN || s->cfg->emu_lead))
+            start_election_at(s, n);
+    }
+    update_liveness(s);
+}
+
+static void handle_event(sim *s, ev *e)
+{
+    switch (e->type) {
+    case EV_NET:
+        deliver(s, e->nm);
+        break;
+    case EV_DISK: {
+        node *n = &s->nodes[e->node];
+        if (n->up && n->inc == e->inc)
+            disk_done(s, n, e->a);
+        break;
+    }
+    case EV_CHAOS:
+        if (s->chaos)
+            do_chaos(s);
+        break;
+    case EV_RESTART: {
+        node *n = &s->nodes[e->node];
+        if (!n->up && n->inc == e->inc)
+            node_restart(s, n);
+        break;
+    }
+    case EV_HEAL:
+        if (e->a == s->part_gen)
+            heal(s);
+        break;
+    case EV_CLIENT:
+        if (s->auto_clients && !s->clients[e->node].busy)
+            client_next(s, e->node);
+        break;
+    case EV_CTIMEOUT: {
+        client *cl = &s->clients[e->node];
+        if (cl->busy && cl->cur == e->a) {
+            cl->busy = 0;
+            cl->target = 0;
+            if (s->auto_clients && e->node < NCLIENTS)
+                schedule(s, s->now + rnd_in(s, 1, 60), EV_CLIENT, e->node, 0, 0, NULL);
+        }
+        break;
+    }
+    }
+}
+
+static uint64_t next_time(sim *s, int *tick_node)
+{
+    uint64_t t = s->nheap ? s->heap[0].t : NEVER;
+    *tick_node = 0;
+    for (int i = 1; i <= s->n; i++) {
+        node *n = &s->nodes[i];
+        if (!n->up)
+            continue;
+        uint64_t d = raft_next_deadline(n->r);
+        if (d < t) {
+            t = d;
+            *tick_node = i;
+        }
+    }
+    return t;
+}
+
+static void print_step(sim *s)
+{
+    char line[300];
+    format_note(&s->ring[(s->nring - 1) % RING], line, sizeof line);
+    fprintf(stderr, "%s\n", line);
+}
+
+/* One step: the earliest event or core deadline.  Returns 0 when the run
+ * failed or nothing is left to do. */
+static int sim_step(sim *s)
+{
+    int tn;
+    uint64_t t = next_time(s, &tn);
+    if (t == NEVER)
+        return 0;
+    uint64_t nr = s->nring;
+    if (tn) {
+        node *n = &s->nodes[tn];
+        if (t > s->now)
+            s->now = t;
+        if (n->tick_t == s->now) {
+            if (++n->tick_same > 1000)
+                sim_fail(s, "node %d keeps asking for ticks at t=%llu", n->id,
+                         (unsigned long long)s->now);
+        } else {
+            n->tick_t = s->now;
+            n->tick_same = 0;
+        }
+        note(s, SN_TICK, tn, 0, NULL, 0, 0);
+        raft_tick(n->r, s->now);
+        touch(n);
+    } else {
+        ev e = pop_ev(s);
+        if (e.t > s->now)
+            s->now = e.t;
+        handle_event(s, &e);
+    }
+    if (s->verbose && s->nring != nr)
+        print_step(s);
+    post_step(s);
+    return !s->failed;
+}
+
+/* ---- setting up and tearing down ----------------------------------------- */
+
+static void sim_init(sim *s, const sim_cfg *cfg, uint64_t seed, int faults)
+{
+    static const unsigned batches[] = { 1, 3, 64, 512 }, inflights[] = { 1, 2, 8 };
+    memset(s, 0, sizeof *s);
+    s->cfg = cfg;
+    s->seed = seed;
+    s->rng = mix64(seed ^ hbytes(cfg->name, strlen(cfg->name)));
+    s->n = cfg->n;
+    s->faults = faults;
+    s->now = chance(s, 200) ? 0 : rnd_in(s, 1, 1000000000);
+    s->max_batch = batches[rnd(s) % 4];
+    s->max_inflight = inflights[rnd(s) % 3];
+    s->verbose = getenv("RAFT_SIM_VERBOSE") != NULL;
+    s->ref = raft_kv_new();
+    cn_buf_init(&s->refres);
+    cn_buf_init(&s->repbuf);
+    for (int i = 1; i <= s->n; i++) {
+        node *n = &s->nodes[i];
+        n->s = s;
+        n->id = i;
+        int emu = i > cfg->n - cfg->n_emu;
+        n->mode = emu ? RAFT_MODE_EMULATION : RAFT_MODE_RAFT;
+        n->kind = emu ? RAFT_KIND_EMU : RAFT_KIND_CN;
+        n->dirty_lo = NEVER;
+    }
+}
+
+static void sim_boot_all(sim *s)
+{
+    for (int i = 1; i <= s->n; i++)
+        node_boot(s, &s->nodes[i]);
+    post_step(s);
+}
+
+static void sim_free(sim *s)
+{
+    for (int i = 1; i <= s->n; i++) {
+        node *n = &s->nodes[i];
+        if (n->up)
+            node_crash(s, n);
+        for (size_t j = 0; j < n->d_n; j++)
+            free((void *)n->d_log[j].cmd.data);
+        free(n->d_log);
+        free(n->pw);
+        free(n->hq);
+        free(n->sh);
+        free(n->granted);
+        for (size_t j = 0; j < n->nlines; j++)
+            free(n->lines[j]);
+        free(n->lines);
+    }
+    while (s->nheap) {
+        ev e = pop_ev(s);
+        nm_free(e.nm);
+    }
+    free(s->heap);
+    free(s->routes);
+    for (size_t i = 0; i < s->nops; i++)
+        cn_buf_free(&s->ops[i].cmd), cn_buf_free(&s->ops[i].res);
+    free(s->ops);
+    free(s->em);
+    free(s->leader_of);
+    free(s->c_chain);
+    free(s->c_term);
+    free(s->g);
+    raft_kv_free(s->ref);
+    cn_buf_free(&s->refres);
+    free(s->sa);
+    free(s->sr);
+    cn_buf_free(&s->repbuf);
+}
+
+/* Runs until cond(s) holds, the run fails, or simulated time passes until. */
+static int run_until(sim *s, int (*cond)(sim *), uint64_t until)
+{
+    while (!s->failed && !(cond && cond(s))) {
+        int tn;
+        uint64_t t = next_time(s, &tn);
+        if (t == NEVER || t > until)
+            break;
+        sim_step(s);
+    }
+    if (!s->failed && s->now < until && !(cond && cond(s)))
+        s->now = until;             /* nothing happened in between */
+    return cond ? cond(s) : 1;
+}
+
+/* ---- liveness ------------------------------------------------------------- */
+
+/* A leader every running C node follows, with nobody in a later term. */
+static int stable_leader(sim *s)
+{
+    for (int l = 1; l <= s->n; l++) {
+        node *L = &s->nodes[l];
+        if (!L->up || raft_get_role(L->r) != RAFT_LEADER)
+            continue;
+        uint64_t t = raft_get_term(L->r);
+        int ok = 1;
+        for (int i = 1; i <= s->n && ok; i++) {
+            node *n = &s->nodes[i];
+            if (i == l || !n->up)
+                continue;
+            if (raft_get_term(n->r) > t)
+                ok = 0;
+            else if (n->kind == RAFT_KIND_CN &&
+                     (raft_get_term(n->r) != t || raft_get_leader(n->r) != l))
+                ok = 0;
+        }
+        if (ok)
+            return l;
+    }
+    return 0;
+}
+
+/* A C leader that has committed an entry of its own term. */
+static int established(sim *s)
+{
+    int l = stable_leader(s);
+    if (!l)
+        return 0;
+    raft *r = s->nodes[l].r;
+    uint64_t c = raft_get_commit(r);
+    return s->nodes[l].mode == RAFT_MODE_EMULATION ||
+           (c && raft_log_term(raft_get_log(r), c) == raft_get_term(r));
+}
+
+static size_t probe_op;
+static int probe_acked(sim *s) { return s->ops[probe_op].acked; }
+
+/* Submits puts through the probe client until one is acknowledged. */
+static int probe(sim *s, uint64_t until, const char *key, int (*leader)(sim *))
+{
+    size_t first = s->nops;
+    probe_op = 0;
+    while (!s->failed && s->now < until) {
+        client *cl = &s->clients[PROBE];
+        if (!cl->busy) {
+            int l = leader(s);
+            probe_op = op_new(s, PROBE, 'p', key, NULL);
+            cl->busy = 1;
+            cl->cur = probe_op;
+            client_send(s, probe_op, l ? l : (int)rnd_in(s, 1, (uint64_t)s->n));
+            schedule(s, s->now + 1500, EV_CTIMEOUT, PROBE, 0, probe_op, NULL);
+        }
+        if (run_until(s, probe_acked, s->now + 100))
+            return 1;
+        for (size_t i = first; i < s->nops; i++)
+            if (s->ops[i].client == PROBE && s->ops[i].acked) {
+                probe_op = i;
+                return 1;
+            }
+    }
+    return 0;
+}
+
+static uint64_t conv_idx;
+static int converged(sim *s)
+{
+    for (int i = 1; i <= s->n; i++)
+        if (s->nodes[i].up && raft_get_applied(s->nodes[i].r) < conv_idx)
+            return 0;
+    return 1;
+}
+
+/* Every op_ok for a put is at its index in the leader's log. */
+static void check_acked(sim *s, int l)
+{
+    const raft_log *log = raft_get_log(s->nodes[l].r);
+    for (size_t i = 0; i < s->nops && !s->failed; i++) {
+        op *o = &s->ops[i];
+        if (!o->acked)
+            continue;
+        const raft_entry *e = raft_log_get(log, o->idx);
+        if (!e || hbytes(e->cmd.data, e->cmd.len) != o->cmdh || o->idx > raft_get_commit(s->nodes[l].r))
+            sim_fail(s, "acknowledged write lost: put %s=%s (op %zu) was op_ok at index %llu, "
+                        "leader %d has %s there",
+                     o->key, o->val, i, (unsigned long long)o->idx, l, e ? "another entry" : "nothing");
+    }
+}
+
+/* Heals everything and requires a leader, a committed command and every
+ * node caught up, each within a bound. */
+static void liveness_phase(sim *s, uint64_t *elect_ms)
+{
+    s->chaos = 0;
+    s->drop_pm = s->dup_pm = s->slow_pm = s->disk_slow_pm = 0;
+    heal(s);
+    for (int i = 1; i <= s->n; i++)
+        node_restart(s, &s->nodes[i]);
+    post_step(s);
+    uint64_t t0 = s->now;
+    if (!run_until(s, established, t0 + 10000)) {
+        sim_fail(s, "liveness: no leader established %llu ms after the faults stopped",
+                 (unsigned long long)(s->now - t0));
+        return;
+    }
+    *elect_ms = s->now - t0;
+    uint64_t t1 = s->now;
+    if (!probe(s, t1 + 10000, "probe", stable_leader)) {
+        sim_fail(s, "liveness: no command committed %llu ms after a leader was established",
+                 (unsigned long long)(s->now - t1));
+        return;
+    }
+    conv_idx = s->ops[probe_op].idx;
+    if (!run_until(s, converged, s->now + 10000)) {
+        sim_fail(s, "liveness: nodes have not applied index %llu 10 s after it committed",
+                 (unsigned long long)conv_idx);
+        return;
+    }
+    int l = stable_leader(s);
+    if (l)
+        check_acked(s, l);
+}
+
+/* ---- one random schedule ---------------------------------------------------- */
+
+typedef struct run_stats {
+    uint64_t runs, steps, elections, commits, acked, crashes, parts, msgs;
+    uint64_t slowest_ms, slowest_seed, sum_elect_ms, failures;
+} run_stats;
+
+static void print_failure(sim *s, const char *what)
+{
+    fprintf(stderr, "FAIL %s seed %llu (faults 0x%x, batch %u, inflight %u) at step %llu, t=%llu: %s\n",
+            what, (unsigned long long)s->seed, s->faults, s->max_batch, s->max_inflight,
+            (unsigned long long)s->fail_step, (unsigned long long)s->now, s->fail);
+    uint64_t from = s->nring > RING ? s->nring - RING : 0;
+    fprintf(stderr, "  last %llu steps:\n", (unsigned long long)(s->nring - from));
+    for (uint64_t i = from; i < s->nring; i++) {
+        char line[300];
+        format_note(&s->ring[i % RING], line, sizeof line);
+        fprintf(stderr, "    %s\n", line);
+    }
+    uint64_t tf = s->ntring > TRING ? s->ntring - TRING : 0;
+    fprintf(stderr, "  last trace lines:\n");
+    for (uint64_t i = tf; i < s->ntring; i++)
+        fprintf(stderr, "    %s\n", s->tring[i % TRING]);
+    for (int i = 1; i <= s->n; i++) {
+        node *n = &s->nodes[i];
+        if (!n->up) {
+            fprintf(stderr, "  node %d down (disk: term %llu, %zu entries)\n", i,
+                    (unsigned long long)n->d_term, n->d_n);
+            continue;
+        }
+        fprintf(stderr, "  node %d %s term %llu vote %d leader %d log %zu commit %llu applied %llu\n",
+                i, raft_role_name(raft_get_role(n->r)), (unsigned long long)raft_get_term(n->r),
+                raft_get_vote(n->r), raft_get_leader(n->r), raft_get_log(n->r)->n,
+                (unsigned long long)raft_get_commit(n->r),
+                (unsigned long long)raft_get_applied(n->r));
+    }
+}
+
+static int run_schedule(const sim_cfg *cfg, uint64_t seed, uint64_t steps, int faults,
+                        int verbose, run_stats *st, int report)
+{
+    sim *s = xrealloc(NULL, sizeof *s);
+    sim_init(s, cfg, seed, faults);
+    s->verbose |= verbose;
+    s->chaos = 1;
+    s->auto_clients = 1;
+    sim_boot_all(s);
+    schedule(s, s->now + rnd_in(s, 0, 300), EV_CHAOS, 0, 0, 0, NULL);
+    for (int c = 0; c < NCLIENTS; c++)
+        schedule(s, s->now + rnd_in(s, 0, 100), EV_CLIENT, c, 0, 0, NULL);
+    if (!(faults & F_START) || rnd(s) % 2 == 0)
+        ;
+    else
+        start_election_at(s, &s->nodes[1]);
+    while (s->steps < steps && sim_step(s))
+        ;
+    uint64_t elect_ms = 0;
+    if (!s->failed)
+        liveness_phase(s, &elect_ms);
+    int ok = !s->failed;
+    if (st) {
+        st->runs++;
+        st->steps += s->steps;
+        st->elections += s->elections;
+        st->commits += s->maxc;
+        st->acked += s->acked;
+        st->crashes += s->crashes;
+        st->parts += s->parts;
+        st->msgs += s->msgs;
+        st->sum_elect_ms += elect_ms;
+        if (elect_ms > st->slowest_ms) {
+            st->slowest_ms = elect_ms;
+            st->slowest_seed = seed;
+        }
+        st->failures += !ok;
+    }
+    if (!ok && report)
+        print_failure(s, cfg->name);
+    sim_free(s);
+    free(s);
+    return ok;
+}
+
+/* Drops fault classes one at a time while the seed still fails. */
+static void minimize(const sim_cfg *cfg, uint64_t seed, uint64_t steps)
+{
+    static const struct { int bit; const char *name; } classes[] = {
+        { F_START, "start_election" }, { F_DUP, "duplicates" }, { F_SLOW, "slow messages" },
+        { F_DISK, "slow disk" }, { F_DROP, "drops" }, { F_PART, "partitions" }, { F_CRASH, "crashes" },
+    };
+    int faults = F_ALL;
+    for (size_t i = 0; i < sizeof classes / sizeof *classes; i++) {
+        int f = faults & ~classes[i].bit;
+        if (!run_schedule(cfg, seed, steps, f, 0, NULL, 0))
+            faults = f;
+    }
+    uint64_t lo = 1, hi = steps;   /* the fewest fault steps that still fail */
+    while (lo < hi) {
+        uint64_t mid = (lo + hi) / 2;
+        if (!run_schedule(cfg, seed, mid, faults, 0, NULL, 0))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    fprintf(stderr, "  minimal: %s seed %llu with faults 0x%x:", cfg->name,
+            (unsigned long long)seed, faults);
+    for (size_t i = 0; i < sizeof classes / sizeof *classes; i++)
+        if (faults & classes[i].bit)
+            fprintf(stderr, " %s", classes[i].name);
+    fprintf(stderr, "; %llu fault steps; replay: RAFT_SIM_REPLAY=%s:%llu:%llu:%d\n",
+            (unsigned long long)lo, cfg->name, (unsigned long long)seed, (unsigned long long)lo,
+            faults);
+    run_schedule(cfg, seed, lo, faults, 0, NULL, 1);
+}
+
+/* ---- scenarios ---------------------------------------------------------------- */
+
+static int in_minority[MAXN + 1];
+
+/* A leader on the majority side that every majority C node follows. */
+static int majority_leader(sim *s)
+{
+    for (int l = 1; l <= s->n; l++) {
+        node *L = &s->nodes[l];
+        if (in_minority[l] || !L->up || raft_get_role(L->r) != RAFT_LEADER)
+            continue;
+        int ok = 1;
+        for (int i = 1; i <= s->n && ok; i++)
+            if (i != l && !in_minority[i] && s->nodes[i].kind == RAFT_KIND_CN &&
+                (raft_get_term(s->nodes[i].r) != raft_get_term(L->r) ||
+                 raft_get_leader(s->nodes[i].r) != l))
+                ok = 0;
+        if (ok)
+            return l;
+    }
+    return 0;
+}
+
+static int scenario_fail(sim *s, const char *what)
+{
+    if (s->failed)
+        print_failure(s, what);
+    int ok = !s->failed;
+    sim_free(s);
+    free(s);
+    return ok;
+}
+
+static int pick_cn(sim *s, int not1, int not2)
+{
+    int c[MAXN], k = 0;
+    for (int i = 1; i <= s->n; i++)
+        if (i != not1 && i != not2 && s->nodes[i].kind == RAFT_KIND_CN)
+            c[k++] = i;
+    return k ? c[rnd(s) % (uint64_t)k] : 0;
+}
+
+/* The leader and (in a 5-node cluster) one follower are cut off: the
+ * minority steps down and commits nothing it did not have before; the
+ * majority elects a leader and commits; after healing the minority's
+ * uncommitted entries are gone everywhere. */
+static int scenario_minority(const sim_cfg *cfg, uint64_t seed, uint64_t *stepdown_ms)
+{
+    sim *s = xrealloc(NULL, sizeof *s);
+    sim_init(s, cfg, seed, 0);
+    sim_boot_all(s);
+    if (!run_until(s, established, s->now + 10000))
+        sim_fail(s, "minority: no leader at the start");
+    run_until(s, NULL, s->now + 300);
+    int L = stable_leader(s);
+    if (!L && !s->failed)
+        sim_fail(s, "minority: leader lost without faults");
+    if (s->failed)
+        return scenario_fail(s, "minority");
+    memset(in_minority, 0, sizeof in_minority);
+    in_minority[L] = 1;
+    if (s->n >= 5)
+        in_minority[pick_cn(s, L, 0) ? pick_cn(s, L, 0) : (L % s->n) + 1] = 1;
+    for (int a = 1; a <= s->n; a++)
+        for (int b = 1; b <= s->n; b++)
+            if (in_minority[a] != in_minority[b])
+                s->cut[a][b] = 1;
+    s->part_gen++;
+    note(s, SN_CUT, 0, 0, NULL, 0, 1);
+    update_liveness(s);
+    post_step(s);
+    uint64_t n0 = raft_get_log(s->nodes[L].r)->n, tcut = s->now;
+    size_t mops[3];
+    for (int i = 0; i < 3; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "m%d", i);
+        mops[i] = op_new(s, i, 'p', key, NULL);
+        s->clients[i].busy = 1;
+        s->clients[i].cur = mops[i];
+        client_send(s, mops[i], L);
+    }
+    uint64_t down_at = 0;
+    while (!s->failed && s->now < tcut + 3000) {
+        run_until(s, NULL, s->now + 5);
+        if (!down_at && raft_get_role(s->nodes[L].r) != RAFT_LEADER)
+            down_at = s->now;
+        for (int i = 1; i <= s->n; i++)
+            if (in_minority[i] && raft_get_commit(s->nodes[i].r) > n0)
+                sim_fail(s, "minority: node %d commits index %llu, past the %llu entries the "
+                            "leader had when cut off",
+                         i, (unsigned long long)raft_get_commit(s->nodes[i].r),
+                         (unsigned long long)n0);
+    }
+    if (!down_at)
+        sim_fail(s, "minority: leader %d still leads 3 s after losing its majority", L);
+    else if (down_at - tcut > 1500)
+        sim_fail(s, "minority: leader %d stepped down only after %llu ms", L,
+                 (unsigned long long)(down_at - tcut));
+    else if (down_at - tcut > *stepdown_ms)
+        *stepdown_ms = down_at - tcut;
+    for (int i = 0; i < 3; i++)
+        if (s->ops[mops[i]].acked)
+            sim_fail(s, "minority: op %zu acknowledged by the minority", mops[i]);
+    if (s->failed)
+        return scenario_fail(s, "minority");
+    if (!run_until(s, majority_leader, s->now + 10000))
+        sim_fail(s, "minority: the majority elects no leader");
+    else if (!probe(s, s->now + 10000, "maj", majority_leader))
+        sim_fail(s, "minority: the majority commits nothing");
+    if (s->failed)
+        return scenario_fail(s, "minority");
+    heal(s);
+    post_step(s);
+    conv_idx = s->ops[probe_op].idx;
+    if (!run_until(s, converged, s->now + 10000))
+        sim_fail(s, "minority: nodes do not catch up after healing");
+    run_until(s, NULL, s->now + 500);
+    for (uint64_t i = 1; i <= s->ref_n && !s->failed; i++)
+        for (int k = 0; k < 3; k++)
+            if (s->g[i].cmdh == s->ops[mops[k]].cmdh)
+                sim_fail(s, "minority: op %zu, sent only to the cut-off leader, was applied at %llu",
+                         mops[k], (unsigned long long)i);
+    for (int i = 1; i <= s->n && !s->failed; i++) {
+        const raft_log *l = raft_get_log(s->nodes[i].r);
+        for (size_t j = 0; j < l->n; j++)
+            for (int k = 0; k < 3; k++)
+                if (hbytes(l->v[j].cmd.data, l->v[j].cmd.len) == s->ops[mops[k]].cmdh &&
+                    s->nodes[i].kind == RAFT_KIND_CN)
+                    sim_fail(s, "minority: node %d still holds op %zu after healing", i, mops[k]);
+    }
+    return scenario_fail(s, "minority");
+}
+
+/* A follower cut off from everyone for 5 s returns: with pre-vote its term
+ * has not moved, and the leader and the term of the majority stay. */
+static int scenario_rejoin(const sim_cfg *cfg, uint64_t seed)
+{
+    sim *s = xrealloc(NULL, sizeof *s);
+    sim_init(s, cfg, seed, 0);
+    s->auto_clients = 1;
+    sim_boot_all(s);
+    for (int c = 0; c < NCLIENTS; c++)
+        schedule(s, s->now + rnd_in(s, 0, 100), EV_CLIENT, c, 0, 0, NULL);
+    if (!run_until(s, established, s->now + 10000))
+        sim_fail(s, "rejoin: no leader at the start");
+    run_until(s, NULL, s->now + 300);
+    int L = stable_leader(s);
+    if (!L && !s->failed)
+        sim_fail(s, "rejoin: leader lost without faults");
+    if (s->failed)
+        return scenario_fail(s, "rejoin");
+    uint64_t term0 = raft_get_term(s->nodes[L].r);
+    int X = pick_cn(s, L, 0);
+    for (int y = 1; y <= s->n; y++)
+        if (y != X)
+            s->cut[X][y] = s->cut[y][X] = 1;
+    s->part_gen++;
+    note(s, SN_CUT, X, 0, NULL, 0, 0);
+    update_liveness(s);
+    post_step(s);
+    run_until(s, NULL, s->now + 5000);
+    if (!s->failed && raft_get_term(s->nodes[X].r) != term0)
+        sim_fail(s, "rejoin: isolated node %d moved from term %llu to %llu", X,
+                 (unsigned long long)term0, (unsigned long long)raft_get_term(s->nodes[X].r));
+    if (!s->failed && (raft_get_role(s->nodes[L].r) != RAFT_LEADER ||
+                       raft_get_term(s->nodes[L].r) != term0))
+        sim_fail(s, "rejoin: leader %d lost its place while node %d was away", L, X);
+    uint64_t cl = raft_get_commit(s->nodes[L].r);
+    heal(s);
+    post_step(s);
+    run_until(s, NULL, s->now + 3000);
+    conv_idx = cl;
+    run_until(s, converged, s->now + 10000);
+    for (int i = 1; i <= s->n && !s->failed; i++)
+        if (raft_get_term(s->nodes[i].r) != term0)
+            sim_fail(s, "rejoin: node %d is in term %llu after node %d returned (was %llu)", i,
+                     (unsigned long long)raft_get_term(s->nodes[i].r), X,
+                     (unsigned long long)term0);
+    if (!s->failed && raft_get_role(s->nodes[L].r) != RAFT_LEADER)
+        sim_fail(s, "rejoin: leader %d deposed when node %d returned", L, X);
+    if (!s->failed && raft_get_applied(s->nodes[X].r) < cl)
+        sim_fail(s, "rejoin: node %d has not caught up (applied %llu of %llu)", X,
+                 (unsigned long long)raft_get_applied(s->nodes[X].r), (unsigned long long)cl);
+    return scenario_fail(s, "rejoin");
+}
+
+/* ---- emulation mode -------------------------------------------------------------- */
+
+/* The seed's sample run (5 nodes, 3 clients): every [node N] line and the
+ * clients' result lines, as printed. */
+static const char *const seed5_lines[] = {
+    "[node 1] Starting",
+    "[node 2] Starting",
+    "[node 3] Starting",
+    "[node 4] Starting",
+    "[node 5] Starting",
+    "[node 1] Peers configured (4 peers)",
+    "[node 2] Peers configured (4 peers)",
+    "[node 3] Peers configured (4 peers)",
+    "[node 4] Peers configured (4 peers)",
+    "[node 5] Peers configured (4 peers)",
+    "[node 1] Starting election for term 1",
+    "[node 2] Granting vote to 1 for term 1",
+    "[node 1] Received vote from node 2",
+    "[node 3] Granting vote to 1 for term 1",
+    "[node 1] Received vote from node 3",
+    "[node 4] Granting vote to 1 for term 1",
+    "[node 1] Received vote from node 4",
+    "[node 5] Granting vote to 1 for term 1",
+    "[node 1] Received vote from node 5",
+    "[node 1] Election result: 5 votes (need 3)",
+    "[node 1] Became LEADER for term 1",
+    "[node 1] Appending entry at index 1 (term 1)",
+    "[node 2] AppendEntries OK from leader 1, match_index=1",
+    "[node 1] AppendEntries ACK from node 2 (match=1)",
+    "[node 3] AppendEntries OK from leader 1, match_index=1",
+    "[node 1] AppendEntries ACK from node 3 (match=1)",
+    "[node 4] AppendEntries OK from leader 1, match_index=1",
+    "[node 1] AppendEntries ACK from node 4 (match=1)",
+    "[node 5] AppendEntries OK from leader 1, match_index=1",
+    "[node 1] AppendEntries ACK from node 5 (match=1)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] DELETE \"a\" -> NOT FOUND",
+    "[node 1] Appending entry at index 2 (term 1)",
+    "[client] DELETE \"a\" -> key not found: a",
+    "[node 2] CommitNotification: commit_index updated to 1",
+    "[node 3] CommitNotification: commit_index updated to 1",
+    "[node 4] CommitNotification: commit_index updated to 1",
+    "[node 5] CommitNotification: commit_index updated to 1",
+    "[node 2] slot 1: DELETE \"a\" -> NOT FOUND",
+    "[node 3] slot 1: DELETE \"a\" -> NOT FOUND",
+    "[node 4] slot 1: DELETE \"a\" -> NOT FOUND",
+    "[node 5] slot 1: DELETE \"a\" -> NOT FOUND",
+    "[node 2] AppendEntries OK from leader 1, match_index=2",
+    "[node 1] AppendEntries ACK from node 2 (match=2)",
+    "[node 3] AppendEntries OK from leader 1, match_index=2",
+    "[node 1] AppendEntries ACK from node 3 (match=2)",
+    "[node 4] AppendEntries OK from leader 1, match_index=2",
+    "[node 1] AppendEntries ACK from node 4 (match=2)",
+    "[node 5] AppendEntries OK from leader 1, match_index=2",
+    "[node 1] AppendEntries ACK from node 5 (match=2)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] PUT \"b\" = \"val_84\" -> OK",
+    "[node 1] Appending entry at index 3 (term 1)",
+    "[client] PUT \"b\" = \"val_84\" -> OK",
+    "[node 2] CommitNotification: commit_index updated to 2",
+    "[node 3] CommitNotification: commit_index updated to 2",
+    "[node 4] CommitNotification: commit_index updated to 2",
+    "[node 5] CommitNotification: commit_index updated to 2",
+    "[node 2] slot 2: PUT \"b\" = \"val_84\" -> OK",
+    "[node 3] slot 2: PUT \"b\" = \"val_84\" -> OK",
+    "[node 4] slot 2: PUT \"b\" = \"val_84\" -> OK",
+    "[node 5] slot 2: PUT \"b\" = \"val_84\" -> OK",
+    "[node 2] AppendEntries OK from leader 1, match_index=3",
+    "[node 1] AppendEntries ACK from node 2 (match=3)",
+    "[node 3] AppendEntries OK from leader 1, match_index=3",
+    "[node 1] AppendEntries ACK from node 3 (match=3)",
+    "[node 4] AppendEntries OK from leader 1, match_index=3",
+    "[node 1] AppendEntries ACK from node 4 (match=3)",
+    "[node 5] AppendEntries OK from leader 1, match_index=3",
+    "[node 1] AppendEntries ACK from node 5 (match=3)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] DELETE \"e\" -> NOT FOUND",
+    "[node 1] Appending entry at index 4 (term 1)",
+    "[client] DELETE \"e\" -> key not found: e",
+    "[node 2] CommitNotification: commit_index updated to 3",
+    "[node 3] CommitNotification: commit_index updated to 3",
+    "[node 4] CommitNotification: commit_index updated to 3",
+    "[node 5] CommitNotification: commit_index updated to 3",
+    "[node 2] slot 3: DELETE \"e\" -> NOT FOUND",
+    "[node 3] slot 3: DELETE \"e\" -> NOT FOUND",
+    "[node 4] slot 3: DELETE \"e\" -> NOT FOUND",
+    "[node 5] slot 3: DELETE \"e\" -> NOT FOUND",
+    "[node 2] AppendEntries OK from leader 1, match_index=4",
+    "[node 1] AppendEntries ACK from node 2 (match=4)",
+    "[node 3] AppendEntries OK from leader 1, match_index=4",
+    "[node 1] AppendEntries ACK from node 3 (match=4)",
+    "[node 4] AppendEntries OK from leader 1, match_index=4",
+    "[node 1] AppendEntries ACK from node 4 (match=4)",
+    "[node 5] AppendEntries OK from leader 1, match_index=4",
+    "[node 1] AppendEntries ACK from node 5 (match=4)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] GET \"e\" -> NOT FOUND",
+    "[node 1] Appending entry at index 5 (term 1)",
+    "[client] GET \"e\" -> key not found: e",
+    "[node 2] CommitNotification: commit_index updated to 4",
+    "[node 3] CommitNotification: commit_index updated to 4",
+    "[node 4] CommitNotification: commit_index updated to 4",
+    "[node 5] CommitNotification: commit_index updated to 4",
+    "[node 2] slot 4: GET \"e\" -> NOT FOUND",
+    "[node 3] slot 4: GET \"e\" -> NOT FOUND",
+    "[node 4] slot 4: GET \"e\" -> NOT FOUND",
+    "[node 5] slot 4: GET \"e\" -> NOT FOUND",
+    "[node 2] AppendEntries OK from leader 1, match_index=5",
+    "[node 1] AppendEntries ACK from node 2 (match=5)",
+    "[node 3] AppendEntries OK from leader 1, match_index=5",
+    "[node 1] AppendEntries ACK from node 3 (match=5)",
+    "[node 4] AppendEntries OK from leader 1, match_index=5",
+    "[node 1] AppendEntries ACK from node 4 (match=5)",
+    "[node 5] AppendEntries OK from leader 1, match_index=5",
+    "[node 1] AppendEntries ACK from node 5 (match=5)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] PUT \"b\" -> REJECTED (key exists)",
+    "[node 1] Appending entry at index 6 (term 1)",
+    "[client] PUT \"b\" = \"val_55\" -> key already exists: b",
+    "[node 2] CommitNotification: commit_index updated to 5",
+    "[node 3] CommitNotification: commit_index updated to 5",
+    "[node 4] CommitNotification: commit_index updated to 5",
+    "[node 5] CommitNotification: commit_index updated to 5",
+    "[node 2] slot 5: PUT \"b\" -> REJECTED (key exists)",
+    "[node 3] slot 5: PUT \"b\" -> REJECTED (key exists)",
+    "[node 4] slot 5: PUT \"b\" -> REJECTED (key exists)",
+    "[node 5] slot 5: PUT \"b\" -> REJECTED (key exists)",
+    "[node 2] AppendEntries OK from leader 1, match_index=6",
+    "[node 1] AppendEntries ACK from node 2 (match=6)",
+    "[node 3] AppendEntries OK from leader 1, match_index=6",
+    "[node 1] AppendEntries ACK from node 3 (match=6)",
+    "[node 4] AppendEntries OK from leader 1, match_index=6",
+    "[node 1] AppendEntries ACK from node 4 (match=6)",
+    "[node 5] AppendEntries OK from leader 1, match_index=6",
+    "[node 1] AppendEntries ACK from node 5 (match=6)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] GET \"e\" -> NOT FOUND",
+    "[node 1] Appending entry at index 7 (term 1)",
+    "[client] GET \"e\" -> key not found: e",
+    "[node 2] CommitNotification: commit_index updated to 6",
+    "[node 3] CommitNotification: commit_index updated to 6",
+    "[node 4] CommitNotification: commit_index updated to 6",
+    "[node 5] CommitNotification: commit_index updated to 6",
+    "[node 2] slot 6: GET \"e\" -> NOT FOUND",
+    "[node 3] slot 6: GET \"e\" -> NOT FOUND",
+    "[node 4] slot 6: GET \"e\" -> NOT FOUND",
+    "[node 5] slot 6: GET \"e\" -> NOT FOUND",
+    "[node 2] AppendEntries OK from leader 1, match_index=7",
+    "[node 1] AppendEntries ACK from node 2 (match=7)",
+    "[node 3] AppendEntries OK from leader 1, match_index=7",
+    "[node 1] AppendEntries ACK from node 3 (match=7)",
+    "[node 4] AppendEntries OK from leader 1, match_index=7",
+    "[node 1] AppendEntries ACK from node 4 (match=7)",
+    "[node 5] AppendEntries OK from leader 1, match_index=7",
+    "[node 1] AppendEntries ACK from node 5 (match=7)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] DELETE \"b\" -> OK",
+    "[node 1] Appending entry at index 8 (term 1)",
+    "[client] DELETE \"b\" -> OK",
+    "[node 2] CommitNotification: commit_index updated to 7",
+    "[node 3] CommitNotification: commit_index updated to 7",
+    "[node 4] CommitNotification: commit_index updated to 7",
+    "[node 5] CommitNotification: commit_index updated to 7",
+    "[node 2] slot 7: DELETE \"b\" -> OK",
+    "[node 3] slot 7: DELETE \"b\" -> OK",
+    "[node 4] slot 7: DELETE \"b\" -> OK",
+    "[node 5] slot 7: DELETE \"b\" -> OK",
+    "[node 2] AppendEntries OK from leader 1, match_index=8",
+    "[node 1] AppendEntries ACK from node 2 (match=8)",
+    "[node 3] AppendEntries OK from leader 1, match_index=8",
+    "[node 1] AppendEntries ACK from node 3 (match=8)",
+    "[node 4] AppendEntries OK from leader 1, match_index=8",
+    "[node 1] AppendEntries ACK from node 4 (match=8)",
+    "[node 5] AppendEntries OK from leader 1, match_index=8",
+    "[node 1] AppendEntries ACK from node 5 (match=8)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] PUT \"c\" = \"val_30\" -> OK",
+    "[client] PUT \"c\" = \"val_30\" -> OK",
+    "[node 2] CommitNotification: commit_index updated to 8",
+    "[node 3] CommitNotification: commit_index updated to 8",
+    "[node 4] CommitNotification: commit_index updated to 8",
+    "[node 5] CommitNotification: commit_index updated to 8",
+    "[node 1] Appending entry at index 9 (term 1)",
+    "[node 2] slot 8: PUT \"c\" = \"val_30\" -> OK",
+    "[node 3] slot 8: PUT \"c\" = \"val_30\" -> OK",
+    "[node 4] slot 8: PUT \"c\" = \"val_30\" -> OK",
+    "[node 5] slot 8: PUT \"c\" = \"val_30\" -> OK",
+    "[node 2] AppendEntries OK from leader 1, match_index=9",
+    "[node 1] AppendEntries ACK from node 2 (match=9)",
+    "[node 3] AppendEntries OK from leader 1, match_index=9",
+    "[node 1] AppendEntries ACK from node 3 (match=9)",
+    "[node 4] AppendEntries OK from leader 1, match_index=9",
+    "[node 1] AppendEntries ACK from node 4 (match=9)",
+    "[node 5] AppendEntries OK from leader 1, match_index=9",
+    "[node 1] AppendEntries ACK from node 5 (match=9)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] DELETE \"b\" -> NOT FOUND",
+    "[node 1] Appending entry at index 10 (term 1)",
+    "[client] DELETE \"b\" -> key not found: b",
+    "[node 2] CommitNotification: commit_index updated to 9",
+    "[node 3] CommitNotification: commit_index updated to 9",
+    "[node 4] CommitNotification: commit_index updated to 9",
+    "[node 5] CommitNotification: commit_index updated to 9",
+    "[node 2] slot 9: DELETE \"b\" -> NOT FOUND",
+    "[node 3] slot 9: DELETE \"b\" -> NOT FOUND",
+    "[node 4] slot 9: DELETE \"b\" -> NOT FOUND",
+    "[node 5] slot 9: DELETE \"b\" -> NOT FOUND",
+    "[node 2] AppendEntries OK from leader 1, match_index=10",
+    "[node 1] AppendEntries ACK from node 2 (match=10)",
+    "[node 3] AppendEntries OK from leader 1, match_index=10",
+    "[node 1] AppendEntries ACK from node 3 (match=10)",
+    "[node 4] AppendEntries OK from leader 1, match_index=10",
+    "[node 1] AppendEntries ACK from node 4 (match=10)",
+    "[node 5] AppendEntries OK from leader 1, match_index=10",
+    "[node 1] AppendEntries ACK from node 5 (match=10)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] DELETE \"c\" -> OK",
+    "[node 1] Appending entry at index 11 (term 1)",
+    "[client] DELETE \"c\" -> OK",
+    "[node 2] CommitNotification: commit_index updated to 10",
+    "[node 3] CommitNotification: commit_index updated to 10",
+    "[node 4] CommitNotification: commit_index updated to 10",
+    "[node 5] CommitNotification: commit_index updated to 10",
+    "[node 2] slot 10: DELETE \"c\" -> OK",
+    "[node 3] slot 10: DELETE \"c\" -> OK",
+    "[node 4] slot 10: DELETE \"c\" -> OK",
+    "[node 5] slot 10: DELETE \"c\" -> OK",
+    "[node 2] AppendEntries OK from leader 1, match_index=11",
+    "[node 1] AppendEntries ACK from node 2 (match=11)",
+    "[node 3] AppendEntries OK from leader 1, match_index=11",
+    "[node 1] AppendEntries ACK from node 3 (match=11)",
+    "[node 4] AppendEntries OK from leader 1, match_index=11",
+    "[node 1] AppendEntries ACK from node 4 (match=11)",
+    "[node 5] AppendEntries OK from leader 1, match_index=11",
+    "[node 1] AppendEntries ACK from node 5 (match=11)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] DELETE \"c\" -> NOT FOUND",
+    "[node 1] Appending entry at index 12 (term 1)",
+    "[client] DELETE \"c\" -> key not found: c",
+    "[node 2] CommitNotification: commit_index updated to 11",
+    "[node 3] CommitNotification: commit_index updated to 11",
+    "[node 4] CommitNotification: commit_index updated to 11",
+    "[node 5] CommitNotification: commit_index updated to 11",
+    "[node 2] slot 11: DELETE \"c\" -> NOT FOUND",
+    "[node 3] slot 11: DELETE \"c\" -> NOT FOUND",
+    "[node 4] slot 11: DELETE \"c\" -> NOT FOUND",
+    "[node 5] slot 11: DELETE \"c\" -> NOT FOUND",
+    "[node 2] AppendEntries OK from leader 1, match_index=12",
+    "[node 1] AppendEntries ACK from node 2 (match=12)",
+    "[node 3] AppendEntries OK from leader 1, match_index=12",
+    "[node 1] AppendEntries ACK from node 3 (match=12)",
+    "[node 4] AppendEntries OK from leader 1, match_index=12",
+    "[node 1] AppendEntries ACK from node 4 (match=12)",
+    "[node 5] AppendEntries OK from leader 1, match_index=12",
+    "[node 1] AppendEntries ACK from node 5 (match=12)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] GET \"b\" -> NOT FOUND",
+    "[node 1] Appending entry at index 13 (term 1)",
+    "[client] GET \"b\" -> key not found: b",
+    "[node 2] CommitNotification: commit_index updated to 12",
+    "[node 3] CommitNotification: commit_index updated to 12",
+    "[node 4] CommitNotification: commit_index updated to 12",
+    "[node 5] CommitNotification: commit_index updated to 12",
+    "[node 2] slot 12: GET \"b\" -> NOT FOUND",
+    "[node 3] slot 12: GET \"b\" -> NOT FOUND",
+    "[node 4] slot 12: GET \"b\" -> NOT FOUND",
+    "[node 5] slot 12: GET \"b\" -> NOT FOUND",
+    "[node 2] AppendEntries OK from leader 1, match_index=13",
+    "[node 1] AppendEntries ACK from node 2 (match=13)",
+    "[node 3] AppendEntries OK from leader 1, match_index=13",
+    "[node 1] AppendEntries ACK from node 3 (match=13)",
+    "[node 4] AppendEntries OK from leader 1, match_index=13",
+    "[node 1] AppendEntries ACK from node 4 (match=13)",
+    "[node 5] AppendEntries OK from leader 1, match_index=13",
+    "[node 1] AppendEntries ACK from node 5 (match=13)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] GET \"d\" -> NOT FOUND",
+    "[node 1] Appending entry at index 14 (term 1)",
+    "[client] GET \"d\" -> key not found: d",
+    "[node 2] CommitNotification: commit_index updated to 13",
+    "[node 3] CommitNotification: commit_index updated to 13",
+    "[node 4] CommitNotification: commit_index updated to 13",
+    "[node 5] CommitNotification: commit_index updated to 13",
+    "[node 2] slot 13: GET \"d\" -> NOT FOUND",
+    "[node 3] slot 13: GET \"d\" -> NOT FOUND",
+    "[node 4] slot 13: GET \"d\" -> NOT FOUND",
+    "[node 5] slot 13: GET \"d\" -> NOT FOUND",
+    "[node 2] AppendEntries OK from leader 1, match_index=14",
+    "[node 1] AppendEntries ACK from node 2 (match=14)",
+    "[node 3] AppendEntries OK from leader 1, match_index=14",
+    "[node 1] AppendEntries ACK from node 3 (match=14)",
+    "[node 4] AppendEntries OK from leader 1, match_index=14",
+    "[node 1] AppendEntries ACK from node 4 (match=14)",
+    "[node 5] AppendEntries OK from leader 1, match_index=14",
+    "[node 1] AppendEntries ACK from node 5 (match=14)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] DELETE \"b\" -> NOT FOUND",
+    "[node 1] Appending entry at index 15 (term 1)",
+    "[client] DELETE \"b\" -> key not found: b",
+    "[node 2] CommitNotification: commit_index updated to 14",
+    "[node 3] CommitNotification: commit_index updated to 14",
+    "[node 4] CommitNotification: commit_index updated to 14",
+    "[node 5] CommitNotification: commit_index updated to 14",
+    "[node 2] slot 14: DELETE \"b\" -> NOT FOUND",
+    "[node 3] slot 14: DELETE \"b\" -> NOT FOUND",
+    "[node 4] slot 14: DELETE \"b\" -> NOT FOUND",
+    "[node 5] slot 14: DELETE \"b\" -> NOT FOUND",
+    "[node 2] AppendEntries OK from leader 1, match_index=15",
+    "[node 1] AppendEntries ACK from node 2 (match=15)",
+    "[node 3] AppendEntries OK from leader 1, match_index=15",
+    "[node 1] AppendEntries ACK from node 3 (match=15)",
+    "[node 4] AppendEntries OK from leader 1, match_index=15",
+    "[node 1] AppendEntries ACK from node 4 (match=15)",
+    "[node 5] AppendEntries OK from leader 1, match_index=15",
+    "[node 1] AppendEntries ACK from node 5 (match=15)",
+    "[node 1] Replication: 5/3 acks",
+    "[node 1] GET \"a\" -> NOT FOUND",
+    "[client] GET \"a\" -> key not found: a",
+    "[node 2] CommitNotification: commit_index updated to 15",
+    "[node 3] CommitNotification: commit_index updated to 15",
+    "[node 4] CommitNotification: commit_index updated to 15",
+    "[node 5] CommitNotification: commit_index updated to 15",
+    "[node 2] slot 15: GET \"a\" -> NOT FOUND",
+    "[node 3] slot 15: GET \"a\" -> NOT FOUND",
+    "[node 4] slot 15: GET \"a\" -> NOT FOUND",
+    "[node 5] slot 15: GET \"a\" -> NOT FOUND",
+    NULL,
+};
+
+/* The seed's gleam test run (3 nodes: put x, get x, put x again, delete x,
+ * get x, delete x), as printed; the run ended before the followers applied
+ * slot 6. */
+static const char *const seed3_lines[] = {
+    "[node 1] Starting",
+    "[node 2] Starting",
+    "[node 3] Starting",
+    "[node 3] Peers configured (2 peers)",
+    "[node 2] Peers configured (2 peers)",
+    "[node 1] Peers configured (2 peers)",
+    "[node 1] Starting election for term 1",
+    "[node 2] Granting vote to 1 for term 1",
+    "[node 1] Received vote from node 2",
+    "[node 3] Granting vote to 1 for term 1",
+    "[node 1] Received vote from node 3",
+    "[node 1] Election result: 3 votes (need 2)",
+    "[node 1] Became LEADER for term 1",
+    "[node 1] Appending entry at index 1 (term 1)",
+    "[node 2] AppendEntries OK from leader 1, match_index=1",
+    "[node 1] AppendEntries ACK from node 2 (match=1)",
+    "[node 3] AppendEntries OK from leader 1, match_index=1",
+    "[node 1] AppendEntries ACK from node 3 (match=1)",
+    "[node 1] Replication: 3/2 acks",
+    "[node 1] PUT \"x\" = \"hello\" -> OK",
+    "[node 2] CommitNotification: commit_index updated to 1",
+    "[node 3] CommitNotification: commit_index updated to 1",
+    "[node 1] Appending entry at index 2 (term 1)",
+    "[node 2] slot 1: PUT \"x\" = \"hello\" -> OK",
+    "[node 3] slot 1: PUT \"x\" = \"hello\" -> OK",
+    "[node 2] AppendEntries OK from leader 1, match_index=2",
+    "[node 1] AppendEntries ACK from node 2 (match=2)",
+    "[node 3] AppendEntries OK from leader 1, match_index=2",
+    "[node 1] AppendEntries ACK from node 3 (match=2)",
+    "[node 1] Replication: 3/2 acks",
+    "[node 1] GET \"x\" -> \"hello\"",
+    "[node 2] CommitNotification: commit_index updated to 2",
+    "[node 3] CommitNotification: commit_index updated to 2",
+    "[node 1] Appending entry at index 3 (term 1)",
+    "[node 2] slot 2: GET \"x\" -> \"hello\"",
+    "[node 3] slot 2: GET \"x\" -> \"hello\"",
+    "[node 2] AppendEntries OK from leader 1, match_index=3",
+    "[node 1] AppendEntries ACK from node 2 (match=3)",
+    "[node 3] AppendEntries OK from leader 1, match_index=3",
+    "[node 1] AppendEntries ACK from node 3 (match=3)",
+    "[node 1] Replication: 3/2 acks",
+    "[node 1] PUT \"x\" -> REJECTED (key exists)",
+    "[node 2] CommitNotification: commit_index updated to 3",
+    "[node 3] CommitNotification: commit_index updated to 3",
+    "[node 1] Appending entry at index 4 (term 1)",
+    "[node 2] slot 3: PUT \"x\" -> REJECTED (key exists)",
+    "[node 3] slot 3: PUT \"x\" -> REJECTED (key exists)",
+    "[node 2] AppendEntries OK from leader 1, match_index=4",
+    "[node 1] AppendEntries ACK from node 2 (match=4)",
+    "[node 3] AppendEntries OK from leader 1, match_index=4",
+    "[node 1] AppendEntries ACK from node 3 (match=4)",
+    "[node 1] Replication: 3/2 acks",
+    "[node 1] DELETE \"x\" -> OK",
+    "[node 2] CommitNotification: commit_index updated to 4",
+    "[node 3] CommitNotification: commit_index updated to 4",
+    "[node 1] Appending entry at index 5 (term 1)",
+    "[node 2] slot 4: DELETE \"x\" -> OK",
+    "[node 3] slot 4: DELETE \"x\" -> OK",
+    "[node 2] AppendEntries OK from leader 1, match_index=5",
+    "[node 1] AppendEntries ACK from node 2 (match=5)",
+    "[node 3] AppendEntries OK from leader 1, match_index=5",
+    "[node 1] AppendEntries ACK from node 3 (match=5)",
+    "[node 1] Replication: 3/2 acks",
+    "[node 1] GET \"x\" -> NOT FOUND",
+    "[node 2] CommitNotification: commit_index updated to 5",
+    "[node 3] CommitNotification: commit_index updated to 5",
+    "[node 1] Appending entry at index 6 (term 1)",
+    "[node 2] slot 5: GET \"x\" -> NOT FOUND",
+    "[node 3] slot 5: GET \"x\" -> NOT FOUND",
+    "[node 2] AppendEntries OK from leader 1, match_index=6",
+    "[node 1] AppendEntries ACK from node 2 (match=6)",
+    "[node 3] AppendEntries OK from leader 1, match_index=6",
+    "[node 1] AppendEntries ACK from node 3 (match=6)",
+    "[node 1] Replication: 3/2 acks",
+    "[node 1] DELETE \"x\" -> NOT FOUND",
+    "[node 2] CommitNotification: commit_index updated to 6",
+    "[node 3] CommitNotification: commit_index updated to 6",
+    NULL,
+};
+
+typedef struct script_op {
+    char        kind;
+    const char *key, *val;
+} script_op;
+
+static int client0_idle(sim *s) { return !s->clients[0].busy; }
+
+static void client_line(const op *o, char *out, size_t sz)
+{
+    cn_term res = cn_buf_term(&o->res, 0);
+    char tag[CN_ATOM_BUF], why[128];
+    const char *what = o->kind == 'p' ? "PUT" : o->kind == 'g' ? "GET" : "DELETE";
+    char head[96];
+    if (o->kind == 'p')
+        snprintf(head, sizeof head, "[client] PUT \"%s\" = \"%s\" -> ", o->key, o->val);
+    else
+        snprintf(head, sizeof head, "[client] %s \"%s\" -> ", what, o->key);
+    if (cn_term_match(&res, "op_ok"))
+        snprintf(out, sz, "%sOK", head);
+    else if (cn_term_match(&res, "{ok, ~s}", why, sizeof why))
+        snprintf(out, sz, "%s\"%s\"", head, why);
+    else if (cn_term_match(&res, "{~a, ~s}", tag, why, sizeof why))
+        snprintf(out, sz, "%s%s", head, why);
+    else
+        snprintf(out, sz, "%s?", head);
+}
+
+/* Designated-leader run: start_election at node 1 (the seed's main), then the
+ * ops one after another at node 1; returns the op ids. */
+static void emu_run(sim *s, const script_op *ops, size_t nops, size_t *ids)
+{
+    start_election_at(s, &s->nodes[1]);
+    post_step(s);
+    run_until(s, NULL, s->now + 200);
+    for (size_t i = 0; i < nops && !s->failed; i++) {
+        ids[i] = op_new(s, 0, ops[i].kind, ops[i].key, ops[i].val);
+        s->clients[0].busy = 1;
+        s->clients[0].cur = ids[i];
+        client_send(s, ids[i], 1);
+        if (!run_until(s, client0_idle, s->now + 60000))
+            sim_fail(s, "emulation: op %zu never answered", i);
+    }
+    run_until(s, NULL, s->now + 5000);
+}
+
+/* Compares node k's trace lines with the expected [node k] lines. */
+static int compare_lines(sim *s, int k, const char *const *expect, const char *extra)
+{
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "[node %d]", k);
+    size_t pl = strlen(prefix), j = 0;
+    node *n = &s->nodes[k];
+    int ok = 1;
+    for (size_t i = 0; expect[i] || extra; i++) {
+        const char *want = expect[i];
+        if (!want) {
+            want = extra;
+            extra = NULL;
+        } else if (strncmp(want, prefix, pl) != 0 || want[pl] != ' ') {
+            continue;
+        }
+        const char *got = j < n->nlines ? n->lines[j] : "(nothing)";
+        j++;
+        if (strcmp(want, got) != 0) {
+            fprintf(stderr, "emulation: node %d line %zu: expected \"%s\", got \"%s\"\n", k, j, want,
+                    got);
+            ok = 0;
+            break;
+        }
+        if (!expect[i])
+            break;
+    }
+    if (ok && j != n->nlines) {
+        fprintf(stderr, "emulation: node %d printed %zu lines, expected %zu; first extra: \"%s\"\n",
+                k, n->nlines, j, n->lines[j]);
+        ok = 0;
+    }
+    return ok;
+}
+
+static void test_emulation_seed5(void)
+{
+    static const sim_cfg cfg = { "emulation-5", 5, 5, 1 };
+    static const script_op ops[] = {
+        { 'd', "a", 0 }, { 'p', "b", "val_84" }, { 'd', "e", 0 }, { 'g', "e", 0 },
+        { 'p', "b", "val_55" }, { 'g', "e", 0 }, { 'd', "b", 0 }, { 'p', "c", "val_30" },
+        { 'd', "b", 0 }, { 'd', "c", 0 }, { 'd', "c", 0 }, { 'g', "b", 0 },
+        { 'g', "d", 0 }, { 'd', "b", 0 }, { 'g', "a", 0 },
+    };
+    size_t n = sizeof ops / sizeof *ops, ids[16];
+    sim *s = xrealloc(NULL, sizeof *s);
+    sim_init(s, &cfg, 1, 0);
+    s->record_lines = 1;
+    sim_boot_all(s);
+    emu_run(s, ops, n, ids);
+    CHECK(!s->failed);
+    if (s->failed)
+        print_failure(s, cfg.name);
+    for (int k = 1; k <= 5; k++)
+        CHECK(compare_lines(s, k, seed5_lines, NULL));
+    size_t c = 0;
+    for (size_t i = 0; seed5_lines[i]; i++) {
+        if (strncmp(seed5_lines[i], "[client]", 8) != 0)
+            continue;
+        char line[200];
+        client_line(&s->ops[ids[c]], line, sizeof line);
+        if (strcmp(line, seed5_lines[i]) != 0)
+            fprintf(stderr, "emulation: client line %zu: expected \"%s\", got \"%s\"\n", c,
+                    seed5_lines[i], line);
+        CHECK(strcmp(line, seed5_lines[i]) == 0);
+        c++;
+    }
+    CHECK(c == n);
+    for (int k = 1; k <= 5; k++)
+        CHECK(s->nodes[k].applied_cb == n && raft_get_applied(s->nodes[k].r) == n);
+    CHECK(s->ref_n == n);
+    sim_free(s);
+    free(s);
+}
+
+static void test_emulation_seed3(void)
+{
+    static const sim_cfg cfg = { "emulation-3", 3, 3, 1 };
+    static const script_op ops[] = {
+        { 'p', "x", "hello" }, { 'g', "x", 0 }, { 'p', "x", "world" },
+        { 'd', "x", 0 },       { 'g', "x", 0 }, { 'd', "x", 0 },
+    };
+    static const char *const results[] = {
+        "op_ok", "{ok,<<\"hello\">>}", "{op_error,<<\"key already exists: x\">>}",
+        "op_ok", "{error,<<\"key not found: x\">>}", "{op_error,<<\"key not found: x\">>}",
+    };
+    size_t n = sizeof ops / sizeof *ops, ids[8];
+    sim *s = xrealloc(NULL, sizeof *s);
+    sim_init(s, &cfg, 1, 0);
+    s->record_lines = 1;
+    sim_boot_all(s);
+    emu_run(s, ops, n, ids);
+    CHECK(!s->failed);
+    if (s->failed)
+        print_failure(s, cfg.name);
+    CHECK(compare_lines(s, 1, seed3_lines, NULL));
+    /* the seed's test ended before its followers applied slot 6 */
+    CHECK(compare_lines(s, 2, seed3_lines, "[node 2] slot 6: DELETE \"x\" -> NOT FOUND"));
+    CHECK(compare_lines(s, 3, seed3_lines, "[node 3] slot 6: DELETE \"x\" -> NOT FOUND"));
+    for (size_t i = 0; i < n; i++) {
+        char got[160];
+        cn_term res = cn_buf_term(&s->ops[ids[i]].res, 0);
+        cn_term_format(&res, got, sizeof got);
+        if (strcmp(got, results[i]) != 0)
+            fprintf(stderr, "emulation-3: op %zu answered %s, expected %s\n", i, got, results[i]);
+        CHECK(strcmp(got, results[i]) == 0);
+    }
+    sim_free(s);
+    free(s);
+}
+
+/* A follower crashes and restarts from its disk during a designated-leader
+ * run: the leader's calls to it time out ("No reply ..."), the majority still
+ * commits every command, and every node applies the same sequence. */
+static void test_emulation_crash(void)
+{
+    static const sim_cfg cfg = { "emulation-5-crash", 5, 5, 1 };
+    static const char *keys[] = { "a", "b", "c", "d", "e" };
+    script_op ops[24];
+    char vals[24][16];
+    sim *s = xrealloc(NULL, sizeof *s);
+    sim_init(s, &cfg, 7, 0);
+    s->record_lines = 1;
+    for (int i = 0; i < 24; i++) {
+        snprintf(vals[i], sizeof vals[i], "val_%d", (int)(rnd(s) % 100));
+        uint64_t k = rnd(s) % 3;
+        ops[i] = (script_op){ k == 0 ? 'g' : k == 1 ? 'p' : 'd', keys[rnd(s) % 5], vals[i] };
+    }
+    sim_boot_all(s);
+    size_t ids[24];
+    emu_run(s, ops, 8, ids);
+    node_crash(s, &s->nodes[4]);
+    emu_run(s, ops + 8, 8, ids + 8);
+    node_restart(s, &s->nodes[4]);
+    post_step(s);
+    emu_run(s, ops + 16, 8, ids + 16);
+    CHECK(!s->failed);
+    if (s->failed)
+        print_failure(s, cfg.name);
+    int noreply = 0, failed_ops = 0;
+    for (size_t j = 0; j < s->nodes[1].nlines; j++)
+        noreply += strstr(s->nodes[1].lines[j], "No reply from node 4 within 2000 ms") != NULL;
+    for (int i = 0; i < 24; i++) {
+        cn_term res = cn_buf_term(&s->ops[ids[i]].res, 0);
+        char tag[CN_ATOM_BUF], why[64];
+        failed_ops += !res.len || (cn_term_match(&res, "{~a, ~s}", tag, why, sizeof why) &&
+                                   !strcmp(why, "replication failed"));
+    }
+    CHECK(noreply == 8);
+    CHECK(failed_ops == 0);
+    uint64_t last = raft_get_log(s->nodes[1].r)->n;
+    CHECK(last == 24);
+    for (int k = 1; k <= 5; k++)
+        if (k != 4)
+            CHECK(s->nodes[k].applied_cb == last);
+    CHECK(s->ref_n == last);
+    sim_free(s);
+    free(s);
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static uint64_t env_u64(const char *name, uint64_t def)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtoull(v, NULL, 10) : def;
+}
+
+static double secs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const sim_cfg configs[] = {
+    { "raft-3", 3, 0, 0 },
+    { "raft-5", 5, 0, 0 },
+    { "mixed-3", 3, 1, 0 },
+    { "mixed-5", 5, 2, 0 },
+};
+
+int main(void)
+{
+    uint64_t seeds = env_u64("RAFT_SIM_SEEDS", 2000), steps = env_u64("RAFT_SIM_STEPS", 1500),
+             seed0 = env_u64("RAFT_SIM_SEED0", 1);
+    const char *only = getenv("RAFT_SIM_CONFIG");
+    const char *replay = getenv("RAFT_SIM_REPLAY");
+    size_t ncfg = sizeof configs / sizeof *configs;
+    if (replay && *replay) {
+        char name[32];
+        unsigned long long rs = 0, rsteps = steps;
+        int rf = F_ALL;
+        if (sscanf(replay, "%31[^:]:%llu:%llu:%d", name, &rs, &rsteps, &rf) < 2) {
+            fprintf(stderr, "RAFT_SIM_REPLAY=name:seed[:steps[:faults]]\n");
+            return 2;
+        }
+        for (size_t i = 0; i < ncfg; i++) {
+            const char *sc = NULL;
+            if (!strncmp(name, "rejoin-", 7) && !strcmp(configs[i].name, name + 7))
+                sc = "rejoin";
+            else if (!strncmp(name, "minority-", 9) && !strcmp(configs[i].name, name + 9))
+                sc = "minority";
+            if (sc) {
+                uint64_t sd = 0;
+                setenv("RAFT_SIM_VERBOSE", "1", 1);
+                int ok = !strcmp(sc, "rejoin") ? scenario_rejoin(&configs[i], rs)
+                                               : scenario_minority(&configs[i], rs, &sd);
+                printf("raft_sim_test: replay %s seed %llu: %s\n", name, rs, ok ? "ok" : "FAILED");
+                return ok ? 0 : 1;
+            }
+        }
+        for (size_t i = 0; i < ncfg; i++)
+            if (!strcmp(configs[i].name, name)) {
+                int ok = run_schedule(&configs[i], rs, rsteps, rf, 1, NULL, 1);
+                printf("raft_sim_test: replay %s seed %llu: %s\n", name, rs, ok ? "ok" : "FAILED");
+                return ok ? 0 : 1;
+            }
+        fprintf(stderr, "no configuration %s\n", name);
+        return 2;
+    }
+
+    double t_all = secs();
+    for (size_t i = 0; i < ncfg; i++) {
+        const sim_cfg *cfg = &configs[i];
+        if (only && *only && !strstr(cfg->name, only))
+            continue;
+        run_stats st;
+        memset(&st, 0, sizeof st);
+        double t0 = secs();
+        int shown = 0;
+        for (uint64_t k = 0; k < seeds; k++) {
+            uint64_t seed = seed0 + k;
+            if (!run_schedule(cfg, seed, steps, F_ALL, 0, &st, shown < 2)) {
+                if (shown++ < 2)
+                    minimize(cfg, seed, steps);
+            }
+        }
+        CHECK(st.failures == 0);
+        printf("raft_sim_test: %-8s %llu seeds x %llu steps: %llu steps, %llu elections, "
+               "%llu entries committed, %llu writes acked, %llu crashes, %llu partitions, "
+               "%llu msgs; slowest election after healing %llu ms (seed %llu), mean %llu ms; "
+               "%llu failed; %.1f s\n",
+               cfg->name, (unsigned long long)seeds, (unsigned long long)steps,
+               (unsigned long long)st.steps, (unsigned long long)st.elections,
+               (unsigned long long)st.commits, (unsigned long long)st.acked,
+               (unsigned long long)st.crashes, (unsigned long long)st.parts,
+               (unsigned long long)st.msgs, (unsigned long long)st.slowest_ms,
+               (unsigned long long)st.slowest_seed,
+               (unsigned long long)(st.runs ? st.sum_elect_ms / st.runs : 0),
+               (unsigned long long)st.failures, secs() - t0);
+        fflush(stdout);
+    }
+
+    if (!only || !*only || strstr("scenarios", only)) {
+        uint64_t nsc = seeds / 20 ? seeds / 20 : 1;
+        for (size_t i = 0; i < ncfg; i++) {
+            const sim_cfg *cfg = &configs[i];
+            uint64_t fails_m = 0, fails_r = 0, stepdown = 0;
+            double t0 = secs();
+            for (uint64_t k = 0; k < nsc; k++) {
+                fails_m += !scenario_minority(cfg, seed0 + k, &stepdown);
+                fails_r += !scenario_rejoin(cfg, seed0 + k);
+            }
+            CHECK(fails_m == 0);
+            CHECK(fails_r == 0);
+            printf("raft_sim_test: %-8s scenarios x %llu seeds: minority cut off (slowest "
+                   "step-down %llu ms) %llu failed, isolated follower returns %llu failed; %.1f s\n",
+                   cfg->name, (unsigned long long)nsc, (unsigned long long)stepdown,
+                   (unsigned long long)fails_m, (unsigned long long)fails_r, secs() - t0);
+        }
+        test_emulation_seed5();
+        test_emulation_seed3();
+        test_emulation_crash();
+    }
+    printf("raft_sim_test: total %.1f s\n", secs() - t_all);
+    cn_atom_cleanup();
+    return CHECK_DONE("raft_sim_test");
+}

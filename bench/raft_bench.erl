@@ -1,0 +1,283 @@
+%% raft_bench - raft_kv writes against the Erlang reference and etcd, in one run.
+%%
+%% Run by `make bench`.  Every system gets the same load: puts of fresh keys
+%% with 100-byte values, from 1 client and from 256 requests in flight, for
+%% BENCH_RAFT_SECONDS (default 8) each, on loopback:
+%%   C raft_kv   3 and 5 nodes, --data-dir (fsync before acknowledging),
+%%               driven by `raft_kv load` (a C client on its own node)
+%%   reference   3 and 5 Erlang emulation nodes (in memory: the seed has no
+%%               disk), driven by the same `raft_kv load` through a Subject
+%%   etcd 3.4    3 members from Debian's etcd-server (fsync on, its
+%%               default), driven over its JSON gateway by keep-alive HTTP
+%%               clients in Erlang
+%% and prints writes/s, p50 and p99 side by side with the ratio to etcd.
+-module(raft_bench).
+-export([main/0]).
+%% on the reference cluster's node
+-export([ref_host/2]).
+
+-define(VALUE_BYTES, 100).
+
+main() ->
+    Secs = env_int("BENCH_RAFT_SECONDS", 8),
+    Root = root(),
+    Bin = filename:join([Root, "priv", "bin", "raft_kv"]),
+    Tmp = filename:join([Root, "_build", "bench", "raft_tmp"]),
+    _ = os:cmd("rm -rf " ++ Tmp),
+    ok = filelib:ensure_path(Tmp),
+    io:format("~nraft_kv writes (~b-byte values, ~b s per run, loopback)~n", [?VALUE_BYTES, Secs]),
+    Rows = lists:append([c_cluster(Bin, Tmp, N, Secs) || N <- [3, 5]] ++
+                        [ref_cluster(Bin, N, Secs) || N <- [3, 5]] ++
+                        [etcd_cluster(Tmp, Secs)]),
+    Etcd = fun(Clients) ->
+                   case [R || #{system := "etcd", clients := C} = R <- Rows, C =:= Clients] of
+                       [#{rate := E}] when E > 0 -> E;
+                       _ -> undefined
+                   end
+           end,
+    io:format("~-12s ~5s ~8s ~12s ~9s ~9s ~9s  ~s~n",
+              ["system", "nodes", "clients", "writes/s", "p50 ms", "p99 ms", "vs etcd", "durability"]),
+    [io:format("~-12s ~5b ~8b ~12.1f ~9.3f ~9.3f ~9s  ~s~n",
+               [Sys, N, C, Rate, P50, P99, ratio(Rate, Etcd(C)), Dur])
+     || #{system := Sys, nodes := N, clients := C, rate := Rate, p50 := P50, p99 := P99,
+          durability := Dur} <- Rows],
+    _ = os:cmd("rm -rf " ++ Tmp),
+    ok.
+
+ratio(_, undefined) -> "-";
+ratio(R, E) -> lists:flatten(io_lib:format("~.2fx", [R / E])).
+
+%% ---- C clusters ----------------------------------------------------------
+
+c_cluster(Bin, Tmp, N, Secs) ->
+    Cookie = atom_to_list(erlang:get_cookie()),
+    Names = [uniq("rb" ++ integer_to_list(I)) || I <- lists:seq(1, N)],
+    Host = host(),
+    Peers = filename:join(Tmp, "peers" ++ integer_to_list(N) ++ ".json"),
+    ok = file:write_file(Peers, ["{\"nodes\": [",
+                                 lists:join(",", [io_lib:format("{\"name\": \"~s@~s\", \"id\": ~b}",
+                                                                [Nm, Host, I])
+                                                  || {I, Nm} <- lists:zip(lists:seq(1, N), Names)]),
+                                 "]}"]),
+    Cs = [cnode_proc:start(Bin, ["--sname", Nm, "--cookie", Cookie, "--peers", Peers, "--quiet",
+                                 "--data-dir", filename:join(Tmp, Nm)],
+                           #{log => filename:join(Tmp, Nm ++ ".log")})
+          || Nm <- Names],
+    Leader = wait_leader([maps:get(node, C) || C <- Cs], 20000),
+    Rows = [load_row("C raft_kv", N, "fsync", Bin, Cookie, Leader, Clients, Secs)
+            || Clients <- [1, 256]],
+    [cnode_proc:stop(C) || C <- Cs],
+    Rows.
+
+wait_leader(Nodes, Ms) ->
+    Deadline = erlang:monotonic_time(millisecond) + Ms,
+    wait_leader_loop(Nodes, Deadline).
+wait_leader_loop(Nodes, Deadline) ->
+    case [N || N <- Nodes, (catch maps:get(role, gen_server:call({raft_kv, N}, status))) =:= leader] of
+        [L] -> L;
+        _ ->
+            erlang:monotonic_time(millisecond) < Deadline orelse error(no_leader),
+            receive after 50 -> wait_leader_loop(Nodes, Deadline) end
+    end.
+
+%% Runs `raft_kv load` against Node (anything answering {raft_kv, Node}).
+load_row(System, N, Dur, Bin, Cookie, Node, Clients, Secs) ->
+    Out = os:cmd(string:join([Bin, "load", "--sname", uniq("load"), "--cookie", Cookie,
+                              "--node", atom_to_list(Node),
+                              "--inflight", integer_to_list(Clients),
+                              "--seconds", integer_to_list(Secs),
+                              "--value-bytes", integer_to_list(?VALUE_BYTES),
+                              "2>/dev/null"], " ")),
+    #{system => System, nodes => N, clients => Clients, durability => Dur,
+      rate => num(Out, "writes_per_s"), p50 => num(Out, "p50_ms"), p99 => num(Out, "p99_ms")}.
+
+num(Json, Key) ->
+    case re:run(Json, "\"" ++ Key ++ "\": ([0-9.]+)", [{capture, all_but_first, list}]) of
+        {match, [V]} -> list_to_float(V);
+        _ -> error({no_field, Key, Json})
+    end.
+
+%% ---- the Erlang reference ------------------------------------------------
+
+%% N reference nodes on a node of their own, with a registered raft_kv
+%% process there that hands out the leader's Subject (what the C load tool
+%% asks a node for).
+ref_cluster(Bin, N, Secs) ->
+    Cookie = atom_to_list(erlang:get_cookie()),
+    Code = [filename:absname(filename:dirname(code:which(M))) || M <- [raft_ref_main, ?MODULE]],
+    {ok, Peer, Node} = peer:start(#{name => uniq("rref"),
+                                    args => ["-setcookie", Cookie, "-pa" | Code]}),
+    Self = self(),
+    _ = erpc:call(Node, erlang, spawn, [?MODULE, ref_host, [N, Self]]),
+    receive {ref_ready, Node} -> ok after 20000 -> error(ref_not_ready) end,
+    Rows = [load_row("reference", N, "memory", Bin, Cookie, Node, Clients, Secs)
+            || Clients <- [1, 256]],
+    peer:stop(Peer),
+    Rows.
+
+ref_host(N, ReplyTo) ->
+    {ok, Null} = file:open("/dev/null", [write]),
+    group_leader(Null, self()),
+    Nodes = raft_ref_main:start_nodes(N),
+    ok = raft_ref_main:set_peers(Nodes),
+    Leader = raft_ref_main:elect(Nodes, 1),
+    register(raft_kv, self()),
+    ReplyTo ! {ref_ready, node()},
+    ref_loop(Leader).
+
+ref_loop(Leader) ->
+    receive
+        {'$gen_call', From, subject} -> gen_server:reply(From, Leader), ref_loop(Leader);
+        _ -> ref_loop(Leader)
+    end.
+
+%% ---- etcd ----------------------------------------------------------------
+
+etcd_cluster(Tmp, Secs) ->
+    case os:find_executable("etcd") of
+        false ->
+            io:format("(etcd not installed: apt-get install etcd-server)~n"),
+            [];
+        Etcd -> etcd_run(Etcd, Tmp, Secs)
+    end.
+
+etcd_run(Etcd, Tmp, Secs) ->
+    Base = 24000 + (list_to_integer(os:getpid()) rem 1000) * 10,
+    Peer = fun(I) -> Base + I end,
+    Client = fun(I) -> Base + 5 + I end,
+    Cluster = string:join([io_lib:format("e~b=http://127.0.0.1:~b", [I, Peer(I)]) || I <- [1, 2, 3]],
+                          ","),
+    Ports = [open_port({spawn_executable, Etcd},
+                       [{args, ["--name", "e" ++ integer_to_list(I),
+                                "--data-dir", filename:join(Tmp, "etcd" ++ integer_to_list(I)),
+                                "--listen-peer-urls", url(Peer(I)),
+                                "--initial-advertise-peer-urls", url(Peer(I)),
+                                "--listen-client-urls", url(Client(I)),
+                                "--advertise-client-urls", url(Client(I)),
+                                "--initial-cluster", lists:flatten(Cluster),
+                                "--initial-cluster-state", "new", "--log-level", "error"]},
+                        exit_status, stderr_to_stdout, binary])
+             || I <- [1, 2, 3]],
+    OsPids = [element(2, erlang:port_info(P, os_pid)) || P <- Ports],
+    LeaderPort = etcd_leader([Client(I) || I <- [1, 2, 3]], 30000),
+    Rows = [etcd_load(LeaderPort, Clients, Secs) || Clients <- [1, 256]],
+    [os:cmd("kill -TERM " ++ integer_to_list(P)) || P <- OsPids],
+    [receive {Port, {exit_status, _}} -> ok after 10000 -> ok end || Port <- Ports],
+    Rows.
+
+url(Port) -> "http://127.0.0.1:" ++ integer_to_list(Port).
+
+%% The member that says it leads (its status over the gateway).
+etcd_leader(Ports, Ms) ->
+    Deadline = erlang:monotonic_time(millisecond) + Ms,
+    etcd_leader_loop(Ports, Deadline).
+etcd_leader_loop(Ports, Deadline) ->
+    Found = [P || P <- Ports,
+                  case http_post(P, "/v3/maintenance/status", <<"{}">>) of
+                      {ok, Body} ->
+                          case {re:run(Body, "\"leader\":\"([0-9]+)\"", [{capture, all_but_first, binary}]),
+                                re:run(Body, "\"member_id\":\"([0-9]+)\"", [{capture, all_but_first, binary}])} of
+                              {{match, [L]}, {match, [L]}} -> true;
+                              _ -> false
+                          end;
+                      _ -> false
+                  end],
+    case Found of
+        [P | _] -> P;
+        [] ->
+            erlang:monotonic_time(millisecond) < Deadline orelse error(etcd_no_leader),
+            receive after 100 -> etcd_leader_loop(Ports, Deadline) end
+    end.
+
+http_post(Port, Path, Body) ->
+    case gen_tcp:connect("127.0.0.1", Port, [binary, {active, false}, {packet, http_bin}], 2000) of
+        {ok, S} ->
+            R = request(S, Path, Body),
+            gen_tcp:close(S),
+            R;
+        E -> E
+    end.
+
+%% One keep-alive request; the socket is in {packet, http_bin} mode.
+request(S, Path, Body) ->
+    Req = [<<"POST ">>, Path, <<" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Content-Type: application/json\r\nContent-Length: ">>,
+           integer_to_binary(byte_size(Body)), <<"\r\n\r\n">>, Body],
+    ok = gen_tcp:send(S, Req),
+    case gen_tcp:recv(S, 0, 10000) of
+        {ok, {http_response, _, Code, _}} ->
+            Len = headers(S, 0),
+            ok = inet:setopts(S, [{packet, raw}]),
+            {ok, Resp} = case Len of 0 -> {ok, <<>>}; _ -> gen_tcp:recv(S, Len, 10000) end,
+            ok = inet:setopts(S, [{packet, http_bin}]),
+            case Code of 200 -> {ok, Resp}; _ -> {error, Code} end;
+        E -> E
+    end.
+
+headers(S, Len) ->
+    case gen_tcp:recv(S, 0, 10000) of
+        {ok, {http_header, _, 'Content-Length', _, V}} -> headers(S, binary_to_integer(V));
+        {ok, {http_header, _, _, _, _}} -> headers(S, Len);
+        {ok, http_eoh} -> Len
+    end.
+
+etcd_load(Port, Clients, Secs) ->
+    Self = self(),
+    Value = base64:encode(binary:copy(<<"v">>, ?VALUE_BYTES)),
+    Stop = erlang:monotonic_time(millisecond) + Secs * 1000,
+    Run = erlang:unique_integer([positive]),
+    Workers = [spawn_link(fun() -> etcd_worker(Self, Port, Value, Stop, Run, W) end)
+               || W <- lists:seq(1, Clients)],
+    T0 = erlang:monotonic_time(),
+    Results = [receive {etcd_done, W, L, Errs} -> {L, Errs} end || W <- Workers],
+    Elapsed = erlang:convert_time_unit(erlang:monotonic_time() - T0, native, microsecond) / 1.0e6,
+    Lat = lists:sort(lists:append([L || {L, _} <- Results])),
+    Count = length(Lat),
+    #{system => "etcd", nodes => 3, clients => Clients, durability => "fsync",
+      rate => Count / Elapsed, p50 => pct(Lat, 50), p99 => pct(Lat, 99)}.
+
+etcd_worker(Parent, Port, Value, Stop, Run, W) ->
+    {ok, S} = gen_tcp:connect("127.0.0.1", Port, [binary, {active, false}, {packet, http_bin},
+                                                  {nodelay, true}]),
+    etcd_loop(Parent, S, Value, Stop, Run, W, 0, [], 0).
+
+etcd_loop(Parent, S, Value, Stop, Run, W, K, Lat, Errs) ->
+    case erlang:monotonic_time(millisecond) >= Stop of
+        true ->
+            gen_tcp:close(S),
+            Parent ! {etcd_done, self(), Lat, Errs};
+        false ->
+            Key = base64:encode(iolist_to_binary(io_lib:format("k~b_~b_~b", [Run, W, K]))),
+            Body = <<"{\"key\":\"", Key/binary, "\",\"value\":\"", Value/binary, "\"}">>,
+            T0 = erlang:monotonic_time(microsecond),
+            case request(S, <<"/v3/kv/put">>, Body) of
+                {ok, _} ->
+                    T = (erlang:monotonic_time(microsecond) - T0) / 1000,
+                    etcd_loop(Parent, S, Value, Stop, Run, W, K + 1, [T | Lat], Errs);
+                _ ->
+                    etcd_loop(Parent, S, Value, Stop, Run, W, K + 1, Lat, Errs + 1)
+            end
+    end.
+
+pct([], _) -> 0.0;
+pct(L, P) -> lists:nth(max(1, (length(L) * P) div 100), L).
+
+%% ---- helpers -------------------------------------------------------------
+
+host() ->
+    [_, H] = string:split(atom_to_list(node()), "@"),
+    H.
+
+uniq(P) -> P ++ "_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])).
+
+root() ->
+    case os:getenv("CNODE_ROOT") of
+        false -> {ok, D} = file:get_cwd(), D;
+        R -> R
+    end.
+
+env_int(K, D) ->
+    case os:getenv(K) of
+        false -> D;
+        V -> list_to_integer(V)
+    end.
