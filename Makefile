@@ -98,7 +98,8 @@ test: deps
 # ---- benchmarks --------------------------------------------------------------
 BENCH_ERL := erl -noshell -pa _build/default/lib/cnode/ebin -pa _build/bench
 
-bench: deps all $(OBJ_DIR)/bin/bench_node $(OBJ_DIR)/bin/testnode
+bench: all $(OBJ_DIR)/bin/bench_node $(OBJ_DIR)/bin/testnode
+	@scripts/deps.sh --bench
 	rebar3 compile
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/*.erl

@@ -4,7 +4,7 @@
 # by CI.  Needs root or sudo only when something is missing.
 set -e
 
-PKGS="etcd-server etcd-client build-essential clang llvm libclang-rt-14-dev pkg-config make \
+PKGS="build-essential clang llvm libclang-rt-14-dev pkg-config make \
 erlang-nox erlang-dev erlang-src rebar3 erlang-common-test \
 libuv1-dev libcjson-dev uthash-dev libssl-dev zlib1g-dev iproute2 iptables procps"
 
@@ -22,7 +22,24 @@ have() {
     ls /usr/lib/erlang/lib/common_test-* >/dev/null 2>&1
 }
 
-if [ "${1:-}" != "--force" ] && have; then
+FORCE=0
+BENCH=0
+for a in "$@"; do
+    case "$a" in
+        --force) FORCE=1 ;;
+        --bench) BENCH=1 ;;               # etcd, for make bench's comparison
+        *) echo "deps.sh: unknown option $a" >&2; exit 2 ;;
+    esac
+done
+if [ $BENCH -eq 1 ]; then
+    PKGS="$PKGS etcd-server etcd-client"
+fi
+
+have_all() {
+    have && { [ $BENCH -eq 0 ] || command -v etcd >/dev/null 2>&1; }
+}
+
+if [ $FORCE -eq 0 ] && have_all; then
     exit 0
 fi
 
@@ -30,4 +47,4 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 echo "deps.sh: installing: $PKGS" >&2
 $SUDO apt-get update
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y $PKGS
-have || { echo "deps.sh: still missing something after apt-get" >&2; exit 1; }
+have_all || { echo "deps.sh: still missing something after apt-get" >&2; exit 1; }
