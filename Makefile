@@ -98,8 +98,9 @@ test: deps
 # ---- benchmarks --------------------------------------------------------------
 BENCH_ERL := erl -noshell -pa _build/default/lib/cnode/ebin -pa _build/bench
 
-bench: all $(OBJ_DIR)/bin/bench_node $(OBJ_DIR)/bin/testnode
+bench: deps
 	@scripts/deps.sh --bench
+	@$(MAKE) --no-print-directory -s all $(OBJ_DIR)/bin/bench_node $(OBJ_DIR)/bin/testnode
 	rebar3 compile
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/*.erl
