@@ -36,13 +36,14 @@ static int get_int(const cJSON *o, const char *key, int min, int max, int dflt, 
         *out = dflt;
         return 0;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble ||
-        v->valueint < min || v->valueint > max) {
+    /* range first: converting an out-of-range double to int is undefined */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= min && v->valuedouble <= max) ||
+        v->valuedouble != (double)(int)v->valuedouble) {
         snprintf(err, errlen, "%s: \"%s\" must be an integer from %d to %d", where, key, min,
                  max);
         return -1;
     }
-    *out = v->valueint;
+    *out = (int)v->valuedouble;
     return 0;
 }
 

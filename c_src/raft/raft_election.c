@@ -59,17 +59,29 @@ void raft__campaign(raft *r)
 {
     if (!r->configured || r->role == RAFT_LEADER)
         return;
+    /* Alive emulation peers count as granted, but only once a C peer has
+     * granted too, or after a whole round that had enough grants with them
+     * and in which no C peer answered (the C peers are down or cut off): a
+     * node back from a partition that sees its emulation peers alive must
+     * not start an election before hearing whether the C nodes have a
+     * leader. */
+    int quiet = r->prevoting && r->prevote_waiting, cn_peers = 0;
     r->prevoting = 1;
-    r->votes = 1;
+    r->prevote_waiting = 0;
+    r->prevotes = 1;
     for (size_t i = 0; i < r->npeers; i++) {
         raft_peer *p = &r->peers[i];
         p->prevote = p->kind == RAFT_KIND_EMU && p->alive;
-        r->votes += p->prevote;
+        r->prevotes += p->prevote;
+        cn_peers += p->kind != RAFT_KIND_EMU;
     }
     r->election_due = r->now + raft__random(r, r->cfg.election_min_ms, r->cfg.election_max_ms);
-    if (r->votes >= raft__quorum(r)) {
-        start_election(r);
-        return;
+    if (r->prevotes >= raft__quorum(r)) {
+        if (!cn_peers || quiet) {
+            start_election(r);
+            return;
+        }
+        r->prevote_waiting = 1;
     }
     uint64_t last = raft_log_last(&r->log);
     raft_msg m = { .type = RAFT_MSG_PRE_VOTE, .term = r->term + 1, .node = r->cfg.id,
@@ -157,9 +169,11 @@ void raft__on_pre_vote_reply(raft *r, int from, const raft_msg *m)
         return;
     }
     raft_peer *p = raft__peer(r, from);
+    if (p)
+        r->prevote_waiting = 0;
     if (!r->prevoting || !m->granted || !p || p->prevote)
         return;
     p->prevote = 1;
-    if (++r->votes >= raft__quorum(r))
+    if (++r->prevotes >= raft__quorum(r))
         start_election(r);
 }

@@ -263,6 +263,8 @@ void raft__emu_on_append(raft *r, const raft_msg *m, raft_token token)
     if (m->commit > r->commit) {
         uint64_t last_new = m->n_entries ? m->index + m->n_entries : r->commit;
         commit = m->commit < last_new ? m->commit : last_new;
+        if (commit < r->commit)
+            commit = r->commit;     /* the seed's min() can lower it: never */
     }
     uint64_t match = raft_log_last(&r->log);
     raft__trace(r, "[node %d] AppendEntries OK from leader %d, match_index=%llu", id, m->node,

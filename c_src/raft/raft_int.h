@@ -85,7 +85,9 @@ struct raft {
     uint64_t quorum_due;
     uint64_t last_leader_contact;
     int      prevoting;
+    int      prevote_waiting;          /* granted counting emulation peers, no C answer yet */
     int      votes;
+    int      prevotes;                 /* counted apart: a late vote must not add to them */
     uint64_t rng;
 
     /* durability */

@@ -149,6 +149,7 @@ void raft__on_append(raft *r, int from, const raft_msg *m, raft_token token)
         r->leader_verified = 0;
     r->leader = m->node;
     r->last_leader_contact = r->now;
+    r->prevote_waiting = 0;
     raft__reset_election(r);
 
     uint64_t prev = m->index;

@@ -20,16 +20,18 @@ EI_DIR=${EI_DIR:-$(erl -noshell -eval 'io:format("~s",[code:lib_dir(erl_interfac
 
 OUT=_build/fuzz
 OBJ=$OUT/obj
-ALL_TARGETS="fuzz_term fuzz_dist fuzz_handshake fuzz_epmd"
+ALL_TARGETS="fuzz_term fuzz_dist fuzz_handshake fuzz_epmd fuzz_raft_wire fuzz_peers"
 TARGETS=${*:-$ALL_TARGETS}
 
 # The pure parts of the runtime; epmd.c needs libuv symbols, handshake.c
 # libcrypto, the term code libei.
 NODE_SRC="term_check term_match term_build term_format atom buf dist handshake epmd"
+# Targets that need the whole runtime (Subjects) or a protocol's decoders.
+FULL_SRC="c_src/node/*.c c_src/raft/raft_wire.c c_src/raft/raft_kv.c c_src/raft/raft_log.c"
 CFLAGS="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer
         -fsanitize=address,undefined -fno-sanitize-recover=undefined
         -I$EI_DIR/include -I/usr/include/cjson"
-LDLIBS="-L$EI_DIR/lib -lei -luv -lcrypto -lpthread -lm"
+LDLIBS="-L$EI_DIR/lib -lei -luv -lcjson -lcrypto -lz -lpthread -lm"
 
 export ASAN_OPTIONS="detect_stack_use_after_return=1:detect_leaks=1:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
@@ -48,8 +50,12 @@ for s in $NODE_SRC; do
     objs="$objs $o"
 done
 for t in $TARGETS; do
+    case $t in
+        fuzz_raft_wire|fuzz_peers) srcs=$FULL_SRC; link="" ;;
+        *) srcs=""; link=$objs ;;
+    esac
     # shellcheck disable=SC2086
-    $CC $CFLAGS -fsanitize=fuzzer "test/fuzz/$t.c" $objs $LDLIBS -o "$OUT/$t" ||
+    $CC $CFLAGS -fsanitize=fuzzer "test/fuzz/$t.c" $srcs $link $LDLIBS -o "$OUT/$t" ||
         { echo "build of $t failed"; exit 2; }
 done
 
