@@ -231,7 +231,7 @@ static void resend(fast_core *f, int i, uint64_t now, const cb_sink *out)
     uint64_t from = log_after(f, s->acked);
     if (s->sent_b > from)           /* messages sent before, going again */
         f->base.stats.resent += batch_last(log_at(f, s->sent_b - 1)) - log_at(f, from)->first + 1;
-    (void)from;
+    s->sent_b = from;
     s->t_progress = now;
     pump(f, i, now, out);
     send_end(f, i, now, out);
