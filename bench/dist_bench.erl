@@ -58,11 +58,11 @@ main(_) ->
     [EE, EC, CE, CC] = [median_run([R || {K2, R} <- Runs, K2 =:= K]) || {K, _, _} <- Paths],
     io:format("median of ~b interleaved rounds~n", [Rounds]),
     Base = maps:get(rate, EE),
-    io:format("~-6s ~14s ~9s ~18s ~18s~n",
-              ["path", "msgs/s", "vs E->E", "sender us/msg", "receiver us/msg"]),
-    [io:format("~-6s ~14s ~8.2fx ~18.3f ~18.3f~n",
-               [Name, fmt_int(round(Rate)), Rate / Base, SCpu, RCpu])
-     || {Name, #{rate := Rate, sender_cpu := SCpu, receiver_cpu := RCpu}}
+    io:format("~-6s ~14s ~9s ~16s ~16s ~10s~n",
+              ["path", "msgs/s", "vs E->E", "sender us/msg", "receiver us/msg", "segs/msg"]),
+    [io:format("~-6s ~14s ~8.2fx ~16.3f ~16.3f ~10.3f~n",
+               [Name, fmt_int(round(Rate)), Rate / Base, SCpu, RCpu, Segs])
+     || {Name, #{rate := Rate, sender_cpu := SCpu, receiver_cpu := RCpu, segs := Segs}}
             <- [{"E->E", EE}, {"E->C", EC}, {"C->E", CE}, {"C->C", CC}]],
     %% round trips
     Srv = erpc:call(B, erlang, spawn, [?MODULE, echo_loop, []]),
@@ -88,14 +88,16 @@ run_path(SKind, SNode, SOs, RKind, RNode, ROs, N) ->
     Self = self(),
     Dest = arm_sink(RKind, RNode, N, Self),
     Cpu0 = {cpu(SOs), cpu(ROs)},
+    Segs0 = tcp_segments(),
     T0 = erlang:monotonic_time(),
     start_sender(SKind, SNode, Dest, N, Self),
     receive {sink_done, N} -> ok after 300000 -> error(sink_timeout) end,
     T1 = erlang:monotonic_time(),
     receive {source_done, _} -> ok after 0 -> ok end,
     {S1, R1} = {cpu(SOs), cpu(ROs)},
+    Segs = tcp_segments() - Segs0,
     Secs = erlang:convert_time_unit(T1 - T0, native, microsecond) / 1.0e6,
-    #{rate => N / Secs,
+    #{rate => N / Secs, segs => Segs / N,
       sender_cpu => (S1 - element(1, Cpu0)) * 1.0e6 / N,
       receiver_cpu => (R1 - element(2, Cpu0)) * 1.0e6 / N}.
 
@@ -198,6 +200,16 @@ raw_connect(Node, Cookie, I) ->
     S.
 
 %% ---- helpers -------------------------------------------------------------
+
+%% TCP segments sent by the whole machine (all of them loopback here): how
+%% well senders' writes were coalesced.
+tcp_segments() ->
+    {ok, B} = file:read_file("/proc/net/snmp"),
+    [Names, Values] = [L || L <- binary:split(B, <<"\n">>, [global]),
+                            binary:match(L, <<"Tcp: ">>) =/= nomatch],
+    M = maps:from_list(lists:zip(string:lexemes(binary_to_list(Names), " "),
+                                 string:lexemes(binary_to_list(Values), " "))),
+    list_to_integer(maps:get("OutSegs", M)).
 
 cpu(OsPid) ->
     {ok, Bin} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat"),

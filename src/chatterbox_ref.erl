@@ -468,8 +468,10 @@ cut(#g{opts = #{cut_at := At, cut_for := For}} = G) ->
                          trace(G, "cut start ~b~n", [now_us()]),
                          reconcile(G#g{cut_active = true})
                  end,
-            [erlang:disconnect_node(N) || {Id, N} <- maps:to_list(G1#g.nodes),
-                                          maps:get(Id, G1#g.connected, false)],
+            [begin
+                 log("cut: disconnecting ~s", [N]),
+                 erlang:disconnect_node(N)
+             end || {Id, N} <- maps:to_list(G1#g.nodes), maps:get(Id, G1#g.connected, false)],
             G1
     end;
 cut(G) -> G.

@@ -77,6 +77,7 @@ static void act_send(void *ud, int to, const cb_msg *m)
     cn_send_named(cn->proc, "chatterbox", cn->peer[to].name, &t);
 }
 
+/* --trace only (a test aid): buffered stdio on the loop thread. */
 static void act_created(void *ud, uint64_t ts, uint64_t first, uint32_t count, const uint8_t *v)
 {
     cb_node *cn = ud;

@@ -247,6 +247,7 @@ void raft__become_leader(raft *r)
         p->match = 0;
         p->inflight = 0;
         p->sent_last = 0;
+        p->stale_tail = 0;
         p->last_ack = r->now;
         p->commit_sent = 0;
     }

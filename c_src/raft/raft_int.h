@@ -20,6 +20,7 @@ typedef struct raft_peer {
     uint64_t       next, match;
     unsigned       inflight;
     uint64_t       sent_last;          /* EMU: last index of the append in flight */
+    int            stale_tail;         /* EMU: its log runs past what we sent it */
     uint64_t       last_ack;           /* leader: when it last answered */
     uint64_t       last_send;
     uint64_t       commit_sent;        /* EMU: last commit notified */

@@ -29,6 +29,12 @@ static void send_append(raft *r, raft_peer *p)
     if (p->kind == RAFT_KIND_EMU) {
         if (!p->alive)
             return;
+        /* The seed's follower checks only the entry before those it gets
+         * and writes them over its log by index, keeping whatever differs
+         * below: it agrees with us only as far as it acknowledged entries
+         * sent from a prefix already known equal.  So always send from
+         * there (from index 1 for a new leader). */
+        p->next = p->match + 1;
         if (!p->inflight && p->next <= last) {
             size_t n = (size_t)(last - p->next + 1);
             if (n > r->cfg.max_batch)
@@ -108,7 +114,7 @@ void raft__advance_commit(raft *r)
         return;
     m[0] = r->durable_index;
     for (size_t i = 0; i < r->npeers; i++)
-        m[i + 1] = r->peers[i].match;
+        m[i + 1] = r->peers[i].stale_tail ? 0 : r->peers[i].match;
     qsort(m, r->npeers + 1, sizeof *m, cmp_desc);
     uint64_t n = m[raft__quorum(r) - 1];
     if (m != stack)
@@ -203,8 +209,14 @@ void raft__on_append_reply(raft *r, int from, const raft_msg *m)
     uint64_t last = raft_log_last(&r->log);
     if (m->granted) {
         uint64_t match = m->match;
-        if (p->kind == RAFT_KIND_EMU && match > p->sent_last)
-            match = p->sent_last;   /* the seed's follower may overstate */
+        if (p->kind == RAFT_KIND_EMU) {
+            /* it reports its whole log: past what we sent lies an older
+             * leader's tail it never erases, which weakens its vote; until
+             * our entries cover it, its acks do not count toward commit */
+            p->stale_tail = match > p->sent_last;
+            if (match > p->sent_last)
+                match = p->sent_last;
+        }
         if (match > last)
             match = last;
         if (match > p->match)

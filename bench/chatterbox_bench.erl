@@ -1,0 +1,141 @@
+%% chatterbox_bench - chatterbox's |m| on local clusters, side by side.
+%%
+%% Run by `make bench`.  For 3 and 5 nodes on this machine, one run each of
+%% --send-for 10 --wait-for 5 with the same seed:
+%%   C fast       priv/bin/chatterbox, the fast protocol (the default)
+%%   C seed       priv/bin/chatterbox --protocol seed (stop-and-wait)
+%%   Erlang fast  the Erlang reference nodes (chatterbox_ref), fast protocol
+%% and, for scale, raw C-to-C distribution throughput measured in the same
+%% run (bench_node, one path, 64-byte messages, as dist_bench measures it).
+%% A run counts only if every node exits 0 and prints the same tuple.
+%% Environment: BENCH_CB_SEND, BENCH_CB_WAIT (seconds), BENCH_CB_SEED.
+-module(chatterbox_bench).
+-export([main/0, main/1]).
+
+main() -> main([]).
+
+main(_) ->
+    Send = env_int("BENCH_CB_SEND", 10),
+    Wait = env_int("BENCH_CB_WAIT", 5),
+    Seed = env_int("BENCH_CB_SEED", 42),
+    Root = root(),
+    Dir = filename:join([Root, "_build", "bench", "chatterbox"]),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    C = filename:join([Root, "priv", "bin", "chatterbox"]),
+    Erl = os:find_executable("erl"),
+    io:format("~nChatterbox: |m| after --send-for ~b --wait-for ~b, seed ~b, one run each~n",
+              [Send, Wait, Seed]),
+    io:format("(~s)~n~n", [machine()]),
+    Raw = raw_c_to_c(Root),
+    Configs = [{"C", fast, C}, {"C", seed, C}, {"Erlang ref", fast, Erl}],
+    Rows = [{N, Impl, Proto, run(Dir, N, Exe, Proto, Send, Wait, Seed)}
+            || N <- [3, 5], {Impl, Proto, Exe} <- Configs],
+    io:format("~-6s ~-11s ~-6s ~15s ~14s ~7s ~10s ~10s~n",
+              ["nodes", "impl", "proto", "|m|", "|m|/s", "agree", "vs seed", "vs raw"]),
+    [io:format("~-6b ~-11s ~-6s ~15s ~14s ~7s ~10s ~10s~n",
+               [N, Impl, Proto, fmt_int(M), fmt_int(M div Send), yes_no(Agree),
+                ratio(M, seed_count(N, Rows)), pct(M / Send, Raw)])
+     || {N, Impl, Proto, #{count := M, agree := Agree}} <- Rows],
+    io:format("raw C->C distribution: ~s msgs/s (one path, 64-byte messages)~n",
+              [fmt_int(round(Raw))]),
+    io:format("vs seed: |m| over the C seed protocol's |m| with as many nodes; "
+              "vs raw: |m|/s over raw C->C msgs/s~n"),
+    ok.
+
+seed_count(N, Rows) ->
+    hd([M || {N2, "C", seed, #{count := M}} <- Rows, N2 =:= N]).
+
+%% ---- one cluster -----------------------------------------------------------
+
+run(Dir, N, Exe, Proto, Send, Wait, Seed) ->
+    Host = host(),
+    Cookie = atom_to_list(erlang:get_cookie()),
+    Names = [uniq("cbb") || _ <- lists:seq(1, N)],
+    Peers = filename:join(Dir, hd(Names) ++ "_peers.json"),
+    chatterbox_ref_cluster:write_peers(Peers, [Nm ++ "@" ++ Host || Nm <- Names], Cookie),
+    Args = fun(Nm) -> ["--sname", Nm, "--peer-config-file", Peers,
+                       "--protocol", atom_to_list(Proto), "--send-for", integer_to_list(Send),
+                       "--wait-for", integer_to_list(Wait), "--with-seed", integer_to_list(Seed)]
+           end,
+    Specs = [#{exe => Exe, log => filename:join(Dir, Nm ++ ".log"),
+               args => case filename:basename(Exe) of
+                           "erl" -> chatterbox_ref_cluster:erl_args(Args(Nm));
+                           _ -> Args(Nm)
+                       end} || Nm <- Names],
+    Runs = chatterbox_ref_cluster:run(Specs, (Send + Wait + 30) * 1000),
+    Outs = [{S, Out} || #{status := S, stdout := Out} <- Runs],
+    Tuples = lists:usort([T || {_, [T]} <- Outs]),
+    Agree = lists:all(fun({S, O}) -> S =:= 0 andalso length(O) =:= 1 end, Outs)
+        andalso length(Tuples) =:= 1,
+    Count = case Tuples of
+                [T | _] ->
+                    {match, [M]} = re:run(T, "^\\(([0-9]+),", [{capture, all_but_first, list}]),
+                    list_to_integer(M);
+                [] -> 0
+            end,
+    [io:format("  (~b ~s ~s: nodes disagree or failed: ~p; logs in ~s)~n",
+               [N, filename:basename(Exe), Proto, Outs, Dir]) || not Agree],
+    #{count => Count, agree => Agree}.
+
+%% ---- raw C-to-C distribution, as dist_bench measures it --------------------
+
+raw_c_to_c(Root) ->
+    Bin = filename:join([Root, "_build", "c", "rel", "bin", "bench_node"]),
+    Cookie = atom_to_list(erlang:get_cookie()),
+    C1 = cnode_proc:start(Bin, ["--sname", uniq("cbb_raw1"), "--cookie", Cookie], #{}),
+    C2 = cnode_proc:start(Bin, ["--sname", uniq("cbb_raw2"), "--cookie", Cookie], #{}),
+    #{node := N1} = C1,
+    #{node := N2} = C2,
+    _ = raw_path(N1, N2, 10000),             % warm up
+    Rate = raw_path(N1, N2, env_int("BENCH_N", 1000000)),
+    [cnode_proc:stop(C) || C <- [C1, C2]],
+    Rate.
+
+raw_path(From, To, N) ->
+    ok = gen_server:call({sink, To}, {expect, N, self()}, 60000),
+    T0 = erlang:monotonic_time(),
+    ok = gen_server:call({source, From}, {send, {sink, To}, N, 64, self()}, 60000),
+    receive {sink_done, N} -> ok after 300000 -> error(sink_timeout) end,
+    T1 = erlang:monotonic_time(),
+    receive {source_done, _} -> ok after 1000 -> ok end,
+    N / (erlang:convert_time_unit(T1 - T0, native, microsecond) / 1.0e6).
+
+%% ---- helpers ---------------------------------------------------------------
+
+ratio(_, 0) -> "-";
+ratio(M, S) -> io_lib:format("~.1fx", [M / S]).
+
+pct(_, Raw) when Raw == 0 -> "-";
+pct(Rate, Raw) -> io_lib:format("~b%", [round(100 * Rate / Raw)]).
+
+yes_no(true) -> "yes";
+yes_no(false) -> "NO".
+
+host() ->
+    [_, H] = string:split(atom_to_list(node()), "@"),
+    H.
+
+root() ->
+    case os:getenv("CNODE_ROOT") of
+        false -> {ok, D} = file:get_cwd(), D;
+        R -> R
+    end.
+
+uniq(P) -> P ++ "_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])).
+
+env_int(K, D) ->
+    case os:getenv(K) of
+        false -> D;
+        V -> list_to_integer(V)
+    end.
+
+machine() ->
+    Cpu = string:trim(os:cmd("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")),
+    io_lib:format("~s, ~b cores online, OTP ~s", [Cpu, erlang:system_info(schedulers_online),
+                                                   erlang:system_info(otp_release)]).
+
+fmt_int(N) ->
+    S = integer_to_list(N),
+    lists:reverse(group(lists:reverse(S))).
+group([A, B, C, D | R]) -> [A, B, C, $, | group([D | R])];
+group(L) -> L.
