@@ -139,6 +139,15 @@ static int echo_call(cn_proc *p, const cn_term *req, const cn_from *from)
 
 static const cn_proc_ops echo_ops = { .kind = "echo", .handle_call = echo_call };
 
+static int start(cn_node *n, void *ud)
+{
+    (void)ud;
+    return cn_spawn(n, &sink_ops, NULL, "sink") && cn_spawn(n, &source_ops, NULL, "source") &&
+                   cn_spawn(n, &echo_ops, NULL, "echo")
+               ? 0
+               : -1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = { CN_CLI_OPTIONS, { 0, 0, 0, 0 } };
@@ -149,25 +158,8 @@ int main(int argc, char **argv)
             return 2;
     if (cn_cli_node_check(&cfg, "bench_node") < 0)
         return 2;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char err[256];
-    cn_node *n = cn_node_start(&loop, &cfg, err, sizeof err);
-    if (!n) {
-        fprintf(stderr, "bench_node: %s\n", err);
-        uv_loop_close(&loop);
-        return 1;
-    }
-    if (!cn_spawn(n, &sink_ops, NULL, "sink") || !cn_spawn(n, &source_ops, NULL, "source") ||
-        !cn_spawn(n, &echo_ops, NULL, "echo")) {
-        cn_node_stop(n);
-    } else {
-        printf("ready %s\n", cn_node_name(n));
-        fflush(stdout);
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    cn_node_free(n);
-    uv_loop_close(&loop);
+    cn_cli_app app = { .prog = "bench_node", .start = start };
+    int rc = cn_cli_run(&cfg, &app);
     cn_atom_cleanup();
-    return 0;
+    return rc;
 }

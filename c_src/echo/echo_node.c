@@ -38,6 +38,15 @@ static const cn_proc_ops echo_ops = {
     .unhandled = CN_UNHANDLED_LOG,
 };
 
+static int start(cn_node *n, void *ud)
+{
+    (void)ud;
+    if (cn_spawn(n, &echo_ops, NULL, "echo"))
+        return 0;
+    fprintf(stderr, "echo_node: cannot start the echo process\n");
+    return -1;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: echo_node --sname NAME [options]\n" CN_CLI_USAGE);
@@ -68,25 +77,8 @@ int main(int argc, char **argv)
     if (cn_cli_node_check(&cfg, "echo_node") < 0)
         return 2;
 
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char err[256];
-    cn_node *n = cn_node_start(&loop, &cfg, err, sizeof err);
-    if (!n) {
-        fprintf(stderr, "echo_node: %s\n", err);
-        uv_loop_close(&loop);
-        return 1;
-    }
-    if (!cn_spawn(n, &echo_ops, NULL, "echo")) {
-        fprintf(stderr, "echo_node: cannot start the echo process\n");
-        cn_node_stop(n);
-    } else {
-        printf("ready %s\n", cn_node_name(n));
-        fflush(stdout);
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    cn_node_free(n);
-    uv_loop_close(&loop);
+    cn_cli_app app = { .prog = "echo_node", .start = start };
+    int rc = cn_cli_run(&cfg, &app);
     cn_atom_cleanup();
-    return 0;
+    return rc;
 }

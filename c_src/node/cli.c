@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -65,4 +66,39 @@ int cn_cli_node_check(const cn_node_config *cfg, const char *prog)
         return -1;
     }
     return 0;
+}
+
+static void close_left(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int cn_cli_run(const cn_node_config *cfg, const cn_cli_app *app)
+{
+    uv_loop_t loop;
+    char err[512];
+    int rc = 0;
+    uv_loop_init(&loop);
+    cn_node *n = cn_node_start(&loop, cfg, err, sizeof err);
+    if (!n) {
+        fprintf(stderr, "%s: %s\n", app->prog, err);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    if (app->start && app->start(n, app->ud) != 0) {
+        rc = 1;
+        cn_node_stop(n);
+    } else if (!app->quiet_ready) {
+        printf("ready %s\n", cn_node_name(n));
+        fflush(stdout);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cn_node_free(n);
+    /* handles the program left unreferenced (a stdin watcher, say) */
+    uv_walk(&loop, close_left, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+    return rc;
 }

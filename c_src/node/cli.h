@@ -51,4 +51,17 @@ int cn_cli_node_check(const cn_node_config *cfg, const char *prog);
 /* Parses a whole non-negative integer in [min, max]; -1 if it is not one. */
 int cn_cli_int(const char *s, long min, long max, long *out);
 
+/* Runs a node from main(): makes a loop and the node, calls start(n, ud) to
+ * spawn its processes, prints "ready NODE" on stdout once they run (unless
+ * quiet_ready), runs until the node stops (SIGINT, SIGTERM, cn_node_stop),
+ * then closes whatever handles are left and frees everything.  Returns 0,
+ * or 1 if the node or start failed (the reason is on stderr). */
+typedef struct cn_cli_app {
+    const char *prog;
+    int       (*start)(cn_node *n, void *ud);   /* non-zero: failed */
+    void       *ud;
+    int         quiet_ready;
+} cn_cli_app;
+int cn_cli_run(const cn_node_config *cfg, const cn_cli_app *app);
+
 #endif

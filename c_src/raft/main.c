@@ -200,66 +200,66 @@ static int own_entry(opts *o, const cn_peers *pf, const char *node_name)
     return 0;
 }
 
+typedef struct run_ctx {
+    opts    *o;
+    cn_peers *pf;
+    FILE    *trace;
+    int      status;
+} run_ctx;
+
+static int start_node(cn_node *n, run_ctx *x)
+{
+    opts *o = x->o;
+    char err[512];
+    if (x->pf && own_entry(o, x->pf, cn_node_name(n)) < 0)
+        return -1;
+    if (!o->raft.id) {
+        fprintf(stderr, "raft_kv: --id is required\n");
+        return -1;
+    }
+    if (!o->quiet) {
+        x->trace = o->trace_file ? fopen(o->trace_file, "a") : stdout;
+        if (!x->trace) {
+            fprintf(stderr, "raft_kv: cannot open %s\n", o->trace_file);
+            return -1;
+        }
+        setvbuf(x->trace, NULL, _IOLBF, 0);
+    }
+    o->raft.trace = x->trace;
+    o->raft.peers = x->pf;
+    if (!raft_node_start(n, &o->raft, err, sizeof err)) {
+        fprintf(stderr, "raft_kv: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int start(cn_node *n, void *ud)
+{
+    run_ctx *x = ud;
+    opts *o = x->o;
+    if (!o->sub || strcmp(o->sub, "node") == 0)
+        return start_node(n, x);
+    o->client.nodes = o->nodes;
+    if (!o->client.nnodes) {
+        fprintf(stderr, "raft_kv %s: --node is required\n", o->sub);
+        return -1;
+    }
+    cn_proc *p = strcmp(o->sub, "client") == 0 ? raft_client_start(n, &o->client, &x->status)
+                                               : raft_load_start(n, &o->client, &x->status);
+    return p ? 0 : -1;
+}
+
+/* Node mode prints "ready NODE"; client modes keep stdout for results. */
 static int run(opts *o, cn_peers *pf)
 {
-    uv_loop_t loop;
-    char err[512];
-    int status = 0;
-    FILE *trace = NULL;
-    uv_loop_init(&loop);
-    cn_node *n = cn_node_start(&loop, &o->node, err, sizeof err);
-    if (!n) {
-        fprintf(stderr, "raft_kv: %s\n", err);
-        uv_loop_close(&loop);
-        return 1;
-    }
+    run_ctx x = { o, pf, NULL, 0 };
     int node_mode = !o->sub || strcmp(o->sub, "node") == 0;
-    cn_proc *p = NULL;
-    if (node_mode) {
-        if (pf && own_entry(o, pf, cn_node_name(n)) < 0) {
-            status = 2;
-        } else if (!o->raft.id) {
-            fprintf(stderr, "raft_kv: --id is required\n");
-            status = 2;
-        } else {
-            if (!o->quiet)
-                trace = o->trace_file ? fopen(o->trace_file, "a") : stdout;
-            if (trace)
-                setvbuf(trace, NULL, _IOLBF, 0);
-            if (!o->quiet && o->trace_file && !trace)
-                fprintf(stderr, "raft_kv: cannot open %s\n", o->trace_file);
-            o->raft.trace = trace;
-            o->raft.peers = pf;
-            p = raft_node_start(n, &o->raft, err, sizeof err);
-            if (!p) {
-                fprintf(stderr, "raft_kv: %s\n", err);
-                status = 1;
-            }
-        }
-    } else {
-        o->client.nodes = o->nodes;
-        if (!o->client.nnodes) {
-            fprintf(stderr, "raft_kv %s: --node is required\n", o->sub);
-            status = 2;
-        } else {
-            p = strcmp(o->sub, "client") == 0 ? raft_client_start(n, &o->client, &status)
-                                              : raft_load_start(n, &o->client, &status);
-            if (!p)
-                status = 1;
-        }
-    }
-    if (p && node_mode) {
-        printf("ready %s\n", cn_node_name(n));
-        fflush(stdout);
-    }
-    if (!p)
-        cn_node_stop(n);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    cn_node_free(n);
-    uv_loop_close(&loop);
-    if (trace && trace != stdout)
-        fclose(trace);
-    return status;
+    cn_cli_app app = { .prog = "raft_kv", .start = start, .ud = &x, .quiet_ready = !node_mode };
+    int rc = cn_cli_run(&o->node, &app);
+    if (x.trace && x.trace != stdout)
+        fclose(x.trace);
+    return rc ? rc : x.status;
 }
 
 int main(int argc, char **argv)

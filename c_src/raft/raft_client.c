@@ -6,6 +6,7 @@
 #include <uthash.h>
 
 #include "raft_client.h"
+#include "raft_wire.h"
 
 #define CALL_TIMEOUT_MS 5000         /* the seed's client waits 5 s */
 #define RESOLVE_TIMEOUT_MS 5000
@@ -61,25 +62,7 @@ static void client_next(cn_proc *p);
 
 static void build_request(cn_buf *b, const cn_subject *reply_to, void *ud)
 {
-    const cn_term *cmd = ud;
-    const char *k, *v;
-    size_t kl, vl;
-    if (cn_term_match(cmd, "{put, ~b, ~b}", &k, &kl, &v, &vl)) {
-        cn_term_put_tuple(b, 4);
-        cn_term_put_atom(b, "client_put");
-        cn_term_put_binary(b, k, kl);
-        cn_term_put_binary(b, v, vl);
-    } else if (cn_term_match(cmd, "{get, ~b}", &k, &kl)) {
-        cn_term_put_tuple(b, 3);
-        cn_term_put_atom(b, "client_get");
-        cn_term_put_binary(b, k, kl);
-    } else {
-        cn_term_match(cmd, "{delete, ~b}", &k, &kl);
-        cn_term_put_tuple(b, 3);
-        cn_term_put_atom(b, "client_delete");
-        cn_term_put_binary(b, k, kl);
-    }
-    cn_subject_put(b, reply_to);
+    raft_wire_put_client(b, ud, reply_to);
 }
 
 static void client_reply(cn_proc *p, cn_call_status st, const cn_term *reply, void *ud)

@@ -5,6 +5,7 @@
 #define CN_CHECK_H
 
 #include <stdio.h>
+#include <string.h>
 
 static int check_passed, check_failed;
 
@@ -18,6 +19,19 @@ static int check_passed, check_failed;
                     #cond);                                                  \
         }                                                                    \
     } while (0)
+
+/* Hex text (as erl's binary:encode_hex prints it) to bytes; returns the
+ * count. */
+static inline size_t unhex(const char *h, char *out)
+{
+    size_t n = strlen(h) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        sscanf(h + 2 * i, "%2x", &v);
+        out[i] = (char)v;
+    }
+    return n;
+}
 
 #define CHECK_DONE(name)                                                     \
     (printf("%s: %d passed, %d failed\n", name, check_passed, check_failed), \

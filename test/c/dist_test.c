@@ -47,17 +47,6 @@
 #define MSG_HEX "6803640005" "68656C6C6F6B00030102037400000001640001" "6B6D0000000176"
 #define REASON_HEX "680264000873687574646F776E6400066E6F726D616C"
 
-static size_t unhex(const char *h, char *out)
-{
-    size_t n = strlen(h) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(h + 2 * i, "%2x", &v);
-        out[i] = (char)v;
-    }
-    return n;
-}
-
 /* Hex to an exactly sized heap buffer, so ASan sees any read past it. */
 static char *hex_buf(const char *h, size_t *len)
 {

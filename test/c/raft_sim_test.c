@@ -1310,7 +1310,7 @@ static void post_step(sim *s)
     }
     s->nsa = s->nsr = 0;
     cn_buf_reset(&s->repbuf);
-    if (++s->steps % 128 == 0)
+    if (++s->steps % 256 == 0)
         for (int i = 1; i <= s->n; i++)
             if (s->nodes[i].up)
                 deep_verify(s, &s->nodes[i]);
@@ -1835,6 +1835,8 @@ static void liveness_phase(sim *s, uint64_t *elect_ms)
     int l = stable_leader(s);
     if (l)
         check_acked(s, l);
+    for (int i = 1; i <= s->n && !s->failed; i++)
+        deep_verify(s, &s->nodes[i]);
 }
 
 /* ---- one random schedule ---------------------------------------------------- */

@@ -6,17 +6,6 @@
 #include "../../c_src/node/term.h"
 #include "check.h"
 
-static size_t unhex(const char *h, char *out)
-{
-    size_t n = strlen(h) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(h + 2 * i, "%2x", &v);
-        out[i] = (char)v;
-    }
-    return n;
-}
-
 static int from_hex(const char *h, char *buf, cn_term *t)
 {
     size_t n = unhex(h, buf);

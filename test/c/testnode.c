@@ -405,6 +405,23 @@ static void on_stdin(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
+static int start(cn_node *n, void *ud)
+{
+    (void)ud;
+    if (!cn_spawn(n, &ctl_ops, NULL, "ctl") || !cn_spawn(n, &worker_ops[0], NULL, "echo")) {
+        fprintf(stderr, "testnode: cannot start ctl\n");
+        return -1;
+    }
+    static uv_pipe_t in;
+    uv_pipe_init(cn_node_loop(n), &in, 0);
+    in.data = n;
+    if (uv_pipe_open(&in, 0) == 0) {
+        uv_read_start((uv_stream_t *)&in, on_stdin_alloc, on_stdin);
+        uv_unref((uv_handle_t *)&in);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = { CN_CLI_OPTIONS, { 0, 0, 0, 0 } };
@@ -415,34 +432,8 @@ int main(int argc, char **argv)
             return 2;
     if (cn_cli_node_check(&cfg, "testnode") < 0)
         return 2;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char err[256];
-    cn_node *n = cn_node_start(&loop, &cfg, err, sizeof err);
-    if (!n) {
-        fprintf(stderr, "testnode: %s\n", err);
-        uv_loop_close(&loop);
-        return 1;
-    }
-    if (!cn_spawn(n, &ctl_ops, NULL, "ctl") || !cn_spawn(n, &worker_ops[0], NULL, "echo")) {
-        fprintf(stderr, "testnode: cannot start ctl\n");
-        cn_node_stop(n);
-    } else {
-        printf("ready %s\n", cn_node_name(n));
-        fflush(stdout);
-    }
-    uv_pipe_t in;
-    uv_pipe_init(&loop, &in, 0);
-    in.data = n;
-    if (uv_pipe_open(&in, 0) == 0) {
-        uv_read_start((uv_stream_t *)&in, on_stdin_alloc, on_stdin);
-        uv_unref((uv_handle_t *)&in);
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&in, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    cn_node_free(n);
-    uv_loop_close(&loop);
+    cn_cli_app app = { .prog = "testnode", .start = start };
+    int rc = cn_cli_run(&cfg, &app);
     cn_atom_cleanup();
-    return 0;
+    return rc;
 }

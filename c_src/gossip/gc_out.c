@@ -1,0 +1,208 @@
+/* gc_out.c - rendering chat events as text or JSON lines (see gc_out.h).
+ *
+ * Text from the network is UTF-8 (the codec checks), but it may hold control
+ * characters: in text mode C0 and C1 controls become '?', so no peer can
+ * move the cursor or recolour a terminal.  JSON output is cJSON's, with
+ * exact integers for ids and times.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cJSON.h>
+
+#include "gc_out.h"
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Writes text with control characters (C0, DEL, C1) replaced. */
+static void put_safe(FILE *f, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        if (*p < 0x20 || *p == 0x7f) {
+            fputc('?', f);
+            p++;
+        } else if (*p == 0xc2 && p + 1 < end && p[1] >= 0x80 && p[1] <= 0x9f) {
+            fputc('?', f);
+            p += 2;
+        } else {
+            fputc(*p, f);
+            p++;
+        }
+    }
+}
+
+static void add_u64(cJSON *o, const char *k, uint64_t v)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%" PRIu64, v);
+    cJSON_AddItemToObject(o, k, cJSON_CreateRaw(num));
+}
+
+static void emit_json(gc_out *o, cJSON *j)
+{
+    add_u64(j, "t", now_us());
+    char *s = cJSON_PrintUnformatted(j);
+    if (s) {
+        fprintf(o->f, "%s\n", s);
+        free(s);
+    }
+    cJSON_Delete(j);
+    fflush(o->f);
+}
+
+static const char *event_name(gc_event_type t)
+{
+    switch (t) {
+    case GC_EV_CHAT:    return "chat";
+    case GC_EV_JOIN:    return "join";
+    case GC_EV_LEAVE:   return "leave";
+    case GC_EV_DEAD:    return "dead";
+    case GC_EV_SUSPECT: return "suspect";
+    case GC_EV_ALIVE:   return "alive";
+    case GC_EV_JOINED:  return "joined";
+    case GC_EV_REFUTE:  return "refute";
+    }
+    return "?";
+}
+
+static void event_json(gc_out *o, const gc_event *e)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "event", event_name(e->type));
+    switch (e->type) {
+    case GC_EV_CHAT: {
+        cJSON_AddStringToObject(j, "from", e->node);
+        char *text = malloc(3 * e->text_len + 1);
+        if (text) {
+            /* UTF-8 (the codec checks); a NUL becomes U+FFFD */
+            size_t k = 0;
+            for (size_t i = 0; i < e->text_len; i++) {
+                if (e->text[i])
+                    text[k++] = e->text[i];
+                else
+                    memcpy(text + k, "\xef\xbf\xbd", 3), k += 3;
+            }
+            text[k] = '\0';
+            cJSON_AddStringToObject(j, "text", text);
+            free(text);
+        }
+        add_u64(j, "id", e->id);
+        if (e->mine)
+            cJSON_AddTrueToObject(j, "mine");
+        break;
+    }
+    case GC_EV_JOINED:
+        if (e->node)
+            cJSON_AddStringToObject(j, "via", e->node);
+        add_u64(j, "count", e->count);
+        break;
+    default:
+        cJSON_AddStringToObject(j, "node", e->node);
+        if (e->other)
+            cJSON_AddStringToObject(j, "by", e->other);
+        add_u64(j, "incarnation", e->id);
+        if (e->type == GC_EV_JOIN && e->rejoin)
+            cJSON_AddTrueToObject(j, "rejoin");
+        break;
+    }
+    emit_json(o, j);
+}
+
+static void event_text(gc_out *o, const gc_event *e)
+{
+    FILE *f = o->f;
+    switch (e->type) {
+    case GC_EV_CHAT:
+        fprintf(f, "[%s] ", e->node);
+        put_safe(f, e->text, e->text_len);
+        fputc('\n', f);
+        break;
+    case GC_EV_JOIN:
+        fprintf(f, "* %s %s\n", e->node, e->rejoin ? "is back" : "joined");
+        break;
+    case GC_EV_LEAVE:
+        fprintf(f, "* %s left\n", e->node);
+        break;
+    case GC_EV_DEAD:
+        fprintf(f, "* %s is gone (no answer; found by %s)\n", e->node, e->other ? e->other : "?");
+        break;
+    case GC_EV_JOINED:
+        if (e->node)
+            fprintf(f, "* joined through %s: %zu members (/peers lists them)\n", e->node,
+                    e->count);
+        else if (e->count > 1)
+            fprintf(f, "* started with %zu members\n", e->count);
+        else
+            fprintf(f, "* chat started: others join with --join <this node>\n");
+        break;
+    case GC_EV_REFUTE:
+        fprintf(f, "* %s thought we were gone: we are back\n", e->other ? e->other : "a peer");
+        break;
+    case GC_EV_SUSPECT:
+    case GC_EV_ALIVE:
+        return;                          /* transient: JSON only */
+    }
+    fflush(f);
+}
+
+void gc_out_event(gc_out *o, const gc_event *e)
+{
+    if (o->json)
+        event_json(o, e);
+    else
+        event_text(o, e);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void gc_out_members(gc_out *o, const char *const *names, size_t n)
+{
+    const char **sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted)
+        return;
+    memcpy(sorted, names, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, by_name);
+    if (o->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", "members");
+        cJSON_AddItemToObject(j, "members", cJSON_CreateStringArray(sorted, (int)n));
+        emit_json(o, j);
+    } else {
+        fprintf(o->f, "* %zu member%s:", n, n == 1 ? "" : "s");
+        for (size_t i = 0; i < n; i++)
+            fprintf(o->f, " %s", sorted[i]);
+        fputc('\n', o->f);
+        fflush(o->f);
+    }
+    free(sorted);
+}
+
+void gc_out_notice(gc_out *o, const char *kind, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (o->json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", kind);
+        cJSON_AddStringToObject(j, "message", msg);
+        emit_json(o, j);
+    } else {
+        fprintf(o->f, "%s %s\n", strcmp(kind, "error") == 0 ? "!" : "*", msg);
+        fflush(o->f);
+    }
+}
