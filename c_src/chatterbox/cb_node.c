@@ -272,7 +272,7 @@ static void on_closed(uv_handle_t *h) { (void)h; }
 
 static void close_timers(cb_node *cn)
 {
-    if (cn->timers_closed)
+    if (cn->timers_closed || !cn->ticker.data)
         return;
     cn->timers_closed = 1;
     uv_close((uv_handle_t *)&cn->ticker, on_closed);
@@ -381,61 +381,54 @@ static int setup(cb_node *cn, char *err, size_t errlen)
     return 0;
 }
 
-cb_node *cb_node_start(uv_loop_t *loop, const cb_config *cfg, char *err, size_t errlen,
-                       int *code)
+cb_node *cb_node_new(const cb_config *cfg)
 {
     cb_node *cn = calloc(1, sizeof *cn);
-    if (!cn) {
-        snprintf(err, errlen, "out of memory");
-        *code = CB_EXIT_RUNTIME;
-        return NULL;
+    if (cn) {
+        cn->cfg = cfg;
+        cn_buf_init(&cn->enc);
     }
-    cn->loop = loop;
-    cn->cfg = cfg;
-    cn_buf_init(&cn->enc);
-    uv_timer_init(loop, &cn->ticker);
-    uv_timer_init(loop, &cn->phase);
-    uv_timer_init(loop, &cn->progress);
-    uv_timer_init(loop, &cn->soon);
+    return cn;
+}
+
+int cb_node_start(cn_node *n, void *ud)
+{
+    cb_node *cn = ud;
+    const cb_config *cfg = cn->cfg;
+    char err[600];
+    cn->node = n;
+    cn->loop = cn_node_loop(n);
+    if ((cn->code = setup(cn, err, sizeof err)) != 0) {
+        fprintf(stderr, "chatterbox: %s\n", err);
+        return cn->code;
+    }
+    uv_timer_init(cn->loop, &cn->ticker);
+    uv_timer_init(cn->loop, &cn->phase);
+    uv_timer_init(cn->loop, &cn->progress);
+    uv_timer_init(cn->loop, &cn->soon);
     cn->ticker.data = cn->phase.data = cn->progress.data = cn->soon.data = cn;
-    cn->node = cn_node_start(loop, &cfg->node, err, errlen);
-    if (!cn->node) {
-        *code = CB_EXIT_RUNTIME;
-        close_timers(cn);
-        uv_run(loop, UV_RUN_NOWAIT);
-        cb_node_finish(cn);
-        return NULL;
-    }
-    if ((*code = setup(cn, err, errlen)) != 0) {
-        close_timers(cn);
-        cn_node_stop(cn->node);
-        uv_run(loop, UV_RUN_DEFAULT);
-        cb_node_finish(cn);
-        return NULL;
-    }
-    cn_node_on_status(cn->node, on_status, cn);
-    cn->t_start = uv_now(loop);
+    cn_node_on_status(n, on_status, cn);
+    cn->t_start = uv_now(cn->loop);
     uv_timer_start(&cn->ticker, on_tick, 0, cfg->tick_ms);
     uv_timer_start(&cn->phase, on_phase, cfg->send_for_us / 1000, 0);
     if (cfg->progress)
         uv_timer_start(&cn->progress, on_progress, 1000, 1000);
     fprintf(stderr, "chatterbox: %s ready: id %d of %d nodes, protocol %s, send %.3g s, "
-            "wait %.3g s, seed %llu\n", cn_node_name(cn->node), cn->peer[cn->me].id, cn->n,
+            "wait %.3g s, seed %llu\n", cn_node_name(n), cn->peer[cn->me].id, cn->n,
             cb_protocol_name(cfg->protocol), (double)cfg->send_for_us / 1e6,
             (double)cfg->wait_for_us / 1e6, (unsigned long long)cfg->seed);
     if (cn->trace)
-        fprintf(cn->trace, "ready %s %d %s\n", cn_node_name(cn->node), cn->peer[cn->me].id,
+        fprintf(cn->trace, "ready %s %d %s\n", cn_node_name(n), cn->peer[cn->me].id,
                 cb_protocol_name(cfg->protocol));
-    return cn;
+    return 0;
 }
 
-int cb_node_finish(cb_node *cn)
+int cb_node_free(cb_node *cn)
 {
     int code = cn->code;
     if (cn->trace)
         fclose(cn->trace);
     cb_core_free(cn->core);
-    cn_node_free(cn->node);
     cn_buf_free(&cn->enc);
     free(cn->peer);
     free(cn);

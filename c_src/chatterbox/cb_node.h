@@ -21,11 +21,13 @@
 
 typedef struct cb_node cb_node;
 
-/* Starts the node (epmd, listener, the `chatterbox` process, timers).
- * NULL on failure, with why in err and the exit code in *code. */
-cb_node *cb_node_start(uv_loop_t *loop, const cb_config *cfg, char *err, size_t errlen,
-                       int *code);
-/* After uv_run returns: the exit code, and frees everything. */
-int cb_node_finish(cb_node *cn);
+/* The node's state for cfg (no I/O yet); NULL if memory is short. */
+cb_node *cb_node_new(const cb_config *cfg);
+/* cn_cli_app.start: registers `chatterbox`, starts the timers.  Non-zero
+ * (after saying why on stderr) if the node cannot run. */
+int cb_node_start(cn_node *n, void *cb);
+/* After the loop has ended: the exit code (CB_EXIT_USAGE when the node was
+ * not in peers.json, 0 otherwise); frees the state. */
+int cb_node_free(cb_node *cn);
 
 #endif

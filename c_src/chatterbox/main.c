@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "../node/cli.h"
 #include "cb_config.h"
 #include "cb_node.h"
 
@@ -26,19 +27,17 @@ int main(int argc, char **argv)
     /* A write to a connection the peer just closed must fail with EPIPE,
      * not kill the node (the runtime does not ignore SIGPIPE itself). */
     signal(SIGPIPE, SIG_IGN);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char err[600];
-    int code = 0;
-    cb_node *cn = cb_node_start(&loop, &cfg, err, sizeof err, &code);
-    if (cn) {
-        uv_run(&loop, UV_RUN_DEFAULT);
-        code = cb_node_finish(cn);
-    } else {
-        fprintf(stderr, "chatterbox: %s\n", err);
+    cb_node *cn = cb_node_new(&cfg);
+    if (!cn) {
+        fprintf(stderr, "chatterbox: out of memory\n");
+        cb_config_free(&cfg);
+        return CB_EXIT_RUNTIME;
     }
-    uv_loop_close(&loop);
+    /* stdout is for the result alone: readiness goes to stderr */
+    cn_cli_app app = { .prog = "chatterbox", .start = cb_node_start, .ud = cn, .quiet_ready = 1 };
+    int rc = cn_cli_run(&cfg.node, &app);
+    int code = cb_node_free(cn);
     cn_atom_cleanup();
     cb_config_free(&cfg);
-    return code;
+    return code ? code : rc;
 }

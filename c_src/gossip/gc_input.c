@@ -12,7 +12,7 @@
 #include "gc_input.h"
 #include "gc_wire.h"
 
-#define MAX_INPUT (64u << 20)        /* bytes of a script file */
+#define GC_INPUT_MAX (64u << 20)     /* bytes of a script file */
 
 struct gc_input {
     uv_loop_t      *loop;
@@ -173,8 +173,8 @@ static int read_all(gc_input *in, FILE *f, const char *what, char *err, size_t e
     size_t n, total = 0;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
         total += n;
-        if (total > MAX_INPUT) {
-            snprintf(err, errlen, "%s is larger than %u bytes", what, MAX_INPUT);
+        if (total > GC_INPUT_MAX) {
+            snprintf(err, errlen, "%s is larger than %u bytes", what, GC_INPUT_MAX);
             return -1;
         }
         feed(in, chunk, n);
@@ -197,8 +197,10 @@ static int open_stdin(gc_input *in, char *err, size_t errlen)
     case UV_NAMED_PIPE:
     case UV_TCP:
         r = uv_pipe_init(in->loop, &in->h.pipe, 0);
-        if (r == 0 && (r = uv_pipe_open(&in->h.pipe, 0)) < 0)
+        if (r == 0 && (r = uv_pipe_open(&in->h.pipe, 0)) < 0) {
             uv_close((uv_handle_t *)&in->h.pipe, NULL);
+            uv_run(in->loop, UV_RUN_NOWAIT);     /* finish the close before freeing */
+        }
         break;
     case UV_FILE:
         return read_all(in, stdin, "stdin", err, errlen);

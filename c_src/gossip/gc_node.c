@@ -328,13 +328,17 @@ gc_node *gc_node_start(cn_node *n, const gc_node_config *cfg, char *err, size_t 
     g->timer.data = g;
     g->timer_open = 1;
     cn_node_on_status(n, on_status, g);
-    uint64_t now = now_ms(g);
-    if (cfg->members && cfg->nmembers)
-        gc_start_with(g->core, now, cfg->members, cfg->nmembers);
-    else
-        gc_start(g->core, now, cfg->join);
-    after_core(g);
     return g;
+}
+
+void gc_node_run(gc_node *g)
+{
+    uint64_t now = now_ms(g);
+    if (g->cfg.members && g->cfg.nmembers)
+        gc_start_with(g->core, now, g->cfg.members, g->cfg.nmembers);
+    else
+        gc_start(g->core, now, g->cfg.join);
+    after_core(g);
 }
 
 uint64_t gc_node_say(gc_node *g, const char *text, size_t len)

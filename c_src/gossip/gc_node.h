@@ -35,7 +35,9 @@ typedef struct gc_node_config {
     void              *ud;
 } gc_node_config;
 
+/* Registers the process; gc_node_run then starts (or joins) the chat. */
 gc_node *gc_node_start(cn_node *n, const gc_node_config *cfg, char *err, size_t errlen);
+void     gc_node_run(gc_node *g);
 /* A typed line; its id, or 0 if refused (reported on the output). */
 uint64_t gc_node_say(gc_node *g, const char *text, size_t len);
 /* Leave gracefully, then stop the node. */

@@ -223,8 +223,11 @@ void raft__wait(raft *r, uint64_t index, raft_token token) { wait_push(r, index,
 
 void raft__become_follower(raft *r, uint64_t term)
 {
-    if (term > r->term)
+    if (term > r->term) {
         raft__set_term(r, term, 0);
+        r->leader = 0;              /* before the timer is reset: an alive emulation
+                                     * leader of the old term would keep it off */
+    }
     if (r->role == RAFT_LEADER)
         raft__fail_waits(r, "not leader");
     if (r->role != RAFT_FOLLOWER || r->prevoting) {

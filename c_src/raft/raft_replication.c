@@ -238,6 +238,9 @@ void raft__on_append_reply(raft *r, int from, const raft_msg *m)
 
 void raft__on_commit(raft *r, const raft_msg *m)
 {
+    if (r->role != RAFT_FOLLOWER)
+        return;                     /* a leader counts its own; a late notice from an
+                                     * emulation leader of an older term is not ours */
     uint64_t c = m->commit < r->leader_verified ? m->commit : r->leader_verified;
     if (c > r->commit) {
         r->commit = c;

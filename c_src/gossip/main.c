@@ -1,0 +1,291 @@
+/* main.c - priv/bin/gossip_chat: a peer-to-peer terminal chat whose nodes
+ * are Erlang distribution nodes gossiping with each other.
+ *
+ *   gossip_chat alice                       start a chat
+ *   gossip_chat bob --join alice            join it through any member
+ *   gossip_chat carol --join bob --json --input script.txt
+ *
+ * Typed lines appear on every node as "[sender] text"; /peers lists the live
+ * members; /quit, EOF or SIGINT leave gracefully.  --json prints every event
+ * as a JSON line (non-interactive mode).  "ready NODE" on stdout says the
+ * node is registered and serving.  docs/gossip.md has the protocol.
+ * Exit status: 0 after a clean stop, 1 if the node cannot start, 2 for bad
+ * flags.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../node/cli.h"
+#include "../node/peers.h"
+#include "gc_input.h"
+#include "gc_node.h"
+
+enum {
+    OPT_JOIN = 1, OPT_PEERS, OPT_JSON, OPT_INPUT, OPT_SAY, OPT_STAY, OPT_LOG, OPT_SEED,
+    OPT_RINGS, OPT_PERIOD, OPT_PING_TIMEOUT, OPT_INDIRECT, OPT_SUSPECT_MIN, OPT_SUSPECT_MAX,
+    OPT_PEER_LIST, OPT_HELP,
+};
+
+#define MAX_SAY 1024
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: gossip_chat NAME [--join NODE] [options]\n"
+            "       gossip_chat --sname NAME [--join NODE] [options]\n"
+            "  --join NODE          join through NODE (alive or alive@host), any member\n"
+            "  --peers FILE         start with the nodes of a cluster file (peers.json)\n"
+            "  --json               print events as JSON lines (for scripts and tests)\n"
+            "  --input FILE         read lines from FILE instead of stdin ('-': stdin)\n"
+            "  --say TEXT           send TEXT once joined (repeatable; before the input)\n"
+            "  --stay               keep running when the input ends\n"
+            "  --log FILE           write logs to FILE instead of stderr\n"
+            "  --seed N             seed of the random choices (default: from the OS)\n"
+            "protocol parameters (docs/gossip.md; every node should use the same):\n"
+            "  --rings N            hash rings: at most 2N neighbours (default 3)\n"
+            "  --period MS          ping every neighbour this often (default 500)\n"
+            "  --ping-timeout MS    then probe indirectly (default 300)\n"
+            "  --indirect-timeout MS  then suspect (default 500)\n"
+            "  --suspect-min MS     suspicion timeout when confirmed (default 1500)\n"
+            "  --suspect-max MS     suspicion timeout unconfirmed (default 6000)\n"
+            "  --peer-list MS       peer-list exchange period (default 2000)\n"
+            "commands: /peers  /quit  /wait N  /help\n"
+            CN_CLI_USAGE);
+}
+
+typedef struct opts {
+    cn_node_config    node;
+    gc_node_config    gossip;
+    gc_input_config   input;
+    const char       *join, *peers_file, *log_file;
+    const char       *say[MAX_SAY];
+    char              join_full[GC_NAME_MAX + 1];
+} opts;
+
+static int bad(const char *flag, const char *arg)
+{
+    fprintf(stderr, "gossip_chat: bad value for %s: '%s'\n", flag, arg);
+    return -1;
+}
+
+static int ms(const char *flag, const char *arg, unsigned *out, long min, long max)
+{
+    long v;
+    if (cn_cli_int(arg, min, max, &v) < 0)
+        return bad(flag, arg);
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* One option: 0 ok, 1 help, -1 bad (reported). */
+static int apply(opts *o, int c, const char *arg)
+{
+    gc_params *p = &o->gossip.params;
+    long v;
+    switch (c) {
+    case OPT_JOIN:    o->join = arg; return 0;
+    case OPT_PEERS:   o->peers_file = arg; return 0;
+    case OPT_JSON:    o->gossip.out->json = 1; return 0;
+    case OPT_INPUT:   o->input.file = arg; return 0;
+    case OPT_STAY:    o->input.stay = 1; return 0;
+    case OPT_LOG:     o->log_file = arg; return 0;
+    case OPT_SAY:
+        if (o->input.nsay == MAX_SAY)
+            return bad("--say (too many)", arg);
+        o->say[o->input.nsay++] = arg;
+        return 0;
+    case OPT_SEED:
+        if (cn_cli_int(arg, 1, 0x7fffffffL, &v) < 0)
+            return bad("--seed", arg);
+        o->gossip.seed = (uint64_t)v;
+        return 0;
+    case OPT_RINGS:        return ms("--rings", arg, &p->rings, 1, GC_MAX_RINGS);
+    case OPT_PERIOD:       return ms("--period", arg, &p->period_ms, 10, 600000);
+    case OPT_PING_TIMEOUT: return ms("--ping-timeout", arg, &p->ping_timeout_ms, 1, 600000);
+    case OPT_INDIRECT:     return ms("--indirect-timeout", arg, &p->indirect_timeout_ms, 1, 600000);
+    case OPT_SUSPECT_MIN:  return ms("--suspect-min", arg, &p->suspect_min_ms, 1, 3600000);
+    case OPT_SUSPECT_MAX:  return ms("--suspect-max", arg, &p->suspect_max_ms, 1, 3600000);
+    case OPT_PEER_LIST:    return ms("--peer-list", arg, &p->peer_list_ms, 10, 3600000);
+    case OPT_HELP:
+    case 'h':
+        return 1;
+    default: {
+        int r = cn_cli_node_opt(&o->node, c, arg, "gossip_chat");
+        if (r > 0)
+            fprintf(stderr, "gossip_chat: unknown option (see --help)\n");
+        return r ? -1 : 0;
+    }
+    }
+}
+
+static int parse(opts *o, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        CN_CLI_OPTIONS,
+        { "join", required_argument, 0, OPT_JOIN },
+        { "peers", required_argument, 0, OPT_PEERS },
+        { "json", no_argument, 0, OPT_JSON },
+        { "input", required_argument, 0, OPT_INPUT },
+        { "say", required_argument, 0, OPT_SAY },
+        { "stay", no_argument, 0, OPT_STAY },
+        { "log", required_argument, 0, OPT_LOG },
+        { "seed", required_argument, 0, OPT_SEED },
+        { "rings", required_argument, 0, OPT_RINGS },
+        { "period", required_argument, 0, OPT_PERIOD },
+        { "ping-timeout", required_argument, 0, OPT_PING_TIMEOUT },
+        { "indirect-timeout", required_argument, 0, OPT_INDIRECT },
+        { "suspect-min", required_argument, 0, OPT_SUSPECT_MIN },
+        { "suspect-max", required_argument, 0, OPT_SUSPECT_MAX },
+        { "peer-list", required_argument, 0, OPT_PEER_LIST },
+        { "help", no_argument, 0, OPT_HELP },
+        { 0, 0, 0, 0 },
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+        int r = apply(o, c, optarg);
+        if (r)
+            return r;
+    }
+    if (optind < argc && !o->node.name)
+        o->node.name = argv[optind++];     /* gossip_chat NAME: as --sname NAME */
+    if (optind < argc) {
+        fprintf(stderr, "gossip_chat: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (o->join && o->peers_file) {
+        fprintf(stderr, "gossip_chat: give --join or --peers, not both\n");
+        return -1;
+    }
+    gc_params *p = &o->gossip.params;
+    if (p->suspect_min_ms && p->suspect_max_ms && p->suspect_min_ms > p->suspect_max_ms) {
+        fprintf(stderr, "gossip_chat: --suspect-min is above --suspect-max\n");
+        return -1;
+    }
+    o->input.say = o->say;
+    return cn_cli_node_check(&o->node, "gossip_chat");
+}
+
+/* --join bob means bob@<our host>. */
+static int full_join_name(opts *o, const char *self)
+{
+    if (!o->join)
+        return 0;
+    const char *at = strchr(self, '@');
+    if (strchr(o->join, '@'))
+        snprintf(o->join_full, sizeof o->join_full, "%s", o->join);
+    else
+        snprintf(o->join_full, sizeof o->join_full, "%s%s", o->join, at ? at : "");
+    if (!gc_name_valid(o->join_full, strlen(o->join_full))) {
+        fprintf(stderr, "gossip_chat: --join needs a node name (alive or alive@host), not '%s'\n",
+                o->join);
+        return -1;
+    }
+    o->gossip.join = o->join_full;
+    return 0;
+}
+
+/* The cluster file's node names, ours left out by the core. */
+static const char **file_members(const cn_peers *pf, size_t *n)
+{
+    const char **names = calloc(pf->count ? pf->count : 1, sizeof *names);
+    if (!names)
+        return NULL;
+    for (size_t i = 0; i < pf->count; i++)
+        names[i] = pf->nodes[i].name;
+    *n = pf->count;
+    return names;
+}
+
+static int run(opts *o, const cn_peers *pf)
+{
+    uv_loop_t loop;
+    char err[512];
+    int status = 0;
+    uv_loop_init(&loop);
+    gc_input *in = gc_input_new(&loop, o->gossip.out, &o->input, err, sizeof err);
+    if (!in) {
+        fprintf(stderr, "gossip_chat: %s\n", err);
+        uv_loop_close(&loop);
+        return 2;
+    }
+    cn_node *n = cn_node_start(&loop, &o->node, err, sizeof err);
+    if (!n) {
+        fprintf(stderr, "gossip_chat: %s\n", err);
+        gc_input_free(in);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    const char **members = NULL;
+    gc_node *g = NULL;
+    if (full_join_name(o, cn_node_name(n)) < 0) {
+        status = 2;
+    } else {
+        if (pf)
+            members = file_members(pf, &o->gossip.nmembers);
+        o->gossip.members = members;
+        o->gossip.on_change = gc_input_changed;
+        o->gossip.on_stop = gc_input_stop;
+        o->gossip.ud = in;
+        g = gc_node_start(n, &o->gossip, err, sizeof err);
+        if (!g) {
+            fprintf(stderr, "gossip_chat: %s\n", err);
+            status = 1;
+        }
+    }
+    if (g) {
+        printf("ready %s\n", cn_node_name(n));
+        fflush(stdout);
+        gc_node_run(g);
+        gc_input_start(in, g);
+    } else {
+        gc_input_stop(in);
+        cn_node_stop(n);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    gc_node_free(g);
+    cn_node_free(n);
+    gc_input_free(in);
+    free(members);
+    if (uv_loop_close(&loop) != 0)
+        fprintf(stderr, "gossip_chat: handles still open at exit\n");
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    static opts o;
+    static gc_out out;
+    out.f = stdout;
+    o.gossip.out = &out;
+    int r = parse(&o, argc, argv);
+    if (r > 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (r < 0) {
+        fprintf(stderr, "gossip_chat: see gossip_chat --help\n");
+        return 2;
+    }
+    if (o.log_file && !freopen(o.log_file, "a", stderr)) {
+        fprintf(stdout, "gossip_chat: cannot open %s\n", o.log_file);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    cn_peers pf, *pfp = NULL;
+    if (o.peers_file) {
+        char err[512];
+        if (cn_peers_load(o.peers_file, &pf, err, sizeof err) < 0) {
+            fprintf(stderr, "gossip_chat: %s\n", err);
+            return 2;
+        }
+        pfp = &pf;
+        if (!o.node.cookie && pf.cookie[0])
+            o.node.cookie = pf.cookie;
+    }
+    int status = run(&o, pfp);
+    if (pfp)
+        cn_peers_free(pfp);
+    cn_atom_cleanup();
+    return status;
+}

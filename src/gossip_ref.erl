@@ -1,0 +1,760 @@
+%% gossip_ref - the Erlang reference peer of the gossip chat.
+%%
+%% A gen_server registered as `gossip` that speaks exactly the terms of the C
+%% node (c_src/gossip, docs/gossip.md) and runs the same protocol, so C and
+%% Erlang nodes form one chat:
+%%
+%%   {chat, Sender, Text, Id}      {peer_list, [Node]}     {ping, Sender}
+%%   {pong, Sender}   {join, Node}   {leave, Node}         {alive, Node, Inc}
+%%   {suspect, Node, Inc, By}      {dead, Node, Inc, By}   {ping_req, Sender, Target}
+%%
+%% (strings are UTF-8 binaries, node names like <<"alice@host">>).  Overlay:
+%% successor and predecessor on R hash rings (gossip_ref_ring).  Failure
+%% detection: SWIM probes, ping_req, suspicion with Lifeguard's shrinking
+%% timeout and local health.  Dissemination: flooding over the view with
+%% dedup by {Sender, Id}.  The C core's comments have the rules; this module
+%% follows them one for one.
+%%
+%% Events go to a listener pid as {gossip_event, NodeBin, Map}, Map being
+%% exactly what the C node's JSON line for the event decodes to (binary keys,
+%% gossip_ref_json), and/or to stdout (text or JSON lines).
+%% Run it on a hidden node (erl -hidden), so that connections between
+%% Erlang peers do not become a full mesh through global.
+-module(gossip_ref).
+-behaviour(gen_server).
+
+-export([start/1, start_link/1, stop/0, say/1, members/0, main/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+-define(DEFAULTS, #{rings => 3, period => 500, ping_timeout => 300, indirect_timeout => 500,
+                    indirect_k => 3, suspect_min => 1500, suspect_max => 6000, confirm_k => 3,
+                    peer_list => 2000, join_retry => 1000, tombstone => 60000,
+                    reconnect => 5000, dedup => 60000, late => 250, lhm_max => 4,
+                    max_members => 10000}).
+-define(MAX_TEXT, 65536).
+-define(MAX_RELAYS, 64).
+
+-record(m, {pos, inc = 0, status = unknown, since = 0, heard = 0, contacted = 0, told = 0}).
+
+-record(st, {self, pos, inc, id_base, seq = 0, p,
+             members = #{},            % Name => #m{}
+             ring = [], view = [],     % [{R, Succ, Pred}], [Name]
+             joined = false, joining = false, contact, join_at = 0, leaving = false,
+             probes = #{},             % Name => {Deadline, direct | indirect}
+             relays = [],              % [{Requester, Target, Expires}]
+             susp = #{},               % Name => {Inc, Started, Deadline, [By], Expect}
+             lhm = 0, seen = {#{}, #{}}, rotate_at = 0,
+             next_period = 0, next_peer_list = 0, next_reconnect = 0, next_purge = 0,
+             armed = infinity, listener, out = none, rand,
+             stats = #{msgs_in => 0, msgs_out => 0, bytes_in => 0, bytes_out => 0, junk => 0,
+                       duplicates => 0, suspicions => 0, removals => 0, refutations => 0}}).
+
+%% ---- API --------------------------------------------------------------------
+
+%% Opts: join (node name, atom or binary), listener (pid), out (none | text |
+%% json), params (map overriding ?DEFAULTS), seed (integer).
+start(Opts) -> gen_server:start({local, gossip}, ?MODULE, Opts, []).
+start_link(Opts) -> gen_server:start_link({local, gossip}, ?MODULE, Opts, []).
+stop() -> gen_server:call(gossip, quit).
+say(Text) -> gen_server:call(gossip, {say, iolist_to_binary(Text)}).
+members() -> gen_server:call(gossip, members).
+
+%% A terminal chat like the C one, for a node started by hand:
+%%   erl -sname bob -setcookie C -hidden -noshell -pa ebin \
+%%       -eval 'gossip_ref:main(["--join", "alice", "--json"])'
+main(Args) ->
+    {Join, Out} = main_args(Args, undefined, text),
+    {ok, _} = start(#{join => Join, out => Out}),
+    io:format("ready ~s~n", [node()]),
+    input_loop(),
+    halt(0).
+
+main_args(["--join", N | R], _, O) -> main_args(R, full_name(N), O);
+main_args(["--json" | R], J, _) -> main_args(R, J, json);
+main_args([], J, O) -> {J, O};
+main_args([A | _], _, _) -> io:format(standard_error, "gossip_ref: bad argument ~s~n", [A]), halt(2).
+
+full_name(N) ->
+    case lists:member($@, N) of
+        true -> list_to_binary(N);
+        false -> [_, Host] = string:split(atom_to_list(node()), "@"),
+                 list_to_binary(N ++ "@" ++ Host)
+    end.
+
+input_loop() ->
+    case io:get_line("") of
+        eof -> stop();
+        {error, _} -> stop();
+        Line ->
+            case string:trim(unicode:characters_to_binary(Line), trailing, "\r\n") of
+                <<>> -> input_loop();
+                <<"/quit">> -> stop();
+                <<"/peers">> ->
+                    gen_server:call(gossip, show_members), input_loop();
+                T -> _ = say(T), input_loop()
+            end
+    end.
+
+%% ---- gen_server -------------------------------------------------------------
+
+init(Opts) ->
+    process_flag(trap_exit, true),
+    P = maps:merge(?DEFAULTS, maps:get(params, Opts, #{})),
+    Self = atom_to_binary(node()),
+    Seed = maps:get(seed, Opts, erlang:unique_integer([positive]) bxor os:system_time()),
+    ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
+    Now = now_ms(),
+    S0 = #st{self = Self, pos = gossip_ref_ring:positions(Self, maps:get(rings, P)),
+             inc = os:system_time(millisecond), id_base = os:system_time(microsecond),
+             p = P, listener = maps:get(listener, Opts, undefined),
+             out = maps:get(out, Opts, none), rand = rand:seed_s(exsss, Seed)},
+    S1 = start_timers(S0, Now),
+    S = case maps:get(join, Opts, undefined) of
+            undefined -> emit(#{event => joined, count => 1}, S1#st{joined = true});
+            J -> send_join(S1#st{joining = true, contact = to_bin(J)}, Now)
+        end,
+    {ok, arm(S)}.
+
+handle_call(members, _From, S) ->
+    {reply, lists:sort(live_names(S)), S};
+handle_call(view, _From, S) ->
+    {reply, lists:sort(S#st.view), S};
+handle_call(show_members, _From, S) ->
+    {reply, ok, emit(#{event => members, members => lists:sort(live_names(S))}, S)};
+handle_call({say, Text}, _From, S) when is_binary(Text) ->
+    case byte_size(Text) > 0 andalso byte_size(Text) =< ?MAX_TEXT andalso utf8(Text)
+        andalso not S#st.leaving of
+        true ->
+            Id = S#st.id_base + S#st.seq + 1,
+            S1 = mark_seen(S#st.self, Id, S#st{seq = S#st.seq + 1}),
+            S2 = emit(#{event => chat, from => S#st.self, text => Text, id => Id, mine => true}, S1),
+            S3 = flood({chat, S#st.self, Text, Id}, undefined, S2),
+            {reply, {ok, Id}, arm(S3)};
+        false ->
+            {reply, {error, <<"not sent (empty, too long, not UTF-8, or leaving)">>}, S}
+    end;
+handle_call(stats, _From, S) ->
+    St = S#st.stats,
+    {reply, St#{members => length(live_names(S)), view => length(S#st.view),
+                connections => length(nodes(connected)), local_health => S#st.lhm,
+                incarnation => S#st.inc}, S};
+handle_call(quit, _From, S) ->
+    {stop, normal, ok, leave(S)};
+handle_call(Req, _From, S) ->
+    logger:warning("gossip: unexpected call dropped: ~p", [Req]),
+    {noreply, S}.
+
+handle_cast(Msg, S) ->
+    logger:warning("gossip: unexpected cast dropped: ~p", [Msg]),
+    {noreply, S}.
+
+handle_info({timeout, Ref, tick}, #st{armed = {_, Ref}} = S) ->
+    {noreply, arm(tick(S#st{armed = infinity}, now_ms()))};
+handle_info({nodedown, Node, _}, S) ->
+    Name = atom_to_binary(Node),
+    S1 = case maps:find(Name, S#st.members) of
+             {ok, M} -> case live(M) andalso lists:member(Name, S#st.view) of
+                            true -> probe_start(Name, S, now_ms());
+                            false -> S
+                        end;
+             error -> S
+         end,
+    {noreply, arm(S1)};
+handle_info({nodeup, _, _}, S) ->
+    {noreply, S};
+handle_info(Msg, #st{stats = St} = S0) ->
+    S = S0#st{stats = bump(bytes_in, erlang:external_size(Msg), bump(msgs_in, 1, St))},
+    case decode(Msg) of
+        {ok, M} ->
+            {noreply, arm(recv(M, S, now_ms()))};
+        {error, Why} ->
+            logger:warning("gossip: junk dropped (~s): ~P", [Why, Msg, 20]),
+            {noreply, S#st{stats = bump(junk, 1, S#st.stats)}}
+    end.
+
+terminate(_, S) ->
+    _ = leave(S),
+    ok.
+
+%% ---- wire: checking what arrives -----------------------------------------------
+
+decode({chat, Sender, Text, Id}) when is_binary(Text), is_integer(Id), Id >= 0, Id < 1 bsl 64 ->
+    case {name(Sender), byte_size(Text) =< ?MAX_TEXT, utf8(Text)} of
+        {true, true, true} -> {ok, {chat, Sender, Text, Id}};
+        {false, _, _} -> {error, "the sender is not a node name"};
+        {_, false, _} -> {error, "chat text longer than 65536 bytes"};
+        _ -> {error, "chat text is not UTF-8"}
+    end;
+decode({chat, _, _, _}) -> {error, "malformed chat: expected {chat, Sender, Text, Id}"};
+decode({peer_list, L}) when is_list(L) ->
+    try lists:all(fun name/1, L) andalso length(L) =< 16384 of
+        true -> {ok, {peer_list, L}};
+        false -> {error, "peer_list needs a list of node names"}
+    catch error:_ -> {error, "peer_list is not a proper list"}
+    end;
+decode({T, N} = M) when T =:= ping; T =:= pong; T =:= join; T =:= leave ->
+    ok_if(name(N), M, "malformed " ++ atom_to_list(T) ++ ": expected a node name");
+decode({alive, N, I} = M) when is_integer(I), I >= 0, I < 1 bsl 64 ->
+    ok_if(name(N), M, "malformed alive");
+decode({T, N, I, By} = M) when (T =:= suspect orelse T =:= dead), is_integer(I), I >= 0,
+                               I < 1 bsl 64 ->
+    ok_if(name(N) andalso name(By), M, "malformed " ++ atom_to_list(T));
+decode({ping_req, S, T} = M) ->
+    ok_if(name(S) andalso name(T), M, "malformed ping_req");
+decode(_) ->
+    {error, "not a gossip message"}.
+
+ok_if(true, M, _) -> {ok, M};
+ok_if(false, _, Why) -> {error, Why}.
+
+%% alive@host: letters, digits, _ and - before the @, also . after it.
+name(B) when is_binary(B), byte_size(B) >= 3, byte_size(B) =< 255 ->
+    case binary:split(B, <<"@">>, [global]) of
+        [A, H] when A =/= <<>>, H =/= <<>> -> chars(A, false) andalso chars(H, true);
+        _ -> false
+    end;
+name(_) -> false.
+
+chars(B, Dot) ->
+    lists:all(fun(C) -> (C >= $a andalso C =< $z) orelse (C >= $A andalso C =< $Z) orelse
+                            (C >= $0 andalso C =< $9) orelse C =:= $_ orelse C =:= $- orelse
+                            (Dot andalso C =:= $.)
+              end, binary_to_list(B)).
+
+utf8(B) -> case unicode:characters_to_binary(B, utf8, utf8) of B -> true; _ -> false end.
+
+%% ---- sending -------------------------------------------------------------------
+
+send(To, Msg, #st{self = To} = S) -> _ = Msg, S;
+send(To, Msg, S) ->
+    %% since OTP 21 a send to a node not yet connected does not block: it
+    %% queues while the connection is set up (and is dropped if that fails)
+    erlang:send({gossip, binary_to_atom(To)}, Msg),
+    St = bump(bytes_out, erlang:external_size(Msg), bump(msgs_out, 1, S#st.stats)),
+    Members = case maps:find(To, S#st.members) of
+                  {ok, M} -> case lists:member(To, S#st.view) of
+                                 true -> S#st.members;
+                                 false -> (S#st.members)#{To => M#m{contacted = now_ms()}}
+                             end;
+                  error -> S#st.members
+              end,
+    S#st{stats = St, members = Members}.
+
+flood(Msg, Skip, S) ->
+    lists:foldl(fun(N, Acc) when N =:= Skip -> Acc;
+                   (N, Acc) -> send(N, Msg, Acc)
+                end, S, S#st.view).
+
+emit(Ev0, #st{self = Self} = S) ->
+    Ev = Ev0#{t => os:system_time(microsecond)},
+    case S#st.listener of
+        undefined -> ok;
+        %% the same map a C node's JSON line decodes to
+        L -> {ok, J} = gossip_ref_json:decode(gossip_ref_json:encode(Ev)),
+             L ! {gossip_event, Self, J}
+    end,
+    case S#st.out of
+        none -> ok;
+        json -> io:put_chars([gossip_ref_json:encode(Ev), $\n]);
+        text -> text(Ev)
+    end,
+    S.
+
+text(#{event := chat, from := F, text := T}) -> io:format("[~s] ~ts~n", [F, T]);
+text(#{event := join, node := N} = E) ->
+    io:format("* ~s ~s~n", [N, case maps:get(rejoin, E, false) of true -> "is back"; _ -> "joined" end]);
+text(#{event := leave, node := N}) -> io:format("* ~s left~n", [N]);
+text(#{event := dead, node := N, by := B}) -> io:format("* ~s is gone (no answer; found by ~s)~n", [N, B]);
+text(#{event := members, members := L}) -> io:format("* ~b members: ~s~n", [length(L), lists:join(" ", L)]);
+text(#{event := joined, count := C} = E) ->
+    case maps:find(via, E) of
+        {ok, V} -> io:format("* joined through ~s: ~b members~n", [V, C]);
+        error -> io:format("* chat started~n")
+    end;
+text(_) -> ok.
+
+%% ---- time ----------------------------------------------------------------------
+
+now_ms() -> erlang:monotonic_time(millisecond).
+
+jitter(Ms, S) ->
+    {X, R} = rand:uniform_s(Ms div 5 + 1, S#st.rand),
+    {Ms - Ms div 10 + X - 1, S#st{rand = R}}.
+
+start_timers(S0, Now) ->
+    P = S0#st.p,
+    {A, S1} = jitter(maps:get(period, P), S0),
+    {B, S2} = jitter(maps:get(peer_list, P), S1),
+    {C, S3} = jitter(maps:get(reconnect, P), S2),
+    S3#st{next_period = Now + A, next_peer_list = Now + B, next_reconnect = Now + C,
+          next_purge = Now + maps:get(tombstone, P) div 10,
+          rotate_at = Now + maps:get(dedup, P)}.
+
+next_deadline(#st{leaving = true}) -> infinity;
+next_deadline(S) ->
+    Ds = [S#st.next_peer_list, S#st.next_reconnect, S#st.next_purge, S#st.rotate_at]
+        ++ [S#st.next_period || S#st.joined]
+        ++ [S#st.join_at || S#st.joining]
+        ++ [D || {D, _} <- maps:values(S#st.probes)]
+        ++ [D || {_, _, D, _, _} <- maps:values(S#st.susp)]
+        ++ [E || {_, _, E} <- S#st.relays],
+    lists:min(Ds).
+
+%% One timer, for the earliest deadline (armed: infinity or {Deadline, Ref}).
+arm(S) ->
+    case {next_deadline(S), S#st.armed} of
+        {infinity, _} -> S;
+        {D, {A, _}} when D >= A -> S;
+        {D, Armed} ->
+            case Armed of
+                {_, Old} -> erlang:cancel_timer(Old);
+                infinity -> ok
+            end,
+            Ref = erlang:start_timer(max(0, D - now_ms()), self(), tick),
+            S#st{armed = {D, Ref}}
+    end.
+
+tick(#st{leaving = true} = S, _) -> S;
+tick(S0, Now) ->
+    P = S0#st.p,
+    Due = next_deadline(S0),
+    Late = Due =/= infinity andalso Now > Due + maps:get(late, P),
+    S1 = case Late of
+             true -> S0#st{lhm = min(S0#st.lhm + 1, maps:get(lhm_max, P))};
+             false -> S0
+         end,
+    S2 = case S1#st.joining andalso Now >= S1#st.join_at of
+             true -> send_join(S1, Now);
+             false -> S1
+         end,
+    S3 = case S2#st.joined andalso Now >= S2#st.next_period of
+             true ->
+                 {J, Sj} = jitter(maps:get(period, P), S2),
+                 lists:foldl(fun(N, A) -> probe_start(N, A, Now) end,
+                             Sj#st{next_period = Now + J}, Sj#st.view);
+             false -> S2
+         end,
+    S4 = detect_tick(S3, Now, Late),
+    S5 = case Now >= S4#st.next_peer_list of
+             true ->
+                 {J2, Sp} = jitter(maps:get(peer_list, P), S4),
+                 Sp2 = Sp#st{next_peer_list = Now + J2},
+                 case Sp2#st.joined andalso Sp2#st.view =/= [] of
+                     true ->
+                         {I, R} = rand:uniform_s(length(Sp2#st.view), Sp2#st.rand),
+                         send_peer_list(lists:nth(I, Sp2#st.view), Sp2#st{rand = R});
+                     false -> Sp2
+                 end;
+             false -> S4
+         end,
+    S6 = case Now >= S5#st.next_reconnect of
+             true ->
+                 {J3, Sr} = jitter(maps:get(reconnect, P), S5),
+                 reconnect(Sr#st{next_reconnect = Now + J3});
+             false -> S5
+         end,
+    S7 = case Now >= S6#st.next_purge of
+             true -> purge(S6#st{next_purge = Now + maps:get(tombstone, P) div 10}, Now);
+             false -> S6
+         end,
+    case Now >= S7#st.rotate_at of
+        true -> {Cur, _} = S7#st.seen,
+                S7#st{seen = {#{}, Cur}, rotate_at = Now + maps:get(dedup, P)};
+        false -> S7
+    end.
+
+reconnect(#st{joined = false} = S) -> S;
+reconnect(S) ->
+    case [N || {N, #m{status = dead}} <- maps:to_list(S#st.members)] of
+        [] -> S;
+        Dead ->
+            {I, R} = rand:uniform_s(length(Dead), S#st.rand),
+            send(lists:nth(I, Dead), {ping, S#st.self}, S#st{rand = R})
+    end.
+
+purge(S, Now) ->
+    T = maps:get(tombstone, S#st.p),
+    S#st{members = maps:filter(fun(_, #m{status = St, since = Since}) ->
+                                       not ((St =:= dead orelse St =:= left) andalso
+                                            Now - Since >= T)
+                               end, S#st.members)}.
+
+%% ---- membership ------------------------------------------------------------------
+
+live(#m{status = St}) -> St =:= alive orelse St =:= suspect.
+
+live_names(S) -> [S#st.self | [N || {N, M} <- maps:to_list(S#st.members), live(M)]].
+
+to_bin(A) when is_atom(A) -> atom_to_binary(A);
+to_bin(B) when is_binary(B) -> B.
+
+%% The entry for Name (new: status unknown); error if ours, or full.
+member(Name, #st{self = Name}) -> error;
+member(Name, S) ->
+    case maps:find(Name, S#st.members) of
+        {ok, M} -> {ok, M};
+        error ->
+            case maps:size(S#st.members) >= maps:get(max_members, S#st.p) of
+                true -> error;
+                false -> {ok, #m{pos = gossip_ref_ring:positions(Name, maps:get(rings, S#st.p))}}
+            end
+    end.
+
+put_m(Name, M, S) -> S#st{members = (S#st.members)#{Name => M}}.
+
+%% Status change; refreshes the view when the live set changes.
+set_status(Name, M0, St, Inc, S0) ->
+    Was = live(M0),
+    M = M0#m{status = St, inc = Inc, since = now_ms()},
+    S1 = put_m(Name, M, S0),
+    S2 = case St of alive -> S1#st{susp = maps:remove(Name, S1#st.susp)}; _ -> S1 end,
+    case {Was, live(M)} of
+        {false, true} -> refresh_view(S2);
+        {true, false} ->
+            refresh_view(S2#st{susp = maps:remove(Name, S2#st.susp),
+                               probes = maps:remove(Name, S2#st.probes)});
+        _ -> S2
+    end.
+
+refresh_view(S) ->
+    Others = [{N, M#m.pos} || {N, M} <- maps:to_list(S#st.members), live(M)],
+    {Ring, View} = gossip_ref_ring:neighbours(S#st.pos, Others, maps:get(rings, S#st.p), #{}),
+    S#st{ring = Ring, view = View, probes = maps:with(View, S#st.probes)}.
+
+admit(Name, M, Inc, S) ->
+    Rejoin = M#m.status =:= dead orelse M#m.status =:= left,
+    S1 = set_status(Name, M, alive, Inc, S),
+    emit(#{event => join, node => Name, incarnation => Inc, rejoin => Rejoin}, S1).
+
+joined(Via, S0) ->
+    S1 = emit(maps:merge(#{event => joined, count => length(live_names(S0))},
+                         case Via of undefined -> #{}; _ -> #{via => Via} end),
+              S0#st{joining = false, joined = true}),
+    S2 = flood({alive, S1#st.self, S1#st.inc}, undefined, S1),
+    case Via =/= undefined andalso not lists:member(Via, S2#st.view) of
+        true -> send(Via, {alive, S2#st.self, S2#st.inc}, S2);
+        false -> S2
+    end.
+
+send_join(S, Now) ->
+    send(S#st.contact, {join, S#st.self},
+         S#st{join_at = Now + maps:get(join_retry, S#st.p)}).
+
+send_peer_list(To, S) ->
+    send(To, {peer_list, [S#st.self | [N || N <- live_names(S), N =/= To, N =/= S#st.self]]}, S).
+
+refute(_, _, #st{leaving = true} = S) -> S;
+refute(Heard, By, #st{inc = Inc} = S) when Heard >= Inc ->
+    New = Heard + 1,
+    S1 = S#st{inc = New, lhm = min(S#st.lhm + 1, maps:get(lhm_max, S#st.p)),
+              stats = bump(refutations, 1, S#st.stats)},
+    S2 = emit(maps:merge(#{event => refute, node => S#st.self, incarnation => New},
+                         case By of undefined -> #{}; _ -> #{by => By} end), S1),
+    S3 = flood({alive, S#st.self, New}, undefined, S2),
+    case By =/= undefined andalso not lists:member(By, S3#st.view) of
+        true -> send(By, {alive, S#st.self, New}, S3);
+        false -> S3
+    end;
+refute(_, undefined, S) -> S;
+refute(_, By, S) -> send(By, {alive, S#st.self, S#st.inc}, S).
+
+tell_removed(Name, M, S) ->
+    Now = now_ms(),
+    case M#m.told =/= 0 andalso Now - M#m.told < maps:get(period, S#st.p) of
+        true -> S;
+        false -> send(Name, {dead, Name, M#m.inc, S#st.self},
+                      put_m(Name, M#m{told = Now}, S))
+    end.
+
+%% ---- suspicion -------------------------------------------------------------------
+
+suspect(Name, Inc, By, S0) ->
+    M = maps:get(Name, S0#st.members),
+    Susp = maps:find(Name, S0#st.susp),
+    case {M#m.status, Susp} of
+        {alive, _} -> new_suspicion(Name, M, Inc, By, S0);
+        {suspect, error} -> new_suspicion(Name, M, Inc, By, S0);
+        {suspect, _} when Inc > M#m.inc -> new_suspicion(Name, M, Inc, By, S0);
+        {suspect, {ok, {Inc, Started, _, Bys, Expect}}} when Inc =:= M#m.inc ->
+            case lists:member(By, Bys) of
+                true -> S0;
+                false ->
+                    Bys1 = [By | Bys],
+                    S1 = S0#st{susp = (S0#st.susp)#{Name => {Inc, Started,
+                                                             susp_deadline(Started, length(Bys1), Expect, S0),
+                                                             Bys1, Expect}}},
+                    case length(Bys1) =< maps:get(confirm_k, S0#st.p) + 1 of
+                        true -> flood({suspect, Name, Inc, By}, undefined, S1);
+                        false -> S1
+                    end
+            end;
+        _ -> S0
+    end.
+
+new_suspicion(Name, M, Inc, By, S0) ->
+    S1 = set_status(Name, M, suspect, Inc, S0),
+    Now = now_ms(),
+    Monitors = monitors(Name, S1),
+    Expect = min(maps:get(confirm_k, S1#st.p), max(0, Monitors - 1)),
+    S2 = S1#st{susp = (S1#st.susp)#{Name => {Inc, Now, susp_deadline(Now, 1, Expect, S1),
+                                             [By], Expect}},
+               stats = bump(suspicions, 1, S1#st.stats)},
+    S3 = emit(#{event => suspect, node => Name, by => By, incarnation => Inc}, S2),
+    flood({suspect, Name, Inc, By}, undefined, S3).
+
+%% How many live nodes have Name as a neighbour (us included).
+monitors(Name, S) ->
+    #m{pos = Pos} = maps:get(Name, S#st.members),
+    Others = [{S#st.self, S#st.pos} |
+              [{N, M#m.pos} || {N, M} <- maps:to_list(S#st.members), N =/= Name, live(M)]],
+    {_, View} = gossip_ref_ring:neighbours(Pos, Others, maps:get(rings, S#st.p), #{}),
+    length(View).
+
+susp_deadline(Started, NConf, Expect, S) ->
+    Min = maps:get(suspect_min, S#st.p),
+    Max = maps:get(suspect_max, S#st.p),
+    T = case Expect > 0 andalso Max > Min of
+            true -> max(Min, Max - (Max - Min) * math:log(NConf) / math:log(Expect + 1));
+            false -> Min
+        end,
+    Started + trunc(T).
+
+declare_dead(Name, Inc, By, S0) ->
+    case maps:find(Name, S0#st.members) of
+        {ok, M} ->
+            case live(M) andalso Inc >= M#m.inc of
+                true ->
+                    S1 = set_status(Name, M, dead, Inc, S0),
+                    S2 = emit(#{event => dead, node => Name, by => By, incarnation => Inc},
+                              S1#st{stats = bump(removals, 1, S1#st.stats)}),
+                    S3 = flood({dead, Name, Inc, By}, undefined, S2),
+                    case By =:= S3#st.self of
+                        true -> tell_removed(Name, maps:get(Name, S3#st.members), S3);
+                        false -> S3
+                    end;
+                false -> S0
+            end;
+        error -> S0
+    end.
+
+%% ---- probes ----------------------------------------------------------------------
+
+probe_start(Name, S, Now) ->
+    case maps:is_key(Name, S#st.probes) of
+        true -> S;
+        false ->
+            S1 = send(Name, {ping, S#st.self}, S),
+            D = Now + maps:get(ping_timeout, S#st.p) * (1 + S#st.lhm),
+            S1#st{probes = (S1#st.probes)#{Name => {D, direct}}}
+    end.
+
+detect_tick(S0, Now, Late) ->
+    Relays = [R || {_, _, E} = R <- S0#st.relays, E > Now],
+    S1 = S0#st{relays = Relays},
+    Scale = 1 + S1#st.lhm,
+    S2 = maps:fold(
+           fun(Name, {D, _}, A) when D > Now -> _ = Name, A;
+              (Name, {_, Stage}, A) when Late ->
+                   A#st{probes = (A#st.probes)#{Name => {Now + maps:get(ping_timeout, A#st.p) * Scale, Stage}}};
+              (Name, {_, direct}, A) -> probe_indirect(Name, A, Now);
+              (Name, {_, indirect}, A) ->
+                   A1 = A#st{probes = maps:remove(Name, A#st.probes)},
+                   case maps:find(Name, A1#st.members) of
+                       {ok, #m{inc = Inc} = M} -> case live(M) of
+                                                      true -> suspect(Name, Inc, A1#st.self, A1);
+                                                      false -> A1
+                                                  end;
+                       error -> A1
+                   end
+           end, S1, S1#st.probes),
+    maps:fold(
+      fun(Name, {Inc, Started, D, Bys, Ex}, A) when D =< Now ->
+              case Late of
+                  true -> A#st{susp = (A#st.susp)#{Name => {Inc, Started, Now + maps:get(suspect_min, A#st.p), Bys, Ex}}};
+                  false -> declare_dead(Name, Inc, A#st.self, A)
+              end;
+         (_, _, A) -> A
+      end, S2, S2#st.susp).
+
+probe_indirect(Name, S0, Now) ->
+    Others = [N || N <- S0#st.view, N =/= Name],
+    {Helpers, R} = pick(maps:get(indirect_k, S0#st.p), Others, S0#st.rand, []),
+    S1 = lists:foldl(fun(H, A) -> send(H, {ping_req, A#st.self, Name}, A) end,
+                     S0#st{rand = R}, Helpers),
+    S2 = send(Name, {ping, S1#st.self}, S1),
+    D = Now + maps:get(indirect_timeout, S2#st.p) * (1 + S2#st.lhm),
+    S2#st{probes = (S2#st.probes)#{Name => {D, indirect}}}.
+
+pick(0, _, R, Acc) -> {Acc, R};
+pick(_, [], R, Acc) -> {Acc, R};
+pick(K, L, R0, Acc) ->
+    {I, R} = rand:uniform_s(length(L), R0),
+    X = lists:nth(I, L),
+    pick(K - 1, lists:delete(X, L), R, [X | Acc]).
+
+%% ---- receiving -------------------------------------------------------------------
+
+recv(_, #st{leaving = true} = S, _) -> S;
+recv({chat, Sender, _, Id} = Msg, S, _Now) ->
+    case seen(Sender, Id, S) of
+        true -> S#st{stats = bump(duplicates, 1, S#st.stats)};
+        false ->
+            {chat, _, Text, _} = Msg,
+            S1 = emit(#{event => chat, from => Sender, text => Text, id => Id},
+                      mark_seen(Sender, Id, S)),
+            flood(Msg, Sender, S1)
+    end;
+recv({peer_list, L}, S0, _) ->
+    S1 = lists:foldl(fun(N, A) ->
+                             case member(N, A) of
+                                 {ok, #m{status = unknown} = M} -> admit(N, M, 0, A);
+                                 _ -> A
+                             end
+                     end, S0, L),
+    case S1#st.joining of
+        true -> joined(case L of [V | _] -> V; [] -> S1#st.contact end, S1);
+        false -> S1
+    end;
+recv({T, Self}, #st{self = Self} = S, _) when T =:= ping; T =:= pong; T =:= join ->
+    logger:info("gossip: ~p claiming to be from us dropped", [T]),
+    S;
+recv({ping_req, Self, _}, #st{self = Self} = S, _) -> S;
+recv({ping, From}, S0, Now) ->
+    S1 = send(From, {pong, S0#st.self}, S0),
+    case S1#st.joined of
+        true -> heard_from(From, S1, Now);
+        false -> S1
+    end;
+recv({pong, From}, S0, Now) ->
+    S1 = case maps:find(From, S0#st.members) of
+             {ok, #m{status = unknown}} -> S0;
+             {ok, M} ->
+                 Sx = put_m(From, M#m{heard = Now}, S0),
+                 case live(M) of
+                     true -> Sx;
+                     false -> tell_removed(From, M, Sx)
+                 end;
+             error -> S0
+         end,
+    S2 = case maps:is_key(From, S1#st.probes) of
+             true -> S1#st{probes = maps:remove(From, S1#st.probes), lhm = max(0, S1#st.lhm - 1)};
+             false -> S1
+         end,
+    {Mine, Rest} = lists:partition(fun({_, T, _}) -> T =:= From end, S2#st.relays),
+    lists:foldl(fun({Req, _, _}, A) -> send(Req, {pong, From}, A) end,
+                S2#st{relays = Rest}, Mine);
+recv({join, J}, S0, Now) ->
+    case member(J, S0) of
+        {ok, M} ->
+            S1 = case live(M) of
+                     true -> S0;
+                     false -> admit(J, M, M#m.inc, S0)
+                 end,
+            M1 = maps:get(J, S1#st.members),
+            send_peer_list(J, put_m(J, M1#m{heard = Now}, S1));
+        error -> S0
+    end;
+recv({ping_req, Req, Self}, #st{self = Self} = S, _) ->
+    send(Req, {pong, Self}, S);
+recv({ping_req, Req, Target}, S, Now) ->
+    case length(S#st.relays) >= ?MAX_RELAYS of
+        true -> S;
+        false ->
+            send(Target, {ping, S#st.self},
+                 S#st{relays = [{Req, Target, Now + maps:get(indirect_timeout, S#st.p)} | S#st.relays]})
+    end;
+recv({leave, Self}, #st{self = Self} = S, _) -> refute(S#st.inc, undefined, S);
+recv({leave, N}, S0, _) ->
+    case maps:find(N, S0#st.members) of
+        {ok, M} ->
+            case live(M) of
+                true ->
+                    S1 = set_status(N, M, left, M#m.inc, S0),
+                    S2 = emit(#{event => leave, node => N, incarnation => M#m.inc},
+                              S1#st{stats = bump(removals, 1, S1#st.stats)}),
+                    flood({leave, N}, N, S2);
+                false -> S0
+            end;
+        error -> S0
+    end;
+recv({alive, Self, I}, #st{self = Self} = S, _) ->
+    case I > S#st.inc of
+        true -> refute(I, undefined, S);
+        false -> S
+    end;
+recv({alive, N, I}, S0, _) ->
+    case member(N, S0) of
+        {ok, M} ->
+            Tomb = M#m.status =:= dead orelse M#m.status =:= left,
+            if
+                M#m.status =:= unknown; Tomb andalso I > M#m.inc ->
+                    flood({alive, N, I}, N, admit(N, M, I, S0));
+                M#m.status =/= unknown, not Tomb, I > M#m.inc ->
+                    S1 = set_status(N, M, alive, I, S0),
+                    S2 = case M#m.status of
+                             suspect -> emit(#{event => alive, node => N, incarnation => I}, S1);
+                             _ -> S1
+                         end,
+                    flood({alive, N, I}, N, S2);
+                true -> S0
+            end;
+        error -> S0
+    end;
+recv({suspect, Self, I, By}, #st{self = Self} = S, _) -> refute(I, By, S);
+recv({suspect, N, I, By}, S, _) ->
+    case maps:find(N, S#st.members) of
+        {ok, #m{status = unknown}} -> S;
+        {ok, #m{status = dead, inc = Inc}} when I =< Inc -> send(By, {dead, N, Inc, S#st.self}, S);
+        {ok, M} ->
+            case live(M) of
+                false -> S;
+                true when I < M#m.inc -> send(By, {alive, N, M#m.inc}, S);
+                true -> suspect(N, I, By, S)
+            end;
+        error -> S
+    end;
+recv({dead, Self, I, By}, #st{self = Self} = S, _) -> refute(I, By, S);
+recv({dead, N, I, By}, S, _) ->
+    case member(N, S) of
+        {ok, #m{status = unknown} = M} -> set_status(N, M, dead, I, S);
+        {ok, M} ->
+            case live(M) of
+                false -> S;
+                true when I < M#m.inc -> send(By, {alive, N, M#m.inc}, S);
+                true -> declare_dead(N, I, By, S)
+            end;
+        error -> S
+    end.
+
+heard_from(From, S0, Now) ->
+    case member(From, S0) of
+        {ok, M0} ->
+            S1 = case M0#m.status of
+                     unknown -> admit(From, M0, 0, S0);
+                     _ -> S0
+                 end,
+            M = maps:get(From, S1#st.members),
+            S2 = put_m(From, M#m{heard = Now}, S1),
+            case live(M) of
+                true -> S2;
+                false -> tell_removed(From, M#m{heard = Now}, S2)
+            end;
+        error -> S0
+    end.
+
+%% ---- dedup -----------------------------------------------------------------------
+
+seen(Sender, Id, #st{seen = {Cur, Old}}) ->
+    maps:is_key({Sender, Id}, Cur) orelse maps:is_key({Sender, Id}, Old).
+
+mark_seen(Sender, Id, #st{seen = {Cur, Old}} = S) ->
+    S#st{seen = {Cur#{{Sender, Id} => true}, Old}}.
+
+%% ---- leaving ---------------------------------------------------------------------
+
+leave(#st{leaving = true} = S) -> S;
+leave(S) ->
+    S1 = flood({leave, S#st.self}, undefined, S),
+    S1#st{leaving = true}.
+
+bump(K, N, M) -> maps:update_with(K, fun(V) -> V + N end, N, M).
