@@ -84,7 +84,7 @@ $(SAN_DIR)/test/%: test/c/%.c $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a test/c
 	$(SAN_CC) $(SAN_CFLAGS) $(CFLAGS) $< $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a $(LDLIBS) -o $@
 
 test-c: $(UNIT_TESTS)
-	@for t in $(UNIT_TESTS); do $$t || exit 1; done
+	@rc=0; for t in $(UNIT_TESTS); do $$t || rc=1; done; exit $$rc
 
 fuzz:
 	bash test/fuzz/run.sh
@@ -106,6 +106,7 @@ bench: deps
 	erlc -o _build/bench bench/*.erl
 	$(BENCH_ERL) -sname bench_$$$$ -setcookie bench_$$$$ -eval 'dist_bench:main(), halt().'
 	$(BENCH_ERL) -sname bench_$$$$ -setcookie bench_$$$$ -eval 'raft_bench:main(), halt().'
+	$(BENCH_ERL) -sname cbench_$$$$ -setcookie cbench_$$$$ -eval 'chatterbox_bench:main(), halt().'
 
 # ---- the main job ------------------------------------------------------------
 demo: deps

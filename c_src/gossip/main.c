@@ -12,6 +12,7 @@
  * Exit status: 0 after a clean stop, 1 if the node cannot start, 2 for bad
  * flags.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,7 @@ int main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);       /* a reader gone from stdout must not kill us */
     cn_peers pf, *pfp = NULL;
     if (o.peers_file) {
         char err[512];

@@ -51,7 +51,10 @@ void cn_node_free(cn_node *n);
 const char *cn_node_name(const cn_node *n);
 int         cn_node_port(const cn_node *n);
 uv_loop_t  *cn_node_loop(const cn_node *n);
-/* Sets a callback for nodeup/nodedown (for logs and tests). */
+/* Sets a callback for nodeup/nodedown (for logs and tests).  It runs inside
+ * connection handling: it may send messages and start timers, but must not
+ * stop the node or disconnect peers; do that on a later turn (a timer, or a
+ * message to one of your processes). */
 typedef void (*cn_nodestatus_cb)(cn_node *n, const char *peer, int up, void *ud);
 void cn_node_on_status(cn_node *n, cn_nodestatus_cb cb, void *ud);
 /* Output queued to peer beyond the high-water mark: a sender should pause

@@ -414,7 +414,8 @@ static size_t handshake_input(cn_conn *c, size_t off)
                 c->state = CONN_WAIT_PEER;
                 close_tcp(c);
             } else {
-                close_conn(c, c->hs.error, 0);
+                /* our own nok in a simultaneous connect is routine */
+                close_conn_at(c, c->hs.error, c->hs.nok_sent ? CN_LOG_DEBUG : CN_LOG_WARN, 0);
             }
         } else if (used == 0) {
             break;
@@ -506,7 +507,7 @@ static void on_connected(uv_connect_t *req, int status)
     if (c->state == CONN_CLOSING)
         return;
     if (status < 0) {
-        close_conn(c, "cannot connect to the peer's port", 0);
+        close_conn_at(c, "cannot connect to the peer's port", CN_LOG_INFO, 0);
         return;
     }
     start_handshake(c);
@@ -519,7 +520,8 @@ static void on_port(void *ud, int port, const char *err)
     if (c->state == CONN_CLOSING)
         return;
     if (err) {
-        close_conn(c, err, 0);
+        /* a peer that is not up (yet) is routine, not a warning */
+        close_conn_at(c, err, CN_LOG_INFO, 0);
         return;
     }
     c->peer_addr.sin_port = htons((uint16_t)port);

@@ -283,6 +283,7 @@ cn_hs_result cn_hs_decide(cn_hs *hs, cn_hs_status status, cn_buf *out)
         hs->state = HS_A_ALIVE_REPLY;
         return CN_HS_CONTINUE;
     case CN_HS_NOK:
+        hs->nok_sent = 1;
         put_status(out, "nok");
         return fail(hs, "simultaneous connect: keeping our own attempt (nok)");
     default:

@@ -41,6 +41,7 @@ typedef struct cn_hs {
     int        state;
     const char *error;                  /* static text when FAILED */
     int        nok;                     /* initiator: peer answered nok */
+    int        nok_sent;                /* acceptor: we answered nok */
 
     const char *our_name;
     const char *cookie;

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -502,6 +503,9 @@ cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, si
         return NULL;
     }
     ei_init();
+    /* a write to a peer that just closed must be an error, not death (erl
+     * ignores SIGPIPE too) */
+    signal(SIGPIPE, SIG_IGN);
     n->loop = loop;
     n->epmd_fd = -1;
     n->verbose = cfg->verbose;

@@ -354,12 +354,13 @@ void cn__proc_exit(cn_proc *p, const cn_term *reason_in)
     }                               /* else the run queue collects it */
 }
 
-/* Stops every process (node shutdown). */
+/* Stops every process (node shutdown).  One inside a handler (it called
+ * cn_node_stop) exits when its handler returns; terminate runs for all. */
 void cn__proc_stop_all(cn_node *n, const char *reason)
 {
     cn_proc *p, *tmp;
     HASH_ITER(hh_num, n->procs, p, tmp) {
-        if (!p->dead && !p->running)
+        if (!p->dead)
             cn_stop_atom(p, reason);
     }
 }

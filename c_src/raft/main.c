@@ -6,6 +6,10 @@
  *   raft_kv client --sname NAME --cookie C --node NODE [--ops N] [--seed N]
  *   raft_kv load   --sname NAME --cookie C --node NODE [--inflight K]
  *                  [--seconds S] [--value-bytes B] [--seed N]
+ *   raft_kv emulate --sname NAME [--peers FILE | --nodes N --clients M]
+ *                  [--mode emulation|raft] [--seed N]
+ *       the Gleam emulation's whole run in one C node: num_nodes nodes and
+ *       num_clients clients (from the peers file, else 5 and 3), node 1 elected
  *
  * A node waits for set_peers (from a Gleam or Erlang main) unless --peers
  * names its cluster (peers.json; its own entry found by --id or by name).
@@ -18,11 +22,13 @@
 
 #include "../node/cli.h"
 #include "raft_client.h"
+#include "raft_emulate.h"
 #include "raft_node.h"
 
 enum {
     OPT_ID = 1, OPT_MODE, OPT_DATA_DIR, OPT_PEERS, OPT_ELECTION, OPT_HEARTBEAT, OPT_TRACE,
     OPT_QUIET, OPT_SEED, OPT_NODE, OPT_OPS, OPT_INFLIGHT, OPT_SECONDS, OPT_VALUE, OPT_HELP,
+    OPT_NODES, OPT_CLIENTS,
 };
 
 static void usage(FILE *f)
@@ -32,6 +38,8 @@ static void usage(FILE *f)
             "       raft_kv client --sname NAME --node NODE [--ops N] [--seed N]\n"
             "       raft_kv load --sname NAME --node NODE [--inflight K] [--seconds S]\n"
             "                    [--value-bytes B]\n"
+            "       raft_kv emulate --sname NAME [--peers FILE | --nodes N --clients M]\n"
+            "                    [--mode emulation|raft]   the emulation's run, in C\n"
             "node options:\n"
             "  --id N                 this node's id (or its entry in --peers)\n"
             "  --mode raft|emulation  full Raft (default) or the seed's designated leader\n"
@@ -54,6 +62,8 @@ typedef struct opts {
     const char *peers_file, *trace_file;
     int quiet;
     const char *nodes[64];
+    raft_emulate_config emu;
+    int mode_given;
 } opts;
 
 static int bad(const char *flag, const char *arg)
@@ -64,6 +74,7 @@ static int bad(const char *flag, const char *arg)
 
 static int parse_mode(opts *o, const char *arg)
 {
+    o->mode_given = 1;
     if (strcmp(arg, "raft") == 0)
         o->raft.mode = RAFT_MODE_RAFT;
     else if (strcmp(arg, "emulation") == 0)
@@ -129,6 +140,16 @@ static int apply(opts *o, int c, const char *arg)
             return bad("--value-bytes", arg);
         o->client.value_bytes = (int)v;
         return 0;
+    case OPT_NODES:
+        if (cn_cli_int(arg, 1, 1000, &v) < 0)
+            return bad("--nodes", arg);
+        o->emu.num_nodes = (int)v;
+        return 0;
+    case OPT_CLIENTS:
+        if (cn_cli_int(arg, 0, 10000, &v) < 0)
+            return bad("--clients", arg);
+        o->emu.num_clients = (int)v;
+        return 0;
     case OPT_HELP:
     case 'h':
         return 1;
@@ -159,12 +180,14 @@ static int parse(opts *o, int argc, char **argv)
         { "inflight", required_argument, 0, OPT_INFLIGHT },
         { "seconds", required_argument, 0, OPT_SECONDS },
         { "value-bytes", required_argument, 0, OPT_VALUE },
+        { "nodes", required_argument, 0, OPT_NODES },
+        { "clients", required_argument, 0, OPT_CLIENTS },
         { "help", no_argument, 0, OPT_HELP },
         { 0, 0, 0, 0 },
     };
     int c;
     if (argc > 1 && (strcmp(argv[1], "client") == 0 || strcmp(argv[1], "load") == 0 ||
-                     strcmp(argv[1], "node") == 0)) {
+                     strcmp(argv[1], "node") == 0 || strcmp(argv[1], "emulate") == 0)) {
         o->sub = argv[1];
         argv++;
         argc--;
@@ -240,6 +263,19 @@ static int start(cn_node *n, void *ud)
     opts *o = x->o;
     if (!o->sub || strcmp(o->sub, "node") == 0)
         return start_node(n, x);
+    if (strcmp(o->sub, "emulate") == 0) {
+        raft_emulate_config e = o->emu;
+        if (!e.num_nodes)
+            e.num_nodes = x->pf && x->pf->num_nodes ? x->pf->num_nodes : 5;
+        if (!e.num_clients && !(x->pf && x->pf->num_clients == 0 && x->pf->num_nodes))
+            e.num_clients = x->pf && x->pf->num_clients ? x->pf->num_clients : 3;
+        e.ops = o->client.ops;
+        e.mode = o->mode_given ? o->raft.mode : RAFT_MODE_EMULATION;
+        e.seed = o->raft.seed;
+        static raft_emulate_config keep;
+        keep = e;
+        return raft_emulate_start(n, &keep, &x->status) ? 0 : -1;
+    }
     o->client.nodes = o->nodes;
     if (!o->client.nnodes) {
         fprintf(stderr, "raft_kv %s: --node is required\n", o->sub);

@@ -227,6 +227,7 @@ void raft__become_follower(raft *r, uint64_t term)
         raft__set_term(r, term, 0);
         r->leader = 0;              /* before the timer is reset: an alive emulation
                                      * leader of the old term would keep it off */
+        r->leader_verified = 0;     /* known equal to the old leader's log, not the next */
     }
     if (r->role == RAFT_LEADER)
         raft__fail_waits(r, "not leader");

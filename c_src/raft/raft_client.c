@@ -101,8 +101,14 @@ static void client_next(cn_proc *p)
     if (c->left == 0) {
         printf("[client] Finished all %d requests\n", c->cfg.ops);
         fflush(stdout);
-        *c->status = c->failures ? 1 : 0;
-        cn_node_stop(cn_proc_node(p));
+        if (c->failures)
+            *c->status = 1;
+        if (c->cfg.report) {
+            cn_sendf(p, c->cfg.report, "{raft_client_done, ~i}", c->cfg.id);
+            cn_stop_atom(p, "normal");
+        } else {
+            cn_node_stop(cn_proc_node(p));
+        }
         return;
     }
     c->left--;
@@ -145,7 +151,10 @@ static int client_init(cn_proc *p, void *arg)
     c->left = c->cfg.ops;
     c->rng = c->cfg.seed ? c->cfg.seed : uv_hrtime();
     cn_proc_set_state(p, c);
-    find_subject(p, c->cfg.nodes[0], client_found);
+    if (c->cfg.subject)
+        client_found(p, c->cfg.subject);
+    else
+        find_subject(p, c->cfg.nodes[0], client_found);
     return 0;
 }
 

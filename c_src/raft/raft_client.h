@@ -23,6 +23,9 @@ typedef struct raft_client_config {
     double       seconds;        /* load */
     int          value_bytes;    /* load */
     int          id;             /* client id, in the output */
+    const cn_subject *subject;   /* talk to this Subject instead of nodes[0]'s */
+    const cn_pid *report;        /* send {raft_client_done, Id} here instead of
+                                    stopping the node when done */
 } raft_client_config;
 
 /* Start the client or the load generator; the node stops when it is done.

@@ -108,8 +108,10 @@ void raft__on_request_vote(raft *r, int from, const raft_msg *m, raft_token toke
     if (granted) {
         raft__set_term(r, r->term, m->node);
         raft_peer *c = raft__peer(r, m->node);
-        if (c && c->kind == RAFT_KIND_EMU)
+        if (c && c->kind == RAFT_KIND_EMU && r->leader != m->node) {
             r->leader = m->node;    /* presumptive: it will send no heartbeat */
+            r->leader_verified = 0; /* its commit_notification must not cover our log */
+        }
         raft__reset_election(r);
         raft__trace(r, "[node %d] Granting vote to %d for term %llu", id, m->node,
                     (unsigned long long)m->term);

@@ -733,8 +733,14 @@ cn_proc *raft_node_start(cn_node *n, const raft_node_config *cfg, char *err, siz
 {
     start_arg a = { cfg, err, errlen };
     err[0] = '\0';
-    cn_proc *p = cn_spawn(n, &raft_node_ops, &a, "raft_kv");
+    cn_proc *p = cn_spawn(n, &raft_node_ops, &a, cfg->unregistered ? NULL : "raft_kv");
     if (!p && !err[0])
         snprintf(err, errlen, "cannot start the raft_kv process");
     return p;
+}
+
+void raft_node_subject(cn_proc *p, cn_subject *out)
+{
+    raft_node *rn = cn_proc_state(p);
+    *out = rn->self;
 }

@@ -20,10 +20,13 @@ typedef struct raft_node_config {
     unsigned    election_min_ms, election_max_ms, heartbeat_ms;
     FILE       *trace;           /* trace lines; NULL: none */
     uint64_t    seed;
+    int         unregistered;    /* several nodes in one C node (emulate) */
 } raft_node_config;
 
 /* Spawns the raft_kv process on n; NULL (with err) if it cannot start
  * (bad data directory, name taken). */
 cn_proc *raft_node_start(cn_node *n, const raft_node_config *cfg, char *err, size_t errlen);
+/* The node's Subject (what gen_server:call({raft_kv, Node}, subject) gives). */
+void raft_node_subject(cn_proc *p, cn_subject *out);
 
 #endif

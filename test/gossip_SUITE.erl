@@ -1,0 +1,570 @@
+%% gossip_SUITE - the gossip chat (priv/bin/gossip_chat, sanitizer build) and
+%% its Erlang reference peer (gossip_ref) against each other.
+%%
+%% C nodes run with --json: every event they show is a JSON line on stdout,
+%% which cnode_proc forwards here as {cnode_line, Name, Line}; reference
+%% peers send the same events as {gossip_event, Node, Map}.  Each case
+%% collects them into one state and waits for a condition on it, so every
+%% wait is for an event.  The only fixed waits are the length of a fault
+%% (how long a node is stopped) and the windows in which something must NOT
+%% happen (no false removal), each commented.  Every node gets a unique name
+%% and the suite's cookie; every node is stopped by its OS pid (SIGTERM,
+%% whose exit status must be 0 under the sanitizers, or SIGKILL in crash
+%% cases).
+-module(gossip_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
+-export([two_nodes_chat/1, third_joins_through_either/1, kill_detected/1, quit_seen_at_once/1,
+         eof_and_sigint_leave/1, thousand_messages/1, mixed_chat/1, junk_dropped/1,
+         slow_node_not_removed/1, removed_node_returns/1, restart_rejoins/1, script_mode/1,
+         bad_flags/1, scale_50/1]).
+
+-define(T, 15000).
+
+all() ->
+    [two_nodes_chat, third_joins_through_either, kill_detected, quit_seen_at_once,
+     eof_and_sigint_leave, thousand_messages, mixed_chat, junk_dropped, slow_node_not_removed,
+     removed_node_returns, restart_rejoins, script_mode, bad_flags, scale_50].
+
+init_per_suite(Config0) ->
+    Config = cnode_test_lib:init_dist(Config0),
+    true = filelib:is_regular(cnode_test_lib:bin("gossip_chat")),
+    Keeper = spawn(fun() ->
+                           ets:new(gossip_suite_nodes, [named_table, public, bag]),
+                           receive stop -> ok end
+                   end),
+    wait_table(),
+    [{keeper, Keeper} | Config].
+
+wait_table() ->
+    case ets:info(gossip_suite_nodes) of
+        undefined -> receive after 10 -> wait_table() end;
+        _ -> ok
+    end.
+
+end_per_suite(Config) ->
+    ?config(keeper, Config) ! stop,
+    ok.
+
+init_per_testcase(_, Config) ->
+    ets:delete_all_objects(gossip_suite_nodes),
+    Config.
+
+%% Whatever a failed case left running goes now.
+end_per_testcase(_, _Config) ->
+    [catch cnode_proc:kill(C) || {c, C} <- ets:tab2list(gossip_suite_nodes)],
+    [catch peer:stop(P) || {peer, P} <- ets:tab2list(gossip_suite_nodes)],
+    ets:delete_all_objects(gossip_suite_nodes),
+    ok.
+
+%% ---- starting and stopping nodes ----------------------------------------------
+
+%% A C node with --json; its stdout lines come here.  Opts: args, name, json.
+start_c(Config) -> start_c(Config, []).
+start_c(Config, Opts) ->
+    Name = proplists:get_value(name, Opts, cnode_test_lib:unique("g")),
+    Cookie = atom_to_list(?config(cookie, Config)),
+    Json = case proplists:get_value(json, Opts, true) of true -> ["--json"]; false -> [] end,
+    Args = ["--sname", Name, "--cookie", Cookie, "-v" | Json] ++ proplists:get_value(args, Opts, []),
+    Log = filename:join(?config(priv_dir, Config), Name ++ ".log"),
+    C = cnode_proc:start(cnode_test_lib:bin("gossip_chat"), Args,
+                         #{log => Log, stdout => self()}),
+    ets:insert(gossip_suite_nodes, {c, C}),
+    put({sname, Name}, node_bin(C)),
+    C.
+
+join(Config, Contact) -> join(Config, Contact, []).
+join(Config, Contact, Opts) ->
+    start_c(Config, [{args, ["--join", atom_to_list(node_of(Contact))] ++
+                          proplists:get_value(args, Opts, [])} | proplists:delete(args, Opts)]).
+
+%% An Erlang node running the reference peer, hidden, events to us.
+start_ref(Config, Join) ->
+    Ebin = filename:dirname(code:which(gossip_ref)),
+    {ok, Peer, Node} = peer:start_link(#{name => cnode_test_lib:unique("eref"),
+                                         args => ["-setcookie", atom_to_list(?config(cookie, Config)),
+                                                  "-hidden", "-pa", Ebin]}),
+    ets:insert(gossip_suite_nodes, {peer, Peer}),
+    Opts = case Join of undefined -> #{}; _ -> #{join => node_of(Join)} end,
+    {ok, _} = erpc:call(Node, gossip_ref, start, [Opts#{listener => self()}]),
+    #{node => Node, peer => Peer}.
+
+stop(#{peer := P}) -> peer:stop(P);
+stop(C) -> cnode_test_lib:stop(C).
+
+node_of(#{node := N}) -> N;
+node_of(N) when is_atom(N) -> N.
+
+node_bin(X) -> atom_to_binary(node_of(X)).
+
+say(X, Text) ->
+    {ok, Id} = gen_server:call({gossip, node_of(X)}, {say, Text}),
+    Id.
+
+%% ---- events --------------------------------------------------------------------
+
+%% The events seen so far: a list (newest first) and indexes.
+new_state() -> #{evs => [], chats => #{}, views => #{}}.
+
+%% Folds one arriving event into the state.
+absorb({cnode_line, Name, Line}, S) ->
+    case gossip_ref_json:decode(Line) of
+        {ok, M} when is_map(M) -> add_event(get({sname, Name}), M, S);
+        _ -> ct:log("~s: ~s", [Name, Line]), S
+    end;
+absorb({gossip_event, Node, M}, S) -> add_event(Node, M, S).
+
+add_event(Node, M, #{evs := Evs, chats := Chats, views := Views} = S) ->
+    Ev = maps:get(<<"event">>, M),
+    Chats1 = case Ev of
+                 <<"chat">> ->
+                     K = {Node, maps:get(<<"from">>, M), maps:get(<<"id">>, M)},
+                     maps:update_with(K, fun(V) -> V + 1 end, 1, Chats);
+                 _ -> Chats
+             end,
+    View0 = maps:get(Node, Views, sets:from_list([Node])),
+    View = case Ev of
+               <<"join">> -> sets:add_element(maps:get(<<"node">>, M), View0);
+               <<"leave">> -> sets:del_element(maps:get(<<"node">>, M), View0);
+               <<"dead">> -> sets:del_element(maps:get(<<"node">>, M), View0);
+               _ -> View0
+           end,
+    S#{evs := [{Node, M} | Evs], chats := Chats1, views := Views#{Node => View}}.
+
+%% Absorbs events until Pred(S) holds; fails after Timeout ms.
+until(S, Pred, Timeout) ->
+    Deadline = erlang:monotonic_time(millisecond) + Timeout,
+    until_loop(S, Pred, Deadline).
+
+until_loop(S, Pred, Deadline) ->
+    case Pred(S) of
+        true -> S;
+        false ->
+            Left = Deadline - erlang:monotonic_time(millisecond),
+            receive
+                {cnode_line, _, _} = Msg -> until_loop(absorb(Msg, S), Pred, Deadline);
+                {gossip_event, _, _} = Msg -> until_loop(absorb(Msg, S), Pred, Deadline)
+            after max(0, Left) ->
+                    ct:log("state at timeout: views ~p~nlast events ~p",
+                           [maps:map(fun(_, V) -> lists:sort(sets:to_list(V)) end, maps:get(views, S)),
+                            lists:sublist(maps:get(evs, S), 30)]),
+                    ct:fail(timeout_waiting_for_events)
+            end
+    end.
+
+%% Everything that arrives within Ms (a window in which something must not
+%% happen).
+drain(S, Ms) ->
+    Deadline = erlang:monotonic_time(millisecond) + Ms,
+    drain_loop(S, Deadline).
+
+drain_loop(S, Deadline) ->
+    Left = Deadline - erlang:monotonic_time(millisecond),
+    receive
+        {cnode_line, _, _} = Msg -> drain_loop(absorb(Msg, S), Deadline);
+        {gossip_event, _, _} = Msg -> drain_loop(absorb(Msg, S), Deadline)
+    after max(0, Left) -> S
+    end.
+
+%% Every node in Nodes sees exactly Nodes as members.
+converged(Nodes) ->
+    Want = sets:from_list([node_bin(N) || N <- Nodes]),
+    fun(#{views := V}) ->
+            lists:all(fun(N) -> sets:is_subset(Want, maps:get(node_bin(N), V, sets:new())) andalso
+                                    sets:is_subset(maps:get(node_bin(N), V, sets:new()), Want)
+                      end, Nodes)
+    end.
+
+%% Every node in Nodes showed chat {From, Id}.
+shown(Nodes, From, Id) ->
+    fun(#{chats := C}) ->
+            lists:all(fun(N) -> maps:is_key({node_bin(N), node_bin(From), Id}, C) end, Nodes)
+    end.
+
+%% Events of a kind about Subject, at Node.
+events(#{evs := Evs}, Node, Kind, Subject) ->
+    [M || {N, #{<<"event">> := K} = M} <- Evs, N =:= node_bin(Node), K =:= Kind,
+          maps:get(<<"node">>, M, undefined) =:= node_bin(Subject)].
+
+seen_by_all(Nodes, Kind, Subject) ->
+    fun(S) -> lists:all(fun(N) -> events(S, N, Kind, Subject) =/= [] end, Nodes) end.
+
+%% When (system time, us) each of Nodes first saw Kind about Subject.
+first_times(S, Nodes, Kind, Subject) ->
+    [lists:min([maps:get(<<"t">>, M) || M <- events(S, N, Kind, Subject)]) || N <- Nodes].
+
+members(X) -> gen_server:call({gossip, node_of(X)}, members).
+
+%% ---- cases -----------------------------------------------------------------------
+
+two_nodes_chat(Config) ->
+    A = start_c(Config),
+    B = join(Config, A),
+    S1 = until(new_state(), converged([A, B]), ?T),
+    [_, _] = members(A),
+    true = lists:sort([node_bin(A), node_bin(B)]) =:= members(B),
+    Id1 = say(A, <<"hello from A">>),
+    Id2 = say(B, <<"héllo from B"/utf8>>),
+    S2 = until(S1, fun(S) -> (shown([A, B], A, Id1))(S) andalso (shown([A, B], B, Id2))(S) end, ?T),
+    [#{<<"text">> := <<"héllo from B"/utf8>>}] =
+        [M || {N, #{<<"event">> := <<"chat">>, <<"id">> := I} = M} <- maps:get(evs, S2),
+              N =:= node_bin(A), I =:= Id2],
+    0 = stop(B),
+    0 = stop(A).
+
+third_joins_through_either(Config) ->
+    A = start_c(Config),
+    B = join(Config, A),
+    S1 = until(new_state(), converged([A, B]), ?T),
+    C = join(Config, B),                     % through the second node
+    S2 = until(S1, converged([A, B, C]), ?T),
+    3 = length(members(C)),
+    D = join(Config, A),                     % and through the first
+    S3 = until(S2, converged([A, B, C, D]), ?T),
+    IdC = say(C, <<"from C">>),
+    IdD = say(D, <<"from D">>),
+    _ = until(S3, fun(S) -> (shown([A, B, C, D], C, IdC))(S) andalso
+                                (shown([A, B, C, D], D, IdD))(S) end, ?T),
+    [0 = stop(X) || X <- [D, C, B, A]],
+    ok.
+
+%% kill -9: every other node removes it, within 10 s (target: 3 s).
+kill_detected(Config) ->
+    A = start_c(Config),
+    Others = [join(Config, A) || _ <- [1, 2, 3]],
+    All = [A | Others],
+    S1 = until(new_state(), converged(All), ?T),
+    [Victim | Rest0] = lists:reverse(All),
+    Rest = lists:reverse(Rest0),
+    T0 = os:system_time(microsecond),
+    _ = cnode_test_lib:kill(Victim),
+    S2 = until(S1, seen_by_all(Rest, <<"dead">>, Victim), 10000),
+    Ms = [(T - T0) div 1000 || T <- first_times(S2, Rest, <<"dead">>, Victim)],
+    ct:log("kill -9 detected after ~w ms by each of ~b nodes", [Ms, length(Rest)]),
+    true = lists:max(Ms) < 10000,
+    ct:comment("detected in ~b ms (target 3000)", [lists:max(Ms)]),
+    _ = until(S2, converged(Rest), ?T),
+    [0 = stop(X) || X <- Rest],
+    ok.
+
+%% /quit from a script: the others see the leave at once, well before any
+%% failure detector could have removed it (which takes at least 1.8 s).
+quit_seen_at_once(Config) ->
+    A = start_c(Config),
+    B = join(Config, A),
+    S1 = until(new_state(), converged([A, B]), ?T),
+    Script = filename:join(?config(priv_dir, Config), "quit_script.txt"),
+    ok = file:write_file(Script, "/wait 3\nbye all\n/quit\n"),
+    Q = join(Config, A, [{args, ["--input", Script]}]),
+    S2 = until(S1, seen_by_all([A, B], <<"leave">>, Q), ?T),
+    [Bye] = [M || {N, #{<<"event">> := <<"chat">>, <<"text">> := <<"bye all">>} = M}
+                      <- maps:get(evs, S2), N =:= node_bin(Q)],
+    Said = maps:get(<<"t">>, Bye),
+    Ms = [(T - Said) div 1000 || T <- first_times(S2, [A, B], <<"leave">>, Q)],
+    ct:log("leave seen ~w ms after the last line", [Ms]),
+    true = lists:max(Ms) < 1000,
+    0 = cnode_test_lib:wait_exit(Q, ?T),
+    true = (shown([A, B], Q, maps:get(<<"id">>, Bye)))(S2),
+    [] = events(S2, A, <<"dead">>, Q),
+    %% the control call quit leaves the same way
+    T0 = os:system_time(microsecond),
+    ok = gen_server:call({gossip, node_of(B)}, quit),
+    S3 = until(S2, seen_by_all([A], <<"leave">>, B), ?T),
+    [T1] = first_times(S3, [A], <<"leave">>, B),
+    true = (T1 - T0) div 1000 < 1000,
+    0 = cnode_test_lib:wait_exit(B, ?T),
+    0 = stop(A).
+
+%% EOF on stdin and SIGINT both leave gracefully.
+eof_and_sigint_leave(Config) ->
+    A = start_c(Config),
+    B = join(Config, A),
+    C = join(Config, A),
+    S1 = until(new_state(), converged([A, B, C]), ?T),
+    %% EOF: the port holding B's stdin closes when its owner goes
+    pong = net_adm:ping(node_of(B)),
+    monitor_node(node_of(B), true),
+    exit(maps:get(owner, B), kill),
+    S2 = until(S1, seen_by_all([A, C], <<"leave">>, B), 5000),
+    receive {nodedown, NB} when NB =:= node_of(B) -> ok after ?T -> ct:fail(b_still_up) end,
+    %% SIGINT
+    _ = os:cmd("kill -INT " ++ integer_to_list(maps:get(os_pid, C))),
+    S3 = until(S2, seen_by_all([A], <<"leave">>, C), 5000),
+    0 = cnode_test_lib:wait_exit(C, ?T),
+    [] = events(S3, A, <<"dead">>, B) ++ events(S3, A, <<"dead">>, C),
+    0 = stop(A).
+
+%% 1,002 lines from three senders at once, a non-sender killed midway:
+%% every live node shows every line exactly once.
+thousand_messages(Config) ->
+    A = start_c(Config),
+    Rest = [join(Config, A) || _ <- lists:seq(1, 5)],
+    All = [A | Rest],
+    S1 = until(new_state(), converged(All), ?T),
+    Senders = [A, lists:nth(1, Rest), lists:nth(2, Rest)],
+    Victim = lists:nth(5, Rest),
+    Live = All -- [Victim],
+    Self = self(),
+    Pids = [spawn_link(fun() ->
+                               Ids = [say(X, iolist_to_binary(io_lib:format("line ~b", [K])))
+                                      || K <- lists:seq(1, 334)],
+                               Self ! {sent, node_bin(X), Ids}
+                       end) || X <- Senders],
+    %% the victim dies while lines are flowing
+    S2 = until(S1, fun(#{chats := C}) -> maps:size(C) > 600 end, 60000),
+    _ = cnode_test_lib:kill(Victim),
+    Sent = lists:append([receive {sent, F, Ids} -> [{F, Id} || Id <- Ids]
+                         after 60000 -> ct:fail(no_sent)
+                         end || _ <- Pids]),
+    1002 = length(Sent),
+    Want = [{node_bin(N), F, Id} || N <- Live, {F, Id} <- Sent],
+    S3 = until(S2, fun(#{chats := C}) -> lists:all(fun(K) -> maps:is_key(K, C) end, Want) end,
+               60000),
+    %% exactly once: no count above 1, and nothing that was not sent
+    Chats = maps:get(chats, S3),
+    Dups = [K || {K, V} <- maps:to_list(Chats), V =/= 1],
+    [] = Dups,
+    SentSet = sets:from_list(Sent),
+    [] = [K || {N, F, Id} = K <- maps:keys(Chats), lists:member(N, [node_bin(L) || L <- Live]),
+               not sets:is_element({F, Id}, SentSet)],
+    ct:comment("~b lines x ~b live nodes, no duplicate, none lost", [length(Sent), length(Live)]),
+    [0 = stop(X) || X <- Live],
+    ok.
+
+%% C and Erlang reference nodes in one chat, joining through each other.
+mixed_chat(Config) ->
+    E1 = start_ref(Config, undefined),
+    C1 = join(Config, E1),
+    S1 = until(new_state(), converged([E1, C1]), ?T),
+    E2 = start_ref(Config, C1),
+    S2 = until(S1, converged([E1, C1, E2]), ?T),
+    C2 = join(Config, E2),
+    All = [E1, C1, E2, C2],
+    S3 = until(S2, converged(All), ?T),
+    Ids = [{X, say(X, iolist_to_binary(["hi from ", node_bin(X)]))} || X <- All],
+    S4 = until(S3, fun(S) -> lists:all(fun({X, Id}) -> (shown(All, X, Id))(S) end, Ids) end, ?T),
+    %% junk to a reference peer is dropped too; it keeps serving
+    [{gossip, node_of(E2)} ! J || J <- [hello, {chat, 1, 2, 3}, {peer_list, x}, {ping, <<"x">>}]],
+    true = length(members(E2)) =:= 4,
+    %% an Erlang peer leaves; a C peer dies: both are seen by all the rest
+    ok = erpc:call(node_of(E1), gossip_ref, stop, []),
+    S5 = until(S4, seen_by_all([C1, E2, C2], <<"leave">>, E1), ?T),
+    _ = cnode_test_lib:kill(C2),
+    S6 = until(S5, seen_by_all([C1, E2], <<"dead">>, C2), 10000),
+    _ = until(S6, converged([C1, E2]), ?T),
+    [stop(X) || X <- [E1, E2]],
+    0 = stop(C1).
+
+%% Junk sent to {gossip, Node}: each dropped with a log line, the node
+%% keeps working.
+junk_dropped(Config) ->
+    A = start_c(Config),
+    B = join(Config, A),
+    S1 = until(new_state(), converged([A, B]), ?T),
+    Big = binary:copy(<<"x">>, 70000),
+    Junk = [hello, {}, {chat}, {chat, 1, 2, 3}, {chat, <<"a@h">>, <<255, 254>>, 1},
+            {chat, <<"a@h">>, Big, 1}, {chat, <<"a@h">>, <<"x">>, -1},
+            {chat, <<"a@h">>, <<"x">>, 1 bsl 70}, {chat, <<"no host">>, <<"x">>, 1},
+            {peer_list, notalist}, {peer_list, [<<"bad name@h">>]}, {peer_list, [1, 2]},
+            {ping, not_a_binary}, {ping, <<"nohost">>}, {pong}, {join, 42},
+            {leave, <<"@h">>}, {alive, <<"a@h">>, -1}, {suspect, <<"a@h">>, 1},
+            {dead, <<"a@h">>, 1, 2}, {ping_req, <<"a@h">>}, {bogus, 1, 2}, <<"a binary">>,
+            [1, 2, 3], 3.14, make_ref(), self()],
+    [{gossip, node_of(A)} ! J || J <- Junk],
+    gen_server:cast({gossip, node_of(A)}, not_a_cast_it_knows),
+    %% a call on the same connection returns after all of the above was handled
+    2 = length(members(A)),
+    Log = cnode_test_lib:log_text(A),
+    Dropped = length(binary:matches(Log, <<"gossip: junk dropped">>)),
+    ct:log("~b junk terms, ~b 'junk dropped' log lines", [length(Junk), Dropped]),
+    true = Dropped >= length(Junk),
+    {match, _} = re:run(Log, "unexpected message dropped: \\{'\\$gen_cast',not_a_cast_it_knows\\}"),
+    {match, _} = re:run(Log, "malformed chat"),
+    {match, _} = re:run(Log, "not UTF-8"),
+    Id = say(B, <<"still here?">>),
+    _ = until(S1, shown([A, B], B, Id), ?T),
+    0 = stop(B),
+    0 = stop(A).
+
+%% A node stopped (SIGSTOP) for 1.5 s, three times, is never removed.
+slow_node_not_removed(Config) ->
+    A = start_c(Config),
+    Others = [join(Config, A) || _ <- [1, 2, 3]],
+    All = [A | Others],
+    S1 = until(new_state(), converged(All), ?T),
+    Slow = lists:last(All),
+    Pid = integer_to_list(maps:get(os_pid, Slow)),
+    S2 = lists:foldl(
+           fun(_, S) ->
+                   _ = os:cmd("kill -STOP " ++ Pid),
+                   timer:sleep(1500),              % the fault: stopped this long
+                   _ = os:cmd("kill -CONT " ++ Pid),
+                   Id = say(Slow, <<"back">>),
+                   until(S, shown(All, Slow, Id), ?T)
+           end, S1, [1, 2, 3]),
+    %% a suspicion started during a stop runs out within suspect_max (6 s):
+    %% watch that long for a removal that must not come
+    S3 = drain(S2, 6500),
+    [] = lists:append([events(S3, N, <<"dead">>, Slow) || N <- All -- [Slow]]),
+    true = (converged(All))(S3),
+    Susp = length(lists:append([events(S3, N, <<"suspect">>, Slow) || N <- All -- [Slow]])),
+    ct:comment("~b suspicions, all refuted, no removal", [Susp]),
+    [0 = stop(X) || X <- All],
+    ok.
+
+%% A node stopped for 8 s is removed; when it resumes it is back.
+removed_node_returns(Config) ->
+    A = start_c(Config),
+    Others = [join(Config, A) || _ <- [1, 2]],
+    All = [A | Others],
+    S1 = until(new_state(), converged(All), ?T),
+    Gone = lists:last(All),
+    Rest = All -- [Gone],
+    Pid = integer_to_list(maps:get(os_pid, Gone)),
+    _ = os:cmd("kill -STOP " ++ Pid),
+    S2 = until(S1, seen_by_all(Rest, <<"dead">>, Gone), 10000),
+    _ = os:cmd("kill -CONT " ++ Pid),
+    S3 = until(S2, fun(S) ->
+                           lists:all(fun(N) ->
+                                             [M || M <- events(S, N, <<"join">>, Gone),
+                                                   maps:get(<<"rejoin">>, M, false)] =/= []
+                                     end, Rest)
+                   end, ?T),
+    S4 = until(S3, converged(All), ?T),
+    Id = say(Gone, <<"I am back">>),
+    _ = until(S4, shown(All, Gone, Id), ?T),
+    [0 = stop(X) || X <- All],
+    ok.
+
+%% kill -9, then the same node name starts again and joins: it is back.
+restart_rejoins(Config) ->
+    A = start_c(Config),
+    B = join(Config, A),
+    Name = cnode_test_lib:unique("again"),
+    C = join(Config, B, [{name, Name}]),
+    S1 = until(new_state(), converged([A, B, C]), ?T),
+    _ = cnode_test_lib:kill(C),
+    S2 = until(S1, seen_by_all([A, B], <<"dead">>, C), 10000),
+    C2 = join(Config, A, [{name, Name}]),
+    S3 = until(S2, fun(S) -> (converged([A, B, C2]))(S) end, ?T),
+    Id = say(C2, <<"new life">>),
+    _ = until(S3, shown([A, B, C2], C2, Id), ?T),
+    [0 = stop(X) || X <- [C2, B, A]],
+    ok.
+
+%% The human format, a script with commands, and --say.
+script_mode(Config) ->
+    A = start_c(Config),
+    Script = filename:join(?config(priv_dir, Config), "script.txt"),
+    ok = file:write_file(Script, "/wait 2\nhello world\n/peers\n/bogus\n/quit\n"),
+    P = join(Config, A, [{json, false}, {args, ["--input", Script]}]),
+    PName = maps:get(name, P),
+    Lines = text_lines(PName, []),
+    ct:log("text output:~n~s", [lists:join("\n", Lines)]),
+    Me = binary_to_list(node_bin(P)),
+    true = lists:member("[" ++ Me ++ "] hello world", Lines),
+    true = lists:member("* 2 members: " ++ string:join(lists:sort([Me, atom_to_list(node_of(A))]),
+                                                       " "), Lines),
+    true = lists:member("! unknown command /bogus (try /help)", Lines),
+    0 = cnode_test_lib:wait_exit(P, ?T),
+    S1 = until(new_state(), seen_by_all([A], <<"leave">>, P), ?T),
+    [_] = [M || {_, #{<<"event">> := <<"chat">>, <<"text">> := <<"hello world">>} = M}
+                    <- maps:get(evs, S1)],
+    B = join(Config, A, [{args, ["--say", "said with a flag"]}]),
+    _ = until(S1, fun(#{evs := Evs}) ->
+                          [x || {N, #{<<"text">> := <<"said with a flag">>}} <- Evs,
+                                N =:= node_bin(A)] =/= []
+                  end, ?T),
+    0 = stop(B),
+    0 = stop(A).
+
+%% The text node's stdout lines until its "left" notice or exit.
+text_lines(Name, Acc) ->
+    receive
+        {cnode_line, Name, Line} ->
+            L = binary_to_list(Line),
+            case string:find(L, "unknown command") of
+                nomatch -> text_lines(Name, [L | Acc]);
+                _ -> lists:reverse([L | Acc])
+            end
+    after ?T -> ct:fail({no_text_lines, lists:reverse(Acc)})
+    end.
+
+bad_flags(_Config) ->
+    Bin = cnode_test_lib:bin("gossip_chat"),
+    Run = fun(Args) ->
+                  P = open_port({spawn_executable, Bin},
+                                [{args, Args}, exit_status, stderr_to_stdout, binary]),
+                  collect(P, <<>>)
+          end,
+    {2, O1} = Run(["--cookie", "c"]),
+    {match, _} = re:run(O1, "node name is required"),
+    {2, O2} = Run(["x", "--period", "fast"]),
+    {match, _} = re:run(O2, "bad value for --period"),
+    {2, O3} = Run(["x", "--input", "/nonexistent/file"]),
+    {match, _} = re:run(O3, "cannot open /nonexistent/file"),
+    {2, _} = Run(["x", "--bogus"]),
+    {2, O4} = Run(["x", "--join", "a", "--peers", "p.json"]),
+    {match, _} = re:run(O4, "not both"),
+    {2, O5} = Run(["x", "--suspect-min", "9000", "--suspect-max", "100"]),
+    {match, _} = re:run(O5, "above"),
+    {0, O6} = Run(["--help"]),
+    {match, _} = re:run(O6, "--join NODE").
+
+collect(P, Acc) ->
+    receive
+        {P, {data, D}} -> collect(P, <<Acc/binary, D/binary>>);
+        {P, {exit_status, S}} -> {S, Acc}
+    after ?T -> ct:fail(no_exit)
+    end.
+
+%% 50 C nodes: one membership, bounded connections, lines reach all, a
+%% kill -9 detected by all 49 others.
+scale_50(Config) ->
+    N = list_to_integer(os:getenv("GOSSIP_SCALE_NODES", "50")),
+    T0 = erlang:monotonic_time(millisecond),
+    First = start_c(Config),
+    Nodes = lists:foldl(fun(_, Acc) ->
+                                Contact = lists:nth(rand:uniform(length(Acc)), Acc),
+                                [join(Config, Contact) | Acc]
+                        end, [First], lists:seq(2, N)),
+    All = lists:reverse(Nodes),
+    S1 = until(new_state(), converged(All), 120000),
+    T1 = erlang:monotonic_time(millisecond),
+    Stats = [gen_server:call({gossip, node_of(X)}, stats) || X <- All],
+    MaxConn = lists:max([maps:get(connections, St) || St <- Stats]),
+    MaxView = lists:max([maps:get(view, St) || St <- Stats]),
+    ct:log("~b nodes up and converged in ~b ms; connections per node at most ~b "
+           "(the test node's included), view at most ~b", [N, T1 - T0, MaxConn, MaxView]),
+    true = MaxView =< 6,
+    true = MaxConn =< 6 + 1 + 4,                 % neighbours, us, a few in passing
+    %% 20 lines from random nodes reach all 50 exactly once
+    Said = [begin
+                X = lists:nth(rand:uniform(N), All),
+                {X, say(X, <<"scale">>), os:system_time(microsecond)}
+            end || _ <- lists:seq(1, 20)],
+    S2 = until(S1, fun(S) -> lists:all(fun({X, Id, _}) -> (shown(All, X, Id))(S) end, Said) end,
+               60000),
+    [] = [K || {K, V} <- maps:to_list(maps:get(chats, S2)), V =/= 1],
+    Lat = lists:sort([lists:max([maps:get(<<"t">>, M) || {_, #{<<"event">> := <<"chat">>,
+                                                               <<"id">> := I} = M}
+                                                            <- maps:get(evs, S2), I =:= Id]) - T
+                      || {_, Id, T} <- Said]),
+    P50 = lists:nth(10, Lat) div 1000,
+    P99 = lists:last(Lat) div 1000,
+    %% kill -9 one: all 49 others remove it
+    Victim = lists:nth(N div 2, All),
+    Rest = All -- [Victim],
+    K0 = os:system_time(microsecond),
+    _ = cnode_test_lib:kill(Victim),
+    S3 = until(S2, seen_by_all(Rest, <<"dead">>, Victim), 10000),
+    Det = [(T - K0) div 1000 || T <- first_times(S3, Rest, <<"dead">>, Victim)],
+    ct:log("lines to all ~b nodes: p50 ~b ms, max ~b ms; kill -9 detected by all in ~b ms "
+           "(first ~b ms)", [N, P50, P99, lists:max(Det), lists:min(Det)]),
+    ct:comment("~b nodes: join ~b ms, line to all p50 ~b ms max ~b ms, kill detected ~b ms, "
+               "<= ~b connections", [N, T1 - T0, P50, P99, lists:max(Det), MaxConn]),
+    Statuses = [stop(X) || X <- Rest],
+    [] = [S || S <- Statuses, S =/= 0],
+    ok.
