@@ -19,7 +19,7 @@ groups() ->
     [{mixed, [], [mixed_erlang_leader, mixed_c_leader, seed_semantics]},
      {all_c, [], [all_c_cluster]},
      {faults, [], [leader_killed, follower_restart, partitioned_minority, hostile_messages]},
-     {conformance, [], [designated_leader_same_applies]}].
+     {conformance, [], [designated_leader_same_applies, emulate_run]}].
 
 init_per_suite(Config) ->
     cnode_test_lib:init_dist(Config).
@@ -409,3 +409,35 @@ designated_leader_same_applies(Config) ->
     {match, _} = re:run(T1, "\\[node 1\\] Became LEADER for term 1"),
     {match, _} = re:run(T1, "\\[node 1\\] Replication: 5/3 acks"),
     raft_ref_main:stop_nodes(Ref).
+
+%% `raft_kv emulate`: the emulation's whole run (5 nodes, 3 clients) in one
+%% C node prints the seed main's lines, every follower applies the same
+%% sequence, and it ends by itself.
+emulate_run(_Config) ->
+    Bin = cnode_test_lib:bin("raft_kv"),
+    Port = open_port({spawn_executable, Bin},
+                     [{args, ["emulate", "--sname", cnode_test_lib:unique("emu"),
+                              "--cookie", "emu", "--seed", "5"]},
+                      {line, 4096}, exit_status, binary]),
+    {0, Lines} = collect_lines(Port, []),
+    [<<"Config: 5 nodes, 3 clients">> | _] = Lines,
+    true = lists:member(<<"All peers configured">>, Lines),
+    true = lists:member(<<"[node 1] Became LEADER for term 1">>, Lines),
+    true = lists:member(<<"All 3 clients started sending requests">>, Lines),
+    <<"Done">> = lists:last(Lines),
+    Slots = fun(N) ->
+                    P = <<"[node ", (integer_to_binary(N))/binary, "] slot ">>,
+                    [binary:part(L, byte_size(P), byte_size(L) - byte_size(P))
+                     || L <- Lines, binary:match(L, P) =:= {0, byte_size(P)}]
+            end,
+    S2 = Slots(2),
+    15 = length(S2),
+    [S2 = Slots(N) || N <- [3, 4, 5]],
+    ok.
+
+collect_lines(Port, Acc) ->
+    receive
+        {Port, {data, {eol, L}}} -> collect_lines(Port, [L | Acc]);
+        {Port, {exit_status, S}} -> {S, lists:reverse(Acc)}
+    after 60000 -> ct:fail(emulate_did_not_finish)
+    end.

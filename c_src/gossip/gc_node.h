@@ -40,7 +40,9 @@ gc_node *gc_node_start(cn_node *n, const gc_node_config *cfg, char *err, size_t 
 void     gc_node_run(gc_node *g);
 /* A typed line; its id, or 0 if refused (reported on the output). */
 uint64_t gc_node_say(gc_node *g, const char *text, size_t len);
-/* Leave gracefully, then stop the node. */
+/* Leave gracefully, then stop the node: {leave, Self} goes to every
+ * neighbour, and the node stops once each of those connections is up (at
+ * most 2 s).  A second call stops at once. */
 void     gc_node_quit(gc_node *g);
 int      gc_node_joined(const gc_node *g);
 size_t   gc_node_member_count(const gc_node *g);

@@ -198,11 +198,45 @@ static const char **file_members(const cn_peers *pf, size_t *n)
     return names;
 }
 
+/* SIGINT and SIGTERM leave gracefully (the runtime's own handlers would
+ * stop the node before the leave could reach new connections). */
+typedef struct run_state {
+    gc_input   *in;
+    gc_node    *g;
+    cn_node    *n;
+    uv_signal_t sigint, sigterm;
+} run_state;
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    run_state *rs = h->data;
+    (void)signum;
+    if (rs->g)
+        gc_node_quit(rs->g);
+    else
+        cn_node_stop(rs->n);
+}
+
+static void on_stop(void *ud)
+{
+    run_state *rs = ud;
+    gc_input_stop(rs->in);
+    uv_close((uv_handle_t *)&rs->sigint, NULL);
+    uv_close((uv_handle_t *)&rs->sigterm, NULL);
+}
+
+static void on_change(void *ud)
+{
+    run_state *rs = ud;
+    gc_input_changed(rs->in);
+}
+
 static int run(opts *o, const cn_peers *pf)
 {
     uv_loop_t loop;
     char err[512];
     int status = 0;
+    run_state rs = { 0 };
     uv_loop_init(&loop);
     gc_input *in = gc_input_new(&loop, o->gossip.out, &o->input, err, sizeof err);
     if (!in) {
@@ -210,6 +244,7 @@ static int run(opts *o, const cn_peers *pf)
         uv_loop_close(&loop);
         return 2;
     }
+    o->node.no_signals = 1;
     cn_node *n = cn_node_start(&loop, &o->node, err, sizeof err);
     if (!n) {
         fprintf(stderr, "gossip_chat: %s\n", err);
@@ -217,6 +252,13 @@ static int run(opts *o, const cn_peers *pf)
         uv_loop_close(&loop);
         return 1;
     }
+    rs.in = in;
+    rs.n = n;
+    uv_signal_init(&loop, &rs.sigint);
+    uv_signal_init(&loop, &rs.sigterm);
+    rs.sigint.data = rs.sigterm.data = &rs;
+    uv_signal_start(&rs.sigint, on_signal, SIGINT);
+    uv_signal_start(&rs.sigterm, on_signal, SIGTERM);
     const char **members = NULL;
     gc_node *g = NULL;
     if (full_join_name(o, cn_node_name(n)) < 0) {
@@ -225,10 +267,11 @@ static int run(opts *o, const cn_peers *pf)
         if (pf)
             members = file_members(pf, &o->gossip.nmembers);
         o->gossip.members = members;
-        o->gossip.on_change = gc_input_changed;
-        o->gossip.on_stop = gc_input_stop;
-        o->gossip.ud = in;
+        o->gossip.on_change = on_change;
+        o->gossip.on_stop = on_stop;
+        o->gossip.ud = &rs;
         g = gc_node_start(n, &o->gossip, err, sizeof err);
+        rs.g = g;
         if (!g) {
             fprintf(stderr, "gossip_chat: %s\n", err);
             status = 1;
@@ -240,7 +283,7 @@ static int run(opts *o, const cn_peers *pf)
         gc_node_run(g);
         gc_input_start(in, g);
     } else {
-        gc_input_stop(in);
+        on_stop(&rs);
         cn_node_stop(n);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
