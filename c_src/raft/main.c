@@ -201,7 +201,7 @@ static int parse(opts *o, int argc, char **argv)
         fprintf(stderr, "raft_kv: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    return cn_cli_node_check(&o->node, "raft_kv");
+    return 0;
 }
 
 /* Finds our entry in the peers file: by --id, else by node name. */
@@ -325,6 +325,17 @@ int main(int argc, char **argv)
         pfp = &pf;
         if (!o.node.cookie && pf.cookie[0])
             o.node.cookie = pf.cookie;
+        /* no name given: be the entry --id names, at its port */
+        for (size_t i = 0; !o.node.name && o.raft.id && i < pf.count; i++)
+            if (pf.nodes[i].id == o.raft.id) {
+                o.node.name = pf.nodes[i].name;
+                o.node.port = pf.nodes[i].port;
+            }
+    }
+    if (cn_cli_node_check(&o.node, "raft_kv") < 0) {
+        if (pfp)
+            cn_peers_free(pfp);
+        return 2;
     }
     int status = run(&o, pfp);
     if (pfp)
