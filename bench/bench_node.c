@@ -3,8 +3,8 @@
  *   bench_node --sname NAME --cookie C
  *
  * Registered processes:
- *   sink    call {expect, N, ReportPid}: counts the next N messages of any
- *           kind, then sends {sink_done, N} to ReportPid
+ *   sink    call {expect, N, ReportPid} -> {ok, SinkPid}: counts the next N
+ *           messages of any kind, then sends {sink_done, N} to ReportPid
  *   source  call {send, Dest, N, Bytes, ReportPid}: sends N binaries of Bytes
  *           bytes to Dest (a pid or {Name, Node}) as fast as the connection
  *           takes them (pausing on cn_send_busy), then {source_done, N}
@@ -34,7 +34,7 @@ static int sink_call(cn_proc *p, const cn_term *req, const cn_from *from)
     if (!cn_term_match(req, "{expect, ~l, ~p}", &s->expect, &s->report))
         return CN_UNHANDLED;
     s->got = 0;
-    cn_replyf(p, from, "ok");
+    cn_replyf(p, from, "{ok, ~p}", cn_self(p));
     return CN_OK;
 }
 

@@ -92,7 +92,7 @@ raw_c_to_c(Root) ->
     Rate.
 
 raw_path(From, To, N) ->
-    ok = gen_server:call({sink, To}, {expect, N, self()}, 60000),
+    {ok, _} = gen_server:call({sink, To}, {expect, N, self()}, 60000),
     T0 = erlang:monotonic_time(),
     ok = gen_server:call({source, From}, {send, {sink, To}, N, 64, self()}, 60000),
     receive {sink_done, N} -> ok after 300000 -> error(sink_timeout) end,

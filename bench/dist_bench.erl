@@ -104,8 +104,9 @@ run_path(SKind, SNode, SOs, RKind, RNode, ROs, N) ->
 arm_sink(erlang, Node, N, Report) ->
     erpc:call(Node, erlang, spawn, [?MODULE, sink, [N, Report]]);
 arm_sink(c, Node, N, Report) ->
-    ok = gen_server:call({sink, Node}, {expect, N, Report}, 60000),
-    {sink, Node}.
+    %% a pid, as the Erlang sink is addressed: the same SEND on the wire
+    {ok, Pid} = gen_server:call({sink, Node}, {expect, N, Report}, 60000),
+    Pid.
 
 start_sender(erlang, Node, Dest, N, Report) ->
     _ = erpc:call(Node, erlang, spawn, [?MODULE, sender, [Dest, N, Report]]),
