@@ -91,6 +91,7 @@ fuzz:
 
 # The whole run: unit tests, a short fuzz, Common Test; ends with totals.
 test: deps
+	@mkdir -p _build
 	@$(MAKE) --no-print-directory san $(UNIT_TESTS) > _build/make_test.log 2>&1 || \
 		{ tail -30 _build/make_test.log; echo "0 passed, 1 failed"; exit 1; }
 	@test/run_all.sh
