@@ -41,7 +41,7 @@ main(_) ->
     ok.
 
 print_row(#{kind := K, n := N, p50 := P50, p99 := P99, idle := I, load := L, conns := C}) ->
-    io:format("~-7s ~5b ~8.1f ~8.1f ~10.1f ~10.2f ~7.2f% ~10.1f ~10.2f ~7.2f% ~6b~n",
+    io:format("~-7s ~5b ~8.1f ~8.1f ~10.1f ~10.2f ~7.3f% ~10.1f ~10.2f ~7.3f% ~6b~n",
               [name(K), N, P50, P99, maps:get(msgs, I), maps:get(kb, I), maps:get(cpu, I),
                maps:get(msgs, L), maps:get(kb, L), maps:get(cpu, L), C]).
 
@@ -62,6 +62,7 @@ ratios(Rows) ->
 
 ratio(_, Z) when Z == 0 -> 0.0;
 ratio(A, B) -> A / B.
+
 
 %% ---- one configuration -------------------------------------------------------
 
@@ -194,21 +195,14 @@ latency(Collector, Key, N, Deadline) ->
 
 cookie() -> atom_to_list(erlang:get_cookie()).
 
+%% CPU seconds of every thread of the process (schedstat: nanoseconds on CPU).
 cpu(OsPid) ->
-    {ok, Bin} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat"),
-    [_, After] = binary:split(Bin, <<") ">>),
-    Fields = binary:split(After, <<" ">>, [global]),
-    Ticks = binary_to_integer(lists:nth(12, Fields)) + binary_to_integer(lists:nth(13, Fields)),
-    Ticks / clock_ticks().
-
-clock_ticks() ->
-    case get(clk_tck) of
-        undefined ->
-            T = list_to_integer(string:trim(os:cmd("getconf CLK_TCK"))),
-            put(clk_tck, T),
-            T;
-        T -> T
-    end.
+    Dir = "/proc/" ++ integer_to_list(OsPid) ++ "/task",
+    {ok, Tasks} = file:list_dir(Dir),
+    lists:sum([case file:read_file(filename:join([Dir, T, "schedstat"])) of
+                   {ok, B} -> binary_to_integer(hd(binary:split(B, <<" ">>))) / 1.0e9;
+                   _ -> 0
+               end || T <- Tasks]).
 
 machine() ->
     {ok, B} = file:read_file("/proc/cpuinfo"),

@@ -34,7 +34,7 @@
 -define(MAX_TEXT, 65536).
 -define(MAX_RELAYS, 64).
 
--record(m, {pos, inc = 0, status = unknown, since = 0, heard = 0, contacted = 0, told = 0}).
+-record(m, {pos, inc = 0, status = unknown, since = 0, heard, contacted, told}).
 
 -record(st, {self, pos, inc, id_base, seq = 0, p,
              members = #{},            % Name => #m{}
@@ -330,6 +330,7 @@ tick(S0, Now) ->
     S3 = case S2#st.joined andalso Now >= S2#st.next_period of
              true ->
                  {J, Sj} = jitter(maps:get(period, P), S2),
+                 prune(Sj, Now),
                  lists:foldl(fun(N, A) -> probe_start(N, A, Now) end,
                              Sj#st{next_period = Now + J}, Sj#st.view);
              false -> S2
@@ -362,6 +363,22 @@ tick(S0, Now) ->
                 S7#st{seen = {#{}, Cur}, rotate_at = Now + maps:get(dedup, P)};
         false -> S7
     end.
+
+%% Drops connections to members that are neither neighbours nor in touch
+%% lately (3 periods), as the C node does; other nodes are left alone.
+prune(S, Now) ->
+    Grace = 3 * maps:get(period, S#st.p),
+    [erlang:disconnect_node(Node)
+     || Node <- nodes(connected),
+        Name <- [atom_to_binary(Node)],
+        {ok, #m{status = St, heard = H, contacted = C}} <- [maps:find(Name, S#st.members)],
+        St =/= unknown, not lists:member(Name, S#st.view),
+        not (S#st.joining andalso Name =:= S#st.contact),
+        not recent(H, Now, Grace), not recent(C, Now, Grace)],
+    ok.
+
+recent(undefined, _, _) -> false;
+recent(T, Now, Grace) -> Now - T < Grace.
 
 reconnect(#st{joined = false} = S) -> S;
 reconnect(S) ->
@@ -460,7 +477,7 @@ refute(_, By, S) -> send(By, {alive, S#st.self, S#st.inc}, S).
 
 tell_removed(Name, M, S) ->
     Now = now_ms(),
-    case M#m.told =/= 0 andalso Now - M#m.told < maps:get(period, S#st.p) of
+    case recent(M#m.told, Now, maps:get(period, S#st.p)) of
         true -> S;
         false -> send(Name, {dead, Name, M#m.inc, S#st.self},
                       put_m(Name, M#m{told = Now}, S))
