@@ -23,7 +23,7 @@
 -module(gossip_ref).
 -behaviour(gen_server).
 
--export([start/1, start_link/1, stop/0, say/1, members/0, main/1]).
+-export([start/1, start_link/1, stop/0, say/1, members/0, main/0, main/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(DEFAULTS, #{rings => 3, period => 500, ping_timeout => 300, indirect_timeout => 500,
@@ -60,9 +60,13 @@ say(Text) -> gen_server:call(gossip, {say, iolist_to_binary(Text)}).
 members() -> gen_server:call(gossip, members).
 
 %% A terminal chat like the C one, for a node started by hand:
-%%   erl -sname bob -setcookie C -hidden -noshell -pa ebin \
-%%       -eval 'gossip_ref:main(["--join", "alice", "--json"])'
-main(Args) ->
+%%   erl -sname bob -setcookie C -hidden -noshell -pa _build/default/lib/cnode/ebin \
+%%       -run gossip_ref main -extra --join alice [--json]
+%% (main/0 takes the arguments after -extra).
+main() -> main_run(init:get_plain_arguments()).
+main(Args) -> main_run(Args).
+
+main_run(Args) ->
     {Join, Out} = main_args(Args, undefined, text),
     {ok, _} = start(#{join => Join, out => Out}),
     io:format("ready ~s~n", [node()]),
@@ -261,6 +265,7 @@ emit(Ev0, #st{self = Self} = S) ->
     S.
 
 text(#{event := chat, from := F, text := T}) -> io:format("[~s] ~ts~n", [F, T]);
+text(#{event := join, initial := true}) -> ok;
 text(#{event := join, node := N} = E) ->
     io:format("* ~s ~s~n", [N, case maps:get(rejoin, E, false) of true -> "is back"; _ -> "joined" end]);
 text(#{event := leave, node := N}) -> io:format("* ~s left~n", [N]);
@@ -435,13 +440,15 @@ set_status(Name, M0, St, Inc, S0) ->
 
 refresh_view(S) ->
     Others = [{N, M#m.pos} || {N, M} <- maps:to_list(S#st.members), live(M)],
-    {Ring, View} = gossip_ref_ring:neighbours(S#st.pos, Others, maps:get(rings, S#st.p), #{}),
+    {Ring, View} = gossip_ref_ring:neighbours(S#st.pos, Others, maps:get(rings, S#st.p)),
     S#st{ring = Ring, view = View, probes = maps:with(View, S#st.probes)}.
 
 admit(Name, M, Inc, S) ->
     Rejoin = M#m.status =:= dead orelse M#m.status =:= left,
     S1 = set_status(Name, M, alive, Inc, S),
-    emit(#{event => join, node => Name, incarnation => Inc, rejoin => Rejoin}, S1).
+    Ev = #{event => join, node => Name, incarnation => Inc},
+    emit(maps:merge(Ev, maps:from_list([{rejoin, true} || Rejoin] ++
+                                           [{initial, true} || not S#st.joined])), S1).
 
 joined(Via, S0) ->
     S1 = emit(maps:merge(#{event => joined, count => length(live_names(S0))},
@@ -460,27 +467,37 @@ send_join(S, Now) ->
 send_peer_list(To, S) ->
     send(To, {peer_list, [S#st.self | [N || N <- live_names(S), N =/= To, N =/= S#st.self]]}, S).
 
+%% We are said to be suspect, dead or gone at incarnation Heard: if that is
+%% our current life, start a newer one; either way flood our alive (and tell
+%% By), since the claim is spreading.
 refute(_, _, #st{leaving = true} = S) -> S;
-refute(Heard, By, #st{inc = Inc} = S) when Heard >= Inc ->
-    New = Heard + 1,
-    S1 = S#st{inc = New, lhm = min(S#st.lhm + 1, maps:get(lhm_max, S#st.p)),
-              stats = bump(refutations, 1, S#st.stats)},
+refute(Heard, By, #st{inc = Inc} = S0) ->
+    S = case Heard >= Inc of
+            true -> S0#st{inc = Heard + 1, lhm = min(S0#st.lhm + 1, maps:get(lhm_max, S0#st.p))};
+            false -> S0
+        end,
+    New = S#st.inc,
+    S1 = S#st{stats = bump(refutations, 1, S#st.stats)},
     S2 = emit(maps:merge(#{event => refute, node => S#st.self, incarnation => New},
                          case By of undefined -> #{}; _ -> #{by => By} end), S1),
     S3 = flood({alive, S#st.self, New}, undefined, S2),
     case By =/= undefined andalso not lists:member(By, S3#st.view) of
         true -> send(By, {alive, S#st.self, New}, S3);
         false -> S3
-    end;
-refute(_, undefined, S) -> S;
-refute(_, By, S) -> send(By, {alive, S#st.self, S#st.inc}, S).
+    end.
 
-tell_removed(Name, M, S) ->
+%% A node we suspect or removed talks to us: tell it (once a period) so it
+%% can refute; it may have missed the flood.
+tell_status(_, #m{status = St}, S) when St =:= alive; St =:= unknown -> S;
+tell_status(Name, M, S) ->
     Now = now_ms(),
+    Msg = case M#m.status of
+              suspect -> {suspect, Name, M#m.inc, S#st.self};
+              _ -> {dead, Name, M#m.inc, S#st.self}
+          end,
     case recent(M#m.told, Now, maps:get(period, S#st.p)) of
         true -> S;
-        false -> send(Name, {dead, Name, M#m.inc, S#st.self},
-                      put_m(Name, M#m{told = Now}, S))
+        false -> send(Name, Msg, put_m(Name, M#m{told = Now}, S))
     end.
 
 %% ---- suspicion -------------------------------------------------------------------
@@ -524,7 +541,7 @@ monitors(Name, S) ->
     #m{pos = Pos} = maps:get(Name, S#st.members),
     Others = [{S#st.self, S#st.pos} |
               [{N, M#m.pos} || {N, M} <- maps:to_list(S#st.members), N =/= Name, live(M)]],
-    {_, View} = gossip_ref_ring:neighbours(Pos, Others, maps:get(rings, S#st.p), #{}),
+    {_, View} = gossip_ref_ring:neighbours(Pos, Others, maps:get(rings, S#st.p)),
     length(View).
 
 susp_deadline(Started, NConf, Expect, S) ->
@@ -546,7 +563,7 @@ declare_dead(Name, Inc, By, S0) ->
                               S1#st{stats = bump(removals, 1, S1#st.stats)}),
                     S3 = flood({dead, Name, Inc, By}, undefined, S2),
                     case By =:= S3#st.self of
-                        true -> tell_removed(Name, maps:get(Name, S3#st.members), S3);
+                        true -> tell_status(Name, maps:get(Name, S3#st.members), S3);
                         false -> S3
                     end;
                 false -> S0
@@ -621,10 +638,12 @@ recv({chat, Sender, _, Id} = Msg, S, _Now) ->
                       mark_seen(Sender, Id, S)),
             flood(Msg, Sender, S1)
     end;
-recv({peer_list, L}, S0, _) ->
+recv({peer_list, L}, S0, Now) ->
+    Sender = case L of [F | _] when F =/= S0#st.self -> F; _ -> undefined end,
     S1 = lists:foldl(fun(N, A) ->
                              case member(N, A) of
                                  {ok, #m{status = unknown} = M} -> admit(N, M, 0, A);
+                                 {ok, M} when N =/= Sender -> check_tombstone(N, M, Sender, A, Now);
                                  _ -> A
                              end
                      end, S0, L),
@@ -646,11 +665,7 @@ recv({pong, From}, S0, Now) ->
     S1 = case maps:find(From, S0#st.members) of
              {ok, #m{status = unknown}} -> S0;
              {ok, M} ->
-                 Sx = put_m(From, M#m{heard = Now}, S0),
-                 case live(M) of
-                     true -> Sx;
-                     false -> tell_removed(From, M, Sx)
-                 end;
+                 tell_status(From, M, put_m(From, M#m{heard = Now}, S0));
              error -> S0
          end,
     S2 = case maps:is_key(From, S1#st.probes) of
@@ -689,7 +704,9 @@ recv({leave, N}, S0, _) ->
                     S1 = set_status(N, M, left, M#m.inc, S0),
                     S2 = emit(#{event => leave, node => N, incarnation => M#m.inc},
                               S1#st{stats = bump(removals, 1, S1#st.stats)}),
-                    flood({leave, N}, N, S2);
+                    %% to it too: a late leave may be about an earlier life,
+                    %% and only the node itself can refute it
+                    flood({leave, N}, undefined, S2);
                 false -> S0
             end;
         error -> S0
@@ -738,10 +755,25 @@ recv({dead, N, I, By}, S, _) ->
             case live(M) of
                 false -> S;
                 true when I < M#m.inc -> send(By, {alive, N, M#m.inc}, S);
+                %% known only by name: maybe about an earlier life; suspect
+                %% it so a live node refutes (a second report removes it)
+                true when M#m.inc =:= 0, I > 0 -> suspect(N, I, By, S);
                 true -> declare_dead(N, I, By, S)
             end;
         error -> S
     end.
+
+%% The peer list's sender counts as live a node we removed: tell it what
+%% we know (once a period per node); a newer life comes back as its alive.
+check_tombstone(_, _, undefined, S, _) -> S;
+check_tombstone(N, #m{status = St, inc = Inc, told = T} = M, Sender, S, Now)
+  when St =:= dead; St =:= left ->
+    Msg = case St of left -> {leave, N}; dead -> {dead, N, Inc, S#st.self} end,
+    case recent(T, Now, maps:get(period, S#st.p)) of
+        true -> S;
+        false -> send(Sender, Msg, put_m(N, M#m{told = Now}, S))
+    end;
+check_tombstone(_, _, _, S, _) -> S.
 
 heard_from(From, S0, Now) ->
     case member(From, S0) of
@@ -751,11 +783,7 @@ heard_from(From, S0, Now) ->
                      _ -> S0
                  end,
             M = maps:get(From, S1#st.members),
-            S2 = put_m(From, M#m{heard = Now}, S1),
-            case live(M) of
-                true -> S2;
-                false -> tell_removed(From, M#m{heard = Now}, S2)
-            end;
+            tell_status(From, M#m{heard = Now}, put_m(From, M#m{heard = Now}, S1));
         error -> S0
     end.
 

@@ -6,7 +6,7 @@
 %%   pos(Hash, R)   splitmix64's finalizer of Hash + (R + 1) * 0x9e3779b97f4a7c15
 -module(gossip_ref_ring).
 
--export([hash/1, pos/2, positions/2, neighbours/4]).
+-export([hash/1, pos/2, positions/2, neighbours/3]).
 
 -define(M64, 16#FFFFFFFFFFFFFFFF).
 
@@ -32,7 +32,7 @@ positions(Name, Rings) ->
 %% of {Name, Pos}: on each ring the successor (smallest clockwise distance)
 %% and the predecessor (smallest anticlockwise).  Distance 0 never wins;
 %% ties go to the smaller name.  Returns [{Ring, Succ, Pred}] and the set.
-neighbours(CPos, Others, Rings, _Opts) ->
+neighbours(CPos, Others, Rings) ->
     PerRing = [ring(CPos, Others, R) || R <- lists:seq(0, Rings - 1)],
     View = lists:usort([N || {_, S, P} <- PerRing, N <- [S, P], N =/= undefined]),
     {PerRing, View}.

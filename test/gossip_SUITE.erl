@@ -349,9 +349,24 @@ mixed_chat(Config) ->
     %% junk to a reference peer is dropped too; it keeps serving
     [{gossip, node_of(E2)} ! J || J <- [hello, {chat, 1, 2, 3}, {peer_list, x}, {ping, <<"x">>}]],
     true = length(members(E2)) =:= 4,
+    %% a C node stopped 8 s is removed by C and Erlang peers alike, and is
+    %% back at all of them when it resumes
+    Pid = integer_to_list(maps:get(os_pid, C2)),
+    _ = os:cmd("kill -STOP " ++ Pid),
+    S4a = until(S4, seen_by_all([E1, C1, E2], <<"dead">>, C2), 10000),
+    _ = os:cmd("kill -CONT " ++ Pid),
+    S4b = until(S4a, fun(S) ->
+                             lists:all(fun(N) ->
+                                               [M || M <- events(S, N, <<"join">>, C2),
+                                                     maps:get(<<"rejoin">>, M, false)] =/= []
+                                       end, [E1, C1, E2])
+                     end, ?T),
+    S4c = until(S4b, converged(All), ?T),
+    IdBack = say(C2, <<"back">>),
+    S4d = until(S4c, shown(All, C2, IdBack), ?T),
     %% an Erlang peer leaves; a C peer dies: both are seen by all the rest
     ok = erpc:call(node_of(E1), gossip_ref, stop, []),
-    S5 = until(S4, seen_by_all([C1, E2, C2], <<"leave">>, E1), ?T),
+    S5 = until(S4d, seen_by_all([C1, E2, C2], <<"leave">>, E1), ?T),
     _ = cnode_test_lib:kill(C2),
     S6 = until(S5, seen_by_all([C1, E2], <<"dead">>, C2), 10000),
     _ = until(S6, converged([C1, E2]), ?T),

@@ -138,7 +138,8 @@ static void admit(gc_core *c, gc_member *m, uint64_t inc, uint64_t now)
 {
     int rejoin = m->status == GC_DEAD_ST || m->status == GC_LEFT_ST;
     gc_set_status(c, m, GC_ALIVE_ST, inc, now);
-    gc_event e = { .type = GC_EV_JOIN, .node = m->name, .id = inc, .rejoin = rejoin };
+    gc_event e = { .type = GC_EV_JOIN, .node = m->name, .id = inc, .rejoin = rejoin,
+                   .initial = !c->joined };
     gc_emit(c, &e);
 }
 
@@ -273,39 +274,40 @@ void gc_start_with(gc_core *c, uint64_t now, const char *const *names, size_t n)
 /* ---- refutation ------------------------------------------------------------- */
 
 /* Someone (by, may be NULL) says we are suspect, dead or gone at incarnation
- * heard.  If that is our current life, start a newer one; if it is an older
- * one, tell them. */
+ * heard.  If that is our current life, start a newer one.  Either way flood
+ * our alive: the claim is spreading, and everyone who knows us no better
+ * than `heard` needs the answer (those who know better drop it at once). */
 static void refute(gc_core *c, uint64_t heard, const char *by, uint64_t now)
 {
     if (c->leaving)
         return;
     if (heard >= c->me->inc) {
         c->me->inc = heard + 1;
-        c->stats.refutations++;
         if (c->lhm < c->p.lhm_max)
             c->lhm++;
-        gc_event e = { .type = GC_EV_REFUTE, .node = c->me->name, .other = by,
-                       .id = c->me->inc };
-        gc_emit(c, &e);
-        flood_update(c, GC_ALIVE, c->me, c->me->inc, NULL, NULL);
-        gc_member *bm = by ? gc_table_find(&c->members, by) : NULL;
-        if (by && !(bm && bm->in_view))
-            send_update(c, GC_ALIVE, by, c->me, c->me->inc, NULL);
-    } else if (by) {
+    } else {
         c->stats.stale_updates++;
-        send_update(c, GC_ALIVE, by, c->me, c->me->inc, NULL);
     }
-    c->last_refute = now;
+    c->stats.refutations++;
+    gc_event e = { .type = GC_EV_REFUTE, .node = c->me->name, .other = by, .id = c->me->inc };
+    gc_emit(c, &e);
+    flood_update(c, GC_ALIVE, c->me, c->me->inc, NULL, NULL);
+    gc_member *bm = by ? gc_table_find(&c->members, by) : NULL;
+    if (by && !(bm && bm->in_view))
+        send_update(c, GC_ALIVE, by, c->me, c->me->inc, NULL);
 }
 
-/* A removed node talks to us: tell it, at most once a period, so it can
- * refute and come back. */
-static void tell_removed(gc_core *c, gc_member *m, uint64_t now)
+/* A node we suspect or removed talks to us: tell it, at most once a
+ * period, so it can refute (it may have missed the flood, as a node that
+ * was not yet running or was stopped does). */
+static void tell_status(gc_core *c, gc_member *m, uint64_t now)
 {
-    if (m->told && now - m->told < c->p.period_ms)
+    if (m->status == GC_ALIVE_ST || m->status == GC_UNKNOWN ||
+        (m->told && now - m->told < c->p.period_ms))
         return;
     m->told = now;
-    send_update(c, GC_DEAD, m->name, m, m->inc, c->me->name);
+    send_update(c, m->status == GC_SUSPECT_ST ? GC_SUSPECT : GC_DEAD, m->name, m, m->inc,
+                c->me->name);
 }
 
 /* ---- SWIM updates -------------------------------------------------------------- */
@@ -336,7 +338,7 @@ void gc_declare_dead(gc_core *c, gc_member *m, uint64_t inc, const char *by, uin
     emit_node(c, GC_EV_DEAD, m, by);
     flood_update(c, GC_DEAD, m, inc, by, NULL);
     if (strcmp(by, c->me->name) == 0)
-        tell_removed(c, m, now);     /* if it is only slow, it comes back */
+        tell_status(c, m, now);      /* if it is only slow, it comes back */
 }
 
 static void on_alive(gc_core *c, const gc_msg *msg, uint64_t now)
@@ -410,6 +412,13 @@ static void on_dead(gc_core *c, const gc_msg *msg, uint64_t now)
         send_update(c, GC_ALIVE, msg->other, m, m->inc, NULL);
         return;
     }
+    if (m->inc == 0 && msg->num > 0) {
+        /* we know it only by name (a peer list): this may be about an
+         * earlier life.  Suspect it instead, so that a live node refutes;
+         * a second report at this incarnation removes it. */
+        gc_suspect(c, m, msg->num, msg->other, now);
+        return;
+    }
     gc_declare_dead(c, m, msg->num, msg->other, now);
 }
 
@@ -425,7 +434,9 @@ static void on_leave(gc_core *c, const gc_msg *msg, uint64_t now)
     gc_set_status(c, m, GC_LEFT_ST, m->inc, now);
     c->stats.removals++;
     emit_node(c, GC_EV_LEAVE, m, NULL);
-    flood_update(c, GC_LEAVE, m, 0, NULL, m->name);
+    /* to it too: a leave carries no incarnation, so a late one may be about
+     * an earlier life, and only the node itself can tell (and refute) */
+    flood_update(c, GC_LEAVE, m, 0, NULL, NULL);
 }
 
 /* ---- the seed's messages ----------------------------------------------------- */
@@ -464,12 +475,36 @@ static void on_chat(gc_core *c, const gc_msg *msg, uint64_t now)
     gc_flood(c, msg, msg->node);
 }
 
+/* The sender of a peer list (it lists itself first) counts as live a node
+ * we removed: tell it what we know, at most once a period per node.  If it
+ * knows a newer life, it answers with that node's alive (or, told a leave,
+ * floods it, and the node itself refutes); if not, it learns of the
+ * removal. */
+static void check_tombstone(gc_core *c, gc_member *m, const char *sender, uint64_t now)
+{
+    if (!sender || m->status == GC_UNKNOWN || gc_is_live(m) ||
+        (m->told && now - m->told < c->p.period_ms))
+        return;
+    m->told = now;
+    if (m->status == GC_LEFT_ST) {
+        gc_msg msg = { .type = GC_LEAVE, .node = m->name };
+        gc_send(c, gc_table_find(&c->members, sender), sender, &msg);
+    } else {
+        send_update(c, GC_DEAD, sender, m, m->inc, c->me->name);
+    }
+}
+
 static void on_peer_list(gc_core *c, const gc_msg *msg, uint64_t now)
 {
+    const char *sender = msg->nlist ? msg->list[0] : NULL;
+    if (sender && (!gc_name_valid(sender, strlen(sender)) || !strcmp(sender, c->me->name)))
+        sender = NULL;
     for (size_t i = 0; i < msg->nlist; i++) {
         gc_member *m = member(c, msg->list[i], now);
         if (m && m->status == GC_UNKNOWN)
             admit(c, m, 0, now);     /* tombstones stay: only their own alive counts */
+        else if (m && i > 0)
+            check_tombstone(c, m, sender, now);
     }
     if (c->joining)
         joined(c, msg->nlist ? msg->list[0] : c->contact, now);
@@ -484,8 +519,7 @@ static gc_member *heard_from(gc_core *c, const char *name, uint64_t now)
     if (m->status == GC_UNKNOWN)
         admit(c, m, 0, now);
     m->heard = now;
-    if (!gc_is_live(m))
-        tell_removed(c, m, now);
+    tell_status(c, m, now);
     return m;
 }
 
@@ -502,8 +536,7 @@ static void on_pong(gc_core *c, const gc_msg *msg, uint64_t now)
     gc_member *m = gc_table_find(&c->members, msg->node);
     if (m && m->status != GC_UNKNOWN) {
         m->heard = now;
-        if (!gc_is_live(m))
-            tell_removed(c, m, now);
+        tell_status(c, m, now);
     }
     gc_detect_pong(c, msg->node, now);
 }

@@ -103,6 +103,8 @@ typedef struct gc_event {
     uint64_t      id;            /* CHAT: id; others: incarnation */
     int           mine;          /* CHAT: we said it */
     int           rejoin;        /* JOIN: it had been removed */
+    int           initial;       /* JOIN: learned with the membership as we
+                                    joined (or started from a file) */
     size_t        count;         /* JOINED: members, us included */
 } gc_event;
 

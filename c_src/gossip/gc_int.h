@@ -114,7 +114,6 @@ struct gc_core {
 
     gc_dedup    dedup;
     uint64_t    next_period, next_peer_list, next_purge, next_reconnect;
-    uint64_t    last_refute;
 
     const char **scratch;        /* name lists for peer_list */
     size_t      scratch_cap;

@@ -112,6 +112,8 @@ static void event_json(gc_out *o, const gc_event *e)
         add_u64(j, "incarnation", e->id);
         if (e->type == GC_EV_JOIN && e->rejoin)
             cJSON_AddTrueToObject(j, "rejoin");
+        if (e->type == GC_EV_JOIN && e->initial)
+            cJSON_AddTrueToObject(j, "initial");
         break;
     }
     emit_json(o, j);
@@ -127,6 +129,8 @@ static void event_text(gc_out *o, const gc_event *e)
         fputc('\n', f);
         break;
     case GC_EV_JOIN:
+        if (e->initial)
+            return;                      /* the "joined through" line sums them up */
         fprintf(f, "* %s %s\n", e->node, e->rejoin ? "is back" : "joined");
         break;
     case GC_EV_LEAVE:

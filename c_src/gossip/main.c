@@ -12,6 +12,7 @@
  * Exit status: 0 after a clean stop, 1 if the node cannot start, 2 for bad
  * flags.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,26 +168,7 @@ static int parse(opts *o, int argc, char **argv)
     return cn_cli_node_check(&o->node, "gossip_chat");
 }
 
-/* --join bob means bob@<our host>. */
-static int full_join_name(opts *o, const char *self)
-{
-    if (!o->join)
-        return 0;
-    const char *at = strchr(self, '@');
-    if (strchr(o->join, '@'))
-        snprintf(o->join_full, sizeof o->join_full, "%s", o->join);
-    else
-        snprintf(o->join_full, sizeof o->join_full, "%s%s", o->join, at ? at : "");
-    if (!gc_name_valid(o->join_full, strlen(o->join_full))) {
-        fprintf(stderr, "gossip_chat: --join needs a node name (alive or alive@host), not '%s'\n",
-                o->join);
-        return -1;
-    }
-    o->gossip.join = o->join_full;
-    return 0;
-}
-
-/* The cluster file's node names, ours left out by the core. */
+/* The cluster file's node names (the core leaves ours out). */
 static const char **file_members(const cn_peers *pf, size_t *n)
 {
     const char **names = calloc(pf->count ? pf->count : 1, sizeof *names);
@@ -198,12 +180,37 @@ static const char **file_members(const cn_peers *pf, size_t *n)
     return names;
 }
 
+/* --join bob means bob@<our host>; checked before the node starts. */
+static int check_join(const char *join)
+{
+    char probe[GC_NAME_MAX + 3];
+    snprintf(probe, sizeof probe, "%s%s", join, strchr(join, '@') ? "" : "@h");
+    if (strlen(join) > GC_NAME_MAX || !gc_name_valid(probe, strlen(probe))) {
+        fprintf(stderr, "gossip_chat: --join needs a node name (alive or alive@host), not '%s'\n",
+                join);
+        return -1;
+    }
+    return 0;
+}
+
+static void full_join_name(opts *o, const char *self)
+{
+    const char *at = strchr(self, '@');
+    if (strchr(o->join, '@'))
+        snprintf(o->join_full, sizeof o->join_full, "%s", o->join);
+    else
+        snprintf(o->join_full, sizeof o->join_full, "%s%s", o->join, at ? at : "");
+    o->gossip.join = o->join_full;
+}
+
 /* SIGINT and SIGTERM leave gracefully (the runtime's own handlers would
  * stop the node before the leave could reach new connections). */
 typedef struct run_state {
+    opts       *o;
     gc_input   *in;
     gc_node    *g;
     cn_node    *n;
+    int         signals;
     uv_signal_t sigint, sigterm;
 } run_state;
 
@@ -220,9 +227,13 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_stop(void *ud)
 {
     run_state *rs = ud;
-    gc_input_stop(rs->in);
-    uv_close((uv_handle_t *)&rs->sigint, NULL);
-    uv_close((uv_handle_t *)&rs->sigterm, NULL);
+    if (rs->in)
+        gc_input_stop(rs->in);
+    if (rs->signals) {
+        rs->signals = 0;
+        uv_close((uv_handle_t *)&rs->sigint, NULL);
+        uv_close((uv_handle_t *)&rs->sigterm, NULL);
+    }
 }
 
 static void on_change(void *ud)
@@ -231,69 +242,42 @@ static void on_change(void *ud)
     gc_input_changed(rs->in);
 }
 
-static int run(opts *o, const cn_peers *pf)
+/* cn_cli_run's start: input, signals, the gossip process; then "ready",
+ * then the chat starts (its first events follow the ready line). */
+static int start(cn_node *n, void *ud)
 {
-    uv_loop_t loop;
+    run_state *rs = ud;
+    opts *o = rs->o;
+    uv_loop_t *loop = cn_node_loop(n);
     char err[512];
-    int status = 0;
-    run_state rs = { 0 };
-    uv_loop_init(&loop);
-    gc_input *in = gc_input_new(&loop, o->gossip.out, &o->input, err, sizeof err);
-    if (!in) {
+    rs->n = n;
+    rs->in = gc_input_new(loop, o->gossip.out, &o->input, err, sizeof err);
+    if (!rs->in) {
         fprintf(stderr, "gossip_chat: %s\n", err);
-        uv_loop_close(&loop);
-        return 2;
+        return -1;
     }
-    o->node.no_signals = 1;
-    cn_node *n = cn_node_start(&loop, &o->node, err, sizeof err);
-    if (!n) {
+    uv_signal_init(loop, &rs->sigint);
+    uv_signal_init(loop, &rs->sigterm);
+    rs->sigint.data = rs->sigterm.data = rs;
+    rs->signals = 1;
+    uv_signal_start(&rs->sigint, on_signal, SIGINT);
+    uv_signal_start(&rs->sigterm, on_signal, SIGTERM);
+    if (o->join)
+        full_join_name(o, cn_node_name(n));
+    o->gossip.on_change = on_change;
+    o->gossip.on_stop = on_stop;
+    o->gossip.ud = rs;
+    rs->g = gc_node_start(n, &o->gossip, err, sizeof err);
+    if (!rs->g) {
         fprintf(stderr, "gossip_chat: %s\n", err);
-        gc_input_free(in);
-        uv_loop_close(&loop);
-        return 1;
+        on_stop(rs);
+        return -1;
     }
-    rs.in = in;
-    rs.n = n;
-    uv_signal_init(&loop, &rs.sigint);
-    uv_signal_init(&loop, &rs.sigterm);
-    rs.sigint.data = rs.sigterm.data = &rs;
-    uv_signal_start(&rs.sigint, on_signal, SIGINT);
-    uv_signal_start(&rs.sigterm, on_signal, SIGTERM);
-    const char **members = NULL;
-    gc_node *g = NULL;
-    if (full_join_name(o, cn_node_name(n)) < 0) {
-        status = 2;
-    } else {
-        if (pf)
-            members = file_members(pf, &o->gossip.nmembers);
-        o->gossip.members = members;
-        o->gossip.on_change = on_change;
-        o->gossip.on_stop = on_stop;
-        o->gossip.ud = &rs;
-        g = gc_node_start(n, &o->gossip, err, sizeof err);
-        rs.g = g;
-        if (!g) {
-            fprintf(stderr, "gossip_chat: %s\n", err);
-            status = 1;
-        }
-    }
-    if (g) {
-        printf("ready %s\n", cn_node_name(n));
-        fflush(stdout);
-        gc_node_run(g);
-        gc_input_start(in, g);
-    } else {
-        on_stop(&rs);
-        cn_node_stop(n);
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    gc_node_free(g);
-    cn_node_free(n);
-    gc_input_free(in);
-    free(members);
-    if (uv_loop_close(&loop) != 0)
-        fprintf(stderr, "gossip_chat: handles still open at exit\n");
-    return status;
+    printf("ready %s\n", cn_node_name(n));
+    fflush(stdout);
+    gc_node_run(rs->g);
+    gc_input_start(rs->in, rs->g);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -317,7 +301,18 @@ int main(int argc, char **argv)
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);       /* a reader gone from stdout must not kill us */
+    if (o.join && check_join(o.join) < 0)
+        return 2;
+    if (o.input.file && strcmp(o.input.file, "-") != 0) {
+        FILE *f = fopen(o.input.file, "r");
+        if (!f) {
+            fprintf(stderr, "gossip_chat: cannot open %s: %s\n", o.input.file, strerror(errno));
+            return 2;
+        }
+        fclose(f);
+    }
     cn_peers pf, *pfp = NULL;
+    const char **members = NULL;
     if (o.peers_file) {
         char err[512];
         if (cn_peers_load(o.peers_file, &pf, err, sizeof err) < 0) {
@@ -327,8 +322,16 @@ int main(int argc, char **argv)
         pfp = &pf;
         if (!o.node.cookie && pf.cookie[0])
             o.node.cookie = pf.cookie;
+        members = file_members(pfp, &o.gossip.nmembers);
+        o.gossip.members = members;
     }
-    int status = run(&o, pfp);
+    o.node.no_signals = 1;
+    run_state rs = { .o = &o };
+    cn_cli_app app = { .prog = "gossip_chat", .start = start, .ud = &rs, .quiet_ready = 1 };
+    int status = cn_cli_run(&o.node, &app);
+    gc_node_free(rs.g);
+    gc_input_free(rs.in);
+    free(members);
     if (pfp)
         cn_peers_free(pfp);
     cn_atom_cleanup();
