@@ -42,8 +42,9 @@ typedef struct cn_node_config {
  * none runs).  On failure returns NULL and writes the reason to err. */
 cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, size_t errlen);
 /* Graceful stop: every process exits with reason 'shutdown' (links and
- * monitors fire), pending output is flushed, connections close, the name is
- * unregistered.  uv_run returns once everything is closed. */
+ * monitors fire), pending output is flushed (a connection still being set
+ * up gets its setup time to come up and deliver it), connections close, the
+ * name is unregistered.  uv_run returns once everything is closed. */
 void cn_node_stop(cn_node *n);
 /* Frees the node after uv_run has returned. */
 void cn_node_free(cn_node *n);
@@ -51,7 +52,8 @@ void cn_node_free(cn_node *n);
 const char *cn_node_name(const cn_node *n);
 int         cn_node_port(const cn_node *n);
 uv_loop_t  *cn_node_loop(const cn_node *n);
-/* Sets a callback for nodeup/nodedown (for logs and tests).  It runs inside
+/* Sets a callback for nodeup/nodedown (for logs and tests); nodedown comes
+ * also for a dial that failed, as monitor_node reports it.  It runs inside
  * connection handling: it may send messages and start timers, but must not
  * stop the node or disconnect peers; do that on a later turn (a timer, or a
  * message to one of your processes). */

@@ -92,7 +92,9 @@ static void close_conn_at(cn_conn *c, const char *why, int level, int silent)
         cn_conn *other = NULL;
         HASH_FIND_PTR(n->conns, &c->peer, other);
         if (!other) {
-            if (c->nodeup_sent)
+            /* nodedown also for a dial that never came up, as
+             * monitor_node reports it */
+            if (c->nodeup_sent || c->initiator)
                 cn__node_status(n, c->peer, 0);
             cn__peer_down(n, c->peer);
         }
@@ -338,6 +340,12 @@ static void went_up(cn_conn *c)
     cn__node_status(n, c->peer, 1);
     if (c->out.len)
         cn__node_dirty(n, c);
+    if (n->stopping) {
+        /* came up during a stop: deliver what was queued, then close */
+        cn__conn_flush(c);
+        if (cn__conn_idle(c))
+            close_conn(c, "node stopping", 1);
+    }
 }
 
 /* The acceptor learned the peer's name: decide as net_kernel does. */

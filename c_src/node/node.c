@@ -564,7 +564,9 @@ void cn_node_stop(cn_node *n)
     on_prepare(&n->prepare);
     for (cn_conn *c = n->conn_list, *next; c; c = next) {
         next = c->next;
-        if (c->state != CONN_UP || cn__conn_idle(c))
+        /* idle ones close now; ones with output queued finish it (a
+         * connection still being set up gets its setup time to come up) */
+        if (cn__conn_idle(c) || c->state == CONN_WAIT_PEER)
             cn__conn_close(c, "node stopping");
     }
     close_handle(n, (uv_handle_t *)&n->tick_timer);
