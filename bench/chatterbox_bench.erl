@@ -15,17 +15,17 @@
 main() -> main([]).
 
 main(_) ->
-    Send = env_int("BENCH_CB_SEND", 10),
-    Wait = env_int("BENCH_CB_WAIT", 5),
-    Seed = env_int("BENCH_CB_SEED", 42),
-    Root = root(),
+    Send = bench_lib:env_int("BENCH_CB_SEND", 10),
+    Wait = bench_lib:env_int("BENCH_CB_WAIT", 5),
+    Seed = bench_lib:env_int("BENCH_CB_SEED", 42),
+    Root = bench_lib:root(),
     Dir = filename:join([Root, "_build", "bench", "chatterbox"]),
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
     C = filename:join([Root, "priv", "bin", "chatterbox"]),
     Erl = os:find_executable("erl"),
     io:format("~nChatterbox: |m| after --send-for ~b --wait-for ~b, seed ~b, one run each~n",
               [Send, Wait, Seed]),
-    io:format("(~s)~n~n", [machine()]),
+    io:format("(~s)~n~n", [bench_lib:machine()]),
     Raw = raw_c_to_c(Root),
     Configs = [{"C", fast, C}, {"C", seed, C}, {"Erlang ref", fast, Erl}],
     Rows = [{N, Impl, Proto, run(Dir, N, Exe, Proto, Send, Wait, Seed)}
@@ -33,11 +33,11 @@ main(_) ->
     io:format("~-6s ~-11s ~-6s ~15s ~14s ~7s ~10s ~10s~n",
               ["nodes", "impl", "proto", "|m|", "|m|/s", "agree", "vs seed", "vs raw"]),
     [io:format("~-6b ~-11s ~-6s ~15s ~14s ~7s ~10s ~10s~n",
-               [N, Impl, Proto, fmt_int(M), fmt_int(M div Send), yes_no(Agree),
+               [N, Impl, Proto, bench_lib:fmt_int(M), bench_lib:fmt_int(M div Send), yes_no(Agree),
                 ratio(M, seed_count(N, Rows)), pct(M / Send, Raw)])
      || {N, Impl, Proto, #{count := M, agree := Agree}} <- Rows],
     io:format("raw C->C distribution: ~s msgs/s (one path, 64-byte messages)~n",
-              [fmt_int(round(Raw))]),
+              [bench_lib:fmt_int(round(Raw))]),
     io:format("vs seed: |m| over the C seed protocol's |m| with as many nodes; "
               "vs raw: |m|/s over raw C->C msgs/s~n"),
     ok.
@@ -48,9 +48,9 @@ seed_count(N, Rows) ->
 %% ---- one cluster -----------------------------------------------------------
 
 run(Dir, N, Exe, Proto, Send, Wait, Seed) ->
-    Host = host(),
+    Host = bench_lib:host(),
     Cookie = atom_to_list(erlang:get_cookie()),
-    Names = [uniq("cbb") || _ <- lists:seq(1, N)],
+    Names = [bench_lib:uniq("cbb") || _ <- lists:seq(1, N)],
     Peers = filename:join(Dir, hd(Names) ++ "_peers.json"),
     chatterbox_ref_cluster:write_peers(Peers, [Nm ++ "@" ++ Host || Nm <- Names], Cookie),
     Args = fun(Nm) -> ["--sname", Nm, "--peer-config-file", Peers,
@@ -82,12 +82,12 @@ run(Dir, N, Exe, Proto, Send, Wait, Seed) ->
 raw_c_to_c(Root) ->
     Bin = filename:join([Root, "_build", "c", "rel", "bin", "bench_node"]),
     Cookie = atom_to_list(erlang:get_cookie()),
-    C1 = cnode_proc:start(Bin, ["--sname", uniq("cbb_raw1"), "--cookie", Cookie], #{}),
-    C2 = cnode_proc:start(Bin, ["--sname", uniq("cbb_raw2"), "--cookie", Cookie], #{}),
+    C1 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("cbb_raw1"), "--cookie", Cookie], #{}),
+    C2 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("cbb_raw2"), "--cookie", Cookie], #{}),
     #{node := N1} = C1,
     #{node := N2} = C2,
     _ = raw_path(N1, N2, 10000),             % warm up
-    Rate = raw_path(N1, N2, env_int("BENCH_N", 1000000)),
+    Rate = raw_path(N1, N2, bench_lib:env_int("BENCH_N", 1000000)),
     [cnode_proc:stop(C) || C <- [C1, C2]],
     Rate.
 
@@ -111,31 +111,3 @@ pct(Rate, Raw) -> io_lib:format("~b%", [round(100 * Rate / Raw)]).
 yes_no(true) -> "yes";
 yes_no(false) -> "NO".
 
-host() ->
-    [_, H] = string:split(atom_to_list(node()), "@"),
-    H.
-
-root() ->
-    case os:getenv("CNODE_ROOT") of
-        false -> {ok, D} = file:get_cwd(), D;
-        R -> R
-    end.
-
-uniq(P) -> P ++ "_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])).
-
-env_int(K, D) ->
-    case os:getenv(K) of
-        false -> D;
-        V -> list_to_integer(V)
-    end.
-
-machine() ->
-    Cpu = string:trim(os:cmd("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")),
-    io_lib:format("~s, ~b cores online, OTP ~s", [Cpu, erlang:system_info(schedulers_online),
-                                                   erlang:system_info(otp_release)]).
-
-fmt_int(N) ->
-    S = integer_to_list(N),
-    lists:reverse(group(lists:reverse(S))).
-group([A, B, C, D | R]) -> [A, B, C, $, | group([D | R])];
-group(L) -> L.

@@ -23,25 +23,25 @@
 main() -> main([]).
 
 main(_) ->
-    N = env_int("BENCH_N", 1000000),
-    Calls = env_int("BENCH_CALLS", 20000),
-    Root = root(),
+    N = bench_lib:env_int("BENCH_N", 1000000),
+    Calls = bench_lib:env_int("BENCH_CALLS", 20000),
+    Root = bench_lib:root(),
     Bin = filename:join([Root, "_build", "c", "rel", "bin", "bench_node"]),
     Cookie = atom_to_list(erlang:get_cookie()),
     Code = [filename:absname(filename:dirname(code:which(?MODULE))),
             filename:absname(filename:dirname(code:which(cnode_proc)))],
-    {ok, PA, A} = peer:start(#{name => uniq("bench_a"), args => ["-setcookie", Cookie]}),
-    {ok, PB, B} = peer:start(#{name => uniq("bench_b"), args => ["-setcookie", Cookie]}),
+    {ok, PA, A} = peer:start(#{name => bench_lib:uniq("bench_a"), args => ["-setcookie", Cookie]}),
+    {ok, PB, B} = peer:start(#{name => bench_lib:uniq("bench_b"), args => ["-setcookie", Cookie]}),
     [ok = erpc:call(P, code, add_pathsa, [Code]) || P <- [A, B]],
-    C1 = cnode_proc:start(Bin, ["--sname", uniq("bench_c1"), "--cookie", Cookie], #{}),
-    C2 = cnode_proc:start(Bin, ["--sname", uniq("bench_c2"), "--cookie", Cookie], #{}),
+    C1 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("bench_c1"), "--cookie", Cookie], #{}),
+    C2 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("bench_c2"), "--cookie", Cookie], #{}),
     #{node := CN1} = C1,
     #{node := CN2} = C2,
-    OsA = os_pid(A), OsB = os_pid(B),
+    OsA = bench_lib:os_pid(A), OsB = bench_lib:os_pid(B),
     OsC1 = maps:get(os_pid, C1), OsC2 = maps:get(os_pid, C2),
     io:format("~nDistribution throughput: ~b one-way messages of ~b bytes per path~n",
               [N, ?PAYLOAD_BYTES]),
-    io:format("(~s)~n~n", [machine()]),
+    io:format("(~s)~n~n", [bench_lib:machine()]),
     %% warm up connections and code
     _ = run_path(erlang, A, OsA, erlang, B, OsB, 10000),
     _ = run_path(c, CN1, OsC1, c, CN2, OsC2, 10000),
@@ -51,7 +51,7 @@ main(_) ->
              {ec, {erlang, A, OsA}, {c, CN1, OsC1}},
              {ce, {c, CN1, OsC1}, {erlang, B, OsB}},
              {cc, {c, CN1, OsC1}, {c, CN2, OsC2}}],
-    Rounds = env_int("BENCH_ROUNDS", 3),
+    Rounds = bench_lib:env_int("BENCH_ROUNDS", 3),
     %% rounds interleave the paths, so a busy moment hurts all of them alike
     Runs = [{K, run_path(SK, SN, SO, RK, RN, RO, N)}
             || _ <- lists:seq(1, Rounds), {K, {SK, SN, SO}, {RK, RN, RO}} <- Paths],
@@ -61,7 +61,7 @@ main(_) ->
     io:format("~-6s ~14s ~9s ~16s ~16s ~10s~n",
               ["path", "msgs/s", "vs E->E", "sender us/msg", "receiver us/msg", "segs/msg"]),
     [io:format("~-6s ~14s ~8.2fx ~16.3f ~16.3f ~10.3f~n",
-               [Name, fmt_int(round(Rate)), Rate / Base, SCpu, RCpu, Segs])
+               [Name, bench_lib:fmt_int(round(Rate)), Rate / Base, SCpu, RCpu, Segs])
      || {Name, #{rate := Rate, sender_cpu := SCpu, receiver_cpu := RCpu, segs := Segs}}
             <- [{"E->E", EE}, {"E->C", EC}, {"C->E", CE}, {"C->C", CC}]],
     %% round trips
@@ -87,14 +87,14 @@ median_run(Rs) ->
 run_path(SKind, SNode, SOs, RKind, RNode, ROs, N) ->
     Self = self(),
     Dest = arm_sink(RKind, RNode, N, Self),
-    Cpu0 = {cpu(SOs), cpu(ROs)},
+    Cpu0 = {bench_lib:cpu(SOs), bench_lib:cpu(ROs)},
     Segs0 = tcp_segments(),
     T0 = erlang:monotonic_time(),
     start_sender(SKind, SNode, Dest, N, Self),
     receive {sink_done, N} -> ok after 300000 -> error(sink_timeout) end,
     T1 = erlang:monotonic_time(),
     receive {source_done, _} -> ok after 0 -> ok end,
-    {S1, R1} = {cpu(SOs), cpu(ROs)},
+    {S1, R1} = {bench_lib:cpu(SOs), bench_lib:cpu(ROs)},
     Segs = tcp_segments() - Segs0,
     Secs = erlang:convert_time_unit(T1 - T0, native, microsecond) / 1.0e6,
     #{rate => N / Secs, segs => Segs / N,
@@ -164,7 +164,7 @@ stats(Ts) ->
 %% ---- memory --------------------------------------------------------------
 
 memory(Bin, Cookie) ->
-    Test = filename:join([root(), "_build", "c", "rel", "bin", "testnode"]),
+    Test = filename:join([bench_lib:root(), "_build", "c", "rel", "bin", "testnode"]),
     case filelib:is_regular(Test) of
         false -> io:format("~n(memory: build testnode to measure)~n");
         true -> memory_run(Test, Cookie)
@@ -172,7 +172,7 @@ memory(Bin, Cookie) ->
     _ = Bin.
 
 memory_run(Test, Cookie) ->
-    C = cnode_proc:start(Test, ["--sname", uniq("bench_mem"), "--cookie", Cookie], #{}),
+    C = cnode_proc:start(Test, ["--sname", bench_lib:uniq("bench_mem"), "--cookie", Cookie], #{}),
     N = maps:get(node, C),
     #{rss_kb := R0} = gen_server:call({ctl, N}, stats),
     10000 = gen_server:call({ctl, N}, {spawn_many, 10000}, 60000),
@@ -212,47 +212,3 @@ tcp_segments() ->
                                  string:lexemes(binary_to_list(Values), " "))),
     list_to_integer(maps:get("OutSegs", M)).
 
-cpu(OsPid) ->
-    {ok, Bin} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat"),
-    %% fields after the command name, which is in parentheses
-    [_, After] = binary:split(Bin, <<") ">>),
-    Fields = binary:split(After, <<" ">>, [global]),
-    Ticks = binary_to_integer(lists:nth(12, Fields)) + binary_to_integer(lists:nth(13, Fields)),
-    Ticks / clock_ticks().
-
-clock_ticks() ->
-    case get(clk_tck) of
-        undefined ->
-            T = list_to_integer(string:trim(os:cmd("getconf CLK_TCK"))),
-            put(clk_tck, T),
-            T;
-        T -> T
-    end.
-
-os_pid(Node) -> list_to_integer(erpc:call(Node, os, getpid, [])).
-
-root() ->
-    case os:getenv("CNODE_ROOT") of
-        false -> {ok, D} = file:get_cwd(), D;
-        R -> R
-    end.
-
-uniq(P) -> P ++ "_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])).
-
-env_int(K, D) ->
-    case os:getenv(K) of
-        false -> D;
-        V -> list_to_integer(V)
-    end.
-
-machine() ->
-    Cpu = string:trim(os:cmd("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")),
-    io_lib:format("~s, ~b schedulers online, OTP ~s",
-                  [Cpu, erlang:system_info(schedulers_online),
-                   erlang:system_info(otp_release)]).
-
-fmt_int(N) ->
-    S = integer_to_list(N),
-    lists:reverse(group(lists:reverse(S))).
-group([A, B, C, D | R]) -> [A, B, C, $, | group([D | R])];
-group(L) -> L.

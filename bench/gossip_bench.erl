@@ -24,10 +24,10 @@
 main() -> main([]).
 
 main(_) ->
-    Lines = env_int("GOSSIP_BENCH_LINES", 100),
-    Idle = env_int("GOSSIP_BENCH_IDLE", 5),
+    Lines = bench_lib:env_int("GOSSIP_BENCH_LINES", 100),
+    Idle = bench_lib:env_int("GOSSIP_BENCH_IDLE", 5),
     Configs = [{c, 10}, {c, 50}, {c, 100}, {erlang, 10}, {erlang, 50}],
-    io:format("~nGossip chat: local nodes on one machine (~s)~n", [machine()]),
+    io:format("~nGossip chat: local nodes on one machine (~s)~n", [bench_lib:machine()]),
     io:format("~b lines, one every 50 ms from a random node; idle: ~b s of heartbeats~n~n",
               [Lines, Idle]),
     io:format("~-7s ~5s ~8s ~8s ~10s ~10s ~8s ~10s ~10s ~8s ~6s~n",
@@ -62,7 +62,6 @@ ratios(Rows) ->
 
 ratio(_, Z) when Z == 0 -> 0.0;
 ratio(A, B) -> A / B.
-
 
 %% ---- one configuration -------------------------------------------------------
 
@@ -103,8 +102,8 @@ start_nodes(Kind, N, Collector) ->
                   end, [], lists:seq(1, N))).
 
 start_node(c, I, Join, Collector) ->
-    Bin = filename:join([root(), "priv", "bin", "gossip_chat"]),
-    Name = uniq("gb" ++ integer_to_list(I)),
+    Bin = filename:join([bench_lib:root(), "priv", "bin", "gossip_chat"]),
+    Name = bench_lib:uniq("gb" ++ integer_to_list(I)),
     JoinArgs = case Join of undefined -> []; _ -> ["--join", atom_to_list(Join)] end,
     C = cnode_proc:start(Bin, ["--sname", Name, "--cookie", cookie(), "--json" | JoinArgs],
                          #{stdout => Collector, log => "/tmp/" ++ Name ++ ".log"}),
@@ -112,7 +111,7 @@ start_node(c, I, Join, Collector) ->
     #{kind => c, node => maps:get(node, C), os_pid => maps:get(os_pid, C), handle => C};
 start_node(erlang, I, Join, Collector) ->
     Ebin = filename:dirname(code:which(gossip_ref)),
-    {ok, Peer, Node} = peer:start(#{name => uniq("gbe" ++ integer_to_list(I)),
+    {ok, Peer, Node} = peer:start(#{name => bench_lib:uniq("gbe" ++ integer_to_list(I)),
                                     args => ["-setcookie", cookie(), "-hidden", "-pa", Ebin,
                                              "+S", "1:1", "+sbwt", "none", "+sbwtdcpu", "none",
                                              "+sbwtdio", "none"]}),
@@ -204,24 +203,3 @@ cpu(OsPid) ->
                    _ -> 0
                end || T <- Tasks]).
 
-machine() ->
-    {ok, B} = file:read_file("/proc/cpuinfo"),
-    Model = case re:run(B, "model name\\s*:\\s*([^\\n]*)", [{capture, [1], binary}]) of
-                {match, [M]} -> M;
-                _ -> <<"unknown cpu">>
-            end,
-    io_lib:format("~s, ~b cores", [Model, erlang:system_info(logical_processors_online)]).
-
-root() ->
-    case os:getenv("CNODE_ROOT") of
-        false -> {ok, D} = file:get_cwd(), D;
-        R -> R
-    end.
-
-uniq(P) -> P ++ "_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])).
-
-env_int(K, D) ->
-    case os:getenv(K) of
-        false -> D;
-        V -> list_to_integer(V)
-    end.

@@ -19,8 +19,8 @@
 -define(VALUE_BYTES, 100).
 
 main() ->
-    Secs = env_int("BENCH_RAFT_SECONDS", 8),
-    Root = root(),
+    Secs = bench_lib:env_int("BENCH_RAFT_SECONDS", 8),
+    Root = bench_lib:root(),
     Bin = filename:join([Root, "priv", "bin", "raft_kv"]),
     Tmp = filename:join([Root, "_build", "bench", "raft_tmp"]),
     _ = os:cmd("rm -rf " ++ Tmp),
@@ -51,8 +51,8 @@ ratio(R, E) -> lists:flatten(io_lib:format("~.2fx", [R / E])).
 
 c_cluster(Bin, Tmp, N, Secs) ->
     Cookie = atom_to_list(erlang:get_cookie()),
-    Names = [uniq("rb" ++ integer_to_list(I)) || I <- lists:seq(1, N)],
-    Host = host(),
+    Names = [bench_lib:uniq("rb" ++ integer_to_list(I)) || I <- lists:seq(1, N)],
+    Host = bench_lib:host(),
     Peers = filename:join(Tmp, "peers" ++ integer_to_list(N) ++ ".json"),
     ok = file:write_file(Peers, ["{\"nodes\": [",
                                  lists:join(",", [io_lib:format("{\"name\": \"~s@~s\", \"id\": ~b}",
@@ -82,7 +82,7 @@ wait_leader_loop(Nodes, Deadline) ->
 
 %% Runs `raft_kv load` against Node (anything answering {raft_kv, Node}).
 load_row(System, N, Dur, Bin, Cookie, Node, Clients, Secs) ->
-    Out = os:cmd(string:join([Bin, "load", "--sname", uniq("load"), "--cookie", Cookie,
+    Out = os:cmd(string:join([Bin, "load", "--sname", bench_lib:uniq("load"), "--cookie", Cookie,
                               "--node", atom_to_list(Node),
                               "--inflight", integer_to_list(Clients),
                               "--seconds", integer_to_list(Secs),
@@ -105,7 +105,7 @@ num(Json, Key) ->
 ref_cluster(Bin, N, Secs) ->
     Cookie = atom_to_list(erlang:get_cookie()),
     Code = [filename:absname(filename:dirname(code:which(M))) || M <- [raft_ref_main, ?MODULE]],
-    {ok, Peer, Node} = peer:start(#{name => uniq("rref"),
+    {ok, Peer, Node} = peer:start(#{name => bench_lib:uniq("rref"),
                                     args => ["-setcookie", Cookie, "-pa" | Code]}),
     Self = self(),
     _ = erpc:call(Node, erlang, spawn, [?MODULE, ref_host, [N, Self]]),
@@ -264,20 +264,3 @@ pct(L, P) -> lists:nth(max(1, (length(L) * P) div 100), L).
 
 %% ---- helpers -------------------------------------------------------------
 
-host() ->
-    [_, H] = string:split(atom_to_list(node()), "@"),
-    H.
-
-uniq(P) -> P ++ "_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])).
-
-root() ->
-    case os:getenv("CNODE_ROOT") of
-        false -> {ok, D} = file:get_cwd(), D;
-        R -> R
-    end.
-
-env_int(K, D) ->
-    case os:getenv(K) of
-        false -> D;
-        V -> list_to_integer(V)
-    end.
