@@ -387,7 +387,9 @@ call_timeouts_crash_like_gleam(_Config) ->
     ?assertMatch({#{gleam_error := let_assert,
                     message := <<"callee did not send reply before timeout">>,
                     module := <<"gleam/erlang/process">>}, _}, Reason1),
-    ?assert(Elapsed1 >= 1000 andalso Elapsed1 < 1400),
+    %% it gave up after its 1 s timeout, not before and not on something
+    %% else much later (the bound is loose: a busy CI machine is slow)
+    ?assert(Elapsed1 >= 1000 andalso Elapsed1 < 1900),
     %% AppendEntries to a silent peer: the leader crashes after 2000 ms, and
     %% the client waiting on it panics with "callee exited: ...".
     {ok, {subject, P2, _} = N2} = raft_ref_node:start(1, 2),
@@ -416,7 +418,7 @@ call_timeouts_crash_like_gleam(_Config) ->
     ?assertMatch({#{gleam_error := let_assert,
                     message := <<"callee did not send reply before timeout">>}, _},
                  Reason2),
-    ?assert(Elapsed2 >= 2000 andalso Elapsed2 < 2400),
+    ?assert(Elapsed2 >= 2000 andalso Elapsed2 < 2900),
     receive {client_result, {'EXIT', {#{gleam_error := panic, message := Msg}, _}}} ->
             ?assertMatch(<<"callee exited: ProcessDown(", _/binary>>, Msg)
     after 5000 -> ct:fail(no_client_result)
