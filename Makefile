@@ -79,7 +79,7 @@ UNIT_TESTS := $(patsubst test/c/%.c,$(SAN_DIR)/test/%,$(wildcard test/c/*_test.c
 deps:
 	@scripts/deps.sh
 
-$(SAN_DIR)/test/%: test/c/%.c $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a test/c/check.h
+$(SAN_DIR)/test/%: test/c/%.c $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a $(wildcard test/c/*.h)
 	@mkdir -p $(dir $@)
 	$(SAN_CC) $(SAN_CFLAGS) $(CFLAGS) $< $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a $(LDLIBS) -o $@
 

@@ -32,6 +32,7 @@
 #include "../../c_src/gossip/gc_core.h"
 #include "../../c_src/gossip/gc_wire.h"
 #include "check.h"
+#include "sim_heap.h"
 
 #define NEVER UINT64_MAX
 #define T0_MS 1700000000000ull       /* incarnations are start times in ms */
@@ -120,48 +121,15 @@ static int env_int(const char *k, int def)
 
 /* ---- event heap --------------------------------------------------------------- */
 
-static int ev_less(const event *a, const event *b)
-{
-    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
-}
+SIM_HEAP(evq, event)
 
 static void push(sim *s, event e)
 {
-    if (s->nheap == s->heap_cap) {
-        s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 4096;
-        s->heap = realloc(s->heap, s->heap_cap * sizeof *s->heap);
-        if (!s->heap)
-            abort();
-    }
     e.seq = s->seq++;
-    size_t i = s->nheap++;
-    while (i && ev_less(&e, &s->heap[(i - 1) / 2])) {
-        s->heap[i] = s->heap[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    s->heap[i] = e;
+    evq_push(&s->heap, &s->nheap, &s->heap_cap, e);
 }
 
-static event pop(sim *s)
-{
-    event top = s->heap[0], last = s->heap[--s->nheap];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const event *best = &last;
-        if (l < s->nheap && ev_less(&s->heap[l], best))
-            m = l, best = &s->heap[l];
-        if (r < s->nheap && ev_less(&s->heap[r], best))
-            m = r;
-        if (m == i)
-            break;
-        s->heap[i] = s->heap[m];
-        i = m;
-    }
-    if (s->nheap)
-        s->heap[i] = last;
-    return top;
-}
+static event pop(sim *s) { return evq_pop(&s->heap, &s->nheap); }
 
 static void free_msg(smsg *m)
 {

@@ -81,6 +81,7 @@
 
 #include "../../c_src/raft/raft.h"
 #include "check.h"
+#include "sim_heap.h"
 
 #define NEVER UINT64_MAX
 #define MAXN 5
@@ -498,44 +499,15 @@ static void nm_free(netmsg *nm)
     free(nm);
 }
 
-static int ev_less(const ev *a, const ev *b) { return a->t < b->t || (a->t == b->t && a->seq < b->seq); }
+SIM_HEAP(evq, ev)
 
 static void push_ev(sim *s, ev e)
 {
     e.seq = s->evseq++;
-    GROW(s->heap, s->capheap, s->nheap + 1);
-    size_t i = s->nheap++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!ev_less(&e, &s->heap[p]))
-            break;
-        s->heap[i] = s->heap[p];
-        i = p;
-    }
-    s->heap[i] = e;
+    evq_push(&s->heap, &s->nheap, &s->capheap, e);
 }
 
-static ev pop_ev(sim *s)
-{
-    ev top = s->heap[0];
-    ev last = s->heap[--s->nheap];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const ev *best = &last;
-        if (l < s->nheap && ev_less(&s->heap[l], best))
-            m = l, best = &s->heap[l];
-        if (r < s->nheap && ev_less(&s->heap[r], best))
-            m = r;
-        if (m == i)
-            break;
-        s->heap[i] = s->heap[m];
-        i = m;
-    }
-    if (s->nheap)
-        s->heap[i] = last;
-    return top;
-}
+static ev pop_ev(sim *s) { return evq_pop(&s->heap, &s->nheap); }
 
 static void schedule(sim *s, uint64_t t, int type, int node, uint32_t inc, uint64_t a, netmsg *nm)
 {
