@@ -230,15 +230,8 @@ run_cmd(Config, Kind, Args) ->
                       c -> {?config(bin, Config), Args};
                       erlang -> {?config(erl, Config), chatterbox_ref_cluster:erl_args(Args)}
                   end,
-    P = open_port({spawn_executable, Exe}, [{args, Argv}, exit_status, stderr_to_stdout, binary]),
-    collect(P, <<>>).
+    cnode_test_lib:run(Exe, Argv).
 
-collect(P, Acc) ->
-    receive
-        {P, {data, D}} -> collect(P, <<Acc/binary, D/binary>>);
-        {P, {exit_status, S}} -> {S, Acc}
-    after 30000 -> ct:fail(no_exit)
-    end.
 
 %% ---- running a cluster -----------------------------------------------------
 

@@ -8,7 +8,7 @@
 -module(cnode_test_lib).
 
 -export([init_dist/1, root/0, bin/1, unique/1, host/0,
-         start/2, start/3, stop/1, kill/1, wait_exit/2, log_text/1, log_tail/1,
+         start/2, start/3, stop/1, kill/1, wait_exit/2, log_text/1, log_tail/1, run/2,
          await/2, raw_handshake/3, raw_handshake/4]).
 
 -define(config_cookie(C), proplists:get_value(cookie, C)).
@@ -76,6 +76,19 @@ kill(C) -> cnode_proc:kill(C).
 wait_exit(C, T) -> cnode_proc:wait_exit(C, T).
 log_text(C) -> cnode_proc:log_text(C).
 log_tail(C) -> cnode_proc:log_tail(C).
+
+%% Runs a program to its end (for flag checks): {ExitStatus, Output}, where
+%% Output is stdout and stderr together.
+run(Exe, Args) ->
+    P = open_port({spawn_executable, Exe}, [{args, Args}, exit_status, stderr_to_stdout, binary]),
+    run_collect(P, <<>>).
+
+run_collect(P, Acc) ->
+    receive
+        {P, {data, D}} -> run_collect(P, <<Acc/binary, D/binary>>);
+        {P, {exit_status, S}} -> {S, Acc}
+    after 30000 -> error({no_exit, Acc})
+    end.
 
 %% Waits for a message matching Fun (returns {true, V} or false).
 await(Fun, Timeout) ->

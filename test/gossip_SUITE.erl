@@ -510,11 +510,7 @@ text_lines(Name, Acc) ->
 
 bad_flags(_Config) ->
     Bin = cnode_test_lib:bin("gossip_chat"),
-    Run = fun(Args) ->
-                  P = open_port({spawn_executable, Bin},
-                                [{args, Args}, exit_status, stderr_to_stdout, binary]),
-                  collect(P, <<>>)
-          end,
+    Run = fun(Args) -> cnode_test_lib:run(Bin, Args) end,
     {2, O1} = Run(["--cookie", "c"]),
     {match, _} = re:run(O1, "node name is required"),
     {2, O2} = Run(["x", "--period", "fast"]),
@@ -529,12 +525,6 @@ bad_flags(_Config) ->
     {0, O6} = Run(["--help"]),
     {match, _} = re:run(O6, "--join NODE").
 
-collect(P, Acc) ->
-    receive
-        {P, {data, D}} -> collect(P, <<Acc/binary, D/binary>>);
-        {P, {exit_status, S}} -> {S, Acc}
-    after ?T -> ct:fail(no_exit)
-    end.
 
 conn_stats(Nodes) ->
     Stats = [gen_server:call({gossip, node_of(X)}, stats) || X <- Nodes],

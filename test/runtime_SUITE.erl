@@ -158,11 +158,7 @@ name_in_use(Config) ->
 
 bad_flags(_Config) ->
     Bin = cnode_test_lib:bin("testnode"),
-    Run = fun(Args) ->
-                  P = open_port({spawn_executable, Bin},
-                                [{args, Args}, exit_status, stderr_to_stdout, binary]),
-                  collect(P, <<>>)
-          end,
+    Run = fun(Args) -> cnode_test_lib:run(Bin, Args) end,
     {2, Out1} = Run(["--sname", "x", "--port", "notaport"]),
     {match, _} = re:run(Out1, "--port needs a port number"),
     {2, Out2} = Run(["--cookie", "c"]),
@@ -171,12 +167,6 @@ bad_flags(_Config) ->
     {1, Out3} = Run(["--sname", "bad name!", "--cookie", "c"]),
     {match, _} = re:run(Out3, "bad node name").
 
-collect(P, Acc) ->
-    receive
-        {P, {data, D}} -> collect(P, <<Acc/binary, D/binary>>);
-        {P, {exit_status, S}} -> {S, Acc}
-    after ?T -> ct:fail(no_exit)
-    end.
 
 %% ---- messages ------------------------------------------------------------
 
