@@ -24,15 +24,22 @@ have() {
 
 FORCE=0
 BENCH=0
+LIST=0
 for a in "$@"; do
     case "$a" in
         --force) FORCE=1 ;;
         --bench) BENCH=1 ;;               # etcd, for make bench's comparison
+        --list) LIST=1 ;;                 # print the package names (for CI)
         *) echo "deps.sh: unknown option $a" >&2; exit 2 ;;
     esac
 done
 if [ $BENCH -eq 1 ]; then
     PKGS="$PKGS etcd-server etcd-client"
+fi
+
+if [ $LIST -eq 1 ]; then
+    echo $PKGS
+    exit 0
 fi
 
 have_all() {
