@@ -9,7 +9,6 @@
  * peers.json.  docs/chatterbox.md has the flags, the wire terms and the
  * protocols.
  */
-#include <signal.h>
 #include <stdio.h>
 
 #include "../node/cli.h"
@@ -24,9 +23,6 @@ int main(int argc, char **argv)
         cb_config_free(&cfg);
         return r == 1 ? 0 : r;
     }
-    /* A write to a connection the peer just closed must fail with EPIPE,
-     * not kill the node (the runtime does not ignore SIGPIPE itself). */
-    signal(SIGPIPE, SIG_IGN);
     cb_node *cn = cb_node_new(&cfg);
     if (!cn) {
         fprintf(stderr, "chatterbox: out of memory\n");

@@ -13,8 +13,6 @@
 #include "gc_wire.h"
 
 #define PRUNE_EVERY_MS 500
-#define LINGER_MS      2000          /* leaving: wait this long at most for */
-#define LINGER_POLL_MS 10            /* connections still being set up */
 
 typedef struct gc_node_stats {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out, junk;
@@ -27,8 +25,8 @@ struct gc_node {
     gc_node_config cfg;
     uv_timer_t    timer;
     int           timer_open;
-    int           stopped, quitting;
-    uint64_t      next_prune, linger_until;
+    int           stopped;
+    uint64_t      next_prune;
     cn_buf        buf;
     gc_wire_in    in;
     gc_node_stats st;
@@ -103,7 +101,7 @@ static void prune(gc_node *g, uint64_t now)
 /* After every core event: arm the timer for the core's next deadline. */
 static void after_core(gc_node *g)
 {
-    if (!g->timer_open || g->quitting)
+    if (!g->timer_open)
         return;
     uint64_t due = gc_next_deadline(g->core), now = now_ms(g);
     if (due == GC_NEVER)
@@ -352,48 +350,16 @@ uint64_t gc_node_say(gc_node *g, const char *text, size_t len)
     return id;
 }
 
-/* Every neighbour's connection is up: the leave queued for it goes out
- * when the node stops (a stopping node drops connections still being set
- * up, and what is queued on them). */
-static int leave_deliverable(gc_node *g)
-{
-    const char *view[GC_MAX_VIEW], *up[512];
-    size_t nv = gc_view(g->core, view, GC_MAX_VIEW);
-    size_t nu = cn_node_peers(g->n, up, 512);
-    for (size_t i = 0; i < nv; i++) {
-        size_t j = 0;
-        while (j < nu && j < 512 && strcmp(up[j], view[i]) != 0)
-            j++;
-        if (j == nu || j == 512)
-            return 0;
-    }
-    return 1;
-}
-
-static void on_linger(uv_timer_t *t)
-{
-    gc_node *g = t->data;
-    uv_update_time(cn_node_loop(g->n));
-    if (!leave_deliverable(g) && now_ms(g) < g->linger_until)
-        return;
-    uv_timer_stop(t);
-    cn_stop_atom(g->proc, "normal");  /* inside our handler the node's stop skips us */
-    cn_node_stop(g->n);
-}
-
+/* Leaves: {leave, Self} goes to the neighbours, then the node stops; the
+ * runtime's stop delivers what is queued, also on connections still being
+ * set up. */
 void gc_node_quit(gc_node *g)
 {
     if (g->stopped)
         return;
-    if (g->quitting) {                /* asked twice: stop now */
-        cn_stop_atom(g->proc, "normal");
-        cn_node_stop(g->n);
-        return;
-    }
-    g->quitting = 1;
-    gc_leave(g->core, now_ms(g));
-    g->linger_until = now_ms(g) + LINGER_MS;
-    uv_timer_start(&g->timer, on_linger, 0, LINGER_POLL_MS);
+    if (!gc_is_leaving(g->core))
+        gc_leave(g->core, now_ms(g));
+    cn_node_stop(g->n);
 }
 
 int    gc_node_joined(const gc_node *g) { return gc_is_joined(g->core); }

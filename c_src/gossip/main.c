@@ -203,37 +203,20 @@ static void full_join_name(opts *o, const char *self)
     o->gossip.join = o->join_full;
 }
 
-/* SIGINT and SIGTERM leave gracefully (the runtime's own handlers would
- * stop the node before the leave could reach new connections). */
+/* SIGINT and SIGTERM are the runtime's: its stop ends the gossip process,
+ * whose terminate sends {leave, Self} before the connections close. */
 typedef struct run_state {
     opts       *o;
     gc_input   *in;
     gc_node    *g;
     cn_node    *n;
-    int         signals;
-    uv_signal_t sigint, sigterm;
 } run_state;
-
-static void on_signal(uv_signal_t *h, int signum)
-{
-    run_state *rs = h->data;
-    (void)signum;
-    if (rs->g)
-        gc_node_quit(rs->g);
-    else
-        cn_node_stop(rs->n);
-}
 
 static void on_stop(void *ud)
 {
     run_state *rs = ud;
     if (rs->in)
         gc_input_stop(rs->in);
-    if (rs->signals) {
-        rs->signals = 0;
-        uv_close((uv_handle_t *)&rs->sigint, NULL);
-        uv_close((uv_handle_t *)&rs->sigterm, NULL);
-    }
 }
 
 static void on_change(void *ud)
@@ -242,7 +225,7 @@ static void on_change(void *ud)
     gc_input_changed(rs->in);
 }
 
-/* cn_cli_run's start: input, signals, the gossip process; then "ready",
+/* cn_cli_run's start: input, the gossip process; then "ready",
  * then the chat starts (its first events follow the ready line). */
 static int start(cn_node *n, void *ud)
 {
@@ -256,12 +239,6 @@ static int start(cn_node *n, void *ud)
         fprintf(stderr, "gossip_chat: %s\n", err);
         return -1;
     }
-    uv_signal_init(loop, &rs->sigint);
-    uv_signal_init(loop, &rs->sigterm);
-    rs->sigint.data = rs->sigterm.data = rs;
-    rs->signals = 1;
-    uv_signal_start(&rs->sigint, on_signal, SIGINT);
-    uv_signal_start(&rs->sigterm, on_signal, SIGTERM);
     if (o->join)
         full_join_name(o, cn_node_name(n));
     o->gossip.on_change = on_change;
@@ -300,7 +277,6 @@ int main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    signal(SIGPIPE, SIG_IGN);       /* a reader gone from stdout must not kill us */
     if (o.join && check_join(o.join) < 0)
         return 2;
     if (o.input.file && strcmp(o.input.file, "-") != 0) {
@@ -325,7 +301,6 @@ int main(int argc, char **argv)
         members = file_members(pfp, &o.gossip.nmembers);
         o.gossip.members = members;
     }
-    o.node.no_signals = 1;
     run_state rs = { .o = &o };
     cn_cli_app app = { .prog = "gossip_chat", .start = start, .ud = &rs, .quiet_ready = 1 };
     int status = cn_cli_run(&o.node, &app);
