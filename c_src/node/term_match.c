@@ -61,7 +61,9 @@ static int get_atom_node(const char *d, size_t *pos, cn_atom *node)
     size_t n;
     int latin1;
     char buf[CN_ATOM_BUF];
-    if (cn_ext_atom((const unsigned char *)d, pos, &s, &n, &latin1) < 0)
+    /* a node name is alive@host: it never holds a NUL (which would also cut
+     * it short when it is encoded again) */
+    if (cn_ext_atom((const unsigned char *)d, pos, &s, &n, &latin1) < 0 || memchr(s, 0, n))
         return -1;
     n = cn_ext_atom_utf8(s, n, latin1, buf);
     *node = cn_atom_intern(buf, n);

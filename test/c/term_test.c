@@ -136,6 +136,14 @@ static void test_malformed(void)
     }
     pos = 0;
     CHECK(cn_term_check(NULL, 0, &pos) < 0);
+    /* a well-formed term, but a pid whose node name holds a NUL: no pid */
+    {
+        cn_term t;
+        cn_pid p;
+        size_t n = unhex("8358" "7704" "61004062" "00000001" "00000000" "00000001", buf);
+        CHECK(cn_term_from_ext(buf, n, &t) == 0);
+        CHECK(!cn_term_match(&t, "~p", &p));
+    }
     /* deep nesting is iterative: a million nested 1-tuples */
     size_t deep = 1000000;
     char *d = malloc(deep * 2 + 2);

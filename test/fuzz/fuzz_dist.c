@@ -25,18 +25,6 @@
         }                                                                       \
     } while (0)
 
-static int pid_same(const cn_pid *a, const cn_pid *b)
-{
-    return strcmp(a->node, b->node) == 0 && a->num == b->num &&
-           a->serial == b->serial && a->creation == b->creation;
-}
-
-static int ref_same(const cn_ref *a, const cn_ref *b)
-{
-    return strcmp(a->node, b->node) == 0 && a->creation == b->creation &&
-           a->len == b->len && memcmp(a->n, b->n, a->len * sizeof a->n[0]) == 0;
-}
-
 static void whole_term(const cn_term *t)
 {
     size_t pos = 0;
@@ -124,18 +112,18 @@ static void same_msg(const cn_dist_msg *a, const cn_dist_msg *b, uint64_t flags)
     switch (a->kind) {
     case CN_DIST_SEND:
         FUZZ_ASSERT(b->op == CN_DOP_SEND);
-        FUZZ_ASSERT(pid_same(&a->to, &b->to) && cn_term_eq(&a->msg, &b->msg));
+        FUZZ_ASSERT(cn_pid_eq(&a->to, &b->to) && cn_term_eq(&a->msg, &b->msg));
         break;
     case CN_DIST_REG_SEND:
         FUZZ_ASSERT(b->op == CN_DOP_REG_SEND && b->to_is_name);
-        FUZZ_ASSERT(pid_same(&a->from, &b->from) && strcmp(a->to_name, b->to_name) == 0);
+        FUZZ_ASSERT(cn_pid_eq(&a->from, &b->from) && strcmp(a->to_name, b->to_name) == 0);
         FUZZ_ASSERT(cn_term_eq(&a->msg, &b->msg));
         break;
     case CN_DIST_LINK:
-        FUZZ_ASSERT(pid_same(&a->from, &b->from) && pid_same(&a->to, &b->to));
+        FUZZ_ASSERT(cn_pid_eq(&a->from, &b->from) && cn_pid_eq(&a->to, &b->to));
         break;
     case CN_DIST_UNLINK:
-        FUZZ_ASSERT(pid_same(&a->from, &b->from) && pid_same(&a->to, &b->to));
+        FUZZ_ASSERT(cn_pid_eq(&a->from, &b->from) && cn_pid_eq(&a->to, &b->to));
         if (flags & CN_DFLAG_UNLINK_ID)
             FUZZ_ASSERT(b->op == CN_DOP_UNLINK_ID && b->id == (a->id ? a->id : 1));
         else
@@ -143,7 +131,7 @@ static void same_msg(const cn_dist_msg *a, const cn_dist_msg *b, uint64_t flags)
         break;
     case CN_DIST_UNLINK_ACK:
         FUZZ_ASSERT(b->op == CN_DOP_UNLINK_ID_ACK && a->id == b->id);
-        FUZZ_ASSERT(pid_same(&a->from, &b->from) && pid_same(&a->to, &b->to));
+        FUZZ_ASSERT(cn_pid_eq(&a->from, &b->from) && cn_pid_eq(&a->to, &b->to));
         break;
     case CN_DIST_EXIT:
     case CN_DIST_EXIT2: {
@@ -152,28 +140,28 @@ static void same_msg(const cn_dist_msg *a, const cn_dist_msg *b, uint64_t flags)
                        ? (payload ? CN_DOP_PAYLOAD_EXIT : CN_DOP_EXIT)
                        : (payload ? CN_DOP_PAYLOAD_EXIT2 : CN_DOP_EXIT2);
         FUZZ_ASSERT(b->op == want);
-        FUZZ_ASSERT(pid_same(&a->from, &b->from) && pid_same(&a->to, &b->to));
+        FUZZ_ASSERT(cn_pid_eq(&a->from, &b->from) && cn_pid_eq(&a->to, &b->to));
         FUZZ_ASSERT(cn_term_eq(&a->reason, &b->reason));
         break;
     }
     case CN_DIST_MONITOR:
     case CN_DIST_DEMONITOR:
-        FUZZ_ASSERT(pid_same(&a->from, &b->from) && ref_same(&a->ref, &b->ref));
+        FUZZ_ASSERT(cn_pid_eq(&a->from, &b->from) && cn_ref_eq(&a->ref, &b->ref));
         FUZZ_ASSERT(a->to_is_name == b->to_is_name);
         if (a->to_is_name)
             FUZZ_ASSERT(strcmp(a->to_name, b->to_name) == 0);
         else
-            FUZZ_ASSERT(pid_same(&a->to, &b->to));
+            FUZZ_ASSERT(cn_pid_eq(&a->to, &b->to));
         break;
     case CN_DIST_MONITOR_EXIT:
         FUZZ_ASSERT(b->op == ((flags & CN_DFLAG_EXIT_PAYLOAD) ? CN_DOP_PAYLOAD_MONITOR_P_EXIT
                                                               : CN_DOP_MONITOR_P_EXIT));
-        FUZZ_ASSERT(pid_same(&a->to, &b->to) && ref_same(&a->ref, &b->ref));
+        FUZZ_ASSERT(cn_pid_eq(&a->to, &b->to) && cn_ref_eq(&a->ref, &b->ref));
         FUZZ_ASSERT(a->from_is_name == b->from_is_name);
         if (a->from_is_name)
             FUZZ_ASSERT(strcmp(a->from_name, b->from_name) == 0);
         else
-            FUZZ_ASSERT(pid_same(&a->from, &b->from));
+            FUZZ_ASSERT(cn_pid_eq(&a->from, &b->from));
         FUZZ_ASSERT(cn_term_eq(&a->reason, &b->reason));
         break;
     default:
