@@ -18,7 +18,8 @@ all() ->
 groups() ->
     [{mixed, [], [mixed_erlang_leader, mixed_c_leader, seed_semantics]},
      {all_c, [], [all_c_cluster]},
-     {faults, [], [leader_killed, follower_restart, partitioned_minority, hostile_messages]},
+     {faults, [], [leader_killed, follower_restart, partitioned_minority, hostile_messages,
+                   bad_flags_and_files]},
      {conformance, [], [designated_leader_same_applies, emulate_run]}].
 
 init_per_suite(Config) ->
@@ -441,3 +442,28 @@ collect_lines(Port, Acc) ->
         {Port, {exit_status, S}} -> {S, lists:reverse(Acc)}
     after 60000 -> ct:fail(emulate_did_not_finish)
     end.
+
+%% Bad flags, a bad peers file and a corrupt data directory: a clear error
+%% and a non-zero exit, never a crash or a node that starts anyway.
+bad_flags_and_files(Config) ->
+    Bin = cnode_test_lib:bin("raft_kv"),
+    Dir = ?config(priv_dir, Config),
+    Run = fun(Args) -> cnode_test_lib:run(Bin, Args) end,
+    {2, O1} = Run(["--sname", "x", "--mode", "bogus"]),
+    {match, _} = re:run(O1, "bad value for --mode"),
+    {2, O2} = Run(["--sname", "x", "--id", "0"]),
+    {match, _} = re:run(O2, "bad value for --id"),
+    {2, _} = Run(["--sname", "x", "--no-such-flag"]),
+    Bad = filename:join(Dir, "bad_peers.json"),
+    ok = file:write_file(Bad, <<"{\"nodes\": [{\"name\": \"no_at_sign\"}]}">>),
+    {2, O3} = Run(["--peers", Bad, "--id", "1"]),
+    {match, _} = re:run(O3, "must look like alive@host"),
+    {2, O4} = Run(["--peers", filename:join(Dir, "missing.json"), "--id", "1"]),
+    {match, _} = re:run(O4, "cannot read"),
+    Data = filename:join(Dir, "corrupt_data"),
+    ok = filelib:ensure_path(Data),
+    ok = file:write_file(filename:join(Data, "meta"), <<"not a meta file at all">>),
+    {1, O5} = Run(["--sname", cnode_test_lib:unique("cd"), "--cookie", "c", "--id", "1",
+                   "--data-dir", Data]),
+    {match, _} = re:run(O5, "is corrupt"),
+    ok.

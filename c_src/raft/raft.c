@@ -170,10 +170,7 @@ static void wait_push(raft *r, uint64_t index, raft_token token)
 void raft__client_error(raft *r, raft_token token, const cn_term *cmd, const char *why)
 {
     cn_buf_reset(&r->result);
-    if (cmd && cn_term_match(cmd, "{get, _}"))
-        cn_term_build(&r->result, "{error, ~s}", why);
-    else
-        cn_term_build(&r->result, "{op_error, ~s}", why);
+    raft_kv_put_error(&r->result, cmd, why);
     cn_term t = cn_buf_term(&r->result, 0);
     r->io.client_reply(r->io.ud, token, &t);
 }

@@ -49,6 +49,14 @@ int raft_cmd_valid(const cn_term *cmd)
            cn_term_match(cmd, "{delete, ~b}", &k, &kl) || cn_term_match(cmd, "noop");
 }
 
+void raft_kv_put_error(cn_buf *b, const cn_term *cmd, const char *why)
+{
+    if (cmd && cn_term_match(cmd, "{get, _}"))
+        cn_term_build(b, "{error, ~s}", why);
+    else
+        cn_term_build(b, "{op_error, ~s}", why);
+}
+
 static char *dup_bytes(const char *p, size_t n)
 {
     char *d = malloc(n + 1);
@@ -154,7 +162,7 @@ int raft_kv_apply(raft_kv *kv, const cn_term *cmd, int node, uint64_t slot,
     }
     trace[0] = '\0';
     if (result)
-        cn_term_build(result, "{op_error, ~s}", "malformed command");
+        raft_kv_put_error(result, cmd, "malformed command");
     return -1;
 }
 

@@ -34,6 +34,10 @@ void raft_kv_put_map(const raft_kv *kv, cn_buf *b);
 void raft_kv_each(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,
                                                 const char *v, size_t vl), void *ud);
 
+/* The error a client gets for cmd: {error, Why} for a get, else
+ * {op_error, Why} (cmd NULL: the latter). */
+void raft_kv_put_error(cn_buf *b, const cn_term *cmd, const char *why);
+
 /* Is cmd a well-formed Command term? */
 int raft_cmd_valid(const cn_term *cmd);
 

@@ -244,8 +244,7 @@ static void io_forward(void *ud, raft_token token, int leader, const cn_term *cm
         if (!cn_buf_failed(&rn->buf))
             cn_subject_send(rn->proc, &p->subject, &fwd);
     } else {
-        cn_term_build(&rn->buf, cn_term_match(cmd, "{get, _}") ? "{error, ~s}" : "{op_error, ~s}",
-                      "not leader");
+        raft_kv_put_error(&rn->buf, cmd, "not leader");
         cn_term err = cn_buf_term(&rn->buf, 0);
         cn_subject_send(rn->proc, &t->to, &err);
     }
