@@ -214,6 +214,13 @@ typedef void (*cn_gleam_build)(cn_buf *b, const cn_subject *reply_to, void *ud);
 int cn_gleam_call(cn_proc *p, const cn_subject *s, cn_gleam_build build,
                   unsigned timeout_ms, cn_call_cb cb, void *ud);
 
+/* ---- timers ------------------------------------------------------------- */
+
+/* A timer on the node's loop, for a process's state: cn_timer_free stops
+ * it, and frees it once libuv has closed it (callbacks never run after). */
+uv_timer_t *cn_timer_new(cn_node *n, void *data);
+void        cn_timer_free(uv_timer_t *t);
+
 /* ---- logging ------------------------------------------------------------ */
 
 void cn_log(cn_node *n, int level, const char *fmt, ...)

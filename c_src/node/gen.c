@@ -134,12 +134,7 @@ void cn__gen_after_turn(cn_proc *p)
 {
     if (p->dead || p->next_timeout < 0)
         return;
-    if (!p->idle_timer) {
-        p->idle_timer = malloc(sizeof *p->idle_timer);
-        if (!p->idle_timer)
-            return;
-        uv_timer_init(p->node->loop, p->idle_timer);
-        p->idle_timer->data = p;
-    }
+    if (!p->idle_timer && !(p->idle_timer = cn_timer_new(p->node, p)))
+        return;
     uv_timer_start(p->idle_timer, on_idle_timeout, (uint64_t)p->next_timeout, 0);
 }

@@ -60,6 +60,26 @@ void cn_log(cn_node *n, int level, const char *fmt, ...)
             ts.tv_nsec / 1000000, n ? n->name : "-", names[level + 1], msg);
 }
 
+uv_timer_t *cn_timer_new(cn_node *n, void *data)
+{
+    uv_timer_t *t = malloc(sizeof *t);
+    if (t) {
+        uv_timer_init(n->loop, t);
+        t->data = data;
+    }
+    return t;
+}
+
+static void free_closed(uv_handle_t *h) { free(h); }
+
+void cn_timer_free(uv_timer_t *t)
+{
+    if (!t)
+        return;
+    t->data = NULL;
+    uv_close((uv_handle_t *)t, free_closed);
+}
+
 const char *cn_node_name(const cn_node *n) { return n->name; }
 int         cn_node_port(const cn_node *n) { return n->port; }
 uv_loop_t  *cn_node_loop(const cn_node *n) { return n->loop; }

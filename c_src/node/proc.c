@@ -290,8 +290,6 @@ void cn_stop_atom(cn_proc *p, const char *reason)
     cn_buf_free(&b);
 }
 
-static void on_idle_timer_closed(uv_handle_t *h) { free(h); }
-
 void cn__proc_exit(cn_proc *p, const cn_term *reason_in)
 {
     cn_node *n = p->node;
@@ -324,11 +322,8 @@ void cn__proc_exit(cn_proc *p, const cn_term *reason_in)
         cn_log(n, CN_LOG_WARN, "process <%u.%u>%s%s exited: %s", p->pid.num, p->pid.serial,
                p->name ? " " : "", p->name ? p->name : "", txt);
     }
-    if (p->idle_timer) {
-        p->idle_timer->data = NULL;
-        uv_close((uv_handle_t *)p->idle_timer, on_idle_timer_closed);
-        p->idle_timer = NULL;
-    }
+    cn_timer_free(p->idle_timer);
+    p->idle_timer = NULL;
     cn__calls_cancel(p);
     cn__monitors_on_exit(p, &reason);
     cn__links_on_exit(p, &reason);

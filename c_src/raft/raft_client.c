@@ -315,8 +315,6 @@ static void load_found(cn_proc *p, const cn_subject *s)
     load_fill(p);
 }
 
-static void free_timer(uv_handle_t *h) { free(h); }
-
 static int load_init(cn_proc *p, void *arg)
 {
     load *l = calloc(1, sizeof *l);
@@ -326,13 +324,11 @@ static int load_init(cn_proc *p, void *arg)
     l->status = ((void **)arg)[1];
     l->run_id = l->cfg.seed ? l->cfg.seed : uv_hrtime();
     l->value = malloc((size_t)l->cfg.value_bytes + 1);
-    l->timer = malloc(sizeof *l->timer);
+    l->timer = cn_timer_new(cn_proc_node(p), p);
     cn_proc_set_state(p, l);
     if (!l->value || !l->timer)
         return -1;
     memset(l->value, 'v', (size_t)l->cfg.value_bytes);
-    uv_timer_init(cn_node_loop(cn_proc_node(p)), l->timer);
-    l->timer->data = p;
     find_subject(p, l->cfg.nodes[0], load_found);
     return 0;
 }
@@ -346,8 +342,7 @@ static void load_terminate(cn_proc *p, const cn_term *reason)
         HASH_DEL(l->inflight, q);
         free(q);
     }
-    if (l->timer)
-        uv_close((uv_handle_t *)l->timer, free_timer);
+    cn_timer_free(l->timer);
     free(l->lat);
     free(l->value);
     cn_buf_free(&l->buf);

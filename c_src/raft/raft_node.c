@@ -183,8 +183,6 @@ static void io_send(void *ud, int peer, const raft_msg *m, uint64_t after, uint6
     rn_peer *p = peer_by_id(rn, peer);
     if (!p || !p->has_subject || rn->isolated)
         return;                     /* unreachable for now: as a lost message */
-    if (m->type == RAFT_MSG_PRE_VOTE && p->kind != RAFT_KIND_CN)
-        return;                     /* never an extension to a possible Gleam node */
     cn_subject reply = p->reply;
     if (call && m->type != RAFT_MSG_COMMIT) {
         rn_call *c = calloc(1, sizeof *c);
@@ -591,22 +589,12 @@ static int rn_info(cn_proc *p, const cn_term *msg)
     return CN_OK;
 }
 
-static void free_handle(uv_handle_t *h) { free(h); }
-
-static void close_timer(uv_timer_t *t)
-{
-    if (!t)
-        return;
-    t->data = NULL;
-    uv_close((uv_handle_t *)t, free_handle);
-}
-
 static void storage_closed(void *ud) { (void)ud; }
 
 static void rn_free(raft_node *rn)
 {
-    close_timer(rn->timer);
-    close_timer(rn->resolve_timer);
+    cn_timer_free(rn->timer);
+    cn_timer_free(rn->resolve_timer);
     if (rn->r)
         raft_free(rn->r);
     if (rn->storage)
@@ -671,16 +659,6 @@ typedef struct start_arg {
     size_t errlen;
 } start_arg;
 
-static uv_timer_t *new_timer(uv_loop_t *loop, raft_node *rn)
-{
-    uv_timer_t *t = malloc(sizeof *t);
-    if (t) {
-        uv_timer_init(loop, t);
-        t->data = rn;
-    }
-    return t;
-}
-
 static int rn_init(cn_proc *p, void *arg)
 {
     start_arg *a = arg;
@@ -692,8 +670,8 @@ static int rn_init(cn_proc *p, void *arg)
     rn->proc = p;
     rn->cfg = *a->cfg;
     rn->in = calloc(1, sizeof *rn->in);
-    rn->timer = new_timer(loop, rn);
-    rn->resolve_timer = new_timer(loop, rn);
+    rn->timer = cn_timer_new(cn_proc_node(p), rn);
+    rn->resolve_timer = cn_timer_new(cn_proc_node(p), rn);
     cn_subject_new(p, &rn->self);
     raft_io io = { .ud = rn, .send = io_send, .reply = io_reply,
                    .persist = rn->cfg.data_dir ? io_persist : NULL,
