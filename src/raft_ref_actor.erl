@@ -37,7 +37,7 @@
 -module(raft_ref_actor).
 
 -export([new_subject/0, subject_owner/1, send/2, call/3,
-         start/3, continue/1, stop/0, stop_abnormal/1,
+         start/3, start_subject/3, continue/1, stop/0, stop_abnormal/1,
          inspect/1]).
 
 -record(self, {mode = running :: running | suspended,
@@ -122,6 +122,14 @@ stop() -> {stop, normal}.
 
 %% @doc `actor.stop_abnormal(Reason)`.
 stop_abnormal(Reason) -> {stop, {abnormal, Reason}}.
+
+%% @doc start/3 |> result.map(fn(started) { started.data }): the Subject the
+%% initialiser returned, as both the node and the client start.
+start_subject(InitTimeout, Initialise, Handler) ->
+    case start(InitTimeout, Initialise, Handler) of
+        {ok, {started, _Pid, Subject}} -> {ok, Subject};
+        {error, _} = Error -> Error
+    end.
 
 %% @doc `actor.new_with_initialiser(InitTimeout, Initialise)
 %% |> actor.on_message(Handler) |> actor.start`.

@@ -54,10 +54,7 @@ start(Leader, Opts) ->
                                    report_to = maps:get(report_to, Opts, undefined)},
                    {ok, {initialised, State, none, Self}}
            end,
-    case raft_ref_actor:start(1000, Init, fun handle_message/2) of
-        {ok, {started, _Pid, Subject}} -> {ok, Subject};
-        {error, _} = Error -> Error
-    end.
+    raft_ref_actor:start_subject(1000, Init, fun handle_message/2).
 
 %% @doc The 5 commands client ClientId sends for Seed.
 ops(Seed, ClientId) ->

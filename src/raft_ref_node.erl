@@ -58,10 +58,7 @@ start(Id, ClusterSize) ->
                                   cluster_size = ClusterSize, self = Self},
                    {ok, {initialised, State, none, Self}}
            end,
-    case raft_ref_actor:start(1000, Init, fun handle_message/2) of
-        {ok, {started, _Pid, Subject}} -> {ok, Subject};
-        {error, _} = Error -> Error
-    end.
+    raft_ref_actor:start_subject(1000, Init, fun handle_message/2).
 
 %% @doc `node.put`: op_ok | {op_error, Reason}.  Crashes the caller like
 %% actor.call if no reply comes within 5000 ms.

@@ -2763,6 +2763,21 @@ static int compare_lines(sim *s, int k, const char *const *expect, const char *e
     return ok;
 }
 
+/* A five- or three-node designated-leader cluster that replays ops,
+ * recording every trace line. */
+static sim *emu_replay(const sim_cfg *cfg, const script_op *ops, size_t n, size_t *ids)
+{
+    sim *s = xrealloc(NULL, sizeof *s);
+    sim_init(s, cfg, 1, 0);
+    s->record_lines = 1;
+    sim_boot_all(s);
+    emu_run(s, ops, n, ids);
+    CHECK(!s->failed);
+    if (s->failed)
+        print_failure(s, cfg->name);
+    return s;
+}
+
 static void test_emulation_seed5(void)
 {
     static const sim_cfg cfg = { "emulation-5", 5, 5, 0, 0 };
@@ -2773,14 +2788,7 @@ static void test_emulation_seed5(void)
         { 'g', "d", 0 }, { 'd', "b", 0 }, { 'g', "a", 0 },
     };
     size_t n = sizeof ops / sizeof *ops, ids[16];
-    sim *s = xrealloc(NULL, sizeof *s);
-    sim_init(s, &cfg, 1, 0);
-    s->record_lines = 1;
-    sim_boot_all(s);
-    emu_run(s, ops, n, ids);
-    CHECK(!s->failed);
-    if (s->failed)
-        print_failure(s, cfg.name);
+    sim *s = emu_replay(&cfg, ops, n, ids);
     for (int k = 1; k <= 5; k++)
         CHECK(compare_lines(s, k, seed5_lines, NULL));
     size_t c = 0;
@@ -2815,14 +2823,7 @@ static void test_emulation_seed3(void)
         "op_ok", "{error,<<\"key not found: x\">>}", "{op_error,<<\"key not found: x\">>}",
     };
     size_t n = sizeof ops / sizeof *ops, ids[8];
-    sim *s = xrealloc(NULL, sizeof *s);
-    sim_init(s, &cfg, 1, 0);
-    s->record_lines = 1;
-    sim_boot_all(s);
-    emu_run(s, ops, n, ids);
-    CHECK(!s->failed);
-    if (s->failed)
-        print_failure(s, cfg.name);
+    sim *s = emu_replay(&cfg, ops, n, ids);
     CHECK(compare_lines(s, 1, seed3_lines, NULL));
     /* the seed's test ended before its followers applied slot 6 */
     CHECK(compare_lines(s, 2, seed3_lines, "[node 2] slot 6: DELETE \"x\" -> NOT FOUND"));
