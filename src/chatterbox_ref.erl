@@ -442,9 +442,15 @@ tick(G0) ->
     case not G#g.cut_active andalso Now - G#g.last_probe >= ?PROBE_MS of
         false -> G;
         true ->
-            [{chatterbox, N} ! {cb_hello, G#g.me}
-             || {Id, N} <- maps:to_list(G#g.nodes), not maps:get(Id, G#g.connected, false)],
-            G#g{last_probe = Now}
+            Down = [{Id, N} || {Id, N} <- maps:to_list(G#g.nodes),
+                               not maps:get(Id, G#g.connected, false)],
+            [{chatterbox, N} ! {cb_hello, G#g.me} || {_, N} <- Down],
+            %% connections are the truth, nodeup only its news: a peer whose
+            %% nodeup went missing is seen here within one probe
+            Connected = nodes(connected),
+            G1 = lists:foldl(fun({_, N}, Acc) -> status(N, true, Acc) end, G,
+                             [D || {_, N} = D <- Down, lists:member(N, Connected)]),
+            G1#g{last_probe = Now}
     end.
 
 %% --cut-at / --cut-for: drop every connection to the cluster for a while.
