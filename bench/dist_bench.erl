@@ -52,19 +52,28 @@ main(_) ->
              {ce, {c, CN1, OsC1}, {erlang, B, OsB}},
              {cc, {c, CN1, OsC1}, {c, CN2, OsC2}}],
     Rounds = bench_lib:env_int("BENCH_ROUNDS", 3),
+    %% BENCH_PATHS=ee,ec runs a subset (the table still shows every path)
+    Only = string:lexemes(os:getenv("BENCH_PATHS", "ee,ec,ce,cc"), ","),
     %% rounds interleave the paths, so a busy moment hurts all of them alike
     Runs = [{K, run_path(SK, SN, SO, RK, RN, RO, N)}
-            || _ <- lists:seq(1, Rounds), {K, {SK, SN, SO}, {RK, RN, RO}} <- Paths],
+            || _ <- lists:seq(1, Rounds), {K, {SK, SN, SO}, {RK, RN, RO}} <- Paths,
+               lists:member(atom_to_list(K), Only)],
     [EE, EC, CE, CC] = [median_run([R || {K2, R} <- Runs, K2 =:= K]) || {K, _, _} <- Paths],
     io:format("median of ~b interleaved rounds~n", [Rounds]),
-    Base = maps:get(rate, EE),
+    Base = max(maps:get(rate, EE), 1.0),
     io:format("~-6s ~14s ~9s ~16s ~16s ~10s~n",
               ["path", "msgs/s", "vs E->E", "sender us/msg", "receiver us/msg", "segs/msg"]),
     [io:format("~-6s ~14s ~8.2fx ~16.3f ~16.3f ~10.3f~n",
                [Name, bench_lib:fmt_int(round(Rate)), Rate / Base, SCpu, RCpu, Segs])
      || {Name, #{rate := Rate, sender_cpu := SCpu, receiver_cpu := RCpu, segs := Segs}}
             <- [{"E->E", EE}, {"E->C", EC}, {"C->E", CE}, {"C->C", CC}]],
-    %% round trips
+    Calls > 0 andalso latency_and_memory(A, B, CN1, Calls, Bin, Cookie),
+    [cnode_proc:stop(C) || C <- [C1, C2]],
+    [peer:stop(P) || P <- [PA, PB]],
+    ok.
+
+%% BENCH_CALLS=0 leaves these out (for quick throughput-only runs)
+latency_and_memory(A, B, CN1, Calls, Bin, Cookie) ->
     Srv = erpc:call(B, erlang, spawn, [?MODULE, echo_loop, []]),
     {LE, LC} = erpc:call(A, ?MODULE, latency, [Srv, {echo, CN1}, Calls], infinity),
     io:format("~ngen_server:call round trip, ~b sequential calls from an Erlang node~n", [Calls]),
@@ -73,13 +82,12 @@ main(_) ->
      || {Name, {P50, P99, Mean}} <- [{"Erlang", LE}, {"C", LC}]],
     io:format("p50 ratio C/Erlang: ~.2f (below 1 means the C callee is faster)~n",
               [element(1, LC) / element(1, LE)]),
-    memory(Bin, Cookie),
-    [cnode_proc:stop(C) || C <- [C1, C2]],
-    [peer:stop(P) || P <- [PA, PB]],
-    ok.
+    memory(Bin, Cookie).
 
 %% ---- one path ------------------------------------------------------------
 
+median_run([]) ->
+    #{rate => 0.0, sender_cpu => 0.0, receiver_cpu => 0.0, segs => 0.0};
 median_run(Rs) ->
     S = lists:sort(fun(#{rate := A}, #{rate := B}) -> A =< B end, Rs),
     lists:nth((length(S) + 1) div 2, S).

@@ -26,9 +26,12 @@ main() ->
     _ = os:cmd("rm -rf " ++ Tmp),
     ok = filelib:ensure_path(Tmp),
     io:format("~nraft_kv writes (~b-byte values, ~b s per run, loopback)~n", [?VALUE_BYTES, Secs]),
-    Rows = lists:append([c_cluster(Bin, Tmp, N, Secs) || N <- [3, 5]] ++
-                        [ref_cluster(Bin, N, Secs) || N <- [3, 5]] ++
-                        [etcd_cluster(Tmp, Secs)]),
+    %% BENCH_RAFT_SYSTEMS=c runs a subset (c, ref, etcd)
+    Only = string:lexemes(os:getenv("BENCH_RAFT_SYSTEMS", "c,ref,etcd"), ","),
+    On = fun(S) -> lists:member(S, Only) end,
+    Rows = lists:append([c_cluster(Bin, Tmp, N, Secs) || On("c"), N <- [3, 5]] ++
+                        [ref_cluster(Bin, N, Secs) || On("ref"), N <- [3, 5]] ++
+                        [etcd_cluster(Tmp, Secs) || On("etcd")]),
     Etcd = fun(Clients) ->
                    case [R || #{system := "etcd", clients := C} = R <- Rows, C =:= Clients] of
                        [#{rate := E}] when E > 0 -> E;

@@ -25,7 +25,8 @@ all() ->
 groups() ->
     [{node, [], [ping_and_hidden, echo_node_example, c_to_c_nodes, graceful_stop,
                  name_in_use, bad_flags]},
-     {messages, [], [send_to_pid, send_to_name, send_from_c, cast_to_c, big_and_odd_terms]},
+     {messages, [], [send_to_pid, send_to_name, send_from_c, cast_to_c, big_and_odd_terms,
+                     one_way_stream, one_way_stream_unbatched]},
      {monitors, [], [monitor_name_reason, monitor_pid_reason, monitor_missing_name,
                      monitor_dead_pid, demonitor_from_erlang, c_monitors_erlang,
                      c_monitors_erlang_name, c_demonitor]},
@@ -174,6 +175,39 @@ send_to_pid(Config) ->
     W = worker(Config),
     W ! {hello, 1},
     {hello, 1} = event(W).
+
+%% A one-way stream of small messages is read in batches (rxbatch.c): every
+%% message arrives, in order, and a call right behind the stream is answered
+%% (the batching lets go when the stream pauses; a broken pause check would
+%% hold the call until it times out).
+one_way_stream(Config) ->
+    N = cnode(Config),
+    #{rx_streams := S0} = gen_server:call({ctl, N}, stats),
+    stream_and_call(worker(Config), 300000),
+    #{rx_streams := S1} = gen_server:call({ctl, N}, stats),
+    ct:log("streams batched: ~b", [S1 - S0]),
+    true = S1 > S0.
+
+%% --no-rx-batching: the same stream is read segment by segment.
+one_way_stream_unbatched(Config) ->
+    C = cnode_test_lib:start("testnode", Config, [{args, ["--no-rx-batching"]}]),
+    N = maps:get(node, C),
+    W = gen_server:call({ctl, N}, {spawn, undefined, log}),
+    stream_and_call(W, 100000),
+    #{rx_streams := 0} = gen_server:call({ctl, N}, stats),
+    0 = cnode_test_lib:stop(C).
+
+stream_and_call(W, Count) ->
+    Self = self(),
+    Payload = binary:copy(<<"x">>, 64),
+    {Pid, Ref} = spawn_monitor(fun() ->
+                                       [W ! {tally, Payload} || _ <- lists:seq(1, Count)],
+                                       Self ! {tallied, gen_server:call(W, tallied, ?T)}
+                               end),
+    receive
+        {tallied, Got} -> Count = Got;
+        {'DOWN', Ref, process, Pid, Why} -> ct:fail({stream_sender_died, Why})
+    end.
 
 send_to_name(Config) ->
     Name = uname("named"),

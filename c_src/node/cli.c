@@ -50,6 +50,9 @@ int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *p
         }
         cfg->ticktime_s = (unsigned)v;
         return 0;
+    case CN_OPT_NO_RX_BATCHING:
+        cfg->no_rx_batching = 1;
+        return 0;
     case CN_OPT_VERBOSE:
     case 'v':
         cfg->verbose++;

@@ -5,6 +5,7 @@
  *   --port PORT                  distribution listen port (default: any)
  *   --listen-host ADDR           listen address (default: all interfaces)
  *   --ticktime SECONDS           net_ticktime (default 60)
+ *   --no-rx-batching             wake for every segment of an inbound stream
  *   -v / --verbose               more logging on stderr (repeatable)
  * A binary adds its own options to CN_CLI_OPTIONS in its getopt_long table
  * and passes unknown option ids to cn_cli_node_opt.
@@ -24,6 +25,7 @@ enum {
     CN_OPT_LISTEN_HOST,
     CN_OPT_TICKTIME,
     CN_OPT_VERBOSE,
+    CN_OPT_NO_RX_BATCHING,
 };
 
 #define CN_CLI_OPTIONS                                              \
@@ -33,7 +35,8 @@ enum {
     { "port", required_argument, 0, CN_OPT_PORT },                  \
     { "listen-host", required_argument, 0, CN_OPT_LISTEN_HOST },    \
     { "ticktime", required_argument, 0, CN_OPT_TICKTIME },          \
-    { "verbose", no_argument, 0, CN_OPT_VERBOSE }
+    { "verbose", no_argument, 0, CN_OPT_VERBOSE },                  \
+    { "no-rx-batching", no_argument, 0, CN_OPT_NO_RX_BATCHING }
 
 #define CN_CLI_USAGE                                                            \
     "  --sname NAME | --name NAME  node name (as erl -sname / -name)\n"        \
@@ -41,6 +44,7 @@ enum {
     "  --port PORT                 distribution port (default: any free port)\n" \
     "  --listen-host ADDR          listen address (default: all interfaces)\n" \
     "  --ticktime SECONDS          net_ticktime (default 60)\n"                \
+    "  --no-rx-batching            read inbound streams segment by segment\n"  \
     "  -v, --verbose               more logging on stderr (repeat for more)\n"
 
 /* Applies one shared option.  Returns 0, 1 if opt is not a shared option,

@@ -36,6 +36,8 @@ typedef struct cn_node_config {
     int         verbose;     /* 0 warnings, 1 info, 2 debug (stderr) */
     size_t      max_packet;  /* 0: 128 MiB; larger packets drop the link */
     int         no_signals;  /* 1: do not stop on SIGINT/SIGTERM */
+    int         no_rx_batching; /* 1: wake for every segment of a stream
+                                 * (see rxbatch.c; costs an Erlang sender) */
 } cn_node_config;
 
 /* Creates a node on loop, listens, and registers with epmd (starting epmd if
@@ -69,6 +71,7 @@ void cn_node_disconnect(cn_node *n, const char *peer);
 
 typedef struct cn_node_stats {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    uint64_t rx_streams;     /* inbound streams read in batches (rxbatch.c) */
     size_t   procs, conns;
 } cn_node_stats;
 void cn_node_get_stats(const cn_node *n, cn_node_stats *st);

@@ -85,7 +85,7 @@ static void close_conn_at(cn_conn *c, const char *why, int level, int silent)
     close_tcp(c);
     if (c->timer_open) {
         c->timer_open = 0;
-        uv_close((uv_handle_t *)&c->setup_timer, on_handle_closed);
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     }
     if (c->peer && !silent) {
         /* links and monitors towards the peer see noconnection */
@@ -125,12 +125,12 @@ static cn_conn *conn_new(cn_node *n, int initiator)
     c->node = n;
     c->initiator = initiator;
     uv_tcp_init(n->loop, &c->tcp);
-    uv_timer_init(n->loop, &c->setup_timer);
-    c->tcp.data = c->setup_timer.data = c->gai.data = c->connect_req.data = c;
+    uv_timer_init(n->loop, &c->timer);
+    c->tcp.data = c->timer.data = c->gai.data = c->connect_req.data = c;
     c->wreq.data = c;
     c->tcp_open = c->timer_open = 1;
     c->handles_open = 2;
-    uv_timer_start(&c->setup_timer, on_setup_timeout, CN_SETUP_TIMEOUT_MS, 0);
+    uv_timer_start(&c->timer, on_setup_timeout, CN_SETUP_TIMEOUT_MS, 0);
     c->next = n->conn_list;
     if (n->conn_list)
         n->conn_list->prev = c;
@@ -238,6 +238,7 @@ void cn__conn_flush(cn_conn *c)
     uv_buf_t b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
     c->writing = 1;
     c->tx_seen = 1;
+    cn__rxb_wrote(c);
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
         c->writing = 0;
         close_conn(c, "write failed", 0);
@@ -321,8 +322,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     c->in.len += (size_t)nread;
     c->rx_seen = 1;
-    if (c->state == CONN_UP)
+    if (c->state == CONN_UP) {
         delay_acks(c);
+        cn__rxb_read(c, (size_t)nread);
+    }
     c->node->stats.bytes_in += (size_t)nread;
     process_input(c);
 }
@@ -334,7 +337,7 @@ static void went_up(cn_conn *c)
     c->peer_flags = c->hs.peer_flags;
     c->peer_creation = c->hs.peer_creation;
     if (c->timer_open)
-        uv_timer_stop(&c->setup_timer);
+        uv_timer_stop(&c->timer);
     cn_log(n, CN_LOG_INFO, "connection %s %s is up", c->initiator ? "to" : "from", c->peer);
     c->nodeup_sent = 1;
     cn__node_status(n, c->peer, 1);

@@ -8,6 +8,7 @@
  *   gen.c     the managed-process dispatch: call, cast, info, timeouts
  *   call.c    outgoing gen_server calls and Gleam calls
  *   gleam.c   Subjects
+ *   rxbatch.c receive batching while a peer streams small segments
  *   epmd.c    epmd PORT_PLEASE2 client on libuv
  */
 #ifndef CN_INTERNAL_H
@@ -28,6 +29,16 @@
 typedef struct cn_epmd_req cn_epmd_req;
 
 /* ---- connections -------------------------------------------------------- */
+
+/* Receive batching (rxbatch.c). */
+typedef struct cn_rxb {
+    int on;                         /* SO_RCVLOWAT raised for a stream */
+    int sized;                      /* receive buffer fixed (short path) */
+    unsigned reads;                 /* reads since the last tick */
+    int pending;                    /* bytes queued at the last tick */
+    int wrote;                      /* we wrote since the last read */
+    int quiet;                      /* ticks in a row without a read */
+} cn_rxb;
 
 typedef enum conn_state {
     CONN_RESOLVING,      /* getaddrinfo of the peer's host */
@@ -52,7 +63,7 @@ typedef struct cn_conn {
     cn_hs       hs;
 
     uv_tcp_t    tcp;
-    uv_timer_t  setup_timer;
+    uv_timer_t  timer;              /* setup timeout, then rxbatch's tick */
     int         tcp_open, timer_open, handles_open;
     uv_getaddrinfo_t gai;
     int         gai_active;
@@ -71,10 +82,14 @@ typedef struct cn_conn {
     cn_pid     *drain_waiters;      /* processes told when output drains */
     size_t      ndrain, drain_cap;
     int         nodeup_sent;
+    cn_rxb      rxb;
 
     struct cn_conn *next, *prev;    /* node's list of all connections */
     UT_hash_handle hh;              /* node->conns by peer name */
 } cn_conn;
+
+void     cn__rxb_read(cn_conn *c, size_t nread);  /* after each read, when up */
+void     cn__rxb_wrote(cn_conn *c);               /* on each write */
 
 void     cn__conn_accept(cn_node *n, uv_stream_t *server);
 cn_conn *cn__conn_get(cn_node *n, cn_atom peer, int dial);
@@ -252,6 +267,7 @@ struct cn_node {
     cn_proc   *zombies;             /* exited, freed after the turn */
 
     int        stopping;
+    int        rx_batching;
     cn_nodestatus_cb status_cb;
     void      *status_ud;
     cn_node_stats stats;

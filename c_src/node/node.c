@@ -530,6 +530,7 @@ cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, si
     n->epmd_fd = -1;
     n->verbose = cfg->verbose;
     n->max_packet = cfg->max_packet ? cfg->max_packet : DEFAULT_MAX_PACKET;
+    n->rx_batching = !cfg->no_rx_batching;
     n->tick_ms = (cfg->ticktime_s ? cfg->ticktime_s : 60) * 1000 / 4;
     n->next_pid = 1;
     if (set_name(n, cfg, err, errlen) < 0 || set_cookie(n, cfg, err, errlen) < 0) {

@@ -14,10 +14,12 @@
  *   {spawn, Name | undefined, Policy}   -> Pid      Policy: log|drop|stop|forward
  *   {spawn_many, N}                     -> N        N idle processes
  *   stop_many                           -> N        stops them
- *   stats                               -> #{procs, conns, msgs_in, msgs_out, rss_kb}
+ *   stats                  -> #{procs, conns, msgs_in, msgs_out, rx_streams, rss_kb}
  *   stop_node                           -> ok       then a graceful stop
  * worker calls:
  *   {notify, Pid}          ping -> pong     {echo, T} -> T
+ *   tallied -> N           how many {tally, _} messages arrived (they are
+ *                          counted, not forwarded: a one-way stream)
  *   {link, Pid}  {unlink, Pid}  {trap_exit, Bool}  {exit, Pid, Reason}
  *   {monitor, Pid | {Name, Node}} -> Ref    {demonitor, Ref}
  *   {stop, Reason} -> ok, then stops        {stop_noreply, Reason}
@@ -44,6 +46,7 @@
 typedef struct worker {
     int     has_notify;
     cn_pid  notify;
+    long    tally;
 } worker;
 
 static void notify(cn_proc *p, const char *pattern, const cn_term *t)
@@ -113,6 +116,8 @@ static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
         return cn_replyf(p, from, "pong"), CN_OK;
     if (cn_term_match(req, "{echo, ~t}", &t))
         return cn_reply(p, from, &t), CN_OK;
+    if (cn_term_match(req, "tallied"))
+        return cn_replyf(p, from, "~l", w->tally), CN_OK;
     if (cn_term_match(req, "{notify, ~p}", &pid)) {
         w->notify = pid;
         w->has_notify = 1;
@@ -203,6 +208,10 @@ static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
 
 static int worker_info(cn_proc *p, const cn_term *msg)
 {
+    if (cn_term_match(msg, "{tally, _}")) {
+        ((worker *)cn_proc_state(p))->tally++;
+        return CN_OK;
+    }
     if (cn_term_match(msg, "junk") || cn_term_match(msg, "{junk, _}"))
         return CN_UNHANDLED;        /* exercises the unhandled policy */
     notify(p, "{cnode_event, ~p, ~t}", msg);
@@ -339,7 +348,7 @@ static int ctl_call(cn_proc *p, const cn_term *req, const cn_from *from)
         cn_node_get_stats(n, &st);
         cn_buf b;
         cn_buf_init(&b);
-        cn_term_put_map(&b, 5);
+        cn_term_put_map(&b, 6);
         cn_term_build(&b, "procs");
         cn_term_put_ulong(&b, st.procs);
         cn_term_build(&b, "conns");
@@ -348,6 +357,8 @@ static int ctl_call(cn_proc *p, const cn_term *req, const cn_from *from)
         cn_term_put_ulong(&b, st.msgs_in);
         cn_term_build(&b, "msgs_out");
         cn_term_put_ulong(&b, st.msgs_out);
+        cn_term_build(&b, "rx_streams");
+        cn_term_put_ulong(&b, st.rx_streams);
         cn_term_build(&b, "rss_kb");
         cn_term_put_long(&b, rss_kb());
         cn_term t = cn_buf_term(&b, 0);
