@@ -18,7 +18,7 @@
 %% used on the peers
 -export([sender/3, sink/2, latency/3, echo_loop/0]).
 
--define(PAYLOAD_BYTES, 64).
+-define(PAYLOAD_BYTES, bench_lib:env_int("BENCH_BYTES", 64)).
 
 main() -> main([]).
 
@@ -33,8 +33,10 @@ main(_) ->
     {ok, PA, A} = peer:start(#{name => bench_lib:uniq("bench_a"), args => ["-setcookie", Cookie]}),
     {ok, PB, B} = peer:start(#{name => bench_lib:uniq("bench_b"), args => ["-setcookie", Cookie]}),
     [ok = erpc:call(P, code, add_pathsa, [Code]) || P <- [A, B]],
-    C1 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("bench_c1"), "--cookie", Cookie], #{}),
-    C2 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("bench_c2"), "--cookie", Cookie], #{}),
+    %% BENCH_C_ARGS: extra flags for the C nodes (say --no-rx-batching)
+    CArgs = string:lexemes(os:getenv("BENCH_C_ARGS", ""), " "),
+    C1 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("bench_c1"), "--cookie", Cookie | CArgs], #{}),
+    C2 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("bench_c2"), "--cookie", Cookie | CArgs], #{}),
     #{node := CN1} = C1,
     #{node := CN2} = C2,
     OsA = bench_lib:os_pid(A), OsB = bench_lib:os_pid(B),

@@ -308,7 +308,6 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     cn_conn *c = s->data;
-    (void)buf;
     if (c->state == CONN_CLOSING)
         return;
     if (nread == UV_ENOBUFS) {
@@ -322,12 +321,23 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     c->in.len += (size_t)nread;
     c->rx_seen = 1;
+    c->node->stats.bytes_in += (size_t)nread;
+    uint64_t msgs = c->node->stats.msgs_in;
+    process_input(c);
     if (c->state == CONN_UP) {
         delay_acks(c);
-        cn__rxb_read(c, (size_t)nread);
+        cn__rxb_read(c, (size_t)nread, buf->len, c->node->stats.msgs_in - msgs);
     }
-    c->node->stats.bytes_in += (size_t)nread;
-    process_input(c);
+}
+
+void cn__conn_reading(cn_conn *c, int on)
+{
+    if (c->state == CONN_CLOSING || !c->tcp_open)
+        return;
+    if (!on)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    else if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+        close_conn(c, "read failed", 0);
 }
 
 static void went_up(cn_conn *c)

@@ -8,7 +8,8 @@
  *   gen.c     the managed-process dispatch: call, cast, info, timeouts
  *   call.c    outgoing gen_server calls and Gleam calls
  *   gleam.c   Subjects
- *   rxbatch.c receive batching while a peer streams small segments
+ *   rxbatch.c reading one-way streams of small messages in batches
+ *   tcpinfo.c the kernel's TCP counters for a socket (tcpinfo.h)
  *   epmd.c    epmd PORT_PLEASE2 client on libuv
  */
 #ifndef CN_INTERNAL_H
@@ -30,14 +31,16 @@ typedef struct cn_epmd_req cn_epmd_req;
 
 /* ---- connections -------------------------------------------------------- */
 
-/* Receive batching (rxbatch.c). */
+/* Batched reading of one-way streams (rxbatch.c). */
 typedef struct cn_rxb {
-    int on;                         /* SO_RCVLOWAT raised for a stream */
-    int sized;                      /* receive buffer fixed (short path) */
+    int      on;                    /* reading the stream in batches */
+    int      paused;                /* reading stopped until the next tick */
+    uint64_t bytes_in;              /* the kernel's counters at the last */
+    uint32_t segs_in;               /* look (tcpinfo.c) */
+    int      wrote;                 /* we wrote since the last read */
     unsigned reads;                 /* reads since the last tick */
-    int pending;                    /* bytes queued at the last tick */
-    int wrote;                      /* we wrote since the last read */
-    int quiet;                      /* ticks in a row without a read */
+    unsigned quiet;                 /* ticks in a row without a read */
+    int      pending;               /* bytes queued at the last tick */
 } cn_rxb;
 
 typedef enum conn_state {
@@ -88,8 +91,11 @@ typedef struct cn_conn {
     UT_hash_handle hh;              /* node->conns by peer name */
 } cn_conn;
 
-void     cn__rxb_read(cn_conn *c, size_t nread);  /* after each read, when up */
-void     cn__rxb_wrote(cn_conn *c);               /* on each write */
+/* rxbatch.c: after each read when up (offered: the buffer's room; msgs:
+ * the messages it completed), and on each write. */
+void     cn__rxb_read(cn_conn *c, size_t nread, size_t offered, uint64_t msgs);
+void     cn__rxb_wrote(cn_conn *c);
+void     cn__conn_reading(cn_conn *c, int on);   /* start or stop reading */
 
 void     cn__conn_accept(cn_node *n, uv_stream_t *server);
 cn_conn *cn__conn_get(cn_node *n, cn_atom peer, int dial);

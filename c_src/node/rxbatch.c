@@ -1,40 +1,50 @@
-/* rxbatch.c - receive batching while a peer streams small segments.
+/* rxbatch.c - reading one-way streams of small segments in batches.
  *
  * An Erlang node writes every distribution message with its own writev, and
- * with TCP_NODELAY each write leaves as its own segment unless the window or
- * the congestion window holds it back.  A receiver that keeps up wakes for
- * every few segments and keeps the window wide open, so the sender pays the
- * kernel's per-segment work (on loopback that includes delivering to us and
- * waking us): a fast receiver makes an Erlang sender slower.  An Erlang
- * receiver, being slower, keeps the window shut and the sender's writes
- * merge.
+ * with TCP_NODELAY each write leaves as its own segment unless the receive
+ * window or the congestion window holds it back.  A receiver that reads (and
+ * so ACKs and reopens the window) as fast as segments arrive keeps both wide
+ * open, and the sender pays the kernel's per-segment work for every message;
+ * on loopback that includes delivering to us and waking us.  So a fast
+ * receiver makes an Erlang sender slower.  An Erlang receiver, being slower,
+ * lets the window close, and the sender's writes then only queue and leave
+ * later as large segments.
  *
- * So while a connection carries a one-way stream (a read of CN_RXB_ENTER
- * bytes or more, with nothing written back since the previous read), the
- * socket's SO_RCVLOWAT is raised: the kernel wakes us for a
- * large batch or a nearly closed window instead of every segment.  On a short
- * path (smoothed RTT under CN_RXB_SHORT_RTT_US) the receive buffer is also
- * fixed at CN_RXB_RCVBUF, so the window does close and the sender's writes
- * merge into large segments; at such RTTs that buffer still allows gigabytes
- * per second, so it never limits throughput.  A timer ends the stream when a
- * tick passes with no new bytes, or two pass with no read, so a held message
- * waits at most about two ticks (CN_RXB_TICK_MS); a lone message never
+ * A connection is read in batches while it carries a one-way stream of small
+ * segments: a read of CN_RXB_ENTER bytes or more, nothing written back since
+ * the previous read, and the peer's segments averaging under
+ * CN_RXB_SMALL_SEG bytes (a C node, which merges its own writes, never
+ * qualifies).  A batch is CN_RXB_TICK_MSGS messages of the stream's average
+ * size, so it holds a tick of the fastest stream one Erlang connection
+ * carries; then
+ *   - SO_RCVLOWAT is a batch: the kernel wakes us when a batch is queued or
+ *     the window is nearly closed, not for every segment;
+ *   - on a short path (smoothed RTT under CN_RXB_SHORT_RTT_US) the receive
+ *     buffer is fixed at a batch, so the window does close and the sender's
+ *     writes merge; at such RTTs that buffer is never what limits a stream
+ *     (it is refitted on each new stream; autotuning stays off after);
+ *   - at most one batch is read per tick (CN_RXB_TICK_MS), which paces our
+ *     ACKs and window updates.
+ * The stream ends when a tick finds no new bytes (the sender paused), after
+ * CN_RXB_MAX_HOLD ticks without a read (a slow stream: nothing waits longer),
+ * or at once when we write on the connection, so requests and replies
+ * (calls, Raft appends and acks) are never held.  A lone message never
  * waits.
- * Writing on the connection ends the stream at once: requests and replies
- * (calls, Raft appends and acks) are never held back.
  */
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "internal.h"
+#include "tcpinfo.h"
 
 #define CN_RXB_ENTER        (8 << 10)
-#define CN_RXB_LOWAT        (256 << 10)
-#define CN_RXB_RCVBUF       (256 << 10)
-#define CN_RXB_SHORT_RTT_US 1000
 #define CN_RXB_TICK_MS      1
+#define CN_RXB_MAX_HOLD     3
+#define CN_RXB_TICK_MSGS    1280        /* a batch: a tick at 1.28M msgs/s */
+#define CN_RXB_MIN_BATCH    (64 << 10)
+#define CN_RXB_MAX_BATCH    (4 << 20)
+#define CN_RXB_SMALL_SEG    4096
+#define CN_RXB_SHORT_RTT_US 1000
 
 static int conn_fd(cn_conn *c)
 {
@@ -42,59 +52,78 @@ static int conn_fd(cn_conn *c)
     return uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? fd : -1;
 }
 
-static int pending_bytes(int fd)
+static int set_lowat(cn_conn *c, int bytes)
 {
-    int n = 0;
-    return ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
+    int fd = conn_fd(c);
+    return fd < 0 ? -1 : setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes);
 }
 
-/* Back to waking for every byte: the kernel reports the socket readable at
- * once if anything is queued, and the next read goes as usual. */
-static void leave(cn_conn *c, int fd)
+static void resume(cn_conn *c)
 {
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    if (c->rxb.paused) {
+        c->rxb.paused = 0;
+        cn__conn_reading(c, 1);
+    }
+}
+
+/* Back to reading every byte as it comes; the kernel reports the socket
+ * readable at once if anything is queued. */
+static void leave(cn_conn *c)
+{
+    set_lowat(c, 1);
     uv_timer_stop(&c->timer);
     c->rxb.on = 0;
+    resume(c);
+}
+
+static int pending_bytes(cn_conn *c)
+{
+    int fd = conn_fd(c), n = 0;
+    return fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
 }
 
 static void on_tick(uv_timer_t *t)
 {
     cn_conn *c = t->data;
-    int fd = conn_fd(c);
-    int now = fd >= 0 ? pending_bytes(fd) : -1;
-    if (fd < 0 || now < 0) {
-        uv_timer_stop(t);
-        c->rxb.on = 0;
+    int now = pending_bytes(c);
+    c->rxb.quiet = c->rxb.reads ? 0 : c->rxb.quiet + 1;
+    if (now < 0 || (c->rxb.quiet && now == c->rxb.pending) ||
+        c->rxb.quiet >= CN_RXB_MAX_HOLD) {
+        leave(c);
         return;
     }
-    /* A tick with no read ends the stream if no new bytes came (it paused),
-     * or if it is the second such tick in a row (a slow stream): held bytes
-     * wait about two ticks at most. */
-    c->rxb.quiet = c->rxb.reads ? 0 : c->rxb.quiet + 1;
-    if (c->rxb.quiet && (now == c->rxb.pending || c->rxb.quiet >= 2))
-        leave(c, fd);
     c->rxb.reads = 0;
     c->rxb.pending = now;
+    resume(c);
 }
 
-static unsigned path_rtt_us(int fd)
+/* Whether the peer's segments since the last look were small (under
+ * CN_RXB_SMALL_SEG bytes on average): a sender that merges its own writes,
+ * like a C node, gains nothing from batching.  Also says whether the path
+ * is short. */
+static int small_segments(cn_conn *c, int fd, int *short_path)
 {
-    struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 ? ti.tcpi_rtt : 0;
+    cn_tcp_info ti;
+    if (cn__tcp_info(fd, &ti) < 0)
+        return 0;
+    uint64_t bytes = ti.bytes_in - c->rxb.bytes_in;
+    uint32_t segs = ti.data_segs_in - c->rxb.segs_in;
+    c->rxb.bytes_in = ti.bytes_in;
+    c->rxb.segs_in = ti.data_segs_in;
+    *short_path = ti.rtt_us && ti.rtt_us < CN_RXB_SHORT_RTT_US;
+    return segs && bytes / segs < CN_RXB_SMALL_SEG;
 }
 
-static void enter(cn_conn *c, int fd)
+/* A batch is CN_RXB_TICK_MSGS messages of the stream's average size. */
+static void enter(cn_conn *c, int fd, size_t avg_msg, int short_path)
 {
-    int lowat = CN_RXB_LOWAT, rcvbuf = CN_RXB_RCVBUF;
-    unsigned rtt_us = c->rxb.sized ? 0 : path_rtt_us(fd);
-    if (rtt_us && rtt_us < CN_RXB_SHORT_RTT_US) {
-        /* set before the low-water mark, which the kernel caps by it */
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-        c->rxb.sized = 1;
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) < 0)
+    size_t want = avg_msg * CN_RXB_TICK_MSGS;
+    int batch = (int)(want < CN_RXB_MIN_BATCH ? CN_RXB_MIN_BATCH
+                      : want > CN_RXB_MAX_BATCH ? CN_RXB_MAX_BATCH : want);
+    /* before the low-water mark, which the kernel caps by the buffer */
+    if (short_path)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &batch, sizeof batch);
+    if (set_lowat(c, batch) < 0)
         return;
     c->rxb.on = 1;
     c->rxb.reads = 0;
@@ -104,11 +133,14 @@ static void enter(cn_conn *c, int fd)
     uv_timer_start(&c->timer, on_tick, CN_RXB_TICK_MS, CN_RXB_TICK_MS);
 }
 
-void cn__rxb_read(cn_conn *c, size_t nread)
+void cn__rxb_read(cn_conn *c, size_t nread, size_t offered, uint64_t msgs)
 {
-    int fd;
     if (c->rxb.on) {
         c->rxb.reads++;
+        if (nread < offered) {      /* drained: the next batch waits a tick */
+            c->rxb.paused = 1;
+            cn__conn_reading(c, 0);
+        }
         return;
     }
     /* a read after we wrote is part of an exchange, not a one-way stream */
@@ -116,15 +148,15 @@ void cn__rxb_read(cn_conn *c, size_t nread)
         c->rxb.wrote = 0;
         return;
     }
-    if (nread >= CN_RXB_ENTER && c->node->rx_batching && c->timer_open &&
-        (fd = conn_fd(c)) >= 0)
-        enter(c, fd);
+    int fd, short_path;
+    if (nread >= CN_RXB_ENTER && msgs && c->node->rx_batching && c->timer_open &&
+        (fd = conn_fd(c)) >= 0 && small_segments(c, fd, &short_path))
+        enter(c, fd, nread / msgs, short_path);
 }
 
 void cn__rxb_wrote(cn_conn *c)
 {
-    int fd;
     c->rxb.wrote = 1;
-    if (c->rxb.on && (fd = conn_fd(c)) >= 0)
-        leave(c, fd);
+    if (c->rxb.on)
+        leave(c);
 }
