@@ -7,6 +7,8 @@
 %%   E->C  Erlang peer A  -> C node 1
 %%   C->E  C node 1       -> Erlang peer B
 %%   C->C  C node 1       -> C node 2
+%% and E->C once more to C node 3, started with --no-rx-batching, to show
+%% what batched reading (c_src/node/rxbatch.c) does for an Erlang sender.
 %% Throughput is N over the time from "go" to the sink's "done"; CPU per
 %% message is the OS processes' user+system time over the run (from /proc),
 %% so Erlang and C are measured the same way.  Then gen_server:call round
@@ -37,10 +39,13 @@ main(_) ->
     CArgs = string:lexemes(os:getenv("BENCH_C_ARGS", ""), " "),
     C1 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("bench_c1"), "--cookie", Cookie | CArgs], #{}),
     C2 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("bench_c2"), "--cookie", Cookie | CArgs], #{}),
+    C3 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("bench_c3"), "--cookie", Cookie,
+                                "--no-rx-batching" | CArgs], #{}),
     #{node := CN1} = C1,
     #{node := CN2} = C2,
+    #{node := CN3} = C3,
     OsA = bench_lib:os_pid(A), OsB = bench_lib:os_pid(B),
-    OsC1 = maps:get(os_pid, C1), OsC2 = maps:get(os_pid, C2),
+    OsC1 = maps:get(os_pid, C1), OsC2 = maps:get(os_pid, C2), OsC3 = maps:get(os_pid, C3),
     io:format("~nDistribution throughput: ~b one-way messages of ~b bytes per path~n",
               [N, ?PAYLOAD_BYTES]),
     io:format("(~s)~n~n", [bench_lib:machine()]),
@@ -48,19 +53,21 @@ main(_) ->
     _ = run_path(erlang, A, OsA, erlang, B, OsB, 10000),
     _ = run_path(c, CN1, OsC1, c, CN2, OsC2, 10000),
     _ = run_path(erlang, A, OsA, c, CN1, OsC1, 10000),
+    _ = run_path(erlang, A, OsA, c, CN3, OsC3, 10000),
     _ = run_path(c, CN1, OsC1, erlang, B, OsB, 10000),
     Paths = [{ee, {erlang, A, OsA}, {erlang, B, OsB}},
              {ec, {erlang, A, OsA}, {c, CN1, OsC1}},
              {ce, {c, CN1, OsC1}, {erlang, B, OsB}},
-             {cc, {c, CN1, OsC1}, {c, CN2, OsC2}}],
+             {cc, {c, CN1, OsC1}, {c, CN2, OsC2}},
+             {ecu, {erlang, A, OsA}, {c, CN3, OsC3}}],
     Rounds = bench_lib:env_int("BENCH_ROUNDS", 3),
     %% BENCH_PATHS=ee,ec runs a subset (the table still shows every path)
-    Only = string:lexemes(os:getenv("BENCH_PATHS", "ee,ec,ce,cc"), ","),
+    Only = string:lexemes(os:getenv("BENCH_PATHS", "ee,ec,ce,cc,ecu"), ","),
     %% rounds interleave the paths, so a busy moment hurts all of them alike
     Runs = [{K, run_path(SK, SN, SO, RK, RN, RO, N)}
             || _ <- lists:seq(1, Rounds), {K, {SK, SN, SO}, {RK, RN, RO}} <- Paths,
                lists:member(atom_to_list(K), Only)],
-    [EE, EC, CE, CC] = [median_run([R || {K2, R} <- Runs, K2 =:= K]) || {K, _, _} <- Paths],
+    [EE, EC, CE, CC, ECU] = [median_run([R || {K2, R} <- Runs, K2 =:= K]) || {K, _, _} <- Paths],
     io:format("median of ~b interleaved rounds~n", [Rounds]),
     Base = max(maps:get(rate, EE), 1.0),
     io:format("~-6s ~14s ~9s ~16s ~16s ~10s~n",
@@ -69,8 +76,11 @@ main(_) ->
                [Name, bench_lib:fmt_int(round(Rate)), Rate / Base, SCpu, RCpu, Segs])
      || {Name, #{rate := Rate, sender_cpu := SCpu, receiver_cpu := RCpu, segs := Segs}}
             <- [{"E->E", EE}, {"E->C", EC}, {"C->E", CE}, {"C->C", CC}]],
+    io:format("~-6s ~14s ~8.2fx ~16.3f ~16.3f ~10.3f  (C node 3: --no-rx-batching)~n",
+              ["E->C", bench_lib:fmt_int(round(maps:get(rate, ECU))), maps:get(rate, ECU) / Base,
+               maps:get(sender_cpu, ECU), maps:get(receiver_cpu, ECU), maps:get(segs, ECU)]),
     Calls > 0 andalso latency_and_memory(A, B, CN1, Calls, Bin, Cookie),
-    [cnode_proc:stop(C) || C <- [C1, C2]],
+    [cnode_proc:stop(C) || C <- [C1, C2, C3]],
     [peer:stop(P) || P <- [PA, PB]],
     ok.
 
