@@ -4,7 +4,10 @@
  *
  * Registered processes:
  *   sink    call {expect, N, ReportPid} -> {ok, SinkPid}: counts the next N
- *           messages of any kind, then sends {sink_done, N} to ReportPid
+ *           messages of any kind, then sends {sink_done, N} to ReportPid;
+ *           call {expect_latency, N, ReportPid} -> {ok, SinkPid}: the next N
+ *           messages are {t, SentNs} (os:system_time(nanosecond) when sent);
+ *           then sends {sink_latency, N, P50Us, P99Us, MaxUs} to ReportPid
  *   source  call {send, Dest, N, Bytes, ReportPid}: sends N binaries of Bytes
  *           bytes to Dest (a pid or {Name, Node}) as fast as the connection
  *           takes them (pausing on cn_send_busy), then {source_done, N}
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../c_src/node/cli.h"
 
@@ -24,6 +28,7 @@
 typedef struct sink {
     long   expect, got;
     cn_pid report;
+    long  *lat_ns;                  /* latency mode: one per message */
 } sink;
 
 static sink the_sink;
@@ -31,25 +36,67 @@ static sink the_sink;
 static int sink_call(cn_proc *p, const cn_term *req, const cn_from *from)
 {
     sink *s = &the_sink;
-    if (!cn_term_match(req, "{expect, ~l, ~p}", &s->expect, &s->report))
+    free(s->lat_ns);
+    s->lat_ns = NULL;
+    if (cn_term_match(req, "{expect_latency, ~l, ~p}", &s->expect, &s->report) &&
+        s->expect > 0 && s->expect <= (1L << 24))
+        s->lat_ns = malloc((size_t)s->expect * sizeof *s->lat_ns);
+    else if (!cn_term_match(req, "{expect, ~l, ~p}", &s->expect, &s->report))
         return CN_UNHANDLED;
     s->got = 0;
     cn_replyf(p, from, "{ok, ~p}", cn_self(p));
     return CN_OK;
 }
 
+static long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+static void report_latency(cn_proc *p, sink *s)
+{
+    qsort(s->lat_ns, (size_t)s->got, sizeof *s->lat_ns, cmp_long);
+    cn_sendf(p, &s->report, "{sink_latency, ~l, ~l, ~l, ~l}", s->got,
+             s->lat_ns[s->got / 2] / 1000, s->lat_ns[s->got * 99 / 100] / 1000,
+             s->lat_ns[s->got - 1] / 1000);
+    free(s->lat_ns);
+    s->lat_ns = NULL;
+}
+
 static int sink_info(cn_proc *p, const cn_term *msg)
 {
     sink *s = &the_sink;
-    (void)msg;
-    if (++s->got == s->expect)
+    long sent;
+    if (s->lat_ns && s->got < s->expect)
+        s->lat_ns[s->got] = cn_term_match(msg, "{t, ~l}", &sent) ? now_ns() - sent : 0;
+    if (++s->got != s->expect)
+        return CN_OK;
+    if (s->lat_ns)
+        report_latency(p, s);
+    else
         cn_sendf(p, &s->report, "{sink_done, ~l}", s->got);
     return CN_OK;
 }
 
+static void sink_terminate(cn_proc *p, const cn_term *reason)
+{
+    (void)p;
+    (void)reason;
+    free(the_sink.lat_ns);
+    the_sink.lat_ns = NULL;
+}
+
 static const cn_proc_ops sink_ops = {
     .kind = "sink", .handle_call = sink_call, .handle_info = sink_info,
-    .unhandled = CN_UNHANDLED_DROP,
+    .terminate = sink_terminate, .unhandled = CN_UNHANDLED_DROP,
 };
 
 /* ---- source ------------------------------------------------------------- */

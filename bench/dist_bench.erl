@@ -11,14 +11,17 @@
 %% what batched reading (c_src/node/rxbatch.c) does for an Erlang sender.
 %% Throughput is N over the time from "go" to the sink's "done"; CPU per
 %% message is the OS processes' user+system time over the run (from /proc),
-%% so Erlang and C are measured the same way.  Then gen_server:call round
+%% so Erlang and C are measured the same way.  Then one-way latency inside
+%% a paced stream (bursts every millisecond, each message stamped with
+%% os:system_time on the sender and compared with the wall clock on
+%% arrival), which is what batched reading trades.  Then gen_server:call round
 %% trips, sequential, from peer A to an Erlang gen_server on B and to the C
 %% node's echo process.  Then the C node's memory per process and per
 %% connection.
 -module(dist_bench).
 -export([main/0, main/1]).
 %% used on the peers
--export([sender/3, sink/2, latency/3, echo_loop/0]).
+-export([sender/3, sink/2, latency/3, echo_loop/0, paced_sender/4, latency_sink/2]).
 
 -define(PAYLOAD_BYTES, bench_lib:env_int("BENCH_BYTES", 64)).
 
@@ -79,7 +82,8 @@ main(_) ->
     io:format("~-6s ~14s ~8.2fx ~16.3f ~16.3f ~10.3f  (C node 3: --no-rx-batching)~n",
               ["E->C", bench_lib:fmt_int(round(maps:get(rate, ECU))), maps:get(rate, ECU) / Base,
                maps:get(sender_cpu, ECU), maps:get(receiver_cpu, ECU), maps:get(segs, ECU)]),
-    Calls > 0 andalso latency_and_memory(A, B, CN1, Calls, Bin, Cookie),
+    bench_lib:env_int("BENCH_LAT_N", 200000) > 0 andalso stream_latency(A, B, CN1, CN3),
+    Calls > 0 andalso latency_and_memory(A, B, case os:getenv("LATC") of "3" -> CN3; _ -> CN1 end, Calls, Bin, Cookie),
     [cnode_proc:stop(C) || C <- [C1, C2, C3]],
     [peer:stop(P) || P <- [PA, PB]],
     ok.
@@ -148,6 +152,54 @@ sink(N, Report) ->
 
 sink_loop(0) -> ok;
 sink_loop(N) -> receive _ -> sink_loop(N - 1) end.
+
+%% ---- latency in a stream -------------------------------------------------
+
+stream_latency(A, B, CN1, CN3) ->
+    N = bench_lib:env_int("BENCH_LAT_N", 200000),
+    io:format("~nOne-way latency in a paced stream from an Erlang node, ~b messages "
+              "(bursts every 1 ms)~n", [N]),
+    io:format("~-10s ~-28s ~10s ~10s ~10s~n", ["per burst", "path", "p50 us", "p99 us", "max us"]),
+    [begin
+         {P50, P99, Max} = stream_latency_run(A, Sink, N, PerMs),
+         io:format("~-10b ~-28s ~10b ~10b ~10b~n", [PerMs, Name, P50, P99, Max])
+     end || PerMs <- [100, 400],
+            {Name, Sink} <- [{"E->E", {erlang, B}}, {"E->C", {c, CN1}},
+                             {"E->C --no-rx-batching", {c, CN3}}]],
+    ok.
+
+stream_latency_run(A, {Kind, Node}, N, PerMs) ->
+    Self = self(),
+    Dest = case Kind of
+               erlang -> erpc:call(Node, erlang, spawn, [?MODULE, latency_sink, [N, Self]]);
+               c -> {ok, P} = gen_server:call({sink, Node}, {expect_latency, N, Self}, 60000), P
+           end,
+    _ = erpc:call(A, erlang, spawn, [?MODULE, paced_sender, [Dest, N, PerMs, Self]]),
+    R = receive {sink_latency, N, P50, P99, Max} -> {P50, P99, Max}
+        after 300000 -> error(latency_timeout)
+        end,
+    receive {source_done, _} -> ok after 10000 -> ok end,
+    R.
+
+paced_sender(Dest, N, PerMs, Report) ->
+    paced_loop(Dest, N, PerMs),
+    Report ! {source_done, N}.
+
+paced_loop(_, 0, _) -> ok;
+paced_loop(Dest, N, PerMs) ->
+    K = min(N, PerMs),
+    [Dest ! {t, os:system_time(nanosecond)} || _ <- lists:seq(1, K)],
+    receive after 1 -> ok end,
+    paced_loop(Dest, N - K, PerMs).
+
+latency_sink(N, Report) ->
+    Ls = lists:sort(latency_loop(N, [])),
+    Report ! {sink_latency, N, lists:nth(N div 2 + 1, Ls) div 1000,
+              lists:nth(N * 99 div 100 + 1, Ls) div 1000, lists:last(Ls) div 1000}.
+
+latency_loop(0, Acc) -> Acc;
+latency_loop(N, Acc) ->
+    receive {t, Sent} -> latency_loop(N - 1, [os:system_time(nanosecond) - Sent | Acc]) end.
 
 %% ---- latency -------------------------------------------------------------
 

@@ -38,7 +38,8 @@ typedef struct cn_rxb {
     uint64_t bytes_in;              /* the kernel's counters at the last */
     uint32_t segs_in;               /* look (tcpinfo.c) */
     int      wrote;                 /* we wrote since the last read */
-    unsigned reads;                 /* reads since the last tick */
+    int      batch;                 /* bytes: the low-water mark */
+    size_t   read_bytes;            /* read since the last tick */
     unsigned quiet;                 /* ticks in a row without a read */
     int      pending;               /* bytes queued at the last tick */
 } cn_rxb;
