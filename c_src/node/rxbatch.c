@@ -11,12 +11,13 @@
  * later as large segments.
  *
  * A connection is read in batches while it carries a one-way stream of small
- * segments: a read of CN_RXB_ENTER bytes or more, nothing written back since
- * the previous read, and the peer's segments averaging under
- * CN_RXB_SMALL_SEG bytes (a C node, which merges its own writes, never
- * qualifies).  A batch is CN_RXB_TICK_MSGS messages of the stream's average
- * size, so it holds a tick of the fastest stream one Erlang connection
- * carries; then
+ * segments: a read of CN_RXB_ENTER bytes or more whose messages, and the
+ * peer's segments since the last look, average under CN_RXB_SMALL_SEG bytes
+ * (a C node, which merges its own writes, never qualifies; nor do large
+ * messages, which leave as large segments anyway), with nothing written back
+ * since the previous read.  A batch is CN_RXB_TICK_MSGS messages of the
+ * stream's average size, so it holds a tick of the fastest stream one
+ * Erlang connection carries; then
  *   - SO_RCVLOWAT is a batch: the kernel wakes us when a batch is queued or
  *     the window is nearly closed, not for every segment;
  *   - on a short path (smoothed RTT under CN_RXB_SHORT_RTT_US) the receive
@@ -154,7 +155,8 @@ void cn__rxb_read(cn_conn *c, size_t nread, size_t offered, uint64_t msgs)
         return;
     }
     int fd, short_path;
-    if (nread >= CN_RXB_ENTER && msgs && c->node->rx_batching && c->timer_open &&
+    if (nread >= CN_RXB_ENTER && msgs && nread / msgs < CN_RXB_SMALL_SEG &&
+        c->node->rx_batching && c->timer_open &&
         (fd = conn_fd(c)) >= 0 && small_segments(c, fd, &short_path))
         enter(c, fd, nread / msgs, short_path);
 }
