@@ -14,7 +14,8 @@
 
 %% Starts Path with Args; Opts: log (file, default /tmp/<name>.log), wait
 %% (default true: wait for "ready"), stdout (a pid that gets every other
-%% stdout line as {cnode_line, Name, Line}).  Returns #{node, os_pid, owner, log, name}
+%% stdout line as {cnode_line, Name, Line}), env ([{Var, Value}] added to
+%% the environment).  Returns #{node, os_pid, owner, log, name}
 %% where node is derived from the --sname/--name argument.
 start(Path, Args, Opts) ->
     true = filelib:is_regular(Path) orelse error({no_binary, Path}),
@@ -23,7 +24,8 @@ start(Path, Args, Opts) ->
     Wait = maps:get(wait, Opts, true),
     Self = self(),
     Out = {maps:get(stdout, Opts, undefined), Name},
-    Owner = spawn(fun() -> owner_init(Self, Path, Args, Log, Wait, Out) end),
+    Env = maps:get(env, Opts, []),
+    Owner = spawn(fun() -> owner_init(Self, {Path, Args, Env}, Log, Wait, Out) end),
     Node = case string:find(Name, "@") of
                nomatch -> list_to_atom(Name ++ "@" ++ host());
                _ -> list_to_atom(Name)
@@ -47,10 +49,10 @@ host() ->
         _ -> {ok, H} = inet:gethostname(), H
     end.
 
-owner_init(Parent, Path, Args, Log, Wait, Out) ->
+owner_init(Parent, {Path, Args, Env}, Log, Wait, Out) ->
     Port = open_port({spawn_executable, "/bin/sh"},
                      [{args, ["-c", "exec \"$0\" \"$@\" 2>>" ++ Log, Path | Args]},
-                      {line, 4096}, exit_status, use_stdio, binary]),
+                      {env, Env}, {line, 4096}, exit_status, use_stdio, binary]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
     case Wait of
         false ->

@@ -58,14 +58,15 @@ start(Bin, Config) ->
 
 %% Starts a C node binary of this project with the suite's cookie and a
 %% unique name; returns cnode_proc's map.  Extra: name, cookie, args, wait,
-%% stdout (a pid that gets the node's other stdout lines).  The suite's CT process may exit:
+%% stdout (a pid that gets the node's other stdout lines), env.  The suite's CT process may exit:
 %% the node lives until stopped (or until the CT node goes away).
 start(Bin, Config, Extra) ->
     Name = proplists:get_value(name, Extra, unique("c")),
     Cookie = atom_to_list(proplists:get_value(cookie, Extra, ?config_cookie(Config))),
     Args = ["--sname", Name, "--cookie", Cookie, "-v"] ++ proplists:get_value(args, Extra, []),
     Log = filename:join(proplists:get_value(priv_dir, Config, "/tmp"), Name ++ ".log"),
-    Opts = #{log => Log, wait => proplists:get_value(wait, Extra, true)},
+    Opts = #{log => Log, wait => proplists:get_value(wait, Extra, true),
+             env => proplists:get_value(env, Extra, [])},
     cnode_proc:start(bin(Bin), Args, case proplists:get_value(stdout, Extra) of
                                          undefined -> Opts;
                                          Pid -> Opts#{stdout => Pid}

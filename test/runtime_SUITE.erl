@@ -24,7 +24,7 @@ all() ->
 
 groups() ->
     [{node, [], [ping_and_hidden, echo_node_example, c_to_c_nodes, graceful_stop,
-                 name_in_use, bad_flags]},
+                 name_in_use, bad_flags, epmd_started_if_absent]},
      {messages, [], [send_to_pid, send_to_name, send_from_c, cast_to_c, big_and_odd_terms,
                      one_way_stream, one_way_stream_unbatched]},
      {monitors, [], [monitor_name_reason, monitor_pid_reason, monitor_missing_name,
@@ -109,6 +109,33 @@ ping_and_hidden(Config) ->
     pong = net_adm:ping(N),
     true = lists:member(N, nodes(hidden)),
     false = lists:member(N, nodes()).
+
+%% No epmd answers on the node's epmd port (ERL_EPMD_PORT, a free port
+%% here): the C node starts one, as erl does, registers with it, and an
+%% Erlang node using that epmd port reaches it.  The test then stops that
+%% epmd by its port.
+epmd_started_if_absent(Config) ->
+    {ok, L} = gen_tcp:listen(0, []),
+    {ok, Port} = inet:port(L),
+    ok = gen_tcp:close(L),
+    Env = [{"ERL_EPMD_PORT", integer_to_list(Port)}],
+    C = cnode_test_lib:start("testnode", Config, [{env, Env}]),
+    N = maps:get(node, C),
+    try
+        {match, _} = re:run(cnode_test_lib:log_text(C), "starting epmd -daemon"),
+        Cookie = atom_to_list(erlang:get_cookie()),
+        {ok, Peer, _} = peer:start(#{name => cnode_test_lib:unique("epmdpeer"),
+                                     args => ["-setcookie", Cookie], env => Env,
+                                     connection => standard_io}),
+        try
+            pong = peer:call(Peer, net_adm, ping, [N])
+        after
+            peer:stop(Peer)
+        end
+    after
+        0 = cnode_test_lib:stop(C),
+        ct:log("~s", [os:cmd("epmd -port " ++ integer_to_list(Port) ++ " -kill")])
+    end.
 
 echo_node_example(Config) ->
     C = cnode_test_lib:start("echo_node", Config),
