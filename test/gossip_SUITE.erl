@@ -31,18 +31,14 @@ all() ->
 init_per_suite(Config0) ->
     Config = cnode_test_lib:init_dist(Config0),
     true = filelib:is_regular(cnode_test_lib:bin("gossip_chat")),
+    Self = self(),
     Keeper = spawn(fun() ->
                            ets:new(gossip_suite_nodes, [named_table, public, bag]),
+                           Self ! {table_made, self()},
                            receive stop -> ok end
                    end),
-    wait_table(),
+    receive {table_made, Keeper} -> ok end,
     [{keeper, Keeper} | Config].
-
-wait_table() ->
-    case ets:info(gossip_suite_nodes) of
-        undefined -> receive after 10 -> wait_table() end;
-        _ -> ok
-    end.
 
 end_per_suite(Config) ->
     ?config(keeper, Config) ! stop,

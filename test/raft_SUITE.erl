@@ -59,20 +59,43 @@ subject(#{node := N}) -> gen_server:call({raft_kv, N}, subject).
 status(#{node := N}) -> gen_server:call({raft_kv, N}, status).
 applied(#{node := N}) -> gen_server:call({raft_kv, N}, applied).
 
-%% Waits (bounded) until one of the C nodes reports itself leader.
-wait_leader(Cs, Ms) ->
-    Deadline = erlang:monotonic_time(millisecond) + Ms,
-    wait_leader_loop(Cs, Deadline).
-wait_leader_loop(Cs, Deadline) ->
-    Leaders = [C || C <- Cs, catch_status(C, role) =:= leader],
-    case Leaders of
-        [L] -> L;
-        _ ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> ct:fail({no_leader, [catch_status(C, role) || C <- Cs]});
-                false -> receive after 20 -> wait_leader_loop(Cs, Deadline) end
+%% The C nodes' states, kept up to date by their raft_kv_event messages
+%% ({watch, self()}), until Done(States) holds; fails after Ms.  Events left
+%% from an earlier wait are dropped first: each watch sends the state now.
+await_states(Cs, Ms, Done, Failure) ->
+    flush_events(),
+    Pids = [begin
+                ok = gen_server:call({raft_kv, N}, {watch, self()}),
+                receive {raft_kv_event, P, _, _, _, _} = E when node(P) =:= N -> {P, E} end
+            end || #{node := N} <- Cs],
+    await_states(maps:from_list(Pids), Cs, erlang:monotonic_time(millisecond) + Ms, Done, Failure).
+
+await_states(States, Cs, Deadline, Done, Failure) ->
+    case Done(States) of
+        {true, Result} -> Result;
+        false ->
+            Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+            receive
+                {raft_kv_event, P, _, _, _, _} = E when is_map_key(P, States) ->
+                    await_states(States#{P := E}, Cs, Deadline, Done, Failure)
+            after Left ->
+                    ct:fail({Failure, [{node(P), R, T, A} || {raft_kv_event, P, R, T, _, A}
+                                                                  <- maps:values(States)]})
             end
     end.
+
+flush_events() ->
+    receive {raft_kv_event, _, _, _, _, _} -> flush_events() after 0 -> ok end.
+
+%% Waits until exactly one of the C nodes is leader.
+wait_leader(Cs, Ms) ->
+    await_states(Cs, Ms,
+                 fun(States) ->
+                         case [node(P) || {raft_kv_event, P, leader, _, _, _} <- maps:values(States)] of
+                             [N] -> {true, hd([C || #{node := CN} = C <- Cs, CN =:= N])};
+                             _ -> false
+                         end
+                 end, no_leader).
 
 catch_status(C, Key) ->
     case catch status(C) of
@@ -82,18 +105,11 @@ catch_status(C, Key) ->
 
 %% Waits until every node has applied at least Index.
 wait_applied(Cs, Index) ->
-    Deadline = erlang:monotonic_time(millisecond) + ?T,
-    wait_applied_loop(Cs, Index, Deadline).
-wait_applied_loop(Cs, Index, Deadline) ->
-    Behind = [C || C <- Cs, catch_status(C, last_applied) < Index],
-    case Behind of
-        [] -> ok;
-        _ ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> ct:fail({behind, Index, [catch_status(C, last_applied) || C <- Behind]});
-                false -> receive after 20 -> wait_applied_loop(Cs, Index, Deadline) end
-            end
-    end.
+    await_states(Cs, ?T,
+                 fun(States) ->
+                         lists:all(fun({raft_kv_event, _, _, _, _, A}) -> A >= Index end,
+                                   maps:values(States)) andalso {true, ok}
+                 end, {behind, Index}).
 
 %% A put through a node's Subject, as the Gleam client's actor.call.
 put_kv(Subject, K, V) -> call(Subject, fun(R) -> {client_put, K, V, R} end).

@@ -29,6 +29,7 @@
 
 #define RESOLVE_RETRY_MS 500
 #define RESOLVE_CALL_MS 2000
+#define MAX_WATCHERS 16
 
 typedef struct rn_peer {
     int            id;
@@ -84,6 +85,9 @@ typedef struct raft_node {
     cn_buf         buf;
     char           err[256];
     int            isolated;         /* test hook: a partition from inside */
+    cn_pid         watchers[MAX_WATCHERS];   /* get raft_kv_event messages */
+    size_t         nwatchers;
+    struct { raft_role role; uint64_t term, applied; int leader; } told;
 } raft_node;
 
 static uint64_t now_ms(raft_node *rn) { return uv_now(cn_node_loop(cn_proc_node(rn->proc))); }
@@ -109,9 +113,50 @@ static void on_tick(uv_timer_t *t)
     after_core(rn);
 }
 
+/* {raft_kv_event, Pid, Role, Term, Leader | none, LastApplied} */
+static void tell(raft_node *rn, const cn_pid *to)
+{
+    raft *r = rn->r;
+    int leader = raft_get_leader(r);
+    if (leader)
+        cn_sendf(rn->proc, to, "{raft_kv_event, ~p, ~a, ~u, ~i, ~u}", cn_self(rn->proc),
+                 raft_role_name(raft_get_role(r)), raft_get_term(r), leader, raft_get_applied(r));
+    else
+        cn_sendf(rn->proc, to, "{raft_kv_event, ~p, ~a, ~u, none, ~u}", cn_self(rn->proc),
+                 raft_role_name(raft_get_role(r)), raft_get_term(r), raft_get_applied(r));
+}
+
+/* Tells the watchers when role, term, leader or last_applied changed. */
+static void tell_watchers(raft_node *rn)
+{
+    raft *r = rn->r;
+    if (!rn->nwatchers || (rn->told.role == raft_get_role(r) && rn->told.term == raft_get_term(r) &&
+                           rn->told.leader == raft_get_leader(r) &&
+                           rn->told.applied == raft_get_applied(r)))
+        return;
+    rn->told.role = raft_get_role(r);
+    rn->told.term = raft_get_term(r);
+    rn->told.leader = raft_get_leader(r);
+    rn->told.applied = raft_get_applied(r);
+    for (size_t i = 0; i < rn->nwatchers; i++)
+        tell(rn, &rn->watchers[i]);
+}
+
+static int watch(raft_node *rn, const cn_pid *pid)
+{
+    for (size_t i = 0; i < rn->nwatchers; i++)
+        if (cn_pid_eq(&rn->watchers[i], pid))
+            return 0;
+    if (rn->nwatchers == MAX_WATCHERS)
+        return -1;
+    rn->watchers[rn->nwatchers++] = *pid;
+    return 0;
+}
+
 /* Arms the timer for the core's next deadline. */
 static void after_core(raft_node *rn)
 {
+    tell_watchers(rn);
     uint64_t due = raft_next_deadline(rn->r), now = now_ms(rn);
     if (due == UINT64_MAX) {
         uv_timer_stop(rn->timer);
@@ -545,6 +590,7 @@ static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
 {
     raft_node *rn = cn_proc_state(p);
     cn_buf *b = &rn->buf;
+    cn_pid pid;
     cn_buf_reset(b);
     if (cn_term_match(req, "subject")) {
         cn_subject_put(b, &rn->self);
@@ -552,6 +598,13 @@ static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
         put_status(rn, b);
     } else if (cn_term_match(req, "applied")) {
         put_applied(rn, b);
+    } else if (cn_term_match(req, "{watch, ~p}", &pid)) {
+        if (watch(rn, &pid) < 0) {
+            cn_term_build(b, "{error, too_many_watchers}");
+        } else {
+            tell(rn, &pid);     /* the state now, before any change */
+            cn_term_build(b, "ok");
+        }
     } else if (cn_term_match(req, "{test_isolate, true}") ||
                cn_term_match(req, "{test_isolate, false}")) {
         /* drop all peer traffic both ways, as a partition would; clients

@@ -4,6 +4,9 @@
  * emulation's messages, so it can sit in any Gleam or Erlang raft_kv
  * cluster; gen_server:call({raft_kv, Node}, subject) returns that Subject
  * and gen_server:call({raft_kv, Node}, status) a map of its state.
+ * gen_server:call({raft_kv, Node}, {watch, Pid}) makes Pid get
+ * {raft_kv_event, RaftPid, Role, Term, Leader | none, LastApplied} now and
+ * whenever one of those changes (at most 16 watchers).
  */
 #ifndef RAFT_NODE_H
 #define RAFT_NODE_H
