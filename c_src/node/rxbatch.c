@@ -130,11 +130,12 @@ static void enter(cn_conn *c, int fd, size_t avg_msg, int short_path)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &batch, sizeof batch);
     if (set_lowat(c, batch) < 0)
         return;
+    int queued = pending_bytes(c);
     c->rxb.on = 1;
     c->rxb.batch = batch;
     c->rxb.read_bytes = 0;
     c->rxb.quiet = 0;
-    c->rxb.pending = pending_bytes(c) < 0 ? 0 : pending_bytes(c);
+    c->rxb.pending = queued < 0 ? 0 : queued;
     c->node->stats.rx_streams++;
     uv_timer_start(&c->timer, on_tick, CN_RXB_TICK_MS, CN_RXB_TICK_MS);
 }
