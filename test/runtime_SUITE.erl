@@ -37,7 +37,8 @@ groups() ->
      {gleam, [], [subject_receive, subject_call_from_erlang, subject_send_from_c,
                   gleam_call_from_c]},
      {managed, [], [idle_timeout, unhandled_log, unhandled_stop, unhandled_forward,
-                    deferred_reply]},
+                    deferred_reply, sys_state_and_status, sys_suspend_resume,
+                    sys_unknown_request]},
      {faults, [], [c_node_killed, erlang_node_killed, wrong_cookie]},
      {hostile, [], [malformed_frames, malformed_handshake, impostor_name, junk_to_ctl]},
      {scale, [], [many_processes, many_connections]}].
@@ -202,6 +203,39 @@ send_to_pid(Config) ->
     W = worker(Config),
     W ! {hello, 1},
     {hello, 1} = event(W).
+
+%% sys looks at a C process as at a gen_server: its state (from the
+%% process's format_state), and a status shaped as gen_server's.
+sys_state_and_status(Config) ->
+    W = worker(Config),
+    W ! {tally, x},
+    W ! {tally, y},
+    {worker, 2} = sys:get_state(W),
+    {status, W, {module, cnode}, [[], running, undefined, [], Misc]} = sys:get_status(W),
+    [{data, [{<<"State">>, {worker, 2}}]}] = [D || {data, [{<<"State">>, _}]} = D <- Misc],
+    %% a process without format_state shows its kind
+    {cnode_process, ctl} = sys:get_state({ctl, cnode(Config)}).
+
+%% sys:suspend holds messages (sys calls still answer; the process runs
+%% nothing else) until sys:resume, which delivers them in order.
+sys_suspend_resume(Config) ->
+    W = worker(Config),
+    ok = sys:suspend(W),
+    W ! {held, 1},
+    W ! {held, 2},
+    %% the C process answered this after the two messages reached it
+    {status, W, _, [_, suspended | _]} = sys:get_status(W),
+    receive {cnode_event, W, E} -> ct:fail({ran_while_suspended, E}) after 0 -> ok end,
+    ok = sys:resume(W),
+    {held, 1} = event(W),
+    {held, 2} = event(W),
+    pong = gen_server:call(W, ping).
+
+%% What a C process cannot do, sys reports as an error in the caller.
+sys_unknown_request(Config) ->
+    W = worker(Config),
+    {'EXIT', _} = (catch sys:replace_state(W, fun(S) -> S end)),
+    pong = gen_server:call(W, ping).
 
 %% A one-way stream of small messages is read in batches (rxbatch.c): every
 %% message arrives, in order, and a call right behind the stream is answered

@@ -113,6 +113,9 @@ typedef struct cn_proc_ops {
     int  (*handle_subject)(cn_proc *p, const cn_subject *s, const cn_term *msg);
     void (*handle_timeout)(cn_proc *p);             /* idle timeout fired */
     void (*terminate)(cn_proc *p, const cn_term *reason);
+    /* Appends one term: what sys:get_state and sys:get_status show (else
+     * {cnode_process, Kind}). */
+    void (*format_state)(cn_proc *p, cn_buf *out);
     cn_unhandled unhandled;
 } cn_proc_ops;
 

@@ -2,6 +2,8 @@
  * gets it.
  *
  * Order of recognition, as gen_server and gleam_otp's actor do it:
+ *   0. {system, {Pid, Tag}, Req}  -> sys.c; while suspended by sys, every
+ *      other message waits there
  *   1. {Tag, Reply} or {'DOWN', Tag, ...} for a call this process made
  *   2. {Tag, Msg} for one of this process's Subjects -> handle_subject
  *   3. {'$gen_call', {Pid, Tag}, Req}                -> handle_call
@@ -64,6 +66,18 @@ void cn__gen_dispatch(cn_proc *p, const cn_term *msg)
     cn_term a, b;
     int r = CN_UNHANDLED;
 
+    if (cn_term_match(msg, "{system, ~t, ~t}", &a, &b)) {
+        cn_from from;
+        if (parse_from(&a, &from) == 0) {
+            cn__sys_handle(p, &from, &b);
+            return;
+        }
+    }
+    if (p->suspended) {
+        cn__proc_hold(p, msg);
+        p->next_timeout = p->last_timeout;
+        return;
+    }
     if (p->pending && cn__call_match(p, msg))
         return;
     if (p->subjects && cn__subject_match(p, msg))
@@ -132,7 +146,8 @@ void cn_timeout(cn_proc *p, unsigned ms) { p->next_timeout = (long)ms; }
 
 void cn__gen_after_turn(cn_proc *p)
 {
-    if (p->dead || p->next_timeout < 0)
+    p->last_timeout = p->next_timeout;
+    if (p->dead || p->next_timeout < 0 || p->suspended)
         return;
     if (!p->idle_timer && !(p->idle_timer = cn_timer_new(p->node, p)))
         return;

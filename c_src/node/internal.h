@@ -6,6 +6,7 @@
  *   proc.c    process table, mailboxes, run queue, exit
  *   link.c    links, monitors and exit signals
  *   gen.c     the managed-process dispatch: call, cast, info, timeouts
+ *   sys.c     OTP system messages: sys:get_state, get_status, suspend...
  *   call.c    outgoing gen_server calls and Gleam calls
  *   gleam.c   Subjects
  *   rxbatch.c reading one-way streams of small messages in batches
@@ -188,6 +189,9 @@ struct cn_proc {
 
     uv_timer_t *idle_timer;
     long     next_timeout;          /* set by cn_timeout during a turn */
+    long     last_timeout;          /* what the last turn armed, -1 none */
+    int      suspended;             /* sys:suspend: messages wait in held */
+    cn_env  *held_head, *held_tail;
     cn_buf   scratch;               /* cn_fmt */
 
     UT_hash_handle hh_num, hh_name;
@@ -198,6 +202,11 @@ struct cn_proc {
 void cn__proc_deliver(cn_proc *p, env_kind kind, const cn_pid *from, const cn_term *t,
                       int direct);
 void cn__proc_exit(cn_proc *p, const cn_term *reason);
+/* A message that arrived while suspended, kept in order; and putting them
+ * back at the front of the mailbox on resume. */
+void cn__proc_hold(cn_proc *p, const cn_term *t);
+void cn__proc_release_held(cn_proc *p);
+void cn__sys_handle(cn_proc *p, const cn_from *from, const cn_term *req);
 void cn__proc_run_timeout(cn_proc *p);
 /* Runs fn as a turn of p (timeouts, continuations). */
 void cn__proc_run(cn_proc *p, void (*fn)(cn_proc *p, void *arg), void *arg);

@@ -142,6 +142,7 @@ cn_proc *cn_spawn(cn_node *n, const cn_proc_ops *ops, void *arg, const char *nam
     p->node = n;
     p->ops = ops;
     p->next_timeout = -1;
+    p->last_timeout = -1;
     if (alloc_pid(n, &p->pid, &p->key) < 0 || (name && !(p->name = strdup(name)))) {
         free(p);
         return NULL;
@@ -216,6 +217,40 @@ void cn__proc_deliver(cn_proc *p, env_kind kind, const cn_pid *from, const cn_te
     p->mbox_tail = e;
     p->mbox_len++;
     runq_push(n, p);                /* runs after the current turn, if any */
+}
+
+void cn__proc_hold(cn_proc *p, const cn_term *t)
+{
+    cn_env *e = malloc(sizeof *e + t->len);
+    if (!e) {
+        cn_log(p->node, CN_LOG_ERROR, "out of memory: message dropped");
+        return;
+    }
+    e->next = NULL;
+    e->kind = ENV_MSG;
+    e->len = t->len;
+    memcpy(e->data, t->data, t->len);
+    if (p->held_tail)
+        p->held_tail->next = e;
+    else
+        p->held_head = e;
+    p->held_tail = e;
+}
+
+void cn__proc_release_held(cn_proc *p)
+{
+    size_t n = 0;
+    if (!p->held_head)
+        return;
+    for (cn_env *e = p->held_head; e; e = e->next)
+        n++;
+    p->held_tail->next = p->mbox_head;
+    if (!p->mbox_head)
+        p->mbox_tail = p->held_tail;
+    p->mbox_head = p->held_head;
+    p->mbox_len += n;
+    p->held_head = p->held_tail = NULL;
+    runq_push(p->node, p);
 }
 
 static cn_env *mbox_pop(cn_proc *p)
@@ -340,6 +375,11 @@ void cn__proc_exit(cn_proc *p, const cn_term *reason_in)
     cn_env *e;
     while ((e = mbox_pop(p)))
         free(e);
+    while ((e = p->held_head)) {
+        p->held_head = e->next;
+        free(e);
+    }
+    p->held_tail = NULL;
     cn_buf_free(&p->exit_reason);
     cn_buf_free(&p->scratch);
     /* freed once no handler frame can still point at it */

@@ -33,6 +33,7 @@
  *                                 request being {ask, ReplySubject}
  *   {timeout, Ms} -> ok       (idle timeout; fires a `timeout` event)
  *   {dead_letter, Pid} -> ok
+ * sys:get_state(Worker) is {ok, {worker, Tally}}.
  * A worker's Subjects answer {ping, ReplySubject} with pong (for Gleam-style
  * calls from Erlang) and report any other message as {subject, Msg}.
  */
@@ -247,6 +248,12 @@ static int worker_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
     return CN_OK;
 }
 
+/* What sys:get_state shows: {worker, Tally}. */
+static void worker_format_state(cn_proc *p, cn_buf *out)
+{
+    cn_term_build(out, "{worker, ~l}", ((worker *)cn_proc_state(p))->tally);
+}
+
 static void worker_timeout(cn_proc *p) { notify(p, "{cnode_event, ~p, timeout}", NULL); }
 
 static void worker_terminate(cn_proc *p, const cn_term *reason)
@@ -268,6 +275,7 @@ static int worker_init(cn_proc *p, void *arg)
 #define WORKER_OPS(policy)                                                          \
     { .kind = "worker", .init = worker_init, .handle_call = worker_call,            \
       .handle_cast = worker_cast, .handle_info = worker_info,                       \
+      .format_state = worker_format_state,                                          \
       .handle_subject = worker_subject, .handle_timeout = worker_timeout,           \
       .terminate = worker_terminate, .unhandled = policy }
 
