@@ -18,6 +18,10 @@
 %% trips, sequential, from peer A to an Erlang gen_server on B and to the C
 %% node's echo process.  Then the C node's memory per process and per
 %% connection.
+%% Knobs (environment): BENCH_N messages per path, BENCH_BYTES payload,
+%% BENCH_ROUNDS, BENCH_PATHS (say ee,ec), BENCH_C_ARGS (extra C node flags),
+%% BENCH_LAT_N (0 skips the stream latency), BENCH_CALLS (0 skips the round
+%% trips and memory).
 -module(dist_bench).
 -export([main/0, main/1]).
 %% used on the peers

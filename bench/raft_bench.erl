@@ -11,6 +11,7 @@
 %%               default), driven over its JSON gateway by keep-alive HTTP
 %%               clients in Erlang
 %% and prints writes/s, p50 and p99 side by side with the ratio to etcd.
+%% Knobs (environment): BENCH_RAFT_SECONDS, BENCH_RAFT_SYSTEMS (say c,etcd).
 -module(raft_bench).
 -export([main/0]).
 %% on the reference cluster's node
