@@ -235,6 +235,9 @@ sys_suspend_resume(Config) ->
 sys_unknown_request(Config) ->
     W = worker(Config),
     {'EXIT', _} = (catch sys:replace_state(W, fun(S) -> S end)),
+    %% a system message whose From is not {Pid, Tag} is an ordinary message
+    W ! {system, not_a_from, get_state},
+    {system, not_a_from, get_state} = event(W),
     pong = gen_server:call(W, ping).
 
 %% A one-way stream of small messages is read in batches (rxbatch.c): every

@@ -282,9 +282,8 @@ void cn__conn_tick(cn_conn *c)
 static void delay_acks(cn_conn *c)
 {
 #ifdef TCP_QUICKACK
-    uv_os_fd_t fd;
-    int off = 0;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+    int fd = cn__conn_fd(c), off = 0;
+    if (fd >= 0)
         setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off);
 #else
     (void)c;
@@ -328,6 +327,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         delay_acks(c);
         cn__rxb_read(c, (size_t)nread, buf->len, c->node->stats.msgs_in - msgs);
     }
+}
+
+int cn__conn_fd(cn_conn *c)
+{
+    uv_os_fd_t fd;
+    return c->tcp_open && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? fd : -1;
 }
 
 void cn__conn_reading(cn_conn *c, int on)

@@ -97,7 +97,14 @@ typedef struct cn_conn {
  * the messages it completed), and on each write. */
 void     cn__rxb_read(cn_conn *c, size_t nread, size_t offered, uint64_t msgs);
 void     cn__rxb_wrote(cn_conn *c);
+/* rxbatch.c's rules, pure: a batch's bytes for a stream's average message;
+ * whether a read (and the peer's segments since the last look) starts
+ * batching; whether what a tick brought keeps it. */
+size_t   cn__rxb_batch_bytes(size_t avg_msg);
+int      cn__rxb_starts(size_t nread, uint64_t msgs, uint64_t seg_bytes, uint64_t segs);
+int      cn__rxb_keeps(int64_t arrived, size_t batch, unsigned quiet);
 void     cn__conn_reading(cn_conn *c, int on);   /* start or stop reading */
+int      cn__conn_fd(cn_conn *c);                /* the socket, or -1 */
 
 void     cn__conn_accept(cn_node *n, uv_stream_t *server);
 cn_conn *cn__conn_get(cn_node *n, cn_atom peer, int dial);

@@ -50,15 +50,31 @@
 #define CN_RXB_SMALL_SEG    4096
 #define CN_RXB_SHORT_RTT_US 1000
 
-static int conn_fd(cn_conn *c)
+/* ---- the rules (pure; test/c/rxbatch_test.c) ----------------------------- */
+
+size_t cn__rxb_batch_bytes(size_t avg_msg)
 {
-    uv_os_fd_t fd;
-    return uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? fd : -1;
+    size_t want = avg_msg * CN_RXB_TICK_MSGS;
+    return want < CN_RXB_MIN_BATCH ? CN_RXB_MIN_BATCH
+         : want > CN_RXB_MAX_BATCH ? CN_RXB_MAX_BATCH : want;
 }
+
+int cn__rxb_starts(size_t nread, uint64_t msgs, uint64_t seg_bytes, uint64_t segs)
+{
+    return nread >= CN_RXB_ENTER && msgs && nread / msgs < CN_RXB_SMALL_SEG && segs &&
+           seg_bytes / segs < CN_RXB_SMALL_SEG;
+}
+
+int cn__rxb_keeps(int64_t arrived, size_t batch, unsigned quiet)
+{
+    return arrived >= (int64_t)(batch / CN_RXB_KEEP_DIV) && quiet < CN_RXB_MAX_HOLD;
+}
+
+/* ---- the socket --------------------------------------------------------- */
 
 static int set_lowat(cn_conn *c, int bytes)
 {
-    int fd = conn_fd(c);
+    int fd = cn__conn_fd(c);
     return fd < 0 ? -1 : setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes);
 }
 
@@ -82,7 +98,7 @@ static void leave(cn_conn *c)
 
 static int pending_bytes(cn_conn *c)
 {
-    int fd = conn_fd(c), n = 0;
+    int fd = cn__conn_fd(c), n = 0;
     return fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
 }
 
@@ -93,7 +109,7 @@ static void on_tick(uv_timer_t *t)
     /* what arrived during the tick: read, plus growth of what is queued */
     int64_t arrived = (int64_t)c->rxb.read_bytes + now - c->rxb.pending;
     c->rxb.quiet = c->rxb.read_bytes ? 0 : c->rxb.quiet + 1;
-    if (now < 0 || arrived < c->rxb.batch / CN_RXB_KEEP_DIV || c->rxb.quiet >= CN_RXB_MAX_HOLD) {
+    if (now < 0 || !cn__rxb_keeps(arrived, (size_t)c->rxb.batch, c->rxb.quiet)) {
         leave(c);
         return;
     }
@@ -102,29 +118,25 @@ static void on_tick(uv_timer_t *t)
     resume(c);
 }
 
-/* Whether the peer's segments since the last look were small (under
- * CN_RXB_SMALL_SEG bytes on average): a sender that merges its own writes,
- * like a C node, gains nothing from batching.  Also says whether the path
- * is short. */
-static int small_segments(cn_conn *c, int fd, int *short_path)
+/* The peer's data bytes and segments since the last look (a sender that
+ * merges its own writes, like a C node, sends large ones), and whether the
+ * path is short.  -1 where the kernel does not tell. */
+static int segments_since(cn_conn *c, int fd, uint64_t *bytes, uint64_t *segs, int *short_path)
 {
     cn_tcp_info ti;
     if (cn__tcp_info(fd, &ti) < 0)
-        return 0;
-    uint64_t bytes = ti.bytes_in - c->rxb.bytes_in;
-    uint32_t segs = ti.data_segs_in - c->rxb.segs_in;
+        return -1;
+    *bytes = ti.bytes_in - c->rxb.bytes_in;
+    *segs = (uint32_t)(ti.data_segs_in - c->rxb.segs_in);
     c->rxb.bytes_in = ti.bytes_in;
     c->rxb.segs_in = ti.data_segs_in;
     *short_path = ti.rtt_us && ti.rtt_us < CN_RXB_SHORT_RTT_US;
-    return segs && bytes / segs < CN_RXB_SMALL_SEG;
+    return 0;
 }
 
-/* A batch is CN_RXB_TICK_MSGS messages of the stream's average size. */
 static void enter(cn_conn *c, int fd, size_t avg_msg, int short_path)
 {
-    size_t want = avg_msg * CN_RXB_TICK_MSGS;
-    int batch = (int)(want < CN_RXB_MIN_BATCH ? CN_RXB_MIN_BATCH
-                      : want > CN_RXB_MAX_BATCH ? CN_RXB_MAX_BATCH : want);
+    int batch = (int)cn__rxb_batch_bytes(avg_msg);
     /* before the low-water mark, which the kernel caps by the buffer */
     if (short_path)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &batch, sizeof batch);
@@ -156,9 +168,12 @@ void cn__rxb_read(cn_conn *c, size_t nread, size_t offered, uint64_t msgs)
         return;
     }
     int fd, short_path;
-    if (nread >= CN_RXB_ENTER && msgs && nread / msgs < CN_RXB_SMALL_SEG &&
-        c->node->rx_batching && c->timer_open &&
-        (fd = conn_fd(c)) >= 0 && small_segments(c, fd, &short_path))
+    uint64_t seg_bytes, segs;
+    /* the cheap tests first: most reads are small */
+    if (nread < CN_RXB_ENTER || !msgs || !c->node->rx_batching || !c->timer_open ||
+        (fd = cn__conn_fd(c)) < 0 || segments_since(c, fd, &seg_bytes, &segs, &short_path) < 0)
+        return;
+    if (cn__rxb_starts(nread, msgs, seg_bytes, segs))
         enter(c, fd, nread / msgs, short_path);
 }
 

@@ -113,17 +113,29 @@ static void on_tick(uv_timer_t *t)
     after_core(rn);
 }
 
+static void put_leader(cn_buf *b, int leader)
+{
+    if (leader)
+        cn_term_put_long(b, leader);
+    else
+        cn_term_put_atom(b, "none");
+}
+
 /* {raft_kv_event, Pid, Role, Term, Leader | none, LastApplied} */
 static void tell(raft_node *rn, const cn_pid *to)
 {
     raft *r = rn->r;
-    int leader = raft_get_leader(r);
-    if (leader)
-        cn_sendf(rn->proc, to, "{raft_kv_event, ~p, ~a, ~u, ~i, ~u}", cn_self(rn->proc),
-                 raft_role_name(raft_get_role(r)), raft_get_term(r), leader, raft_get_applied(r));
-    else
-        cn_sendf(rn->proc, to, "{raft_kv_event, ~p, ~a, ~u, none, ~u}", cn_self(rn->proc),
-                 raft_role_name(raft_get_role(r)), raft_get_term(r), raft_get_applied(r));
+    cn_buf *b = &rn->buf;
+    cn_buf_reset(b);
+    cn_term_put_tuple(b, 6);
+    cn_term_put_atom(b, "raft_kv_event");
+    cn_term_put_pid(b, cn_self(rn->proc));
+    cn_term_put_atom(b, raft_role_name(raft_get_role(r)));
+    cn_term_put_ulong(b, raft_get_term(r));
+    put_leader(b, raft_get_leader(r));
+    cn_term_put_ulong(b, raft_get_applied(r));
+    cn_term t = cn_buf_term(b, 0);
+    cn_send(rn->proc, to, &t);
 }
 
 /* Tells the watchers when role, term, leader or last_applied changed. */
@@ -542,7 +554,6 @@ static int rn_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
 static void put_status(raft_node *rn, cn_buf *b)
 {
     raft *r = rn->r;
-    int leader = raft_get_leader(r);
     cn_term_put_map(b, 10);
     cn_term_build(b, "id");
     cn_term_put_long(b, rn->cfg.id);
@@ -551,10 +562,7 @@ static void put_status(raft_node *rn, cn_buf *b)
     cn_term_build(b, "term");
     cn_term_put_ulong(b, raft_get_term(r));
     cn_term_build(b, "leader");
-    if (leader)
-        cn_term_put_long(b, leader);
-    else
-        cn_term_put_atom(b, "none");
+    put_leader(b, raft_get_leader(r));
     cn_term_build(b, "commit_index");
     cn_term_put_ulong(b, raft_get_commit(r));
     cn_term_build(b, "last_applied");
@@ -603,6 +611,7 @@ static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
             cn_term_build(b, "{error, too_many_watchers}");
         } else {
             tell(rn, &pid);     /* the state now, before any change */
+            cn_buf_reset(b);    /* tell used the same buffer */
             cn_term_build(b, "ok");
         }
     } else if (cn_term_match(req, "{test_isolate, true}") ||
