@@ -161,7 +161,7 @@ collector(St) ->
     receive
         {name, Sname, Node} -> collector(St#{{sname, Sname} => Node});
         {cnode_line, _Sname, Line} ->
-            case gossip_ref_json:decode(Line) of
+            case cnode_json:decode(Line) of
                 {ok, #{<<"event">> := <<"chat">>} = M} -> collector(chat(M, St));
                 _ -> collector(St)
             end;

@@ -159,7 +159,7 @@ load_peers(Path) ->
     case file:read_file(Path) of
         {error, E} -> {error, io_lib:format("cannot read ~s: ~s", [Path, file:format_error(E)])};
         {ok, Bin} ->
-            case chatterbox_ref_json:decode(Bin) of
+            case cnode_json:decode(Bin) of
                 {error, Why} -> {error, io_lib:format("~s: not valid JSON (~p)", [Path, Why])};
                 {ok, J} ->
                     try {ok, peers(J)}

@@ -17,7 +17,7 @@
 %%
 %% Events go to a listener pid as {gossip_event, NodeBin, Map}, Map being
 %% exactly what the C node's JSON line for the event decodes to (binary keys,
-%% gossip_ref_json), and/or to stdout (text or JSON lines).
+%% cnode_json), and/or to stdout (text or JSON lines).
 %% Run it on a hidden node (erl -hidden), so that connections between
 %% Erlang peers do not become a full mesh through global.
 -module(gossip_ref).
@@ -254,12 +254,12 @@ emit(Ev0, #st{self = Self} = S) ->
     case S#st.listener of
         undefined -> ok;
         %% the same map a C node's JSON line decodes to
-        L -> {ok, J} = gossip_ref_json:decode(gossip_ref_json:encode(Ev)),
+        L -> {ok, J} = cnode_json:decode(cnode_json:encode(Ev)),
              L ! {gossip_event, Self, J}
     end,
     case S#st.out of
         none -> ok;
-        json -> io:put_chars([gossip_ref_json:encode(Ev), $\n]);
+        json -> io:put_chars([cnode_json:encode(Ev), $\n]);
         text -> text(Ev)
     end,
     S.

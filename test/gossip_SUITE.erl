@@ -106,7 +106,7 @@ new_state() -> #{evs => [], chats => #{}, views => #{}}.
 
 %% Folds one arriving event into the state.
 absorb({cnode_line, Name, Line}, S) ->
-    case gossip_ref_json:decode(Line) of
+    case cnode_json:decode(Line) of
         {ok, M} when is_map(M) -> add_event(get({sname, Name}), M, S);
         _ -> ct:log("~s: ~s", [Name, Line]), S
     end;

@@ -1,11 +1,12 @@
-%% gossip_ref_json - the JSON lines of the gossip chat, both ways.
+%% cnode_json - JSON both ways for the Erlang side: the gossip chat's JSON
+%% lines, peers.json for the reference peers, cnode-check's histories.
 %%
 %% OTP 25 has no json module.  This is the small subset the chat's
 %% non-interactive mode needs: objects, arrays, strings (with \uXXXX escapes
 %% and surrogate pairs), integers, floats, true, false, null.  Objects decode
 %% to maps with binary keys; strings to UTF-8 binaries.  The reference peer
 %% prints its events with encode/1, in the same shape as the C node's.
--module(gossip_ref_json).
+-module(cnode_json).
 
 -export([decode/1, encode/1]).
 
