@@ -37,8 +37,16 @@ MAINS       := $(foreach b,$(BINS) $(TOOLS),$($(b)_MAIN))
 PROTO_SRC   := $(filter-out $(MAINS) c_src/node/%,$(wildcard c_src/*/*.c))
 HEADERS     := $(wildcard c_src/*/*.h)
 
-.PHONY: all san deps test test-c fuzz bench demo clean
-all: $(addprefix $(PRIV)/bin/,$(BUILT_BINS))
+.PHONY: all san deps test test-c fuzz bench demo clean erlang
+all: $(addprefix $(PRIV)/bin/,$(BUILT_BINS)) $(PRIV)/bin/cnode-check erlang
+
+# The Erlang side (reference peers, cnode-check) in _build/default.
+erlang:
+	@rebar3 compile >/dev/null
+
+$(PRIV)/bin/cnode-check: scripts/cnode-check
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 # libcnode.a (the runtime) and libproto.a (the protocols), per build flavour
 define libs

@@ -1,0 +1,57 @@
+%% cnode_check_results - the results of a cnode-check run: one row per
+%% cluster, printed as a table on stdout and written as results.json, and
+%% whether each cluster did what the scenario expects of it.
+%%
+%% A cluster is expected to pass every check unless the scenario's
+%% "expect" names a known limitation for it ("known limitation: ..."):
+%% then it is expected to fail at least one, and the table says which.
+-module(cnode_check_results).
+
+-export([print/1, to_json/1, as_expected/1, verdict_text/1]).
+
+passed(#{checks := Checks}) -> lists:all(fun({_, V}) -> V =:= ok end, Checks).
+
+limitation(#{expect := <<"known limitation", _/binary>>}) -> true;
+limitation(_) -> false.
+
+as_expected(Row) -> passed(Row) =/= limitation(Row).
+
+verdict_text(ok) -> <<"ok">>;
+verdict_text({failed, Text}) -> iolist_to_binary(["FAILED: ", Text]);
+verdict_text({failed, Text, _}) -> iolist_to_binary(["FAILED: ", Text]).
+
+print(Rows) ->
+    io:format("~n~-12s ~-28s ~8s ~6s ~6s ~6s ~7s  ~s~n",
+              ["cluster", "nodes", "ops ok", "fail", "info", "faults", "checks", "verdict"]),
+    [print_row(R) || R <- Rows],
+    [print_failures(R) || R <- Rows],
+    ok.
+
+print_row(R = #{cluster := C, impls := Impls}) ->
+    Ops = maps:get(ops, R, #{}),
+    Checks = maps:get(checks, R, []),
+    Ok = length([x || {_, ok} <- Checks]),
+    io:format("~-12s ~-28s ~8b ~6b ~6b ~6b ~7s  ~s~n",
+              [C, lists:join(" ", Impls), maps:get(ok, Ops, 0), maps:get(fail, Ops, 0),
+               maps:get(info, Ops, 0), maps:get(faults, R, 0),
+               io_lib:format("~b/~b", [Ok, length(Checks)]), verdict(R)]).
+
+verdict(R) ->
+    case {passed(R), limitation(R)} of
+        {true, false} -> "pass";
+        {false, false} -> "FAIL";
+        {false, true} -> ["fails as expected (", maps:get(expect, R), ")"];
+        {true, true} -> "UNEXPECTED PASS (scenario expects a known limitation)"
+    end.
+
+print_failures(R = #{cluster := C}) ->
+    [io:format("~n~s: ~s~n~s~n", [C, Label, verdict_text(V)])
+     || {Label, V} <- maps:get(checks, R, []), V =/= ok].
+
+to_json(R) ->
+    #{cluster => list_to_binary(maps:get(cluster, R)), nodes => maps:get(impls, R),
+      ops => maps:get(ops, R, #{}), faults => maps:get(faults, R, 0),
+      expect => maps:get(expect, R),
+      checks => maps:from_list([{L, verdict_text(V)} || {L, V} <- maps:get(checks, R, [])]),
+      as_expected => as_expected(R),
+      report => case maps:get(report, R, none) of none -> null; P -> list_to_binary(P) end}.

@@ -1,0 +1,81 @@
+%% cnode_check_workload - one cluster's run, the same for every protocol:
+%% form the cluster, start the nemesis, run the clients, end the faults,
+%% let the cluster settle, take the final reads, check, report.  What is
+%% protocol-specific lives in the protocol's module (cnode_check_raft):
+%% setup/2, leader/0, run_clients/2, settle/2, final_reads/2, check/2,
+%% restarted/1.
+-module(cnode_check_workload).
+
+-export([run/2]).
+
+-define(LEADER_MS, 20000).
+-define(READY_MS, 30000).
+
+run(Ctx = #{protocol := <<"raft_kv">>}, Dir) -> run(cnode_check_raft, Ctx, Dir).
+
+run(Mod, Ctx, Dir) ->
+    History = filename:join(Dir, "history.jsonl"),
+    cnode_check_history:open(History),
+    case Mod:setup(Ctx, ?LEADER_MS) of
+        ok -> ok;
+        {error, Why} -> cnode_check_history:close(),
+                        throw({error, io_lib:format("cluster did not form: ~p", [Why])})
+    end,
+    #{nemesis := N, seed := Seed, hosts := Hosts, seconds := Seconds} = Ctx,
+    Nemesis = cnode_check_nemesis:start(N#{hosts => Hosts, seed => Seed,
+                                           leader => fun Mod:leader/0,
+                                           restart => fun(S) -> restart(Mod, Ctx, S) end}),
+    Mod:run_clients(Ctx, Seconds),
+    cnode_check_nemesis:stop(Nemesis),
+    Settled = Mod:settle(Ctx, round(maps:get(settle_seconds, Ctx) * 1000)),
+    Mod:final_reads(Ctx, 1000000),
+    cnode_check_history:close(),
+    Events = cnode_check_history:read(History),
+    Checks = [{<<"settled">>, settled(Settled)} | Mod:check(Ctx, Events)],
+    Row = #{ops => count_ops(Events), faults => count_faults(Events), checks => Checks},
+    Report = report(Dir, Events, Ctx, Row),
+    Row#{report => Report}.
+
+%% A killed node started again with its data; the cluster is told.
+restart(Mod, Ctx, Spec) ->
+    S = cnode_check_nodes:restart(Spec, Ctx),
+    ets:insert(cnode_check_nodes, {maps:get(id, S), S}),
+    _ = Mod:ready(S, ?READY_MS),
+    Mod:restarted(Ctx),
+    S.
+
+settled({ok, _}) -> ok;
+settled({error, Nodes}) ->
+    {failed, io_lib:format("not every node at the same index: ~0p", [Nodes])}.
+
+%% #{ok, fail, info} counts of completed client operations.
+count_ops(Events) ->
+    lists:foldl(fun(#{<<"process">> := P, <<"type">> := T}, Acc) when is_integer(P),
+                                                                     T =/= <<"invoke">> ->
+                        maps:update_with(binary_to_atom(T), fun(X) -> X + 1 end, 1, Acc);
+                   (_, Acc) -> Acc
+                end, #{ok => 0, fail => 0, info => 0}, Events).
+
+count_faults(Events) ->
+    length([E || E = #{<<"process">> := <<"nemesis">>, <<"f">> := F} <- Events,
+                 lists:member(F, [<<"start_partition">>, <<"kill">>, <<"pause">>])]).
+
+report(Dir, Events, Ctx, Row) ->
+    Anomaly = [A || {_, {failed, _, A}} <- maps:get(checks, Row)],
+    Info = #{title => iolist_to_binary([maps:get(name, Ctx), " / ", filename:basename(Dir)]),
+             seed => maps:get(seed, Ctx),
+             results => [{L, cnode_check_results:verdict_text(V)}
+                         || {L, V} <- maps:get(checks, Row)],
+             node_logs => [{list_to_binary(maps:get(name, S)),
+                            list_to_binary(filename:join(filename:basename(maps:get(dir, S)),
+                                                         "node.log"))}
+                           || S <- maps:get(nodes, Ctx)]},
+    Info2 = case Anomaly of
+                [A | _] -> Info#{anomaly => cnode_check_lin:anomaly_ops(A)};
+                [] -> Info
+            end,
+    try cnode_check_report:write(Dir, Events, Info2) of
+        {ok, Path} -> Path
+    catch
+        C:E -> io:format("   report not written: ~p:~p~n", [C, E]), none
+    end.
