@@ -38,6 +38,11 @@ typedef struct cn_node_config {
     int         no_signals;  /* 1: do not stop on SIGINT/SIGTERM */
     int         no_rx_batching; /* 1: wake for every segment of a stream
                                  * (see rxbatch.c; costs an Erlang sender) */
+    /* Random bytes: fill buf, return 0, or -1 when there are none.  NULL:
+     * getrandom(2).  Without them the node does not start, and a handshake
+     * that cannot draw its challenge is refused (logged); tests set a
+     * failing source here. */
+    int       (*random)(void *buf, size_t len);
 } cn_node_config;
 
 /* Creates a node on loop, listens, and registers with epmd (starting epmd if

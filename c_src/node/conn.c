@@ -498,7 +498,7 @@ static void start_handshake(cn_conn *c)
     cn_node *n = c->node;
     c->state = CONN_HANDSHAKE;
     cn_hs_init(&c->hs, c->initiator ? CN_HS_INITIATOR : CN_HS_ACCEPTOR, n->name,
-               CN_DFLAGS_OURS, n->creation, n->cookie, cn__random32(),
+               CN_DFLAGS_OURS, n->creation, n->cookie, n->random,
                c->initiator ? c->peer : NULL);
     uv_tcp_nodelay(&c->tcp, 1);
     if (c->initiator) {

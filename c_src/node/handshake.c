@@ -1,9 +1,12 @@
 /* handshake.c - version 6 distribution handshake state machine (handshake.h).
- * Mirrors kernel's dist_util.erl; pure apart from MD5 from libcrypto.
+ * Mirrors kernel's dist_util.erl; pure apart from MD5 from libcrypto and the
+ * random source it is given.  Digests are compared in constant time, so
+ * timing tells a guesser nothing about how close a digest came.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "dist.h"
@@ -38,8 +41,15 @@ void cn_hs_digest(const char *cookie, uint32_t challenge, unsigned char out[16])
     EVP_MD_CTX_free(ctx);
 }
 
+int cn_hs_digest_ok(const char *cookie, uint32_t challenge, const unsigned char got[16])
+{
+    unsigned char want[16];
+    cn_hs_digest(cookie, challenge, want);
+    return CRYPTO_memcmp(want, got, sizeof want) == 0;
+}
+
 void cn_hs_init(cn_hs *hs, cn_hs_role role, const char *our_name, uint64_t our_flags,
-                uint32_t our_creation, const char *cookie, uint32_t challenge,
+                uint32_t our_creation, const char *cookie, cn_hs_random random,
                 const char *peer_name)
 {
     memset(hs, 0, sizeof *hs);
@@ -49,7 +59,7 @@ void cn_hs_init(cn_hs *hs, cn_hs_role role, const char *our_name, uint64_t our_f
     hs->our_flags = our_flags;
     hs->our_creation = our_creation;
     hs->cookie = cookie;
-    hs->our_challenge = challenge;
+    hs->random = random;
     if (peer_name)
         snprintf(hs->peer_name, sizeof hs->peer_name, "%s", peer_name);
 }
@@ -59,6 +69,15 @@ static cn_hs_result fail(cn_hs *hs, const char *why)
     hs->state = HS_FAILED;
     hs->error = why;
     return CN_HS_FAILED;
+}
+
+/* Draws the challenge we send; -1 (and FAILED) without randomness. */
+static int draw_challenge(cn_hs *hs)
+{
+    if (hs->random && hs->random(&hs->our_challenge, sizeof hs->our_challenge) == 0)
+        return 0;
+    fail(hs, "no random numbers for a challenge (the random source failed): handshake refused");
+    return -1;
 }
 
 /* Starts a 2-byte-length message; returns the offset to patch. */
@@ -169,6 +188,8 @@ static cn_hs_result on_challenge(cn_hs *hs, const unsigned char *p, size_t n, cn
         return fail(hs, "peer answered with another node name");
     if (!flags_ok(hs, hs->peer_flags))
         return fail(hs, hs->error);
+    if (draw_challenge(hs) < 0)
+        return CN_HS_FAILED;
     cn_hs_digest(hs->cookie, hs->peer_challenge, digest);
     size_t at = msg_begin(out);
     cn_buf_put8(out, 'r');
@@ -181,11 +202,9 @@ static cn_hs_result on_challenge(cn_hs *hs, const unsigned char *p, size_t n, cn
 
 static cn_hs_result on_ack(cn_hs *hs, const unsigned char *p, size_t n)
 {
-    unsigned char want[16];
     if (n != 17 || p[0] != 'a')
         return fail(hs, "malformed challenge ack");
-    cn_hs_digest(hs->cookie, hs->our_challenge, want);
-    if (memcmp(want, p + 1, 16) != 0)
+    if (!cn_hs_digest_ok(hs->cookie, hs->our_challenge, p + 1))
         return fail(hs, "peer's challenge ack is wrong (cookie mismatch)");
     hs->state = HS_DONE;
     return CN_HS_DONE;
@@ -212,8 +231,7 @@ static cn_hs_result on_reply(cn_hs *hs, const unsigned char *p, size_t n, cn_buf
     unsigned char want[16];
     if (n != 21 || p[0] != 'r')
         return fail(hs, "malformed challenge reply");
-    cn_hs_digest(hs->cookie, hs->our_challenge, want);
-    if (memcmp(want, p + 5, 16) != 0)
+    if (!cn_hs_digest_ok(hs->cookie, hs->our_challenge, p + 5))
         return fail(hs, "connection attempt with a wrong cookie rejected");
     hs->peer_challenge = cn_get32(p + 1);
     cn_hs_digest(hs->cookie, hs->peer_challenge, want);
@@ -271,6 +289,9 @@ cn_hs_result cn_hs_decide(cn_hs *hs, cn_hs_status status, cn_buf *out)
 {
     if (hs->state != HS_A_DECIDE)
         return fail(hs, "handshake decision out of turn");
+    if ((status == CN_HS_OK || status == CN_HS_OK_SIMULTANEOUS || status == CN_HS_ALIVE) &&
+        draw_challenge(hs) < 0)
+        return CN_HS_FAILED;
     switch (status) {
     case CN_HS_OK:
     case CN_HS_OK_SIMULTANEOUS:

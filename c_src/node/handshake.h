@@ -36,6 +36,11 @@ typedef enum cn_hs_status {
     CN_HS_NOT_ALLOWED,
 } cn_hs_status;
 
+/* A source of random bytes: fills buf and returns 0, or returns -1 when it
+ * has none.  A handshake that cannot draw its challenge fails: a guessable
+ * challenge would let a digest seen once be replayed. */
+typedef int (*cn_hs_random)(void *buf, size_t len);
+
 typedef struct cn_hs {
     cn_hs_role role;
     int        state;
@@ -47,7 +52,8 @@ typedef struct cn_hs {
     const char *cookie;
     uint64_t   our_flags;
     uint32_t   our_creation;
-    uint32_t   our_challenge;
+    cn_hs_random random;
+    uint32_t   our_challenge;           /* drawn when first sent */
 
     char       peer_name[CN_ATOM_BUF];  /* expected (initiator) or received */
     uint64_t   peer_flags;
@@ -56,9 +62,9 @@ typedef struct cn_hs {
 } cn_hs;
 
 /* peer_name: the node we dial (initiator) or NULL (acceptor).
- * challenge: a random number from the caller. */
+ * random: where our challenge comes from (NULL: nowhere, so it fails). */
 void cn_hs_init(cn_hs *hs, cn_hs_role role, const char *our_name, uint64_t our_flags,
-                uint32_t our_creation, const char *cookie, uint32_t challenge,
+                uint32_t our_creation, const char *cookie, cn_hs_random random,
                 const char *peer_name);
 
 /* Initiator: writes the name message. */
@@ -74,5 +80,7 @@ cn_hs_result cn_hs_decide(cn_hs *hs, cn_hs_status status, cn_buf *out);
 
 /* MD5(cookie ++ decimal(challenge)), exposed for tests. */
 void cn_hs_digest(const char *cookie, uint32_t challenge, unsigned char out[16]);
+/* Whether got is the digest for challenge, compared in constant time. */
+int  cn_hs_digest_ok(const char *cookie, uint32_t challenge, const unsigned char got[16]);
 
 #endif

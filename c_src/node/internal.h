@@ -259,6 +259,7 @@ struct cn_node {
     char       alive[256], host[256];
     char       cookie[CN_ATOM_BUF];
     uint32_t   creation;
+    cn_hs_random random;            /* creation, challenges, a fresh cookie */
     int        verbose;
     size_t     max_packet;
     unsigned   tick_ms;             /* ticktime / 4 */
@@ -303,7 +304,6 @@ void cn__node_schedule(cn_node *n);       /* make sure the run queue runs */
 void cn__node_dirty(cn_node *n, cn_conn *c);
 void cn__node_conn_gone(cn_node *n, cn_conn *c);
 void cn__node_status(cn_node *n, cn_atom peer, int up);
-uint32_t cn__random32(void);
 
 /* epmd.c */
 typedef void (*cn_epmd_cb)(void *ud, int port, const char *err);

@@ -34,12 +34,22 @@ extern char **environ;
 
 /* ---- small services ----------------------------------------------------- */
 
-uint32_t cn__random32(void)
+/* The operating system's random numbers.  There is no fallback: what the
+ * node draws (its creation, handshake challenges, a fresh cookie) must not
+ * be guessable, so without them it refuses instead. */
+static int os_random(void *buf, size_t len)
 {
-    uint32_t v = 0;
-    if (getrandom(&v, sizeof v, 0) != sizeof v)
-        v = (uint32_t)time(NULL) ^ (uint32_t)getpid() ^ (uint32_t)clock();
-    return v;
+    char *p = buf;
+    while (len) {
+        ssize_t r = getrandom(p, len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
 }
 
 void cn_log(cn_node *n, int level, const char *fmt, ...)
@@ -353,11 +363,16 @@ static int set_cookie(cn_node *n, const cn_node_config *cfg, char *err, size_t e
     snprintf(path, sizeof path, "%s/.erlang.cookie", home ? home : ".");
     FILE *f = fopen(path, "r");
     if (!f && errno == ENOENT) {
+        unsigned char raw[20];
+        if (n->random(raw, sizeof raw) < 0) {
+            snprintf(err, errlen, "no random numbers to make a cookie in %s", path);
+            return -1;
+        }
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0400);
         if (fd >= 0) {
             char fresh[21];
             for (int i = 0; i < 20; i++)
-                fresh[i] = (char)('A' + cn__random32() % 26);
+                fresh[i] = (char)('A' + raw[i] % 26);
             fresh[20] = '\0';
             ssize_t w = write(fd, fresh, 20);
             close(fd);
@@ -447,9 +462,6 @@ static int publish(cn_node *n, char *err, size_t errlen)
                  n->alive);
         return -1;
     }
-    /* ei drops the creation epmd hands out, so each start draws its own:
-     * pids and refs of an earlier life of this node never match ours. */
-    n->creation = 4 + cn__random32() % 0x7ffffff0u;
     return 0;
 }
 
@@ -527,6 +539,17 @@ cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, si
      * ignores SIGPIPE too) */
     signal(SIGPIPE, SIG_IGN);
     n->loop = loop;
+    n->random = cfg->random ? cfg->random : os_random;
+    /* ei drops the creation epmd hands out, so each start draws its own:
+     * pids and refs of an earlier life of this node never match ours. */
+    uint32_t r;
+    if (n->random(&r, sizeof r) < 0) {
+        snprintf(err, errlen, "no random numbers (getrandom failed): a node needs them for "
+                 "its creation and its handshake challenges");
+        free(n);
+        return NULL;
+    }
+    n->creation = 4 + r % 0x7ffffff0u;
     n->epmd_fd = -1;
     n->verbose = cfg->verbose;
     n->max_packet = cfg->max_packet ? cfg->max_packet : DEFAULT_MAX_PACKET;

@@ -1,10 +1,13 @@
 /* handshake_test.c - unit tests of the version 6 handshake state machine
  * (handshake.h): two cn_hs talking to each other through buffers, the
- * digest against erl's, the acceptor's status answers, flags, the old
- * version 5 name message, and input that arrives in pieces. */
+ * digest against erl's, digests one byte off, the acceptor's status
+ * answers, flags, the old version 5 name message, input that arrives in
+ * pieces, and what happens without randomness (the handshake and a node's
+ * start refuse). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../c_src/node/cn.h"
 #include "../../c_src/node/dist.h"
 #include "../../c_src/node/handshake.h"
 #include "check.h"
@@ -23,6 +26,21 @@ typedef struct side {
 
 static cn_hs_status decision;       /* what acceptors answer */
 
+/* Random sources: each side's fixed challenge, and none at all. */
+static int fixed_random(void *buf, size_t len, uint32_t v)
+{
+    memcpy(buf, &v, len < sizeof v ? len : sizeof v);
+    return 0;
+}
+static int rnd_a(void *buf, size_t len) { return fixed_random(buf, len, A_CHALLENGE); }
+static int rnd_b(void *buf, size_t len) { return fixed_random(buf, len, B_CHALLENGE); }
+static int no_random(void *buf, size_t len)
+{
+    (void)buf;
+    (void)len;
+    return -1;
+}
+
 static void setup(side *a, side *b, const char *cookie_a, const char *cookie_b)
 {
     memset(a, 0, sizeof *a);
@@ -30,9 +48,9 @@ static void setup(side *a, side *b, const char *cookie_a, const char *cookie_b)
     cn_buf_init(&a->out);
     cn_buf_init(&b->out);
     cn_hs_init(&a->hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 0x5001, cookie_a,
-               A_CHALLENGE, B_NAME);
+               rnd_a, B_NAME);
     cn_hs_init(&b->hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 0x6002, cookie_b,
-               B_CHALLENGE, NULL);
+               rnd_b, NULL);
     a->res = b->res = CN_HS_CONTINUE;
     cn_hs_start(&a->hs, &a->out);
 }
@@ -160,7 +178,7 @@ static void test_different_cookie(void)
     setup(&a, &b, "monster", "monster");
     converse(&a, &b);
     CHECK(a.res == CN_HS_DONE);
-    cn_hs_init(&a.hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "monster", A_CHALLENGE,
+    cn_hs_init(&a.hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "monster", rnd_a,
                B_NAME);
     cn_buf in, out;
     cn_buf_init(&in);
@@ -173,7 +191,7 @@ static void test_different_cookie(void)
     CHECK(feed_all(&a.hs, &in, &out, NULL) == CN_HS_FAILED);
     CHECK(a.hs.error && strstr(a.hs.error, "cookie"));
     /* the same with the right ack succeeds */
-    cn_hs_init(&a.hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "monster", A_CHALLENGE,
+    cn_hs_init(&a.hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "monster", rnd_a,
                B_NAME);
     cn_hs_digest("monster", A_CHALLENGE, ack + 1);
     in.len -= 2 + sizeof ack;
@@ -203,6 +221,129 @@ static void test_digest(void)
         cn_hs_digest(v[i].cookie, v[i].challenge, got);
         CHECK(memcmp(got, want, 16) == 0);
     }
+}
+
+/* ---- digests one byte off ------------------------------------------------------- */
+
+/* What an acceptor that challenged A with B_CHALLENGE makes of A's reply
+ * carrying digest d; out gets what it writes after the reply. */
+static cn_hs_result acceptor_verdict(const unsigned char d[16], cn_buf *out)
+{
+    cn_hs hs;
+    cn_buf in;
+    size_t used;
+    unsigned char reply[21] = { 'r', 0x11, 0x22, 0x33, 0x44 };    /* A_CHALLENGE */
+    cn_buf_init(&in);
+    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", rnd_b, NULL);
+    put_name_msg(&in, CN_DFLAGS_OURS, 0, 0, A_NAME);
+    CHECK(cn_hs_feed(&hs, in.data, in.len, &used, out) == CN_HS_NAME);
+    CHECK(cn_hs_decide(&hs, CN_HS_OK, out) == CN_HS_CONTINUE);
+    cn_buf_reset(out);
+    cn_buf_reset(&in);
+    memcpy(reply + 5, d, 16);
+    put_msg(&in, reply, sizeof reply);
+    cn_hs_result r = feed_all(&hs, &in, out, NULL);
+    if (r == CN_HS_FAILED && !strstr(hs.error, "cookie"))
+        r = CN_HS_CONTINUE;             /* refused, but not for the digest */
+    cn_buf_free(&in);
+    return r;
+}
+
+/* What an initiator that sent A_CHALLENGE makes of an ack carrying d. */
+static cn_hs_result initiator_verdict(const unsigned char d[16])
+{
+    cn_hs hs;
+    cn_buf in, out;
+    unsigned char ack[17] = { 'a' };
+    cn_buf_init(&in);
+    cn_buf_init(&out);
+    cn_hs_init(&hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "c", rnd_a, B_NAME);
+    put_msg(&in, "sok", 3);
+    put_name_msg(&in, CN_DFLAGS_OURS, 1, B_CHALLENGE, B_NAME);
+    memcpy(ack + 1, d, 16);
+    put_msg(&in, ack, sizeof ack);
+    cn_hs_result r = feed_all(&hs, &in, &out, NULL);
+    if (r == CN_HS_FAILED && !strstr(hs.error, "cookie"))
+        r = CN_HS_CONTINUE;
+    cn_buf_free(&in);
+    cn_buf_free(&out);
+    return r;
+}
+
+/* Every digest that differs from the right one in a single byte, by any
+ * value, is refused on both sides; the right one is taken. */
+static void test_digest_one_byte_off(void)
+{
+    unsigned char reply_ok[16], ack_ok[16], d[16];
+    cn_buf out;
+    cn_buf_init(&out);
+    cn_hs_digest("c", B_CHALLENGE, reply_ok);
+    cn_hs_digest("c", A_CHALLENGE, ack_ok);
+    int acc_refused = 0, ini_refused = 0, acc_silent = 1;
+    for (int pos = 0; pos < 16; pos++) {
+        for (int delta = 1; delta < 256; delta++) {
+            memcpy(d, reply_ok, 16);
+            d[pos] ^= (unsigned char)delta;
+            acc_refused += acceptor_verdict(d, &out) == CN_HS_FAILED;
+            acc_silent &= out.len == 0;     /* no ack for a wrong digest */
+            memcpy(d, ack_ok, 16);
+            d[pos] ^= (unsigned char)delta;
+            ini_refused += initiator_verdict(d) == CN_HS_FAILED;
+        }
+    }
+    CHECK(acc_refused == 16 * 255 && acc_silent);
+    CHECK(ini_refused == 16 * 255);
+    CHECK(acceptor_verdict(reply_ok, &out) == CN_HS_DONE && out.len == 2 + 17);
+    CHECK(initiator_verdict(ack_ok) == CN_HS_DONE);
+    cn_buf_free(&out);
+}
+
+/* ---- no randomness --------------------------------------------------------------- */
+
+/* A handshake that cannot draw its challenge refuses, on either side,
+ * without sending a challenge or a reply; a node that cannot draw random
+ * numbers does not start. */
+static void test_no_random(void)
+{
+    cn_hs hs;
+    cn_buf in, out;
+    size_t used;
+    cn_buf_init(&in);
+    cn_buf_init(&out);
+
+    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", no_random, NULL);
+    put_name_msg(&in, CN_DFLAGS_OURS, 0, 0, A_NAME);
+    CHECK(cn_hs_feed(&hs, in.data, in.len, &used, &out) == CN_HS_NAME);
+    CHECK(cn_hs_decide(&hs, CN_HS_OK, &out) == CN_HS_FAILED);
+    CHECK(hs.error && strstr(hs.error, "random") && out.len == 0);
+    /* nor after alive */
+    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", no_random, NULL);
+    CHECK(cn_hs_feed(&hs, in.data, in.len, &used, &out) == CN_HS_NAME);
+    CHECK(cn_hs_decide(&hs, CN_HS_ALIVE, &out) == CN_HS_FAILED && out.len == 0);
+    /* without a source at all */
+    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", NULL, NULL);
+    CHECK(cn_hs_feed(&hs, in.data, in.len, &used, &out) == CN_HS_NAME);
+    CHECK(cn_hs_decide(&hs, CN_HS_OK, &out) == CN_HS_FAILED && out.len == 0);
+
+    cn_hs_init(&hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "c", no_random, B_NAME);
+    cn_buf_reset(&in);
+    put_msg(&in, "sok", 3);
+    put_name_msg(&in, CN_DFLAGS_OURS, 1, B_CHALLENGE, B_NAME);
+    CHECK(feed_all(&hs, &in, &out, NULL) == CN_HS_FAILED);
+    CHECK(hs.error && strstr(hs.error, "random") && out.len == 0);
+
+    uv_loop_t loop;
+    char err[256] = "";
+    uv_loop_init(&loop);
+    cn_node_config cfg = { .name = "norandom", .cookie = "c", .no_signals = 1,
+                           .random = no_random };
+    CHECK(cn_node_start(&loop, &cfg, err, sizeof err) == NULL);
+    CHECK(strstr(err, "random") != NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    CHECK(uv_loop_close(&loop) == 0);
+
+    cn_buf_free(&in);
+    cn_buf_free(&out);
 }
 
 /* ---- status answers -------------------------------------------------------------- */
@@ -246,7 +387,7 @@ static void test_status(void)
     cn_buf in, out;
     cn_buf_init(&in);
     cn_buf_init(&out);
-    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", B_CHALLENGE, NULL);
+    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", rnd_b, NULL);
     put_name_msg(&in, CN_DFLAGS_OURS, 0, 0, A_NAME);
     size_t used;
     CHECK(cn_hs_feed(&hs, in.data, in.len, &used, &out) == CN_HS_NAME && used == in.len);
@@ -256,18 +397,18 @@ static void test_status(void)
     CHECK(cn_hs_feed(&hs, in.data, in.len, &used, &out) == CN_HS_FAILED && hs.error);
 
     /* an unknown status fails the initiator */
-    cn_hs_init(&hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "c", A_CHALLENGE, B_NAME);
+    cn_hs_init(&hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "c", rnd_a, B_NAME);
     cn_buf_reset(&in);
     put_msg(&in, "smaybe", 6);
     CHECK(cn_hs_feed(&hs, in.data, in.len, &used, &out) == CN_HS_FAILED && hs.error);
     /* as does a status that is not an 's' message */
-    cn_hs_init(&hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "c", A_CHALLENGE, B_NAME);
+    cn_hs_init(&hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "c", rnd_a, B_NAME);
     cn_buf_reset(&in);
     put_msg(&in, "xok", 3);
     CHECK(cn_hs_feed(&hs, in.data, in.len, &used, &out) == CN_HS_FAILED && hs.error);
 
     /* a decision out of turn */
-    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", B_CHALLENGE, NULL);
+    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", rnd_b, NULL);
     cn_buf_reset(&out);
     CHECK(cn_hs_decide(&hs, CN_HS_OK, &out) == CN_HS_FAILED && out.len == 0 && hs.error);
     cn_buf_free(&in);
@@ -280,7 +421,7 @@ static cn_hs_result acceptor_gets(const cn_buf *in, cn_hs *hs)
 {
     cn_buf out;
     cn_buf_init(&out);
-    cn_hs_init(hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", B_CHALLENGE, NULL);
+    cn_hs_init(hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", rnd_b, NULL);
     cn_hs_result r = feed_all(hs, in, &out, NULL);
     cn_buf_free(&out);
     return r;
@@ -319,13 +460,13 @@ static void test_flags_and_names(void)
     /* the initiator checks the acceptor's flags too */
     cn_buf out;
     cn_buf_init(&out);
-    cn_hs_init(&hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "c", A_CHALLENGE, B_NAME);
+    cn_hs_init(&hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "c", rnd_a, B_NAME);
     cn_buf_reset(&in);
     put_msg(&in, "sok", 3);
     put_name_msg(&in, CN_DFLAGS_OURS & ~CN_DFLAG_HANDSHAKE_23, 1, B_CHALLENGE, B_NAME);
     CHECK(feed_all(&hs, &in, &out, NULL) == CN_HS_FAILED && strstr(hs.error, "flags"));
     /* and the name it answers with */
-    cn_hs_init(&hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "c", A_CHALLENGE, B_NAME);
+    cn_hs_init(&hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 1, "c", rnd_a, B_NAME);
     cn_buf_reset(&in);
     put_msg(&in, "sok", 3);
     put_name_msg(&in, CN_DFLAGS_OURS, 1, B_CHALLENGE, "gamma@host");
@@ -388,7 +529,7 @@ static void test_truncated(void)
 
     /* every proper prefix of the name message: wait, take nothing, say
      * nothing */
-    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", B_CHALLENGE, NULL);
+    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", rnd_b, NULL);
     for (size_t n = 0; n < in.len; n++) {
         char *p = malloc(n ? n : 1);       /* exactly sized: no peeking past */
         memcpy(p, in.data, n);
@@ -423,9 +564,9 @@ static void test_truncated(void)
     teardown(&a, &b);
 
     /* impossible lengths fail at once */
-    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", B_CHALLENGE, NULL);
+    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", rnd_b, NULL);
     CHECK(cn_hs_feed(&hs, "\0\0", 2, &used, &out) == CN_HS_FAILED && hs.error);
-    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", B_CHALLENGE, NULL);
+    cn_hs_init(&hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 1, "c", rnd_b, NULL);
     CHECK(cn_hs_feed(&hs, "\xff\xff", 2, &used, &out) == CN_HS_FAILED && hs.error);
 
     cn_buf_free(&in);
@@ -437,6 +578,8 @@ int main(void)
     test_same_cookie();
     test_different_cookie();
     test_digest();
+    test_digest_one_byte_off();
+    test_no_random();
     test_status();
     test_flags_and_names();
     test_truncated();

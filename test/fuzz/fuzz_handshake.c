@@ -44,6 +44,13 @@ typedef struct run {
 
 static cn_hs hs_whole, hs_stream;
 
+static int fixed_challenge(void *buf, size_t len)
+{
+    uint32_t v = CHALLENGE;
+    memcpy(buf, &v, len < sizeof v ? len : sizeof v);
+    return 0;
+}
+
 static void start(cn_hs *hs, int acceptor, run *r)
 {
     cn_buf_init(&r->out);
@@ -51,7 +58,8 @@ static void start(cn_hs *hs, int acceptor, run *r)
     r->consumed = 0;
     r->names = 0;
     cn_hs_init(hs, acceptor ? CN_HS_ACCEPTOR : CN_HS_INITIATOR, OUR_NAME,
-               CN_DFLAGS_OURS, CREATION, COOKIE, CHALLENGE, acceptor ? NULL : PEER_NAME);
+               CN_DFLAGS_OURS, CREATION, COOKIE, fixed_challenge,
+               acceptor ? NULL : PEER_NAME);
     if (!acceptor)
         cn_hs_start(hs, &r->out);
 }
