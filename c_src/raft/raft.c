@@ -85,6 +85,7 @@ void raft__truncate(raft *r, uint64_t keep)
     if (keep >= raft_log_last(&r->log))
         return;
     raft_log_truncate(&r->log, keep);
+    raft__fail_waits_after(r, keep, "not leader");  /* those commands never committed */
     if (!r->truncated || keep < r->truncate_keep)
         r->truncate_keep = keep;
     r->truncated = 1;
@@ -94,12 +95,13 @@ void raft__truncate(raft *r, uint64_t keep)
         r->durable_index = keep;
 }
 
-void raft__append_local(raft *r, uint64_t term, const cn_term *cmd)
+int raft__append_local(raft *r, uint64_t term, const cn_term *cmd)
 {
     if (raft_log_append(&r->log, term, cmd) < 0)
-        return;
+        return -1;
     if (!r->dirty_from)
         r->dirty_from = raft_log_last(&r->log);
+    return 0;
 }
 
 static void flush_persist(raft *r)
@@ -154,34 +156,45 @@ void raft_persisted(raft *r, uint64_t now, uint64_t seq)
 
 /* ---- applying ----------------------------------------------------------- */
 
-static void wait_push(raft *r, uint64_t index, raft_token token)
+static void wait_error(raft *r, raft_token token, int get, const char *why);
+
+int raft__wait(raft *r, uint64_t index, uint64_t term, const cn_term *cmd, raft_token token)
 {
     if (r->nwaits == r->capwaits) {
         size_t cap = r->capwaits ? r->capwaits * 2 : 64;
         raft_wait *v = realloc(r->waits, cap * sizeof *v);
         if (!v)
-            return;
+            return -1;
         r->waits = v;
         r->capwaits = cap;
     }
-    r->waits[r->nwaits++] = (raft_wait){ index, token };
+    r->waits[r->nwaits++] = (raft_wait){ index, term, token, raft_kv_is_get(cmd) };
+    return 0;
 }
 
 void raft__client_error(raft *r, raft_token token, const cn_term *cmd, const char *why)
 {
+    wait_error(r, token, raft_kv_is_get(cmd), why);
+}
+
+static void wait_error(raft *r, raft_token token, int get, const char *why)
+{
     cn_buf_reset(&r->result);
-    raft_kv_put_error(&r->result, cmd, why);
+    raft_kv_put_error_as(&r->result, get, why);
     cn_term t = cn_buf_term(&r->result, 0);
     r->io.client_reply(r->io.ud, token, &t);
 }
 
-void raft__fail_waits(raft *r, const char *why)
+/* Answers (with why) every wait for an index past keep; their entries are
+ * gone from the log.  Waits are in index order. */
+void raft__fail_waits_after(raft *r, uint64_t keep, const char *why)
 {
-    for (size_t i = 0; i < r->nwaits; i++) {
-        const raft_entry *e = raft_log_get(&r->log, r->waits[i].index);
-        raft__client_error(r, r->waits[i].token, e ? &e->cmd : NULL, why);
-    }
-    r->nwaits = 0;
+    size_t k = r->nwaits;
+    while (k > 0 && r->waits[k - 1].index > keep)
+        k--;
+    for (size_t i = k; i < r->nwaits; i++)
+        wait_error(r, r->waits[i].token, r->waits[i].get, why);
+    r->nwaits = k;
 }
 
 void raft__apply(raft *r)
@@ -203,8 +216,12 @@ void raft__apply(raft *r)
         while (w < r->nwaits && r->waits[w].index < idx)
             w++;                    /* overtaken (cannot happen in order) */
         if (w < r->nwaits && r->waits[w].index == idx) {
-            cn_term res = cn_buf_term(&r->result, 0);
-            r->io.client_reply(r->io.ud, r->waits[w].token, &res);
+            if (r->waits[w].term == e->term) {
+                cn_term res = cn_buf_term(&r->result, 0);
+                r->io.client_reply(r->io.ud, r->waits[w].token, &res);
+            } else {                /* another leader's entry won the index */
+                wait_error(r, r->waits[w].token, r->waits[w].get, "not leader");
+            }
             w++;
         }
     }
@@ -214,7 +231,7 @@ void raft__apply(raft *r)
     }
 }
 
-void raft__wait(raft *r, uint64_t index, raft_token token) { wait_push(r, index, token); }
+
 
 /* ---- roles -------------------------------------------------------------- */
 
@@ -226,8 +243,7 @@ void raft__become_follower(raft *r, uint64_t term)
                                      * leader of the old term would keep it off */
         r->leader_verified = 0;     /* known equal to the old leader's log, not the next */
     }
-    if (r->role == RAFT_LEADER)
-        raft__fail_waits(r, "not leader");
+    /* waiting clients stay: their entries may still commit (raft_wait) */
     if (r->role != RAFT_FOLLOWER || r->prevoting) {
         r->role = RAFT_FOLLOWER;
         r->prevoting = 0;

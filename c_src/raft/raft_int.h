@@ -27,9 +27,16 @@ typedef struct raft_peer {
     int            vote, prevote;      /* granted in the current (pre-)election */
 } raft_peer;
 
+/* A client waiting for its command: the entry's index and term.  A wait
+ * outlives the leadership it was made in: it is answered when its index
+ * is applied (with the result if the applied entry is the command, that
+ * is has the same term) or when its entry is cut from the log (then the
+ * command was never committed: "not leader" is true).  Never answered
+ * "not leader" while the command might still commit. */
 typedef struct raft_wait {
-    uint64_t   index;
+    uint64_t   index, term;
     raft_token token;
+    int        get;                    /* the error shape: {error, _} for a get */
 } raft_wait;
 
 typedef struct raft_pending_persist {
@@ -102,7 +109,7 @@ struct raft {
     raft_pending_persist *pp;
     size_t    npp, cappp;
 
-    raft_wait *waits;                  /* leader: clients waiting, by index */
+    raft_wait *waits;                  /* clients waiting for their entries, by index */
     size_t     nwaits, capwaits;
 
     emu_op         op;
@@ -120,15 +127,16 @@ uint64_t raft__barrier(raft *r);
 void     raft__set_term(raft *r, uint64_t term, int vote);
 void     raft__become_follower(raft *r, uint64_t term);
 void     raft__become_leader(raft *r);
-void     raft__append_local(raft *r, uint64_t term, const cn_term *cmd);
+int      raft__append_local(raft *r, uint64_t term, const cn_term *cmd);
 void     raft__truncate(raft *r, uint64_t keep);
 void     raft__apply(raft *r);
-void     raft__wait(raft *r, uint64_t index, raft_token token);
+int      raft__wait(raft *r, uint64_t index, uint64_t term, const cn_term *cmd,
+                    raft_token token);
 int      raft__quorum(const raft *r);
 raft_peer *raft__peer(raft *r, int id);
 uint64_t raft__random(raft *r, uint64_t lo, uint64_t hi);
 void     raft__client_error(raft *r, raft_token token, const cn_term *cmd, const char *why);
-void     raft__fail_waits(raft *r, const char *why);
+void     raft__fail_waits_after(raft *r, uint64_t keep, const char *why);
 int      raft__log_ok(const raft *r, uint64_t last_index, uint64_t last_term);
 
 /* raft_election.c */

@@ -49,9 +49,19 @@ int raft_cmd_valid(const cn_term *cmd)
            cn_term_match(cmd, "{delete, ~b}", &k, &kl) || cn_term_match(cmd, "noop");
 }
 
+int raft_kv_is_get(const cn_term *cmd)
+{
+    return cmd && cn_term_match(cmd, "{get, _}");
+}
+
 void raft_kv_put_error(cn_buf *b, const cn_term *cmd, const char *why)
 {
-    if (cmd && cn_term_match(cmd, "{get, _}"))
+    raft_kv_put_error_as(b, raft_kv_is_get(cmd), why);
+}
+
+void raft_kv_put_error_as(cn_buf *b, int get, const char *why)
+{
+    if (get)
         cn_term_build(b, "{error, ~s}", why);
     else
         cn_term_build(b, "{op_error, ~s}", why);

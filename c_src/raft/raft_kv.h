@@ -37,6 +37,9 @@ void raft_kv_each(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t 
 /* The error a client gets for cmd: {error, Why} for a get, else
  * {op_error, Why} (cmd NULL: the latter). */
 void raft_kv_put_error(cn_buf *b, const cn_term *cmd, const char *why);
+/* The same for a command known only by whether it is a get. */
+void raft_kv_put_error_as(cn_buf *b, int get, const char *why);
+int  raft_kv_is_get(const cn_term *cmd);
 
 /* Is cmd a well-formed Command term? */
 int raft_cmd_valid(const cn_term *cmd);

@@ -251,8 +251,12 @@ void raft__on_commit(raft *r, const raft_msg *m)
 void raft__on_client(raft *r, const cn_term *cmd, raft_token token)
 {
     if (r->role == RAFT_LEADER) {
-        raft__append_local(r, r->term, cmd);
-        raft__wait(r, raft_log_last(&r->log), token);
+        if (raft__append_local(r, r->term, cmd) < 0) {
+            raft__client_error(r, token, cmd, "out of memory");   /* not taken */
+            return;
+        }
+        if (raft__wait(r, raft_log_last(&r->log), r->term, cmd, token) < 0)
+            raft__client_error(r, token, cmd, "replication failed");  /* taken, unknown */
         raft__send_appends(r);
         return;
     }
