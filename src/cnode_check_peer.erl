@@ -29,7 +29,9 @@ serve(Subject) ->
             gen:reply(From, Subject),
             serve(Subject);
         {'$gen_call', From, status} ->
-            gen:reply(From, raft_ref_main:status(Subject)),
+            %% the node answers sys:get_state between messages; one busy in
+            %% the seed's synchronous calls may not answer in time
+            gen:reply(From, catch raft_ref_main:status(Subject)),
             serve(Subject);
         {'$gen_call', From, Other} ->
             gen:reply(From, {error, {unknown_call, Other}}),

@@ -82,7 +82,8 @@ subject(Spec = #{node := Node}) ->
 status(Spec = #{node := Node}) ->
     case first_answer([{N, Node} || N <- names(Spec)], status) of
         {ok, S = #{current_term := T}} -> {ok, S#{term => T}};
-        Other -> Other
+        {ok, S} when is_map(S) -> {ok, S};
+        _ -> error                              % down, or busy past the call's timeout
     end.
 
 first_answer([], _) -> error;
@@ -105,7 +106,8 @@ setup(Ctx, Ms) ->
 
 send_peers() ->
     Subjects = [{I, S} || {I, Spec} <- specs(), {ok, S} <- [subject(Spec)]],
-    [send(S, {set_peers, Subjects}) || {_, S} <- Subjects],
+    %% each node gets the others, as the emulation's main sends them
+    [send(S, {set_peers, lists:keydelete(I, 1, Subjects)}) || {I, S} <- Subjects],
     ok.
 
 start_election(I) ->
@@ -312,14 +314,18 @@ applied_as_answered(Ctx, Events) ->
                        io_lib:format("~n(~b problems)", [length(Problems)])]}
     end.
 
-%% Value -> ok | exists | not_leader | info, from the history.
+%% Value -> ok | exists | not_leader | info, from the history: each put's
+%% completion paired with its process's open invocation.
 put_outcomes(Events) ->
-    Invokes = maps:from_list([{maps:get(<<"process">>, E), maps:get(<<"value">>, E)}
-                              || E <- Events, maps:get(<<"f">>, E, x) =:= <<"put">>,
-                                 maps:get(<<"type">>, E) =:= <<"invoke">>]),
-    maps:from_list([{maps:get(maps:get(<<"process">>, E), Invokes), result(E)}
-                    || E <- Events, maps:get(<<"f">>, E, x) =:= <<"put">>,
-                       maps:get(<<"type">>, E) =/= <<"invoke">>]).
+    {_, Outcomes} =
+        lists:foldl(
+          fun(E = #{<<"f">> := <<"put">>, <<"type">> := <<"invoke">>, <<"process">> := P}, {Open, Out}) ->
+                  {Open#{P => maps:get(<<"value">>, E)}, Out};
+             (E = #{<<"f">> := <<"put">>, <<"process">> := P}, {Open, Out}) when is_map_key(P, Open) ->
+                  {maps:remove(P, Open), Out#{maps:get(P, Open) => result(E)}};
+             (_, Acc) -> Acc
+          end, {#{}, #{}}, Events),
+    Outcomes.
 
 result(#{<<"type">> := <<"ok">>}) -> ok;
 result(#{<<"type">> := <<"fail">>, <<"error">> := E}) -> binary_to_atom(E);
@@ -351,9 +357,24 @@ applied_puts(_Ctx, #{impl := Impl, dir := Dir}) ->
                 {ok, B} -> binary:split(B, <<"\n">>, [global]);
                 _ -> []
             end,
-    Pairs = lists:usort([{V, Slot} || L <- Lines, {Slot, V} <- [applied_put(L)]]),
+    Pairs = lists:usort(applied_pairs(Lines, 0, [])),
     lists:foldl(fun({V, Slot}, M) -> maps:update_with(V, fun(S) -> [Slot | S] end, [Slot], M) end,
                 #{}, Pairs).
+
+%% [{Value, Slot}].  A follower's line names its slot; the emulation
+%% leader's ("[node N] PUT ... -> OK") follows "Appending entry at index I".
+applied_pairs([], _, Acc) -> Acc;
+applied_pairs([L | Ls], Appending, Acc) ->
+    case applied_put(L) of
+        {Slot, V} -> applied_pairs(Ls, Appending, [{V, Slot} | Acc]);
+        none ->
+            case re:run(L, "\\] (?:PUT \"[^\"]*\" = \"([^\"]*)\" -> OK|Appending entry at index ([0-9]+))",
+                        [{capture, all_but_first, binary}]) of
+                {match, [V]} -> applied_pairs(Ls, Appending, [{V, Appending} | Acc]);
+                {match, [<<>>, I]} -> applied_pairs(Ls, binary_to_integer(I), Acc);
+                nomatch -> applied_pairs(Ls, Appending, Acc)
+            end
+    end.
 
 applied_put(Line) ->
     case re:run(Line, "\\] slot ([0-9]+): PUT \"[^\"]*\" = \"([^\"]*)\" -> OK",
