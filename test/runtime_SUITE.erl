@@ -40,7 +40,9 @@ groups() ->
                     deferred_reply, sys_state_and_status, sys_suspend_resume,
                     sys_unknown_request]},
      {faults, [], [c_node_killed, erlang_node_killed, wrong_cookie]},
-     {hostile, [], [malformed_frames, malformed_handshake, impostor_name, junk_to_ctl]},
+     {hostile, [], [malformed_frames, malformed_handshake, impostor_name, junk_to_ctl,
+                    name_flood_without_cookie, impostor_holds_peer_name,
+                    impostor_cannot_evict_dial]},
      {scale, [], [many_processes, many_connections]}].
 
 init_per_suite(Config0) ->
@@ -703,6 +705,69 @@ impostor_name(Config) ->
         cnode_test_lib:raw_handshake(N, atom_to_list(N), ?config(cookie, Config)),
     pong = net_adm:ping(N).
 
+%% A stranger without the cookie claims more names than the node's table of
+%% node names holds, one connection each, several at a time.  A name is
+%% only kept once the cookie is proven, so none of these is: afterwards a
+%% real node with the cookie still connects, pings and calls.  The flood
+%% gets its own node, whose cap is lowered from 65,536 to 2,000 so that it
+%% takes a few seconds instead of a minute (the rule is the same).
+name_flood_without_cookie(Config) ->
+    C = cnode_test_lib:start("testnode", Config, [{args, ["--max-node-names", "2000"]}]),
+    N = maps:get(node, C),
+    try
+        T0 = erlang:monotonic_time(millisecond),
+        ok = claim_names(dist_port(N), "flood", 3000, 8),
+        ct:log("3,000 claimed names in ~b ms", [erlang:monotonic_time(millisecond) - T0]),
+        with_peer(Config, uname("afterflood"),
+                  fun(Peer, _) ->
+                          pong = peer:call(Peer, net_adm, ping, [N]),
+                          pong = peer:call(Peer, gen_server, call, [{echo, N}, ping])
+                  end)
+    after
+        0 = cnode_test_lib:stop(C)
+    end.
+
+%% A stranger claims a real node's name and holds its handshake open; the
+%% real node, connecting meanwhile, is not turned away.
+impostor_holds_peer_name(Config) ->
+    N = cnode(Config),
+    Name = uname("real"),
+    {ok, S, <<"sok">>} = claim_name(dist_port(N), node_name(Name)),
+    with_peer(Config, Name,
+              fun(Peer, _) ->
+                      pong = peer:call(Peer, net_adm, ping, [N]),
+                      pong = peer:call(Peer, gen_server, call, [{echo, N}, ping])
+              end),
+    gen_tcp:close(S).
+
+%% The C node dials a node P (here a raw acceptor registered with epmd)
+%% that sorts after it, so P would win a simultaneous connect.  While the
+%% dial waits in its handshake, a stranger claims P's name: the dial is not
+%% given up for the stranger, and when P completes the handshake the
+%% message queued on the dial arrives.
+impostor_cannot_evict_dial(Config) ->
+    N = cnode(Config),
+    Cookie = ?config(cookie, Config),
+    P = "zz" ++ cnode_test_lib:unique("p"),
+    PNode = node_name(P),
+    {ok, L} = gen_tcp:listen(0, [binary, {packet, 2}, {active, false}]),
+    {ok, LPort} = inet:port(L),
+    Epmd = epmd_register(P, LPort),
+    try
+        W = worker(Config),
+        ok = gen_server:call(W, {send, {inbox, PNode}, queued_on_the_dial}),
+        {ok, D} = gen_tcp:accept(L, ?T),
+        {ok, <<$N, _:64, _:32, NL:16, NameBin:NL/binary>>} = gen_tcp:recv(D, 0, ?T),
+        N = binary_to_atom(NameBin),
+        {ok, S, <<"sok_simultaneous">>} = claim_name(dist_port(N), PNode),
+        gen_tcp:close(S),
+        ok = accept_handshake(D, PNode, Cookie),
+        {6, _, '', inbox, queued_on_the_dial} = next_message(D)
+    after
+        gen_tcp:close(Epmd),
+        gen_tcp:close(L)
+    end.
+
 junk_to_ctl(Config) ->
     N = cnode(Config),
     {ctl, N} ! {some, junk, <<1, 2, 3>>},
@@ -751,3 +816,88 @@ many_connections(Config) ->
     500 = length(lists:usort(Got)),
     [gen_tcp:close(S) || S <- Socks],
     ok.
+
+%% ---- raw distribution clients ----------------------------------------------
+
+%% The flags raw handshakes here announce (what cnode_test_lib's does).
+-define(RAW_FLAGS, (16#1000000 bor 16#40000 bor 16#20000 bor 16#10000 bor 16#800
+                    bor 16#400 bor 16#200 bor 16#100 bor 16#80 bor 16#10 bor 16#4
+                    bor 16#8 bor 16#400000)).
+
+node_name(Alive) -> list_to_atom(lists:concat([Alive, "@", cnode_test_lib:host()])).
+
+dist_port(Node) ->
+    [Alive, Host] = string:split(atom_to_list(Node), "@"),
+    {port, Port, _} = erl_epmd:port_please(Alive, Host),
+    Port.
+
+%% Opens a handshake claiming to be Node, without the cookie: the name
+%% message, then the status the C node answers (its challenge follows).
+claim_name(Port, Node) ->
+    Name = atom_to_binary(Node),
+    {ok, S} = gen_tcp:connect({127, 0, 0, 1}, Port,
+                              [binary, {packet, 2}, {active, false}, {linger, {true, 0}}]),
+    ok = gen_tcp:send(S, <<$N, ?RAW_FLAGS:64, 1:32, (byte_size(Name)):16, Name/binary>>),
+    {ok, Status} = gen_tcp:recv(S, 0, ?T),
+    {ok, S, Status}.
+
+%% Count names Prefix<i>@x claimed by Workers processes at once, each
+%% connection reset once the node has answered.
+claim_names(Port, Prefix, Count, Workers) ->
+    Self = self(),
+    Per = Count div Workers,
+    Pids = [spawn_link(fun() ->
+                               [begin
+                                    Name = lists:concat([Prefix, W, "_", I, "@x"]),
+                                    {ok, S, <<"sok">>} = claim_name(Port, list_to_atom(Name)),
+                                    gen_tcp:close(S)
+                                end || I <- lists:seq(1, Per)],
+                               Self ! {claimed, self()}
+                       end) || W <- lists:seq(1, Workers)],
+    [receive {claimed, P} -> ok after 120000 -> ct:fail(claim_names_timeout) end || P <- Pids],
+    ok.
+
+%% Runs Fun(Peer, PeerNode) on a fresh erl node named Name with the cookie.
+with_peer(Config, Name, Fun) ->
+    {ok, Peer, PeerNode} = peer:start(#{name => Name, connection => standard_io,
+                                        args => ["-setcookie",
+                                                 atom_to_list(?config(cookie, Config))]}),
+    try Fun(Peer, PeerNode)
+    after peer:stop(Peer)
+    end.
+
+%% Registers Alive with the local epmd at Port (ALIVE2_REQ), as a hidden
+%% node; the registration lasts while the returned socket is open.
+epmd_register(Alive, Port) ->
+    {ok, E} = gen_tcp:connect({127, 0, 0, 1}, 4369, [binary, {packet, 2}, {active, false}]),
+    A = list_to_binary(Alive),
+    ok = gen_tcp:send(E, <<120, Port:16, 72, 0, 6:16, 6:16, (byte_size(A)):16, A/binary, 0:16>>),
+    ok = inet:setopts(E, [{packet, raw}]),
+    {ok, <<R, 0, _/binary>>} = gen_tcp:recv(E, 0, ?T),
+    true = R =:= 118 orelse R =:= 121,
+    E.
+
+%% The acceptor's side of a handshake on D, as node Name with Cookie, after
+%% the initiator's name message; leaves D in {packet, 4} mode.
+accept_handshake(D, Name, Cookie) ->
+    NameBin = atom_to_binary(Name),
+    Challenge = 424242,
+    ok = gen_tcp:send(D, <<"sok">>),
+    ok = gen_tcp:send(D, <<$N, ?RAW_FLAGS:64, Challenge:32, 1:32, (byte_size(NameBin)):16,
+                           NameBin/binary>>),
+    {ok, <<$r, Theirs:32, Digest:16/binary>>} = gen_tcp:recv(D, 0, ?T),
+    Digest = erlang:md5([atom_to_list(Cookie), integer_to_list(Challenge)]),
+    ok = gen_tcp:send(D, <<$a, (erlang:md5([atom_to_list(Cookie),
+                                             integer_to_list(Theirs)]))/binary>>),
+    inet:setopts(D, [{packet, 4}]).
+
+%% The next message on a raw connection, ticks skipped: the control tuple
+%% with the message appended to it.
+next_message(D) ->
+    case gen_tcp:recv(D, 0, ?T) of
+        {ok, <<>>} -> next_message(D);
+        {ok, <<"p", Rest/binary>>} ->
+            {Ctl, Used} = binary_to_term(Rest, [used]),
+            <<_:Used/binary, Msg/binary>> = Rest,
+            erlang:append_element(Ctl, binary_to_term(Msg))
+    end.

@@ -23,14 +23,22 @@ typedef struct atom_entry {
 
 static atom_entry *atom_table;
 static unsigned atom_count;
+static unsigned atom_limit = CN_ATOM_TABLE_MAX;
 static pthread_mutex_t atom_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void cn_atom_set_limit(unsigned max)
+{
+    pthread_mutex_lock(&atom_lock);
+    atom_limit = max && max < CN_ATOM_TABLE_MAX ? max : CN_ATOM_TABLE_MAX;
+    pthread_mutex_unlock(&atom_lock);
+}
 
 cn_atom cn_atom_intern(const char *s, size_t len)
 {
     atom_entry *e;
     pthread_mutex_lock(&atom_lock);
     HASH_FIND(hh, atom_table, s, len, e);
-    if (!e && atom_count < CN_ATOM_TABLE_MAX) {
+    if (!e && atom_count < atom_limit) {
         e = malloc(sizeof *e + len + 1);
         if (e) {
             memcpy(e->name, s, len);
@@ -40,6 +48,15 @@ cn_atom cn_atom_intern(const char *s, size_t len)
             atom_count++;
         }
     }
+    pthread_mutex_unlock(&atom_lock);
+    return e ? e->name : NULL;
+}
+
+cn_atom cn__atom_find(const char *s, size_t len)
+{
+    atom_entry *e;
+    pthread_mutex_lock(&atom_lock);
+    HASH_FIND(hh, atom_table, s, len, e);
     pthread_mutex_unlock(&atom_lock);
     return e ? e->name : NULL;
 }

@@ -2,15 +2,19 @@
  *
  * Dialing: resolve the peer's host, ask its epmd for the port, connect,
  * handshake as initiator.  Accepting: handshake as acceptor, deciding
- * simultaneous connects as net_kernel does.  Once up: split the byte stream
- * into packets, hand them to route.c, and write everything queued for the
- * peer in one write per loop turn.  Ticks keep the link alive and detect a
- * silent peer.  Messages sent while the connection is being set up wait in
- * its output buffer and go out when it is up; if setup fails they are
- * dropped, as erts drops them, and links and monitors see noconnection.
+ * simultaneous connects as net_kernel does; the name a peer claims stays in
+ * its handshake state, out of the table of node names and of the node's
+ * registry of connections, until it has proven the cookie.  Once up: split
+ * the byte stream into packets, hand them to route.c, and write everything
+ * queued for the peer in one write per loop turn.  Ticks keep the link
+ * alive and detect a silent peer.  Messages sent while the connection is
+ * being set up wait in its output buffer and go out when it is up; if setup
+ * fails they are dropped, as erts drops them, and links and monitors see
+ * noconnection.
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -64,14 +68,36 @@ static void unregister(cn_conn *c)
         HASH_DEL(c->node->conns, c);
 }
 
+cn_conn *cn__conn_named(cn_node *n, const char *name)
+{
+    cn_atom a = cn__atom_find(name, strlen(name));
+    cn_conn *c = NULL;
+    if (a)
+        HASH_FIND_PTR(n->conns, &a, c);
+    return c;
+}
+
+/* For logs: the peer's name, the one it claims while that is unproven, or
+ * nothing yet. */
+static const char *conn_name(const cn_conn *c, char *buf, size_t size)
+{
+    if (c->peer)
+        return c->peer;
+    if (!c->hs.peer_name[0])
+        return "(unnamed peer)";
+    snprintf(buf, size, "%s (unproven)", c->hs.peer_name);
+    return buf;
+}
+
 /* level: how loudly to say why (CN_LOG_DEBUG for expected closes). */
 static void close_conn_at(cn_conn *c, const char *why, int level, int silent)
 {
     cn_node *n = c->node;
+    char name[CN_ATOM_BUF + 16];
     if (c->state == CONN_CLOSING)
         return;
     cn_log(n, level, "connection %s %s: %s", c->initiator ? "to" : "from",
-           c->peer ? c->peer : "(unnamed peer)", why);
+           conn_name(c, name, sizeof name), why);
     unregister(c);
     c->state = CONN_CLOSING;
     if (c->ndrain)
@@ -366,55 +392,57 @@ static void went_up(cn_conn *c)
     }
 }
 
-/* The acceptor learned the peer's name: decide as net_kernel does. */
+/* The acceptor learned the name the peer claims: answer as net_kernel
+ * does.  The claim is unproven until the cookie is, so nothing changes
+ * here: the name stays in c->hs, out of the table of node names, and the
+ * connection stays unregistered until take_place.  A stranger thus can
+ * neither fill the table nor hold or push out another node's connection. */
 static cn_hs_result decide(cn_conn *c, cn_buf *hsout)
 {
     cn_node *n = c->node;
-    cn_atom peer = cn_atom_intern(c->hs.peer_name, strlen(c->hs.peer_name));
-    cn_conn *old = NULL;
-    if (!peer)
-        return cn_hs_decide(&c->hs, CN_HS_NOT_ALLOWED, hsout);
-    if (peer == n->self) {
+    const char *name = c->hs.peer_name;
+    if (strcmp(name, n->name) == 0) {
         cn_log(n, CN_LOG_WARN, "refusing a connection claiming to be this node");
         return cn_hs_decide(&c->hs, CN_HS_NOT_ALLOWED, hsout);
     }
-    c->peer = peer;
-    HASH_FIND_PTR(n->conns, &peer, old);
-    if (!old) {
-        HASH_ADD_PTR(n->conns, peer, c);
+    cn_conn *old = cn__conn_named(n, name);
+    if (!old)
         return cn_hs_decide(&c->hs, CN_HS_OK, hsout);
-    }
     if (old->state == CONN_UP)
         return cn_hs_decide(&c->hs, CN_HS_ALIVE, hsout);
-    if (!old->initiator) {
-        c->peer = NULL;           /* not ours to unregister */
-        return cn_hs_decide(&c->hs, CN_HS_NOT_ALLOWED, hsout);
-    }
-    if (strcmp(n->name, peer) > 0) {
-        c->peer = NULL;
+    /* our own dial is pending (nothing else is registered before it is up):
+     * a simultaneous connect, won by the greater name */
+    if (strcmp(n->name, name) > 0)
         return cn_hs_decide(&c->hs, CN_HS_NOK, hsout);
-    }
-    /* Simultaneous connect that the peer wins: its connection inherits
-     * everything queued on ours. */
-    cn_buf_swap(&c->out, &old->out);
-    close_conn(old, "simultaneous connect resolved in the peer's favour", 1);
-    HASH_ADD_PTR(n->conns, peer, c);
     return cn_hs_decide(&c->hs, CN_HS_OK_SIMULTANEOUS, hsout);
 }
 
-/* An acceptor's handshake finished; an old connection to the same node (the
- * peer restarted, or lost our FIN) gives way now. */
-static void take_place(cn_conn *c)
+/* An acceptor's handshake finished: the peer proved the cookie, so its name
+ * is taken in and the connection registered.  Our own pending dial to it
+ * (a simultaneous connect the peer won) gives way quietly and hands over
+ * what was queued on it; an old connection that is up (the peer restarted,
+ * or lost our FIN) is replaced.  -1 if the connection had to close. */
+static int take_place(cn_conn *c)
 {
     cn_node *n = c->node;
     cn_conn *cur = NULL;
-    HASH_FIND_PTR(n->conns, &c->peer, cur);
-    if (cur == c)
-        return;
-    if (cur) {
-        close_conn(cur, "replaced by a new connection from the same node", 0);
+    c->peer = cn_atom_intern(c->hs.peer_name, strlen(c->hs.peer_name));
+    if (!c->peer) {
+        close_conn(c, "the table of node names is full", 0);
+        return -1;
     }
+    HASH_FIND_PTR(n->conns, &c->peer, cur);
+    if (cur && cur->state != CONN_UP) {
+        cn_buf_swap(&c->out, &cur->out);
+        HASH_DEL(n->conns, cur);
+        HASH_ADD_PTR(n->conns, peer, c);
+        close_conn(cur, "simultaneous connect resolved in the peer's favour", 1);
+        return 0;
+    }
+    if (cur)
+        close_conn(cur, "replaced by a new connection from the same node", 0);
     HASH_ADD_PTR(n->conns, peer, c);
+    return 0;
 }
 
 static size_t handshake_input(cn_conn *c, size_t off)
@@ -430,9 +458,8 @@ static size_t handshake_input(cn_conn *c, size_t off)
             r = decide(c, hsout);
         write_handshake(c, hsout);
         if (r == CN_HS_DONE) {
-            if (!c->initiator)
-                take_place(c);
-            went_up(c);
+            if (c->initiator || take_place(c) == 0)
+                went_up(c);
         } else if (r == CN_HS_FAILED) {
             if (c->initiator && c->hs.nok) {
                 /* The peer keeps its own attempt and will dial us. */

@@ -108,6 +108,9 @@ int      cn__conn_fd(cn_conn *c);                /* the socket, or -1 */
 
 void     cn__conn_accept(cn_node *n, uv_stream_t *server);
 cn_conn *cn__conn_get(cn_node *n, cn_atom peer, int dial);
+/* The connection registered for a node name, looked up without adding the
+ * name to the table of node names. */
+cn_conn *cn__conn_named(cn_node *n, const char *name);
 /* The buffer to append frames to; marks the conn for flushing. */
 cn_buf  *cn__conn_out(cn_conn *c);
 void     cn__conn_flush(cn_conn *c);

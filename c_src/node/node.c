@@ -112,15 +112,13 @@ void cn_node_get_stats(const cn_node *n, cn_node_stats *st) { *st = n->stats; }
 
 int cn_node_busy(cn_node *n, const char *peer)
 {
-    cn_atom a = cn_atom_intern(peer, strlen(peer));
-    cn_conn *c = a ? cn__conn_get(n, a, 0) : NULL;
+    cn_conn *c = cn__conn_named(n, peer);
     return c && cn__conn_busy(c);
 }
 
 int cn_send_busy(cn_proc *p, const char *node)
 {
-    cn_atom a = cn_atom_intern(node, strlen(node));
-    cn_conn *c = a ? cn__conn_get(p->node, a, 0) : NULL;
+    cn_conn *c = cn__conn_named(p->node, node);
     if (!c || !cn__conn_busy(c))
         return 0;
     return cn__conn_wait_drain(c, &p->pid) == 0;
@@ -140,8 +138,7 @@ size_t cn_node_peers(cn_node *n, const char **names, size_t max)
 
 void cn_node_disconnect(cn_node *n, const char *peer)
 {
-    cn_atom a = cn_atom_intern(peer, strlen(peer));
-    cn_conn *c = a ? cn__conn_get(n, a, 0) : NULL;
+    cn_conn *c = cn__conn_named(n, peer);
     if (c)
         cn__conn_close(c, "disconnected by request");
 }

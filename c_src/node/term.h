@@ -45,6 +45,9 @@
 typedef const char *cn_atom;
 cn_atom cn_atom_intern(const char *s, size_t len);   /* NULL: table full */
 void    cn_atom_cleanup(void);                       /* at exit, for leak checks */
+void    cn_atom_set_limit(unsigned max);   /* tests: a cap below 65,536 (0: 65,536) */
+/* The runtime's: a name already in the table, or NULL; never adds one. */
+cn_atom cn__atom_find(const char *s, size_t len);
 
 typedef struct cn_pid {
     cn_atom  node;

@@ -1,6 +1,9 @@
 /* testnode.c - a C node the Common Test suites drive from Erlang.
  *
- *   testnode --sname NAME --cookie C [node options]
+ *   testnode --sname NAME --cookie C [--max-node-names N] [node options]
+ *
+ * --max-node-names lowers the process's cap on node names (65,536) so that
+ * tests can reach it with a few thousand peers.
  *
  * Registers `ctl`, which spawns workers on request.  A worker is a managed
  * process whose every feature is reachable by gen_server:call, so a suite
@@ -441,13 +444,30 @@ static int start(cn_node *n, void *ud)
     return 0;
 }
 
+enum { OPT_MAX_NODE_NAMES = 1 };
+
+/* testnode's own options; 0, or 2 after saying why. */
+static int own_opt(int opt, const char *arg)
+{
+    long v;
+    if (opt == OPT_MAX_NODE_NAMES && cn_cli_int(arg, 1, 65536, &v) == 0) {
+        cn_atom_set_limit((unsigned)v);
+        return 0;
+    }
+    fprintf(stderr, "testnode: bad option (--max-node-names takes 1..65536)\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = { CN_CLI_OPTIONS, { 0, 0, 0, 0 } };
+    static const struct option opts[] = {
+        CN_CLI_OPTIONS, { "max-node-names", required_argument, 0, OPT_MAX_NODE_NAMES },
+        { 0, 0, 0, 0 } };
     cn_node_config cfg = { 0 };
-    int c;
+    int c, r;
     while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1)
-        if (cn_cli_node_opt(&cfg, c, optarg, "testnode") != 0)
+        if ((r = cn_cli_node_opt(&cfg, c, optarg, "testnode")) != 0 &&
+            (r < 0 || own_opt(c, optarg) != 0))
             return 2;
     if (cn_cli_node_check(&cfg, "testnode") < 0)
         return 2;
