@@ -32,11 +32,19 @@
  *                       node; a leader only counts entries of its own term;
  *   state machine safety every io.applied at an index is the same entry, on
  *                       every node, in order;
- *   client results      every reply equals the reference KV's result for the
- *                       index where the command was applied, or is an error
- *                       ("not leader", "replication failed"); every op_ok for
- *                       a put is remembered and checked at the end against
- *                       the final leader's log;
+ *   client results      every reply equals the model's result for the index
+ *                       where the command was applied, or is an error ("not
+ *                       leader", "replication failed"); every op_ok for a put
+ *                       is remembered and checked at the end against the
+ *                       final leader's log;
+ *   state machine       the model is a KV written in this file (not
+ *                       c_src/raft's): every entry, in index order, also goes
+ *                       through raft_kv_apply on a store of ours, whose result
+ *                       and pairs must equal the model's; after every apply,
+ *                       a node's own store holds what the model holds after
+ *                       that node's applies; at the end the clients stop,
+ *                       every node applies every entry within 10 s and then
+ *                       holds the model's store;
  *   durability          a granted vote, an append acknowledgement or a
  *                       candidate's vote request leaves a node only once its
  *                       disk holds what it promises; no node votes for two
@@ -143,6 +151,135 @@ static char *memdup(const void *p, size_t n)
     return d;
 }
 
+/* ---- the model: the seed's KV, written here ------------------------------- */
+
+/* What raft_kv_apply (the nodes' state machine) is checked against: pairs in
+ * an array, found by a linear search, sharing no code with c_src/raft.  The
+ * seed's semantics: put fails with "key already exists: K" if K is present;
+ * get answers {ok, V}, or {error, "key not found: K"}; delete fails with
+ * "key not found: K" if K is absent; noop changes nothing. */
+typedef struct mpair {
+    char  *k, *v;
+    size_t kl, vl;
+    int    seen;                     /* met by the last comparison */
+} mpair;
+
+typedef struct model {
+    mpair *v;
+    size_t n, cap;
+} model;
+
+static mpair *model_get(const model *m, const char *k, size_t kl)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->v[i].kl == kl && memcmp(m->v[i].k, k, kl) == 0)
+            return &m->v[i];
+    return NULL;
+}
+
+static void model_clear(model *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->v[i].k);
+        free(m->v[i].v);
+    }
+    m->n = 0;
+}
+
+static void model_free(model *m)
+{
+    model_clear(m);
+    free(m->v);
+    memset(m, 0, sizeof *m);
+}
+
+/* {Tag, <<What, K/binary>>} */
+static void model_error(cn_buf *res, const char *tag, const char *what, const char *k, size_t kl)
+{
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "%s%.*s", what, (int)kl, k);
+    size_t len = n < (int)sizeof msg ? (size_t)n : sizeof msg - 1;   /* the sim's keys are short */
+    cn_term_build(res, "{~a, ~b}", tag, msg, len);
+}
+
+/* Applies cmd and appends the client's result term to res; -1 for a
+ * command the seed does not have. */
+static int model_apply(model *m, const cn_term *cmd, cn_buf *res)
+{
+    const char *k, *v;
+    size_t kl, vl;
+    if (cn_term_match(cmd, "{put, ~b, ~b}", &k, &kl, &v, &vl)) {
+        if (model_get(m, k, kl)) {
+            model_error(res, "op_error", "key already exists: ", k, kl);
+        } else {
+            GROW(m->v, m->cap, m->n + 1);
+            m->v[m->n++] = (mpair){ memdup(k, kl), memdup(v, vl), kl, vl, 0 };
+            cn_term_build(res, "op_ok");
+        }
+    } else if (cn_term_match(cmd, "{get, ~b}", &k, &kl)) {
+        mpair *p = model_get(m, k, kl);
+        if (p)
+            cn_term_build(res, "{ok, ~b}", p->v, p->vl);
+        else
+            model_error(res, "error", "key not found: ", k, kl);
+    } else if (cn_term_match(cmd, "{delete, ~b}", &k, &kl)) {
+        mpair *p = model_get(m, k, kl);
+        if (p) {
+            free(p->k);
+            free(p->v);
+            *p = m->v[--m->n];
+            cn_term_build(res, "op_ok");
+        } else {
+            model_error(res, "op_error", "key not found: ", k, kl);
+        }
+    } else if (cn_term_match(cmd, "noop")) {
+        cn_term_build(res, "op_ok");
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct model_cmp {
+    model *m;
+    size_t n;                        /* pairs the store holds */
+    char  *why;
+    size_t whysz;
+} model_cmp;
+
+static void model_cmp_pair(void *ud, const char *k, size_t kl, const char *v, size_t vl)
+{
+    model_cmp *c = ud;
+    c->n++;
+    if (c->why[0])
+        return;                      /* the first difference is enough */
+    mpair *p = model_get(c->m, k, kl);
+    if (!p)
+        snprintf(c->why, c->whysz, "it holds \"%.*s\", the model does not", (int)kl, k);
+    else if (p->vl != vl || memcmp(p->v, v, vl) != 0)
+        snprintf(c->why, c->whysz, "it has \"%.*s\" = \"%.*s\", the model \"%.*s\"", (int)kl,
+                 k, (int)vl, v, (int)p->vl, p->v);
+    else
+        p->seen = 1;
+}
+
+/* Does store hold exactly the model's pairs?  If not, why says how not. */
+static int model_same(model *m, const raft_kv *store, char *why, size_t whysz)
+{
+    model_cmp c = { m, 0, why, whysz };
+    why[0] = '\0';
+    for (size_t i = 0; i < m->n; i++)
+        m->v[i].seen = 0;
+    raft_kv_each(store, model_cmp_pair, &c);
+    for (size_t i = 0; i < m->n && !why[0]; i++)
+        if (!m->v[i].seen)
+            snprintf(why, whysz, "it lacks \"%.*s\", the model has it", (int)m->v[i].kl,
+                     m->v[i].k);
+    if (!why[0] && c.n != m->n)
+        snprintf(why, whysz, "it holds %zu pairs, the model %zu", c.n, m->n);
+    return !why[0];
+}
+
 /* ---- the world ------------------------------------------------------------ */
 
 enum { NM_REQ, NM_REP, NM_FWD, NM_CLIENT };
@@ -237,6 +374,7 @@ typedef struct node {
     uint64_t  dirty_lo;
     int       touched;
     uint64_t  last_commit, last_term, applied_cb;
+    model     mirror;                /* this life's applies, on the model */
     int       was_leader;
     uint64_t  lead_term;
     int      *granted;               /* granted[term]: whom its vote went to */
@@ -323,9 +461,10 @@ typedef struct sim {
     size_t     maxc, capc;
     gent      *g;
     size_t     capg;
-    raft_kv   *ref;
+    model      model;                /* the applied entries in index order, on the model */
+    raft_kv   *ref;                  /* the same, on the real state machine */
     uint64_t   ref_n;
-    cn_buf     refres;
+    cn_buf     refres;               /* the model's result for each of them */
     appl      *sa;
     size_t     nsa, capsa;
     rep       *sr;
@@ -799,6 +938,60 @@ static void io_trace(void *ud, const char *line)
     }
 }
 
+/* Under emulation leaders an emulation node applies whatever it holds, as
+ * the seed does (seed_applies): what it applies and holds is not the
+ * model's. */
+static int seed_store(const sim *s, const node *n)
+{
+    return s->cfg->emu_lead && n->mode == RAFT_MODE_EMULATION;
+}
+
+/* The entry first applied at idx, in index order: the model's result is
+ * what a client must get (handle_replies); raft_kv_apply on a store of our
+ * own must give the same result and leave the same pairs. */
+static void reference_apply(sim *s, gent *g, uint64_t idx, const cn_term *cmd)
+{
+    char c[120], why[200], tr[256];
+    cn_term_format(cmd, c, sizeof c);
+    g->res_off = s->refres.len;
+    if (model_apply(&s->model, cmd, &s->refres) < 0)
+        sim_fail(s, "the model has no command %s (index %llu)", c, (unsigned long long)idx);
+    g->res_len = s->refres.len - g->res_off;
+    s->ref_n = idx;
+    cn_buf real;
+    cn_buf_init(&real);
+    raft_kv_apply(s->ref, cmd, 0, idx, RAFT_KV_TRACE_SLOT, &real, tr, sizeof tr);
+    cn_term want = { s->refres.data + g->res_off, g->res_len }, got = { real.data, real.len };
+    if (!cn_term_eq(&want, &got)) {
+        char w[160], r[160];
+        cn_term_format(&want, w, sizeof w);
+        cn_term_format(&got, r, sizeof r);
+        sim_fail(s, "raft_kv_apply of %s (index %llu) gives %s, the model %s", c,
+                 (unsigned long long)idx, r, w);
+    } else if (!model_same(&s->model, s->ref, why, sizeof why)) {
+        sim_fail(s, "raft_kv_apply's store after %s (index %llu) differs from the model: %s", c,
+                 (unsigned long long)idx, why);
+    }
+    cn_buf_free(&real);
+}
+
+/* The node's own store after applying cmd at idx holds what the model holds
+ * after the same applies in its life. */
+static void mirror_apply(sim *s, node *n, uint64_t idx, const cn_term *cmd)
+{
+    char why[200];
+    cn_buf scratch;
+    cn_buf_init(&scratch);
+    model_apply(&n->mirror, cmd, &scratch);
+    cn_buf_free(&scratch);
+    if (!model_same(&n->mirror, raft_get_kv(n->r), why, sizeof why)) {
+        char c[120];
+        cn_term_format(cmd, c, sizeof c);
+        sim_fail(s, "node %d's store after applying %s (index %llu) differs from the model: %s",
+                 n->id, c, (unsigned long long)idx, why);
+    }
+}
+
 static void io_applied(void *ud, uint64_t idx, uint64_t term, const cn_term *cmd)
 {
     node *n = ud;
@@ -815,7 +1008,7 @@ static void io_applied(void *ud, uint64_t idx, uint64_t term, const cn_term *cmd
     n->applied_cb = idx;
     GROW(s->g, s->capg, idx + 1);
     gent *g = &s->g[idx];
-    int seed_node = s->cfg->emu_lead && n->mode == RAFT_MODE_EMULATION;
+    int seed_node = seed_store(s, n);
     if (seed_node && (!g->set || g->term != term || g->cmdh != h)) {
         /* with emulation leaders, an emulation follower applies whatever
          * it holds at the index a commit_notification names (the seed's
@@ -835,20 +1028,10 @@ static void io_applied(void *ud, uint64_t idx, uint64_t term, const cn_term *cmd
         g->set = 1;
         g->term = term;
         g->cmdh = h;
-        /* the reference state machine, in index order */
-        if (idx == s->ref_n + 1) {
-            char tr[256];
-            size_t off = s->refres.len;
-            cn_buf tmp;
-            cn_buf_init(&tmp);
-            raft_kv_apply(s->ref, cmd, 0, idx, RAFT_KV_TRACE_SLOT, &tmp, tr, sizeof tr);
-            cn_buf_append(&s->refres, tmp.data, tmp.len);
-            g->res_off = off;
-            g->res_len = tmp.len;
-            cn_buf_free(&tmp);
-            s->ref_n = idx;
-        }
+        if (idx == s->ref_n + 1)
+            reference_apply(s, g, idx, cmd);
     }
+    mirror_apply(s, n, idx, cmd);
     GROW(s->sa, s->capsa, s->nsa + 1);
     s->sa[s->nsa++] = (appl){ n->id, idx, h, ++s->cbseq, 0 };
 }
@@ -892,6 +1075,7 @@ static void node_boot(sim *s, node *n)
     n->last_commit = 0;
     n->last_term = n->d_term;
     n->applied_cb = 0;
+    model_clear(&n->mirror);         /* a new core, an empty store */
     n->was_leader = 0;
     n->tick_same = 0;
     int ids[MAXN];
@@ -1297,8 +1481,8 @@ static void handle_replies(sim *s)
             } else if (!cn_term_eq(&want, &res)) {
                 char w[160];
                 cn_term_format(&want, w, sizeof w);
-                sim_fail(s, "client: node %d answers op %zu (index %llu) with %s, the reference "
-                            "state machine says %s",
+                sim_fail(s, "client: node %d answers op %zu (index %llu) with %s, the model "
+                            "says %s",
                          rp->node, rp->op, (unsigned long long)a->idx, got, w);
             }
         }
@@ -1681,6 +1865,7 @@ static void sim_free(sim *s)
         for (size_t j = 0; j < n->nlines; j++)
             free(n->lines[j]);
         free(n->lines);
+        model_free(&n->mirror);
     }
     while (s->nheap) {
         ev e = pop_ev(s);
@@ -1698,6 +1883,7 @@ static void sim_free(sim *s)
     free(s->c_tag);
     free(s->g);
     raft_kv_free(s->ref);
+    model_free(&s->model);
     cn_buf_free(&s->refres);
     free(s->sa);
     free(s->sr);
@@ -1814,6 +2000,37 @@ static void check_acked(sim *s, int l)
     }
 }
 
+/* Every running node has applied every entry applied anywhere. */
+static int all_applied(sim *s)
+{
+    for (int i = 1; i <= s->n; i++) {
+        node *n = &s->nodes[i];
+        if (n->up && !seed_store(s, n) && raft_get_applied(n->r) != s->ref_n)
+            return 0;
+    }
+    return 1;
+}
+
+/* With the clients stopped, every node comes to apply every entry and then
+ * holds the model's store. */
+static void final_stores(sim *s)
+{
+    char why[200];
+    s->auto_clients = 0;
+    if (!run_until(s, all_applied, s->now + 10000)) {
+        liveness_fail(s, "liveness: with the clients stopped, nodes have not applied every "
+                         "entry %llu ms later", 10000);
+        return;
+    }
+    for (int i = 1; i <= s->n && !s->failed; i++) {
+        node *n = &s->nodes[i];
+        if (n->up && !seed_store(s, n) &&
+            !model_same(&s->model, raft_get_kv(n->r), why, sizeof why))
+            sim_fail(s, "node %d's store at the end (index %llu) differs from the model: %s",
+                     n->id, (unsigned long long)s->ref_n, why);
+    }
+}
+
 /* Heals everything and requires a leader, a committed command and every
  * node caught up, each within a bound. */
 static void liveness_phase(sim *s, uint64_t *elect_ms)
@@ -1848,6 +2065,8 @@ static void liveness_phase(sim *s, uint64_t *elect_ms)
         check_acked(s, l);
     for (int i = 1; i <= s->n && !s->failed; i++)
         deep_verify(s, &s->nodes[i]);
+    if (!s->failed)
+        final_stores(s);
 }
 
 /* ---- one random schedule ---------------------------------------------------- */
@@ -2764,7 +2983,8 @@ static int compare_lines(sim *s, int k, const char *const *expect, const char *e
 }
 
 /* A five- or three-node designated-leader cluster that replays ops,
- * recording every trace line. */
+ * recording every trace line; NULL (after printing why) if the run failed,
+ * as its later ops were then never sent. */
 static sim *emu_replay(const sim_cfg *cfg, const script_op *ops, size_t n, size_t *ids)
 {
     sim *s = xrealloc(NULL, sizeof *s);
@@ -2773,9 +2993,12 @@ static sim *emu_replay(const sim_cfg *cfg, const script_op *ops, size_t n, size_
     sim_boot_all(s);
     emu_run(s, ops, n, ids);
     CHECK(!s->failed);
-    if (s->failed)
-        print_failure(s, cfg->name);
-    return s;
+    if (!s->failed)
+        return s;
+    print_failure(s, cfg->name);
+    sim_free(s);
+    free(s);
+    return NULL;
 }
 
 static void test_emulation_seed5(void)
@@ -2789,6 +3012,8 @@ static void test_emulation_seed5(void)
     };
     size_t n = sizeof ops / sizeof *ops, ids[16];
     sim *s = emu_replay(&cfg, ops, n, ids);
+    if (!s)
+        return;
     for (int k = 1; k <= 5; k++)
         CHECK(compare_lines(s, k, seed5_lines, NULL));
     size_t c = 0;
@@ -2824,6 +3049,8 @@ static void test_emulation_seed3(void)
     };
     size_t n = sizeof ops / sizeof *ops, ids[8];
     sim *s = emu_replay(&cfg, ops, n, ids);
+    if (!s)
+        return;
     CHECK(compare_lines(s, 1, seed3_lines, NULL));
     /* the seed's test ended before its followers applied slot 6 */
     CHECK(compare_lines(s, 2, seed3_lines, "[node 2] slot 6: DELETE \"x\" -> NOT FOUND"));
