@@ -41,11 +41,13 @@ end_per_testcase(_, Config) ->
 
 started() -> case get(started) of undefined -> []; L -> L end.
 
-%% Starts a raft_kv C node with id Id; Args are extra flags.
-cnode(Config, Id, Args) ->
+%% Starts a raft_kv C node with id Id; Args are extra flags; Extra are
+%% cnode_test_lib:start/3's options (a name, say).
+cnode(Config, Id, Args) -> cnode(Config, Id, Args, []).
+cnode(Config, Id, Args, Extra) ->
     C = cnode_test_lib:start("raft_kv", Config,
                              [{args, ["--id", integer_to_list(Id), "--election-timeout", "300",
-                                      "--trace-file", trace_file(Config, Id)] ++ Args}]),
+                                      "--trace-file", trace_file(Config, Id)] ++ Args} | Extra]),
     put(started, [C | started()]),
     C.
 
@@ -126,18 +128,6 @@ call({subject, Pid, Tag}, Make) ->
     after 5000 ->
             erlang:demonitor(Mon, [flush]),
             timeout
-    end.
-
-%% Retries a put until the cluster takes it (leader changes in between).
-put_retry(Subjects, K, V, Deadline) ->
-    Res = [put_kv(S, K, V) || S <- Subjects],
-    case lists:member(op_ok, Res) of
-        true -> ok;
-        false ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> ct:fail({put_never_taken, K, Res});
-                false -> receive after 50 -> put_retry(Subjects, K, V, Deadline) end
-            end
     end.
 
 ref_nodes(Ids, Size) -> raft_ref_main:start_nodes(Ids, Size).
@@ -249,33 +239,237 @@ all_c_cluster(Config) ->
 
 %% ---- faults --------------------------------------------------------------
 
-%% Kill -9 the leader of five durable C nodes while a client writes: a new
-%% leader comes within 2 s and no acknowledged write is lost.
+%% Kill -9 the leader of five durable C nodes while three clients write,
+%% each with several puts in flight, every key and value unique.  The other
+%% four must agree on a new leader (another id, a later term) and go on
+%% taking writes; the killed node, restarted from its --data-dir under its
+%% name, catches up.  Then all five have applied the last commit, every
+%% acknowledged put is on every node with its value, and the stores are equal.
 leader_killed(Config) ->
-    Dir = ?config(priv_dir, Config),
-    Cs = [cnode(Config, I, ["--data-dir", filename:join(Dir, "lk" ++ integer_to_list(I))])
-          || I <- lists:seq(1, 5)],
-    All = [{I, subject(C)} || {I, C} <- lists:zip(lists:seq(1, 5), Cs)],
+    Ids = lists:seq(1, 5),
+    Names = [cnode_test_lib:unique("lk") || _ <- Ids],
+    Cs = [durable_cnode(Config, I, N) || {I, N} <- lists:zip(Ids, Names)],
+    All = [{I, subject(C)} || {I, C} <- lists:zip(Ids, Cs)],
     ok = raft_ref_main:set_peers(All),
     L = wait_leader(Cs, ?T),
-    S = subject(L),
-    Acked1 = [K || K <- lists:seq(1, 30), put_kv(S, integer_to_binary(K), <<"a">>) =:= op_ok],
-    30 = length(Acked1),
-    _ = cnode_test_lib:kill(L),
+    #{id := LId, term := LTerm} = status(L),
+    Counter = start_counter(),
+    Writers = [start_writer(Counter, W, [S || {_, S} <- All]) || W <- ["w1", "w2", "w3"]],
+    _ = await_acks(Counter, 20),
+    TKill = now_ms(),
+    137 = cnode_test_lib:kill(L),               % SIGKILL to its OS pid: 128 + 9
     forget(L),
     Rest = Cs -- [L],
-    L2 = wait_leader(Rest, 2000),
-    true = L2 =/= L,
-    Subjects = [subject(C) || C <- Rest],
-    Deadline = erlang:monotonic_time(millisecond) + ?T,
-    [put_retry(Subjects, integer_to_binary(K), <<"b">>, Deadline) || K <- lists:seq(31, 60)],
-    Last = maps:get(commit_index, status(L2)),
-    wait_applied(Rest, Last),
-    [begin
-         Store = maps:get(store, status(C)),
-         [true = maps:is_key(integer_to_binary(K), Store) || K <- lists:seq(1, 60)]
-     end || C <- Rest],
-    ok.
+    {NewId, NewTerm} = await_agreed_leader(Rest, ?T),
+    ct:log("leader ~b (term ~b) killed; the other four follow ~b (term ~b) after ~b ms",
+           [LId, LTerm, NewId, NewTerm, now_ms() - TKill]),
+    expect(NewId =/= LId, {killed_node_still_leader, LId, NewTerm}),
+    expect(NewTerm > LTerm, {leader_in_no_later_term, LTerm, NewTerm}),
+    %% writes go on, through the new leader
+    _ = await_acks(Counter, acked_count(Counter) + 20),
+    Back = durable_cnode(Config, LId, lists:nth(LId, Names)),
+    %% its term comes back from its disk (a fresh node starts at 0; a peer
+    %% may have told it a later one already, never an earlier)
+    BackTerm = maps:get(term, status(Back)),
+    expect(BackTerm >= LTerm, {restarted_without_its_term, LTerm, BackTerm}),
+    ok = raft_ref_main:set_peers(lists:keystore(LId, 1, All, {LId, subject(Back)}), [LId]),
+    Outcomes = stop_writers(Counter, Writers),
+    write_summary(Outcomes, TKill),
+    Final = [Back | Rest],
+    Last = lists:max([maps:get(commit_index, status(C)) || C <- Final]),
+    Applied = wait_applied_alike(Final, Last),
+    Acked = check_stores(Final, Outcomes),
+    ct:comment("~b puts acknowledged, all on all 5 nodes (applied ~b)", [Acked, Applied]).
+
+%% A durable raft_kv C node, id Id, node name Name, data in the case's
+%% priv_dir: started again with the same Id and Name it restarts from its
+%% disk, and its peers find it again by name.
+durable_cnode(Config, Id, Name) ->
+    Data = filename:join(?config(priv_dir, Config), Name ++ "_data"),
+    cnode(Config, Id, ["--data-dir", Data], [{name, Name}]).
+
+%% Waits until one of Cs leads and every other follows it in its term, as
+%% their events say; returns the leader's {Id, Term}.
+await_agreed_leader(Cs, Ms) ->
+    await_states(Cs, Ms,
+                 fun(States) ->
+                         Evs = maps:values(States),
+                         case [{Id, T} || {raft_kv_event, _, leader, T, Id, _} <- Evs] of
+                             [Leader] ->
+                                 lists:all(fun({raft_kv_event, _, _, Term, Follows, _}) ->
+                                                   {Follows, Term} =:= Leader
+                                           end, Evs) andalso {true, Leader};
+                             _ -> false
+                         end
+                 end, no_agreed_leader).
+
+%% Waits until every node has applied Index and all stand at the same index
+%% (their stores are then comparable); returns that index.
+wait_applied_alike(Cs, Index) ->
+    await_states(Cs, ?T,
+                 fun(States) ->
+                         Applied = [A || {raft_kv_event, _, _, _, _, A} <- maps:values(States)],
+                         case lists:usort(Applied) of
+                             [A] when A >= Index -> {true, A};
+                             _ -> false
+                         end
+                 end, {behind, Index}).
+
+%% Every acknowledged put is in every node's store with its value, no store
+%% holds a pair no writer sent, and the stores are equal.  Returns the
+%% number of acknowledged puts.
+check_stores(Cs, Outcomes) ->
+    Sent = maps:from_list([{K, V} || {put_result, K, V, _, _, _} <- Outcomes]),
+    Acked = [{K, V} || {put_result, K, V, op_ok, _, _} <- Outcomes],
+    [{_, First} | _] = Stores = [{maps:get(node, C), maps:get(store, status(C))} || C <- Cs],
+    lists:foreach(
+      fun({Node, Store}) ->
+              Lost = [KV || {K, V} = KV <- Acked, maps:get(K, Store, missing) =/= V],
+              expect(Lost =:= [], {acknowledged_puts_missing, Node, Lost}),
+              Alien = maps:filter(fun(K, V) -> maps:get(K, Sent, none) =/= V end, Store),
+              expect(Alien =:= #{}, {pairs_never_sent, Node, Alien}),
+              expect(Store =:= First, {stores_differ, Node})
+      end, Stores),
+    length(Acked).
+
+%% Logs how the puts went; at least one was in flight when the kill was
+%% ordered at TKill (else the kill did not happen while clients wrote).
+write_summary(Outcomes, TKill) ->
+    Kind = fun(op_ok) -> op_ok;
+              ({op_error, Why}) -> Why;
+              ({down, _}) -> node_down;
+              (timeout) -> timeout
+           end,
+    Count = lists:foldl(fun({put_result, _, _, R, _, _}, M) ->
+                                maps:update_with(Kind(R), fun(X) -> X + 1 end, 1, M)
+                        end, #{}, Outcomes),
+    Across = [O || {put_result, _, _, _, Sent, Done} = O <- Outcomes, Sent =< TKill, Done >= TKill],
+    ct:log("~b puts: ~p; ~b in flight at the kill", [length(Outcomes), Count, length(Across)]),
+    expect(Across =/= [], no_put_in_flight_at_the_kill).
+
+now_ms() -> erlang:monotonic_time(millisecond).
+
+expect(true, _) -> ok;
+expect(false, Failure) -> ct:fail(Failure).
+
+%% ---- leader_killed's clients ---------------------------------------------------
+
+-define(WRITE_DEPTH, 4).        % puts each writer keeps in flight
+-define(PUT_TIMEOUT, 1000).     % after this a put's outcome is unknown (and its
+                                % slot free: a forward lost with the leader
+                                % gets no answer at all)
+-define(ERROR_PAUSE, 10).       % a writer told an error waits this long
+
+%% Counts acknowledged puts (each writer sends `acked`); answers
+%% {await, N, From} with {acked, Counter, Count} once N are counted.
+start_counter() -> spawn_link(fun() -> counter(0, []) end).
+
+counter(N, Waiters) ->
+    {Ready, Waiting} = lists:partition(fun({Want, _}) -> N >= Want end, Waiters),
+    [From ! {acked, self(), N} || {_, From} <- Ready],
+    receive
+        acked -> counter(N + 1, Waiting);
+        {await, Want, From} -> counter(N, [{Want, From} | Waiting]);
+        stop -> ok
+    end.
+
+%% Waits until N puts in all were acknowledged; returns the count.
+await_acks(Counter, N) ->
+    Counter ! {await, N, self()},
+    receive {acked, Counter, Count} -> Count
+    after ?T -> ct:fail({writes_stalled, N})
+    end.
+
+acked_count(Counter) -> await_acks(Counter, 0).
+
+%% A client: keeps ?WRITE_DEPTH puts in flight, each with a fresh key and
+%% value, sent round-robin to Subjects (a follower forwards to the leader),
+%% pausing ?ERROR_PAUSE after an error (no leader yet: a follower answers at
+%% once); each op_ok is counted at Counter.  On stop it sends no more, settles what
+%% is in flight and answers {writer_done, self(), Outcomes}, each
+%% {put_result, Key, Value, Result, SentAt, DoneAt} (monotonic ms; Result:
+%% op_ok, {op_error, Why}, {down, Reason} when the node went, or timeout).
+start_writer(Counter, Name, Subjects) ->
+    Owner = self(),
+    spawn_link(fun() ->
+                       [erlang:monitor(process, P) || {subject, P, _} <- Subjects],
+                       writer(#{owner => Owner, counter => Counter, name => Name, seq => 1,
+                                targets => Subjects, pending => #{}, done => [],
+                                paused_until => now_ms(), stopping => false})
+               end).
+
+writer(W0) ->
+    Now = now_ms(),
+    #{pending := P, stopping := Stopping} = W = expire(fill(W0, Now), Now),
+    case Stopping andalso map_size(P) =:= 0 of
+        true -> maps:get(owner, W) ! {writer_done, self(), lists:reverse(maps:get(done, W))};
+        false ->
+            receive
+                {Tag, Reply} when is_map_key(Tag, P) -> writer(settle(Tag, Reply, W));
+                {'DOWN', _, process, Pid, Why} -> writer(node_gone(Pid, Why, W));
+                {Late, _} when is_reference(Late) -> writer(W);   % its put timed out
+                stop -> writer(W#{stopping := true})
+            after wake_in(W, Now) -> writer(W)
+            end
+    end.
+
+%% Sends puts until ?WRITE_DEPTH are in flight, unless paused.
+fill(#{stopping := false, targets := [S | More], pending := P, paused_until := Until} = W, Now)
+  when map_size(P) < ?WRITE_DEPTH, Now >= Until ->
+    #{name := Name, seq := N} = W,
+    Key = iolist_to_binary([Name, "-", integer_to_list(N)]),
+    Value = iolist_to_binary([Name, "-value-", integer_to_list(N)]),
+    {subject, Pid, Tag} = S,
+    Reply = make_ref(),
+    Pid ! {Tag, {client_put, Key, Value, {subject, self(), Reply}}},
+    fill(W#{targets := More ++ [S], seq := N + 1,
+            pending := P#{Reply => {Key, Value, Pid, Now}}}, Now);
+fill(W, _) -> W.
+
+settle(Tag, Reply, #{pending := P} = W) ->
+    {Put, P1} = maps:take(Tag, P),
+    outcome(W#{pending := P1}, Put, Reply).
+
+%% A node went: it gets no more puts, and what it had in flight is lost.
+node_gone(Pid, Why, #{targets := Ts, pending := P} = W) ->
+    Lost = maps:filter(fun(_, {_, _, To, _}) -> To =:= Pid end, P),
+    settle_all(Lost, {down, Why},
+               W#{targets := [S || {subject, To, _} = S <- Ts, To =/= Pid],
+                  pending := maps:without(maps:keys(Lost), P)}).
+
+%% Puts without an answer for ?PUT_TIMEOUT: their outcome is unknown.
+expire(#{pending := P} = W, Now) ->
+    Old = maps:filter(fun(_, {_, _, _, Sent}) -> Now - Sent >= ?PUT_TIMEOUT end, P),
+    settle_all(Old, timeout, W#{pending := maps:without(maps:keys(Old), P)}).
+
+%% Milliseconds until the writer has something to do unasked: a put to
+%% expire, or a pause to end.
+wake_in(#{pending := P, paused_until := Until}, Now) ->
+    case [Sent + ?PUT_TIMEOUT || {_, _, _, Sent} <- maps:values(P)] ++ [Until || Until > Now] of
+        [] -> infinity;
+        Times -> max(0, lists:min(Times) - Now)
+    end.
+
+settle_all(Puts, Result, W) ->
+    lists:foldl(fun(Put, Acc) -> outcome(Acc, Put, Result) end, W, maps:values(Puts)).
+
+outcome(#{done := Done, counter := Counter} = W0, {Key, Value, _, SentAt}, Result) ->
+    Now = now_ms(),
+    W = W0#{done := [{put_result, Key, Value, Result, SentAt, Now} | Done]},
+    case Result of
+        op_ok -> Counter ! acked, W;
+        {op_error, _} -> W#{paused_until := Now + ?ERROR_PAUSE};
+        _ -> W
+    end.
+
+%% Stops the writers, then the counter; every put's outcome.
+stop_writers(Counter, Writers) ->
+    [W ! stop || W <- Writers],
+    Outcomes = lists:append([receive {writer_done, W, Done} -> Done
+                             after ?PUT_TIMEOUT + ?T -> ct:fail({writer_stuck, W})
+                             end || W <- Writers]),
+    Counter ! stop,
+    Outcomes.
 
 %% Kill -9 a follower and restart it from its data directory: it comes back
 %% with its log and catches up.
