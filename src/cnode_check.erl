@@ -81,8 +81,7 @@ prepare(ScenarioFile, Flags) ->
 
 loopback_hosts(Run, N, RunDir) ->
     Record = filename:join(cnode_check_hosts:records_dir(), Run),
-    ok = filelib:ensure_dir(Record),
-    ok = file:write_file(Record, ["dir ", RunDir, "\n"]),
+    ok = cnode_check_hosts:new_record(Record, RunDir),
     #{run => Run, n => N, record => Record, dir => RunDir, mode => loopback}.
 
 run_id() ->

@@ -22,7 +22,7 @@
 %% can remove what a crashed run left behind.
 -module(cnode_check_hosts).
 
--export([up/3, down/1, addr/2, ctl_addr/1, ns/2, ctl_ns/1, netns_usable/0,
+-export([up/3, down/1, new_record/2, process_alive/1, addr/2, ctl_addr/1, ns/2, ctl_ns/1, netns_usable/0,
          partition/2, heal/1, exec_in/2, record_pid/2, clean_all/0, records_dir/0]).
 
 -define(SUBNET, "10.99.0.").
@@ -32,7 +32,7 @@
 up(Run, N, RunDir) ->
     Record = filename:join(records_dir(), Run),
     ok = filelib:ensure_dir(Record),
-    ok = file:write_file(Record, ["dir ", RunDir, "\n"]),
+    ok = new_record(Record, RunDir),
     Hosts = #{run => Run, n => N, record => Record, dir => RunDir},
     case netns_usable() of
         true -> make_netns(Hosts#{mode => netns});
@@ -98,11 +98,32 @@ clean_record(Record) ->
         {error, enoent} -> ok
     end.
 
-%% `cnode-check clean`: every run record left by a run that did not finish.
+%% A run's record names its folder and the process that owns the run (the
+%% cnode-check script, $CNODE_CHECK_OWNER), so `clean` leaves live runs be.
+new_record(Record, RunDir) ->
+    ok = filelib:ensure_dir(Record),
+    Owner = case os:getenv("CNODE_CHECK_OWNER") of
+                false -> os:getpid();
+                P -> P
+            end,
+    file:write_file(Record, ["dir ", RunDir, "\n", "owner ", Owner, " ",
+                             start_time(list_to_integer(Owner)), "\n"]).
+
+%% `cnode-check clean`: every run record whose owner is gone.
 clean_all() ->
-    Records = filelib:wildcard(filename:join(records_dir(), "*")),
+    Records = [R || R <- filelib:wildcard(filename:join(records_dir(), "*")), not owner_alive(R)],
     [begin io:format("cleaning ~s~n", [R]), clean_record(R) end || R <- Records],
     length(Records).
+
+owner_alive(Record) ->
+    case file:read_file(Record) of
+        {ok, Bin} ->
+            case re:run(Bin, "^owner ([0-9]+) (\\S+)$", [multiline, {capture, all_but_first, binary}]) of
+                {match, [Pid, Start]} -> start_time(binary_to_integer(Pid)) =:= Start;
+                nomatch -> false
+            end;
+        _ -> false
+    end.
 
 records_dir() -> "/run/cnode-check".
 
@@ -114,9 +135,30 @@ record_pid(#{record := Record}, OsPid) ->
     file:close(F).
 
 kill_recorded(Pid, Start) ->
-    case start_time(binary_to_integer(Pid)) of
-        S when S =:= Start -> os:cmd("kill -9 " ++ binary_to_list(Pid) ++ " 2>/dev/null");
+    P = binary_to_integer(Pid),
+    case start_time(P) of
+        S when S =:= Start ->
+            _ = os:cmd("kill -9 " ++ integer_to_list(P) ++ " 2>/dev/null"),
+            wait_gone(P, 250);
         _ -> ok
+    end.
+
+%% SIGKILL is delivered asynchronously: wait (20 ms steps, bounded) until
+%% the process is gone or a zombie, so that nothing outlives teardown.
+wait_gone(_, 0) -> ok;
+wait_gone(P, K) ->
+    case process_alive(P) of
+        true -> receive after 20 -> wait_gone(P, K - 1) end;
+        false -> ok
+    end.
+
+%% Running (not gone, not a zombie).
+process_alive(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
+        {ok, Stat} ->
+            [_, AfterComm] = string:split(Stat, ") ", trailing),
+            hd(string:lexemes(AfterComm, " ")) =/= <<"Z">>;
+        _ -> false
     end.
 
 start_time(OsPid) ->

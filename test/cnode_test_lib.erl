@@ -8,7 +8,7 @@
 -module(cnode_test_lib).
 
 -export([init_dist/1, root/0, bin/1, unique/1, host/0,
-         start/2, start/3, stop/1, kill/1, wait_exit/2, log_text/1, log_tail/1, run/2,
+         start/2, start/3, stop/1, kill/1, wait_exit/2, log_text/1, log_tail/1, run/2, run/3,
          await/2, raw_handshake/3, raw_handshake/4]).
 
 -define(config_cookie(C), proplists:get_value(cookie, C)).
@@ -80,15 +80,18 @@ log_tail(C) -> cnode_proc:log_tail(C).
 
 %% Runs a program to its end (for flag checks): {ExitStatus, Output}, where
 %% Output is stdout and stderr together.
-run(Exe, Args) ->
-    P = open_port({spawn_executable, Exe}, [{args, Args}, exit_status, stderr_to_stdout, binary]),
-    run_collect(P, <<>>).
+run(Exe, Args) -> run(Exe, Args, 30000).
 
-run_collect(P, Acc) ->
+%% As run/2, failing if the program is silent for SilenceMs.
+run(Exe, Args, SilenceMs) ->
+    P = open_port({spawn_executable, Exe}, [{args, Args}, exit_status, stderr_to_stdout, binary]),
+    run_collect(P, <<>>, SilenceMs).
+
+run_collect(P, Acc, SilenceMs) ->
     receive
-        {P, {data, D}} -> run_collect(P, <<Acc/binary, D/binary>>);
+        {P, {data, D}} -> run_collect(P, <<Acc/binary, D/binary>>, SilenceMs);
         {P, {exit_status, S}} -> {S, Acc}
-    after 30000 -> error({no_exit, Acc})
+    after SilenceMs -> error({no_exit, Acc})
     end.
 
 %% Waits for a message matching Fun (returns {true, V} or false).
