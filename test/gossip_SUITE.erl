@@ -193,6 +193,53 @@ first_times(S, Nodes, Kind, Subject) ->
 
 members(X) -> gen_server:call({gossip, node_of(X)}, members).
 
+%% ---- failure detection: the documented bound ------------------------------------
+
+%% docs/gossip.md ("Failure detection"; defaults from "Parameters", which
+%% these nodes run with).  A kill -9 resets the connections, so each
+%% neighbour probes the victim at once: no pong within the ping timeout,
+%% then indirect probes; none within the indirect timeout, then suspicion,
+%% whose floods confirm each other, so it runs out after suspect_min; then
+%% `dead` floods, in milliseconds.  A silent crash (SIGSTOP, no reset) waits
+%% for the next probe, up to one period (+10 % jitter).
+-define(PERIOD, 500).
+-define(PING_TIMEOUT, 300).
+-define(INDIRECT_TIMEOUT, 500).
+-define(SUSPECT_MIN, 1500).
+-define(SLACK, 1000).       % the kill's own latency (a shell), the flood, and
+                            % scheduling of sanitizer builds on a busy machine
+
+crash_bound() -> ?PING_TIMEOUT + ?INDIRECT_TIMEOUT + ?SUSPECT_MIN.     % 2,300 ms
+silent_bound() -> ?PERIOD * 11 div 10 + crash_bound().                 % 2,850 ms
+
+%% Waits until every one of Observers shows Victim dead, then checks that
+%% each did within Bound + ?SLACK ms of T0 (system time in us, taken just
+%% before the fault) and not before suspect_min (no removal skips a
+%% suspicion).  Only events after T0 count (an earlier removal of the same
+%% node is another fault's).  The wait is longer than the bound, so a late
+%% detection is measured and reported.  Returns the state and each
+%% observer's time in ms; the log also has when each first suspected it.
+detected(S, Observers, Victim, T0, Bound) ->
+    S2 = until(S, fun(St) -> not lists:member(none, since(St, Observers, <<"dead">>, Victim, T0))
+                  end, Bound + ?T),
+    Ms = since(S2, Observers, <<"dead">>, Victim, T0),
+    ct:log("~s removed ~w ms after the fault by each of ~b nodes (bound ~b + ~b ms); "
+           "suspected after ~w ms",
+           [node_bin(Victim), Ms, length(Observers), Bound, ?SLACK,
+            since(S2, Observers, <<"suspect">>, Victim, T0)]),
+    case [M || M <- Ms, M > Bound + ?SLACK orelse M < ?SUSPECT_MIN] of
+        [] -> {S2, Ms};
+        _ -> ct:fail({detection_outside_bound, Ms, {?SUSPECT_MIN, Bound + ?SLACK}})
+    end.
+
+%% For each of Nodes, ms from T0 (us) to its first Kind event about Subject
+%% at or after T0; none if there is none.
+since(S, Nodes, Kind, Subject, T0) ->
+    [case [T || #{<<"t">> := T} <- events(S, N, Kind, Subject), T >= T0] of
+         [] -> none;
+         Ts -> (lists:min(Ts) - T0) div 1000
+     end || N <- Nodes].
+
 %% ---- cases -----------------------------------------------------------------------
 
 two_nodes_chat(Config) ->
@@ -226,7 +273,7 @@ third_joins_through_either(Config) ->
     [0 = stop(X) || X <- [D, C, B, A]],
     ok.
 
-%% kill -9: every other node removes it, within 10 s (target: 3 s).
+%% kill -9: every other node removes it within the documented bound.
 kill_detected(Config) ->
     A = start_c(Config),
     Others = [join(Config, A) || _ <- [1, 2, 3]],
@@ -236,11 +283,8 @@ kill_detected(Config) ->
     Rest = lists:reverse(Rest0),
     T0 = os:system_time(microsecond),
     _ = cnode_test_lib:kill(Victim),
-    S2 = until(S1, seen_by_all(Rest, <<"dead">>, Victim), 10000),
-    Ms = [(T - T0) div 1000 || T <- first_times(S2, Rest, <<"dead">>, Victim)],
-    ct:log("kill -9 detected after ~w ms by each of ~b nodes", [Ms, length(Rest)]),
-    true = lists:max(Ms) < 10000,
-    ct:comment("detected in ~b ms (target 3000)", [lists:max(Ms)]),
+    {S2, Ms} = detected(S1, Rest, Victim, T0, crash_bound()),
+    ct:comment("detected in ~w ms (bound ~b + ~b)", [Ms, crash_bound(), ?SLACK]),
     _ = until(S2, converged(Rest), ?T),
     [0 = stop(X) || X <- Rest],
     ok.
@@ -345,11 +389,13 @@ mixed_chat(Config) ->
     %% junk to a reference peer is dropped too; it keeps serving
     [{gossip, node_of(E2)} ! J || J <- [hello, {chat, 1, 2, 3}, {peer_list, x}, {ping, <<"x">>}]],
     true = length(members(E2)) =:= 4,
-    %% a C node stopped 8 s is removed by C and Erlang peers alike, and is
-    %% back at all of them when it resumes
+    %% a C node stopped (SIGSTOP) is removed by C and Erlang peers alike
+    %% within the documented bound for a silent crash, and is back at all of
+    %% them when it resumes
     Pid = integer_to_list(maps:get(os_pid, C2)),
+    T0 = os:system_time(microsecond),
     _ = os:cmd("kill -STOP " ++ Pid),
-    S4a = until(S4, seen_by_all([E1, C1, E2], <<"dead">>, C2), 10000),
+    {S4a, _} = detected(S4, [E1, C1, E2], C2, T0, silent_bound()),
     _ = os:cmd("kill -CONT " ++ Pid),
     S4b = until(S4a, fun(S) ->
                              lists:all(fun(N) ->
@@ -363,8 +409,9 @@ mixed_chat(Config) ->
     %% an Erlang peer leaves; a C peer dies: both are seen by all the rest
     ok = erpc:call(node_of(E1), gossip_ref, stop, []),
     S5 = until(S4d, seen_by_all([C1, E2, C2], <<"leave">>, E1), ?T),
+    T1 = os:system_time(microsecond),
     _ = cnode_test_lib:kill(C2),
-    S6 = until(S5, seen_by_all([C1, E2], <<"dead">>, C2), 10000),
+    {S6, _} = detected(S5, [C1, E2], C2, T1, crash_bound()),
     _ = until(S6, converged([C1, E2]), ?T),
     [stop(X) || X <- [E1, E2]],
     0 = stop(C1).
@@ -426,7 +473,8 @@ slow_node_not_removed(Config) ->
     [0 = stop(X) || X <- All],
     ok.
 
-%% A node stopped for 8 s is removed; when it resumes it is back.
+%% A node stopped (SIGSTOP) is removed within the documented bound for a
+%% silent crash; when it resumes it is back.
 removed_node_returns(Config) ->
     A = start_c(Config),
     Others = [join(Config, A) || _ <- [1, 2]],
@@ -435,8 +483,9 @@ removed_node_returns(Config) ->
     Gone = lists:last(All),
     Rest = All -- [Gone],
     Pid = integer_to_list(maps:get(os_pid, Gone)),
+    T0 = os:system_time(microsecond),
     _ = os:cmd("kill -STOP " ++ Pid),
-    S2 = until(S1, seen_by_all(Rest, <<"dead">>, Gone), 10000),
+    {S2, _} = detected(S1, Rest, Gone, T0, silent_bound()),
     _ = os:cmd("kill -CONT " ++ Pid),
     S3 = until(S2, fun(S) ->
                            lists:all(fun(N) ->
@@ -450,15 +499,17 @@ removed_node_returns(Config) ->
     [0 = stop(X) || X <- All],
     ok.
 
-%% kill -9, then the same node name starts again and joins: it is back.
+%% kill -9 (removed within the documented bound), then the same node name
+%% starts again and joins: it is back.
 restart_rejoins(Config) ->
     A = start_c(Config),
     B = join(Config, A),
     Name = cnode_test_lib:unique("again"),
     C = join(Config, B, [{name, Name}]),
     S1 = until(new_state(), converged([A, B, C]), ?T),
+    T0 = os:system_time(microsecond),
     _ = cnode_test_lib:kill(C),
-    S2 = until(S1, seen_by_all([A, B], <<"dead">>, C), 10000),
+    {S2, _} = detected(S1, [A, B], C, T0, crash_bound()),
     C2 = join(Config, A, [{name, Name}]),
     S3 = until(S2, fun(S) -> (converged([A, B, C2]))(S) end, ?T),
     Id = say(C2, <<"new life">>),
@@ -572,13 +623,12 @@ scale_50(Config) ->
                       || {_, Id, T} <- Said]),
     P50 = lists:nth(10, Lat) div 1000,
     P99 = lists:last(Lat) div 1000,
-    %% kill -9 one: all 49 others remove it
+    %% kill -9 one: all 49 others remove it within the documented bound
     Victim = lists:nth(N div 2, All),
     Rest = All -- [Victim],
     K0 = os:system_time(microsecond),
     _ = cnode_test_lib:kill(Victim),
-    S3 = until(S2, seen_by_all(Rest, <<"dead">>, Victim), 10000),
-    Det = [(T - K0) div 1000 || T <- first_times(S3, Rest, <<"dead">>, Victim)],
+    {_, Det} = detected(S2, Rest, Victim, K0, crash_bound()),
     ct:log("lines to all ~b nodes: p50 ~b ms, max ~b ms; kill -9 detected by all in ~b ms "
            "(first ~b ms)", [N, P50, P99, lists:max(Det), lists:min(Det)]),
     ct:comment("~b nodes: join ~b ms, line to all p50 ~b ms max ~b ms, kill detected ~b ms, "
