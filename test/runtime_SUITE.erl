@@ -42,8 +42,9 @@ groups() ->
      {faults, [], [c_node_killed, erlang_node_killed, wrong_cookie]},
      {hostile, [], [malformed_frames, malformed_handshake, impostor_name, junk_to_ctl,
                     name_flood_without_cookie, impostor_holds_peer_name,
-                    impostor_cannot_evict_dial]},
-     {scale, [], [many_processes, many_connections]}].
+                    impostor_cannot_evict_dial, simultaneous_connect_won_by_peer]},
+     {scale, [], [many_processes, many_connections, big_packets_announced,
+                  input_budget_exceeded, input_budget_shared]}].
 
 init_per_suite(Config0) ->
     Config = cnode_test_lib:init_dist(Config0),
@@ -768,6 +769,33 @@ impostor_cannot_evict_dial(Config) ->
         gen_tcp:close(L)
     end.
 
+%% The same dial, but this time P itself connects meanwhile, with the
+%% cookie: a simultaneous connect P wins (as net_kernel decides it).  The
+%% C node answers ok_simultaneous, gives up its dial once P has proven the
+%% cookie, and the message queued on the dial arrives on P's connection.
+simultaneous_connect_won_by_peer(Config) ->
+    N = cnode(Config),
+    Cookie = ?config(cookie, Config),
+    P = "zz" ++ cnode_test_lib:unique("p"),
+    PNode = node_name(P),
+    {ok, L} = gen_tcp:listen(0, [binary, {packet, 2}, {active, false}]),
+    {ok, LPort} = inet:port(L),
+    Epmd = epmd_register(P, LPort),
+    try
+        W = worker(Config),
+        ok = gen_server:call(W, {send, {inbox, PNode}, queued_on_the_dial}),
+        {ok, D} = gen_tcp:accept(L, ?T),
+        {ok, <<$N, _/binary>>} = gen_tcp:recv(D, 0, ?T),
+        {ok, S, <<"sok_simultaneous">>} = claim_name(dist_port(N), PNode),
+        ok = finish_initiator(S, Cookie),
+        {6, _, '', inbox, queued_on_the_dial} = next_message(S),
+        {error, closed} = gen_tcp:recv(D, 0, ?T),
+        pong = gen_server:call(W, ping)
+    after
+        gen_tcp:close(Epmd),
+        gen_tcp:close(L)
+    end.
+
 junk_to_ctl(Config) ->
     N = cnode(Config),
     {ctl, N} ! {some, junk, <<1, 2, 3>>},
@@ -891,6 +919,18 @@ accept_handshake(D, Name, Cookie) ->
                                              integer_to_list(Theirs)]))/binary>>),
     inet:setopts(D, [{packet, 4}]).
 
+%% The initiator's side of a handshake on S after the status: answers the
+%% C node's challenge with Cookie and checks its ack; leaves S in
+%% {packet, 4} mode.
+finish_initiator(S, Cookie) ->
+    {ok, <<$N, _:64, Challenge:32, _/binary>>} = gen_tcp:recv(S, 0, ?T),
+    Mine = 171717,
+    ok = gen_tcp:send(S, <<$r, Mine:32, (erlang:md5([atom_to_list(Cookie),
+                                                     integer_to_list(Challenge)]))/binary>>),
+    {ok, <<$a, Ack:16/binary>>} = gen_tcp:recv(S, 0, ?T),
+    Ack = erlang:md5([atom_to_list(Cookie), integer_to_list(Mine)]),
+    inet:setopts(S, [{packet, 4}]).
+
 %% The next message on a raw connection, ticks skipped: the control tuple
 %% with the message appended to it.
 next_message(D) ->
@@ -901,3 +941,112 @@ next_message(D) ->
             <<_:Used/binary, Msg/binary>> = Rest,
             erlang:append_element(Ctl, binary_to_term(Msg))
     end.
+
+%% ---- input memory ----------------------------------------------------------
+
+%% Peers with the cookie announce 100 MiB packets on five connections and
+%% send a few bytes of each.  The node's input buffers grow as bytes arrive,
+%% so it holds kilobytes for them, not 500 MiB, and keeps serving.  Each
+%% connection first completes a small message to a worker in the same
+%% write: its event means the node has read the announcement too.
+big_packets_announced(Config) ->
+    C = cnode_test_lib:start("testnode", Config),
+    N = maps:get(node, C),
+    try
+        W = gen_server:call({ctl, N}, {spawn, undefined, log}),
+        ok = gen_server:call(W, {notify, self()}),
+        #{rss_kb := Rss0} = gen_server:call({ctl, N}, stats),
+        Socks = [begin
+                     {ok, S} = cnode_test_lib:raw_handshake(
+                                 N, cnode_test_lib:unique("big") ++ "@x", ?config(cookie, Config)),
+                     ok = inet:setopts(S, [{packet, raw}]),
+                     ok = gen_tcp:send(S, [frame(send_to(W, {announcing, I})),
+                                           <<(100 bsl 20):32, "p", 131, 104, 3>>]),
+                     {announcing, I} = event(W),
+                     S
+                 end || I <- lists:seq(1, 5)],
+        #{rss_kb := Rss1, in_buffered := InBuf} = gen_server:call({ctl, N}, stats),
+        ct:log("RSS ~b -> ~b KiB; input buffers ~b bytes", [Rss0, Rss1, InBuf]),
+        true = InBuf < 4 bsl 20,
+        true = Rss1 - Rss0 < 64 * 1024,
+        pong = gen_server:call(W, ping),
+        [gen_tcp:close(S) || S <- Socks]
+    after
+        0 = cnode_test_lib:stop(C)
+    end.
+
+%% A packet larger than the node's input budget (here 4 MiB; the packet
+%% limit is 128 MiB) cannot be read: the peer is disconnected at its
+%% announcement, with a log line, and others are served.
+input_budget_exceeded(Config) ->
+    C = cnode_test_lib:start("testnode", Config, [{args, ["--input-budget", "4"]}]),
+    N = maps:get(node, C),
+    try
+        {ok, S} = cnode_test_lib:raw_handshake(N, cnode_test_lib:unique("huge") ++ "@x",
+                                               ?config(cookie, Config)),
+        ok = inet:setopts(S, [{packet, raw}]),
+        ok = gen_tcp:send(S, <<(8 bsl 20):32, "p", 131>>),
+        {error, _} = drain(S),
+        {match, _} = re:run(cnode_test_lib:log_text(C), "does not fit the input budget"),
+        pong = gen_server:call({echo, N}, ping)
+    after
+        0 = cnode_test_lib:stop(C)
+    end.
+
+%% The budget is shared: while the node holds most of one peer's 3 MiB
+%% message (all but its last byte), another peer's 3 MiB message does not
+%% fit a 4 MiB budget, so that peer is disconnected as its buffer grows;
+%% the first message then completes, and once it is delivered the budget
+%% is free for the next.
+input_budget_shared(Config) ->
+    C = cnode_test_lib:start("testnode", Config, [{args, ["--input-budget", "4"]}]),
+    N = maps:get(node, C),
+    try
+        W = gen_server:call({ctl, N}, {spawn, undefined, log}),
+        ok = gen_server:call(W, {notify, self()}),
+        Big = binary:copy(<<"x">>, 3 bsl 20),
+        Open = fun() ->
+                       {ok, S} = cnode_test_lib:raw_handshake(
+                                   N, cnode_test_lib:unique("share") ++ "@x",
+                                   ?config(cookie, Config)),
+                       ok = inet:setopts(S, [{packet, raw}]),
+                       S
+               end,
+        A = Open(),
+        F = frame(send_to(W, {a, Big})),
+        Rest = byte_size(F) - 1,
+        <<Head:Rest/binary, Last/binary>> = F,
+        ok = gen_tcp:send(A, Head),
+        await_stats(N, fun(#{in_buffered := Held}) -> Held >= Rest end),
+        B = Open(),
+        _ = gen_tcp:send(B, frame(send_to(W, {b, Big}))),
+        {error, closed} = drain(B),
+        {match, _} = re:run(cnode_test_lib:log_text(C),
+                            "does not fit the input budget \\(4194304 bytes, [1-9]"),
+        ok = gen_tcp:send(A, Last),
+        {a, Big} = event(W),
+        ok = gen_tcp:send(Open(), frame(send_to(W, {c, Big}))),
+        {c, Big} = event(W)
+    after
+        0 = cnode_test_lib:stop(C)
+    end.
+
+%% Calls the C node's stats until Pred holds of them (a condition of its
+%% memory, with no event to wait for).
+await_stats(N, Pred) -> await_stats(N, Pred, erlang:monotonic_time(millisecond) + ?T).
+await_stats(N, Pred, Deadline) ->
+    case Pred(gen_server:call({ctl, N}, stats)) of
+        true -> ok;
+        false ->
+            erlang:monotonic_time(millisecond) < Deadline orelse ct:fail(stats_condition),
+            await_stats(N, Pred, Deadline)
+    end.
+
+%% A SEND of Msg to Pid, as the body of a distribution packet.
+send_to(Pid, Msg) ->
+    [<<"p">>, term_to_binary({2, '', Pid}), term_to_binary(Msg)].
+
+%% A packet with its 4-byte length, for a socket in raw mode.
+frame(Body) ->
+    B = iolist_to_binary(Body),
+    <<(byte_size(B)):32, B/binary>>.

@@ -18,21 +18,28 @@ void cn_buf_reset(cn_buf *b)
     b->failed = 0;
 }
 
-int cn_buf_reserve(cn_buf *b, size_t extra)
+size_t cn_buf_cap_for(const cn_buf *b, size_t extra)
 {
-    if (b->failed)
-        return -1;
     if (extra <= b->cap - b->len)
-        return 0;
+        return b->cap;
     size_t need = b->len + extra;
-    if (need < b->len) {               /* overflow */
-        b->failed = 1;
-        return -1;
-    }
+    if (need < b->len)                 /* overflow */
+        return SIZE_MAX;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    char *p = realloc(b->data, cap);
+    return cap;
+}
+
+int cn_buf_resize(cn_buf *b, size_t cap)
+{
+    if (b->failed || cap < b->len || cap == SIZE_MAX) {
+        b->failed = 1;
+        return -1;
+    }
+    if (cap == b->cap)
+        return 0;
+    char *p = realloc(b->data, cap ? cap : 1);
     if (!p) {
         b->failed = 1;
         return -1;
@@ -40,6 +47,13 @@ int cn_buf_reserve(cn_buf *b, size_t extra)
     b->data = p;
     b->cap = cap;
     return 0;
+}
+
+int cn_buf_reserve(cn_buf *b, size_t extra)
+{
+    if (b->failed)
+        return -1;
+    return cn_buf_resize(b, cn_buf_cap_for(b, extra));
 }
 
 char *cn_buf_grow(cn_buf *b, size_t n)

@@ -22,6 +22,9 @@ void  cn_buf_init(cn_buf *b);
 void  cn_buf_free(cn_buf *b);
 void  cn_buf_reset(cn_buf *b);                 /* len = 0, keep memory */
 int   cn_buf_reserve(cn_buf *b, size_t extra);  /* 0 ok, -1 no memory */
+/* The capacity cn_buf_reserve(b, extra) would grow to (doubling). */
+size_t cn_buf_cap_for(const cn_buf *b, size_t extra);
+int   cn_buf_resize(cn_buf *b, size_t cap);     /* exactly cap >= len bytes */
 char *cn_buf_grow(cn_buf *b, size_t n);        /* n bytes at the end, or NULL */
 void  cn_buf_append(cn_buf *b, const void *p, size_t n);
 void  cn_buf_put8(cn_buf *b, uint8_t v);

@@ -53,6 +53,13 @@ int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *p
     case CN_OPT_NO_RX_BATCHING:
         cfg->no_rx_batching = 1;
         return 0;
+    case CN_OPT_INPUT_BUDGET:
+        if (cn_cli_int(arg, 1, 1 << 20, &v) < 0) {
+            fprintf(stderr, "%s: --input-budget needs MiB 1..1048576, not '%s'\n", prog, arg);
+            return -1;
+        }
+        cfg->input_budget = (size_t)v << 20;
+        return 0;
     case CN_OPT_VERBOSE:
     case 'v':
         cfg->verbose++;

@@ -6,6 +6,7 @@
  *   --listen-host ADDR           listen address (default: all interfaces)
  *   --ticktime SECONDS           net_ticktime (default 60)
  *   --no-rx-batching             wake for every segment of an inbound stream
+ *   --input-budget MIB           memory for packets being received (cn.h)
  *   -v / --verbose               more logging on stderr (repeatable)
  * A binary adds its own options to CN_CLI_OPTIONS in its getopt_long table
  * and passes unknown option ids to cn_cli_node_opt.
@@ -26,6 +27,7 @@ enum {
     CN_OPT_TICKTIME,
     CN_OPT_VERBOSE,
     CN_OPT_NO_RX_BATCHING,
+    CN_OPT_INPUT_BUDGET,
 };
 
 #define CN_CLI_OPTIONS                                              \
@@ -36,7 +38,8 @@ enum {
     { "listen-host", required_argument, 0, CN_OPT_LISTEN_HOST },    \
     { "ticktime", required_argument, 0, CN_OPT_TICKTIME },          \
     { "verbose", no_argument, 0, CN_OPT_VERBOSE },                  \
-    { "no-rx-batching", no_argument, 0, CN_OPT_NO_RX_BATCHING }
+    { "no-rx-batching", no_argument, 0, CN_OPT_NO_RX_BATCHING },    \
+    { "input-budget", required_argument, 0, CN_OPT_INPUT_BUDGET }
 
 #define CN_CLI_USAGE                                                            \
     "  --sname NAME | --name NAME  node name (as erl -sname / -name)\n"        \
@@ -45,6 +48,7 @@ enum {
     "  --listen-host ADDR          listen address (default: all interfaces)\n" \
     "  --ticktime SECONDS          net_ticktime (default 60)\n"                \
     "  --no-rx-batching            read inbound streams segment by segment\n"  \
+    "  --input-budget MIB          memory for packets being received (default 256)\n" \
     "  -v, --verbose               more logging on stderr (repeat for more)\n"
 
 /* Applies one shared option.  Returns 0, 1 if opt is not a shared option,

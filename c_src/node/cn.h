@@ -35,6 +35,14 @@ typedef struct cn_node_config {
     unsigned    ticktime_s;  /* net_ticktime; 0: 60, as erl */
     int         verbose;     /* 0 warnings, 1 info, 2 debug (stderr) */
     size_t      max_packet;  /* 0: 128 MiB; larger packets drop the link */
+    /* Memory for packets being received, shared by all connections.  Each
+     * connection reads through a buffer of up to 128 KiB; a larger packet
+     * grows its connection's buffer as its bytes arrive (doubling, up to its
+     * length; never to the length announced before the bytes come), and
+     * what all these buffers hold beyond their 128 KiB may not exceed this.
+     * A peer whose packet cannot fit is disconnected, with a log line.
+     * 0: twice max_packet (256 MiB). */
+    size_t      input_budget;
     int         no_signals;  /* 1: do not stop on SIGINT/SIGTERM */
     int         no_rx_batching; /* 1: wake for every segment of a stream
                                  * (see rxbatch.c; costs an Erlang sender) */
@@ -78,6 +86,7 @@ typedef struct cn_node_stats {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t rx_streams;     /* inbound streams read in batches (rxbatch.c) */
     size_t   procs, conns;
+    size_t   in_buffered;    /* bytes the connections' input buffers hold */
 } cn_node_stats;
 void cn_node_get_stats(const cn_node *n, cn_node_stats *st);
 

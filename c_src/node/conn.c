@@ -316,12 +316,89 @@ static void delay_acks(cn_conn *c)
 #endif
 }
 
+/* ---- the input buffer and the node's input budget (cn.h) ----------------- */
+
+/* What a buffer of this capacity takes from the budget. */
+static size_t over_base(size_t cap) { return cap > CN_IN_BASE ? cap - CN_IN_BASE : 0; }
+
+/* The budget in use by the open connections other than c. */
+static size_t budget_used(const cn_node *n, const cn_conn *c)
+{
+    size_t used = 0;
+    for (const cn_conn *o = n->conn_list; o; o = o->next)
+        if (o != c && o->state != CONN_CLOSING)
+            used += over_base(o->in.cap);
+    return used;
+}
+
+static void say_refused(cn_conn *c, size_t others)
+{
+    cn_node *n = c->node;
+    cn_log(n, CN_LOG_WARN, "connection from %s: a packet of %zu bytes does not fit the input "
+           "budget (%zu bytes, %zu of them held for other connections): disconnecting",
+           c->peer ? c->peer : "?", c->in_need, n->input_budget, others);
+}
+
+/* Whether c's buffer may grow to cap bytes: what it then takes, with what
+ * the other open connections take, stays within the budget.  Says why not. */
+static int budget_allows(cn_conn *c, size_t cap)
+{
+    cn_node *n = c->node;
+    size_t want = over_base(cap), others = 0;
+    if (want == 0)
+        return 1;
+    if (want <= n->input_budget) {
+        others = budget_used(n, c);
+        if (others <= n->input_budget - want)
+            return 1;
+    }
+    say_refused(c, others);
+    return 0;
+}
+
+/* Room for the next read: a chunk, or, while a packet larger than that
+ * arrives, as much again as the buffer holds, up to the packet's end: the
+ * buffer doubles as the bytes come in, never on the announced length. */
+static size_t in_room(const cn_conn *c)
+{
+    size_t chunk = c->state == CONN_UP ? CN_READ_CHUNK : CN_HS_CHUNK;
+    size_t rest = c->in_need > c->in.len ? c->in_need - c->in.len : 0;
+    if (rest <= chunk)
+        return chunk;
+    return c->in.len < chunk ? chunk : c->in.len < rest ? c->in.len : rest;
+}
+
+/* Makes room for the next read; -1 if the budget or memory does not allow. */
+static int in_reserve(cn_conn *c)
+{
+    size_t room = in_room(c);
+    size_t cap = cn_buf_cap_for(&c->in, room);
+    if (cap == c->in.cap)
+        return 0;
+    if (c->in_need > CN_IN_BASE) {
+        /* a large packet: never beyond its end (and a read's room) */
+        size_t end = c->in.len + room > c->in_need ? c->in.len + room : c->in_need;
+        cap = cap < end ? cap : end;
+    }
+    if (over_base(cap) > over_base(c->in.cap) && !budget_allows(c, cap)) {
+        c->in_refused = 1;
+        return -1;
+    }
+    return cn_buf_resize(&c->in, cap);
+}
+
+/* After a large packet, gives back what the buffer no longer needs. */
+static void in_trim(cn_conn *c)
+{
+    if (c->in.cap > CN_IN_BASE && c->in_need <= CN_IN_BASE && c->in.len <= CN_READ_CHUNK)
+        cn_buf_resize(&c->in, CN_IN_BASE);
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     cn_conn *c = h->data;
-    size_t want = CN_READ_CHUNK;
     (void)hint;
-    if (cn_buf_reserve(&c->in, want) < 0) {
+    if (in_reserve(c) < 0) {
         buf->base = NULL;
         buf->len = 0;
         return;
@@ -336,7 +413,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->state == CONN_CLOSING)
         return;
     if (nread == UV_ENOBUFS) {
-        close_conn(c, "out of memory for input", 0);
+        close_conn(c, c->in_refused ? "input budget exceeded" : "out of memory for input", 0);
         return;
     }
     if (nread < 0) {
@@ -481,14 +558,20 @@ static size_t packet_input(cn_conn *c, size_t off)
 {
     cn_node *n = c->node;
     cn_dist_msg m;
+    c->in_need = 0;
     while (c->state == CONN_UP) {
         const char *body;
         size_t blen, used, need;
         cn_frame_result r = cn_frame_next(c->in.data + off, c->in.len - off, n->max_packet,
                                           &body, &blen, &used, &need);
         if (r == CN_FRAME_MORE) {
-            if (need > c->in.cap - off && cn_buf_reserve(&c->in, need) < 0)
-                close_conn(c, "out of memory for a large packet", 0);
+            /* the buffer grows as the packet's bytes arrive (in_reserve);
+             * one larger than the whole budget is refused at once */
+            c->in_need = need;
+            if (over_base(need) > n->input_budget) {
+                say_refused(c, 0);
+                close_conn(c, "input budget exceeded", 0);
+            }
             break;
         }
         if (r == CN_FRAME_TOO_BIG) {
@@ -516,8 +599,10 @@ static void process_input(cn_conn *c)
         off = handshake_input(c, off);
     if (c->state == CONN_UP)
         off = packet_input(c, off);
-    if (c->state != CONN_CLOSING)
+    if (c->state != CONN_CLOSING) {
         cn_buf_consume(&c->in, off);
+        in_trim(c);
+    }
 }
 
 static void start_handshake(cn_conn *c)

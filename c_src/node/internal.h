@@ -24,7 +24,9 @@
 
 #define CN_HIGH_WATER (4u << 20)        /* output bytes before "busy" */
 #define CN_LOW_WATER  (1u << 20)        /* ... and before "drained" */
-#define CN_READ_CHUNK (64u << 10)
+#define CN_READ_CHUNK (64u << 10)       /* room for each read when up */
+#define CN_HS_CHUNK   (4u << 10)        /* ... during the handshake */
+#define CN_IN_BASE    (2 * CN_READ_CHUNK)  /* input buffer outside the budget */
 #define CN_SETUP_TIMEOUT_MS 7000         /* net_setuptime, as erl */
 #define CN_RUN_BATCH 256                 /* messages per run-queue turn */
 
@@ -76,6 +78,8 @@ typedef struct cn_conn {
     uv_connect_t connect_req;
 
     cn_buf      in;                 /* bytes read, not yet parsed */
+    size_t      in_need;            /* bytes of the packet begun in it */
+    int         in_refused;         /* the input budget refused room */
     cn_buf      out;                /* frames waiting to be written */
     cn_buf      wbuf;               /* frames being written */
     int         writing;
@@ -265,6 +269,7 @@ struct cn_node {
     cn_hs_random random;            /* creation, challenges, a fresh cookie */
     int        verbose;
     size_t     max_packet;
+    size_t     input_budget;        /* input buffers beyond CN_IN_BASE each */
     unsigned   tick_ms;             /* ticktime / 4 */
 
     uv_tcp_t   listener;

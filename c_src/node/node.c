@@ -108,7 +108,13 @@ void cn__node_status(cn_node *n, cn_atom peer, int up)
         n->status_cb(n, peer, up, n->status_ud);
 }
 
-void cn_node_get_stats(const cn_node *n, cn_node_stats *st) { *st = n->stats; }
+void cn_node_get_stats(const cn_node *n, cn_node_stats *st)
+{
+    *st = n->stats;
+    st->in_buffered = 0;
+    for (const cn_conn *c = n->conn_list; c; c = c->next)
+        st->in_buffered += c->in.cap;
+}
 
 int cn_node_busy(cn_node *n, const char *peer)
 {
@@ -550,6 +556,7 @@ cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, si
     n->epmd_fd = -1;
     n->verbose = cfg->verbose;
     n->max_packet = cfg->max_packet ? cfg->max_packet : DEFAULT_MAX_PACKET;
+    n->input_budget = cfg->input_budget ? cfg->input_budget : 2 * n->max_packet;
     n->rx_batching = !cfg->no_rx_batching;
     n->tick_ms = (cfg->ticktime_s ? cfg->ticktime_s : 60) * 1000 / 4;
     n->next_pid = 1;

@@ -17,7 +17,8 @@
  *   {spawn, Name | undefined, Policy}   -> Pid      Policy: log|drop|stop|forward
  *   {spawn_many, N}                     -> N        N idle processes
  *   stop_many                           -> N        stops them
- *   stats                  -> #{procs, conns, msgs_in, msgs_out, rx_streams, rss_kb}
+ *   stats                  -> #{procs, conns, msgs_in, msgs_out, rx_streams, rss_kb,
+ *                                in_buffered}
  *   stop_node                           -> ok       then a graceful stop
  * worker calls:
  *   {notify, Pid}          ping -> pong     {echo, T} -> T
@@ -359,7 +360,7 @@ static int ctl_call(cn_proc *p, const cn_term *req, const cn_from *from)
         cn_node_get_stats(n, &st);
         cn_buf b;
         cn_buf_init(&b);
-        cn_term_put_map(&b, 6);
+        cn_term_put_map(&b, 7);
         cn_term_build(&b, "procs");
         cn_term_put_ulong(&b, st.procs);
         cn_term_build(&b, "conns");
@@ -372,6 +373,8 @@ static int ctl_call(cn_proc *p, const cn_term *req, const cn_from *from)
         cn_term_put_ulong(&b, st.rx_streams);
         cn_term_build(&b, "rss_kb");
         cn_term_put_long(&b, rss_kb());
+        cn_term_build(&b, "in_buffered");
+        cn_term_put_ulong(&b, st.in_buffered);
         cn_term t = cn_buf_term(&b, 0);
         cn_reply(p, from, &t);
         cn_buf_free(&b);
