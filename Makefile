@@ -37,7 +37,7 @@ MAINS       := $(foreach b,$(BINS) $(TOOLS),$($(b)_MAIN))
 PROTO_SRC   := $(filter-out $(MAINS) c_src/node/%,$(wildcard c_src/*/*.c))
 HEADERS     := $(wildcard c_src/*/*.h)
 
-.PHONY: all san deps test test-c fuzz bench demo clean erlang
+.PHONY: all san deps test test-c fuzz bench demo clean erlang soak
 all: $(addprefix $(PRIV)/bin/,$(BUILT_BINS)) $(PRIV)/bin/cnode-check erlang
 
 # The Erlang side (reference peers, cnode-check) in _build/default.
@@ -100,9 +100,15 @@ fuzz:
 # The whole run: unit tests, a short fuzz, Common Test; ends with totals.
 test: deps
 	@mkdir -p _build
-	@$(MAKE) --no-print-directory san $(UNIT_TESTS) > _build/make_test.log 2>&1 || \
+	@$(MAKE) --no-print-directory all san $(UNIT_TESTS) > _build/make_test.log 2>&1 || \
 		{ tail -30 _build/make_test.log; echo "0 passed, 1 failed"; exit 1; }
 	@test/run_all.sh
+
+# ---- soak: long cnode-check runs (docs/check.md); SOAK_SECONDS per protocol ----
+SOAK_SECONDS ?= 600
+soak: deps
+	@$(MAKE) --no-print-directory -s all
+	@priv/bin/cnode-check run test/scenarios/soak_raft.json --seconds $(SOAK_SECONDS)
 
 # ---- benchmarks --------------------------------------------------------------
 BENCH_ERL := erl -noshell -pa _build/default/lib/cnode/ebin -pa _build/bench

@@ -286,7 +286,8 @@ final_reads(Ctx, P) ->
                 end, P, Keys),
     ok.
 
-%% The checks on the history and the nodes: [{Label, ok | {failed, Text}}].
+%% The checks on the history and the nodes, [{Label, ok | {failed, Text}}],
+%% and the counts the soak table shows: #{anomalies, lost}.
 check(Ctx, Events) ->
     Lin = case cnode_check_lin:check(Events) of
               {linearizable, _} -> ok;
@@ -299,20 +300,25 @@ check(Ctx, Events) ->
                _ -> {failed, io_lib:format("~b different stores among ~b nodes",
                                            [length(Stores), length(Statuses)])}
            end,
-    [{<<"linearizable">>, Lin}, {<<"stores equal">>, Same},
-     {<<"puts applied as answered">>, applied_as_answered(Ctx, Events)}].
+    {Applied, Lost} = applied_as_answered(Ctx, Events),
+    {[{<<"linearizable">>, Lin}, {<<"stores equal">>, Same},
+      {<<"puts applied as answered">>, Applied}],
+     #{anomalies => case Lin of ok -> 0; _ -> 1 end, lost => Lost}}.
 
 %% Acknowledged puts applied exactly once on every node; definitely failed
-%% puts never applied with effect.
+%% puts never applied with effect.  Also returns how many acknowledged puts
+%% some node never applied (lost writes).
 applied_as_answered(Ctx, Events) ->
     Puts = put_outcomes(Events),
     Problems = lists:append([node_problems(Id, applied_puts(Ctx, Spec), Puts)
                              || {Id, Spec} <- specs()]),
-    case Problems of
-        [] -> ok;
-        _ -> {failed, [lists:join("\n", lists:sublist(Problems, 20)),
-                       io_lib:format("~n(~b problems)", [length(Problems)])]}
-    end.
+    Lost = length(lists:usort([V || {lost, V, _} <- Problems])),
+    Verdict = case Problems of
+                  [] -> ok;
+                  _ -> {failed, [lists:join("\n", [T || {_, _, T} <- lists:sublist(Problems, 20)]),
+                                 io_lib:format("~n(~b problems)", [length(Problems)])]}
+              end,
+    {Verdict, Lost}.
 
 %% Value -> ok | exists | not_leader | info, from the history: each put's
 %% completion paired with its process's open invocation.
@@ -334,15 +340,18 @@ result(_) -> info.
 node_problems(Id, Applied, Puts) ->
     maps:fold(
       fun(V, Outcome, Acc) ->
-              Slots = maps:get(V, Applied, []),
-              case {Outcome, length(Slots)} of
+              K = length(maps:get(V, Applied, [])),
+              case {Outcome, K} of
                   {ok, 1} -> Acc;
-                  {ok, K} -> [io_lib:format("n~b: acknowledged put ~s applied ~b times",
-                                            [Id, V, K]) | Acc];
+                  {ok, 0} -> [{lost, V, io_lib:format("n~b: acknowledged put ~s never applied",
+                                                      [Id, V])} | Acc];
+                  {ok, _} -> [{twice, V, io_lib:format("n~b: acknowledged put ~s applied ~b times",
+                                                       [Id, V, K])} | Acc];
                   {info, _} -> Acc;
                   {_, 0} -> Acc;
-                  {Why, K} -> [io_lib:format("n~b: put ~s answered ~s applied ~b times",
-                                             [Id, V, Why, K]) | Acc]
+                  {Why, _} -> [{failed_applied, V,
+                                io_lib:format("n~b: put ~s answered ~s applied ~b times",
+                                              [Id, V, Why, K])} | Acc]
               end
       end, [], Puts).
 

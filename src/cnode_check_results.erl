@@ -21,8 +21,9 @@ verdict_text({failed, Text}) -> iolist_to_binary(["FAILED: ", Text]);
 verdict_text({failed, Text, _}) -> iolist_to_binary(["FAILED: ", Text]).
 
 print(Rows) ->
-    io:format("~n~-12s ~-28s ~8s ~6s ~6s ~6s ~7s  ~s~n",
-              ["cluster", "nodes", "ops ok", "fail", "info", "faults", "checks", "verdict"]),
+    io:format("~n~-16s ~-22s ~8s ~6s ~6s ~6s ~9s ~4s ~7s  ~s~n",
+              ["cluster", "nodes", "ops ok", "fail", "info", "faults", "anomalies", "lost",
+               "checks", "verdict"]),
     [print_row(R) || R <- Rows],
     [print_failures(R) || R <- Rows],
     ok.
@@ -31,10 +32,16 @@ print_row(R = #{cluster := C, impls := Impls}) ->
     Ops = maps:get(ops, R, #{}),
     Checks = maps:get(checks, R, []),
     Ok = length([x || {_, ok} <- Checks]),
-    io:format("~-12s ~-28s ~8b ~6b ~6b ~6b ~7s  ~s~n",
+    io:format("~-16s ~-22s ~8b ~6b ~6b ~6b ~9s ~4s ~7s  ~s~n",
               [C, lists:join(" ", Impls), maps:get(ok, Ops, 0), maps:get(fail, Ops, 0),
-               maps:get(info, Ops, 0), maps:get(faults, R, 0),
+               maps:get(info, Ops, 0), maps:get(faults, R, 0), count(anomalies, R), count(lost, R),
                io_lib:format("~b/~b", [Ok, length(Checks)]), verdict(R)]).
+
+count(K, R) ->
+    case maps:find(K, R) of
+        {ok, N} -> integer_to_list(N);
+        error -> "-"                            % not checked: the cluster did not run
+    end.
 
 verdict(R) ->
     case {passed(R), limitation(R)} of
@@ -51,6 +58,8 @@ print_failures(R = #{cluster := C}) ->
 to_json(R) ->
     #{cluster => list_to_binary(maps:get(cluster, R)), nodes => maps:get(impls, R),
       ops => maps:get(ops, R, #{}), faults => maps:get(faults, R, 0),
+      anomalies => maps:get(anomalies, R, null), lost => maps:get(lost, R, null),
+      seconds => maps:get(seconds, R, null),
       expect => maps:get(expect, R),
       checks => maps:from_list([{L, verdict_text(V)} || {L, V} <- maps:get(checks, R, [])]),
       as_expected => as_expected(R),

@@ -31,8 +31,10 @@ run(Mod, Ctx, Dir) ->
     Mod:final_reads(Ctx, 1000000),
     cnode_check_history:close(),
     Events = cnode_check_history:read(History),
-    Checks = [{<<"settled">>, settled(Settled)} | Mod:check(Ctx, Events)],
-    Row = #{ops => count_ops(Events), faults => count_faults(Events), checks => Checks},
+    {Checks0, Counts} = Mod:check(Ctx, Events),
+    Checks = [{<<"settled">>, settled(Settled)} | Checks0],
+    Row = Counts#{ops => count_ops(Events), faults => count_faults(Events), checks => Checks,
+                  seconds => maps:get(seconds, Ctx)},
     Report = report(Dir, Events, Ctx, Row),
     Row#{report => Report}.
 
