@@ -136,7 +136,8 @@ run_cluster(Hosts, Scenario, {Name, Impls}) ->
              || {I, Impl} <- lists:zip(lists:seq(1, length(Impls)), Impls)],
     Ctx = Ctx0#{nodes => Specs, peers_file => peers_file(Dir, Specs, Scenario)},
     Row0 = #{cluster => Name, impls => [impl_name(I) || I <- Impls],
-             expect => maps:get(Name, maps:get(expect, Scenario), <<"pass">>), dir => Dir},
+             expect => maps:get(list_to_binary(Name), maps:get(expect, Scenario), <<"pass">>),
+             dir => Dir},
     ets:delete_all_objects(cnode_check_nodes),
     try
         start_all(Ctx, Specs),
