@@ -10,12 +10,13 @@
 -include_lib("common_test/include/ct.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
--export([conformance/1, smoke_faults/1, leader_faults/1, erlang_limitation/1, checker_catches_bad_history/1,
+-export([conformance/1, smoke_faults/1, leader_faults/1, erlang_limitation/1,
+         isolated_leader/1, checker_catches_bad_history/1,
          interrupted_run_cleans_up/1, clean_after_sigkill/1, bad_scenario/1]).
 
 all() ->
     [bad_scenario, checker_catches_bad_history, conformance, smoke_faults, leader_faults,
-     erlang_limitation,
+     isolated_leader, erlang_limitation,
      interrupted_run_cleans_up, clean_after_sigkill].
 
 init_per_suite(Config) ->
@@ -75,6 +76,15 @@ leader_faults(Config) ->
     {0, _, Results} = run(Config, "raft_leader_faults.json", ["--seconds", "25"]),
     all_as_expected(Results),
     [true = maps:get(<<"faults">>, R) >= 5 || R <- Results],
+    ok.
+
+%% The leader cut off from everyone, repeatedly, longer than an election:
+%% the minority commits nothing (linearizable, puts applied as answered)
+%% and the majority goes on (ok operations during the run).
+isolated_leader(Config) ->
+    {0, _, Results} = run(Config, "raft_isolated_leader.json", []),
+    all_as_expected(Results),
+    [true = maps:get(<<"faults">>, R) >= 3 || R <- Results],
     ok.
 
 %% The documented limitation of the seed's emulation stays true (and the

@@ -18,7 +18,7 @@ all() ->
 groups() ->
     [{mixed, [], [mixed_erlang_leader, mixed_c_leader, seed_semantics]},
      {all_c, [], [all_c_cluster]},
-     {faults, [], [leader_killed, follower_restart, partitioned_minority, hostile_messages,
+     {faults, [], [leader_killed, follower_restart, hostile_messages,
                    bad_flags_and_files]},
      {conformance, [], [designated_leader_same_applies, emulate_run]}].
 
@@ -509,36 +509,6 @@ follower_restart(Config) ->
     wait_applied([F2 | Cs -- [F]], Last),
     Store = maps:get(store, status(F2)),
     35 = map_size(Store).
-
-%% A leader cut off with a minority cannot commit; the majority elects
-%% another; and the cut-off node, on return, does not disrupt it (pre-vote:
-%% the majority's term does not move).
-partitioned_minority(Config) ->
-    Cs = [cnode(Config, I, []) || I <- [1, 2, 3, 4, 5]],
-    All = [{I, subject(C)} || {I, C} <- lists:zip(lists:seq(1, 5), Cs)],
-    ok = raft_ref_main:set_peers(All),
-    L = wait_leader(Cs, ?T),
-    op_ok = put_kv(subject(L), <<"before">>, <<"1">>),
-    ok = gen_server:call({raft_kv, maps:get(node, L)}, {test_isolate, true}),
-    %% the isolated leader cannot commit a write
-    {op_error, _} = put_kv(subject(L), <<"minority">>, <<"x">>),
-    Majority = Cs -- [L],
-    L2 = wait_leader(Majority, ?T),
-    Term = maps:get(term, status(L2)),
-    op_ok = put_kv(subject(L2), <<"during">>, <<"2">>),
-    %% the isolated node stays out for a few of its election timeouts
-    %% (pre-vote keeps its term from climbing), then returns
-    receive after 1500 -> ok end,
-    ok = gen_server:call({raft_kv, maps:get(node, L)}, {test_isolate, false}),
-    op_ok = put_kv(subject(L2), <<"after">>, <<"3">>),
-    Last = maps:get(commit_index, status(L2)),
-    wait_applied(Cs, Last),
-    Term = maps:get(term, status(L2)),
-    leader = maps:get(role, status(L2)),
-    [Store | _] = Stores = [maps:get(store, status(C)) || C <- Cs],
-    true = lists:all(fun(X) -> X =:= Store end, Stores),
-    false = maps:is_key(<<"minority">>, Store),
-    true = maps:is_key(<<"after">>, Store).
 
 %% Junk at the Subject and at the registered name is logged and dropped.
 hostile_messages(Config) ->

@@ -84,7 +84,6 @@ typedef struct raft_node {
     raft_wire_in  *in;
     cn_buf         buf;
     char           err[256];
-    int            isolated;         /* test hook: a partition from inside */
     cn_pid         watchers[MAX_WATCHERS];   /* get raft_kv_event messages */
     size_t         nwatchers;
     struct { raft_role role; uint64_t term, applied; int leader; } told;
@@ -238,7 +237,7 @@ static void io_send(void *ud, int peer, const raft_msg *m, uint64_t after, uint6
 {
     raft_node *rn = ud;
     rn_peer *p = peer_by_id(rn, peer);
-    if (!p || !p->has_subject || rn->isolated)
+    if (!p || !p->has_subject)
         return;                     /* unreachable for now: as a lost message */
     cn_subject reply = p->reply;
     if (call && m->type != RAFT_MSG_COMMIT) {
@@ -491,15 +490,11 @@ static void handle_request(raft_node *rn, const cn_term *msg)
         raft_start_election(rn->r, now);
         break;
     case RAFT_WIRE_REQUEST: {
-        if (rn->isolated)
-            return;
         uint64_t tok = token_new(rn, &in->reply_to, in->msg.node);
         raft_recv(rn->r, now, in->msg.node, &in->msg, tok);
         break;
     }
     case RAFT_WIRE_COMMIT:
-        if (rn->isolated)
-            return;
         raft_recv(rn->r, now, 0, &in->msg, 0);
         break;
     case RAFT_WIRE_CLIENT: {
@@ -525,8 +520,6 @@ static int rn_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
         handle_request(rn, msg);
         return CN_OK;
     }
-    if (rn->isolated)
-        return CN_OK;
     if (raft_wire_decode_reply(msg, &m) < 0) {
         cn_term_format(msg, txt, sizeof txt);
         cn_log(cn_proc_node(p), CN_LOG_WARN, "raft_kv: malformed reply dropped: %s", txt);
@@ -614,14 +607,6 @@ static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
             cn_buf_reset(b);    /* tell used the same buffer */
             cn_term_build(b, "ok");
         }
-    } else if (cn_term_match(req, "{test_isolate, true}") ||
-               cn_term_match(req, "{test_isolate, false}")) {
-        /* drop all peer traffic both ways, as a partition would; clients
-         * are still served (and cannot commit) */
-        rn->isolated = cn_term_match(req, "{test_isolate, true}");
-        cn_log(cn_proc_node(p), CN_LOG_WARN, "raft_kv: test isolation %s",
-               rn->isolated ? "on" : "off");
-        cn_term_build(b, "ok");
     } else {
         return CN_UNHANDLED;
     }
