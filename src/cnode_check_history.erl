@@ -31,11 +31,27 @@ close() ->
     ?NAME ! {close, self()},
     receive {'DOWN', Ref, _, _, _} -> ok end.
 
-%% Every event of a history file, in order, as maps with binary keys.
+%% Every event of a history file, in order, as maps with binary keys:
+%% {ok, Events} | {error, {line, N, Why}} | {error, Posix}.  Blank lines
+%% are skipped; anything else that is not a JSON object is an error that
+%% names its line.
 read(Path) ->
-    {ok, Bin} = file:read_file(Path),
-    [begin {ok, E} = cnode_json:decode(L), E end
-     || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>>].
+    case file:read_file(Path) of
+        {ok, Bin} -> decode_lines(binary:split(Bin, <<"\n">>, [global]), 1, []);
+        {error, _} = E -> E
+    end.
+
+decode_lines([], _, Acc) -> {ok, lists:reverse(Acc)};
+decode_lines([Line | Rest], N, Acc) ->
+    case string:trim(Line) of
+        <<>> -> decode_lines(Rest, N + 1, Acc);
+        Text ->
+            case cnode_json:decode(Text) of
+                {ok, E} when is_map(E) -> decode_lines(Rest, N + 1, [E | Acc]);
+                {ok, _} -> {error, {line, N, "not a JSON object"}};
+                {error, _} -> {error, {line, N, "malformed JSON"}}
+            end
+    end.
 
 init(Parent, Path) ->
     register(?NAME, self()),

@@ -54,7 +54,7 @@
 %% node_logs ([{NodeName, RelativePath}]).
 -module(cnode_check_report).
 
--export([write/3, write_file/3, read_history/1]).
+-export([write/3, write_file/3]).
 
 -record(op, {f, outcome, inv, comp, err}).   % comp: ns | infinity
 
@@ -84,33 +84,11 @@ write(RunDir, Events, Info) ->
     ok = file:write_file(Path, page(Events, Info)),
     {ok, Path}.
 
-%% As write/3, the events read from HistoryFile.
+%% As write/3, the events read from HistoryFile (cnode_check_history:read/1's
+%% errors are returned as they are).
 write_file(RunDir, HistoryFile, Info) ->
-    case read_history(HistoryFile) of
+    case cnode_check_history:read(HistoryFile) of
         {ok, Events} -> write(RunDir, Events, Info);
-        Error -> Error
-    end.
-
-%% {ok, Events} | {error, {bad_line, LineNo, Why}} | {error, {read, File, Why}}
-read_history(File) ->
-    case file:read_file(File) of
-        {ok, Bin} -> decode_lines(binary:split(Bin, <<"\n">>, [global]), 1, []);
-        {error, Why} -> {error, {read, File, Why}}
-    end.
-
-decode_lines([], _, Acc) -> {ok, lists:reverse(Acc)};
-decode_lines([Line | Rest], N, Acc) ->
-    case decode_line(string:trim(Line)) of
-        skip -> decode_lines(Rest, N + 1, Acc);
-        {ok, E} -> decode_lines(Rest, N + 1, [E | Acc]);
-        {error, Why} -> {error, {bad_line, N, Why}}
-    end.
-
-decode_line(<<>>) -> skip;
-decode_line(Line) ->
-    case cnode_json:decode(Line) of
-        {ok, M} when is_map(M) -> {ok, M};
-        {ok, _} -> {error, not_an_object};
         Error -> Error
     end.
 

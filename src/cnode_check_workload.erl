@@ -30,7 +30,7 @@ run(Mod, Ctx, Dir) ->
     Settled = Mod:settle(Ctx, round(maps:get(settle_seconds, Ctx) * 1000)),
     Mod:final_reads(Ctx, 1000000),
     cnode_check_history:close(),
-    Events = cnode_check_history:read(History),
+    {ok, Events} = cnode_check_history:read(History),
     {Checks0, Counts} = Mod:check(Ctx, Events),
     Checks = [{<<"settled">>, settled(Settled)} | Checks0],
     Row = Counts#{ops => count_ops(Events), faults => count_faults(Events), checks => Checks,

@@ -97,7 +97,7 @@ bad_line_named(Config) ->
     ok = file:write_file(History, [history_file(element(1, history())), "{\"process\": 1,\n"]),
     {ok, Bin} = file:read_file(History),
     Line = length(binary:split(Bin, <<"\n">>, [global])) - 1,
-    {error, {bad_line, Line, _}} = cnode_check_report:write_file(Dir, History, #{}),
+    {error, {line, Line, _}} = cnode_check_report:write_file(Dir, History, #{}),
     false = filelib:is_file(filename:join(Dir, "report.html")),
     ok.
 
