@@ -163,7 +163,7 @@ start_all(Ctx, Specs) ->
      end || S <- Started],
     ok.
 
-workload_module(#{protocol := <<"raft_kv">>}) -> cnode_check_raft.
+workload_module(Ctx) -> cnode_check_workload:module(Ctx).
 
 context(Hosts, Scenario, Impls) ->
     Root = root(),

@@ -17,7 +17,7 @@
 -module(cnode_check_nodes).
 
 -export([start_epmds/2, start/2, restart/2, kill/1, pause/1, resume/1, stop/1,
-         os_pid/1, alive/1, spec/5]).
+         os_pid/1, alive/1, spec/5, input/2]).
 
 -define(SIGTERM_WAIT_MS, 5000).
 
@@ -87,12 +87,20 @@ own_loop(Port, Status, Waiters) ->
             own_loop(Port, {exited, S}, []);
         {Port, {data, _}} -> own_loop(Port, Status, Waiters);
         {status, From} -> From ! {self(), status, Status}, own_loop(Port, Status, Waiters);
+        {input, Data} when Status =:= running ->
+            catch port_command(Port, Data),
+            own_loop(Port, Status, Waiters);
+        {input, _} -> own_loop(Port, Status, Waiters);
+
         {wait, From} when Status =:= running -> own_loop(Port, Status, [From | Waiters]);
         {wait, From} -> {exited, S} = Status, From ! {self(), exited, S},
                         own_loop(Port, Status, Waiters)
     end.
 
 os_pid(#{os_pid := P}) -> P.
+
+%% Writes Data to the node's standard input (e.g. a line for gossip_chat).
+input(#{port := Owner}, Data) -> Owner ! {input, Data}, ok.
 
 alive(#{port := Owner}) ->
     Owner ! {status, self()},

@@ -59,8 +59,12 @@ get(K, J, Default, Ok) ->
 
 bad(Field, What) -> throw({error, io_lib:format("scenario: ~s ~s", [Field, What])}).
 
-protocol(P = <<"raft_kv">>) -> P;
-protocol(P) -> bad("protocol", io_lib:format("~s is not one of: raft_kv", [P])).
+%% A protocol whose workload module is there (cnode_check_workload:protocols/0).
+protocol(P) ->
+    Known = [N || {N, M} <- cnode_check_workload:protocols(), code:ensure_loaded(M) =:= {module, M}],
+    lists:member(P, Known) orelse
+        bad("protocol", io_lib:format("~s is not one of: ~s", [P, lists:join(", ", Known)])),
+    P.
 
 clusters(M) ->
     [{binary_to_list(Name), [impl(Name, I) || I <- Impls]}

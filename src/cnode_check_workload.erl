@@ -1,17 +1,36 @@
 %% cnode_check_workload - one cluster's run, the same for every protocol:
 %% form the cluster, start the nemesis, run the clients, end the faults,
-%% let the cluster settle, take the final reads, check, report.  What is
-%% protocol-specific lives in the protocol's module (cnode_check_raft):
-%% setup/2, leader/0, run_clients/2, settle/2, final_reads/2, check/2,
-%% restarted/1.
+%% let the cluster settle, take the final reads, check, report.
+%%
+%% What is protocol-specific lives in the protocol's module (module/1),
+%% which exports these callbacks (Ctx is the scenario map plus hosts,
+%% nodes, bin_dir, ebin, seed; the nodes' specs are in the ets table
+%% cnode_check_nodes, id -> spec):
+%%   argv(Spec, Ctx) -> [string()]        the node's start command
+%%   ready(Spec, Ms) -> ok | {error, _}    wait until the node serves
+%%   setup(Ctx, Ms) -> ok | {error, _}     form the cluster
+%%   leader() -> Id | none                 for the nemesis's -leader faults
+%%   run_clients(Ctx, Seconds)             the workload, recording history
+%%   restarted(Ctx)                        after the nemesis restarted a node
+%%   settle(Ctx, Ms) -> {ok, _} | {error, Details}   after the faults end
+%%   final_reads(Ctx, FirstProcess)        last observations, into the history
+%%   check(Ctx, Events) -> {[{Label, ok | {failed, Text} | {failed, Text, Anomaly}}],
+%%                          #{anomalies => N, lost => N}}
 -module(cnode_check_workload).
 
--export([run/2]).
+-export([run/2, module/1, protocols/0]).
+
+%% Protocol name -> callback module.
+protocols() ->
+    [{<<"raft_kv">>, cnode_check_raft}, {<<"gossip_chat">>, cnode_check_gossip},
+     {<<"chatterbox">>, cnode_check_chatterbox}].
+
+module(#{protocol := P}) -> proplists:get_value(P, protocols()).
 
 -define(LEADER_MS, 20000).
 -define(READY_MS, 30000).
 
-run(Ctx = #{protocol := <<"raft_kv">>}, Dir) -> run(cnode_check_raft, Ctx, Dir).
+run(Ctx, Dir) -> run(module(Ctx), Ctx, Dir).
 
 run(Mod, Ctx, Dir) ->
     History = filename:join(Dir, "history.jsonl"),
