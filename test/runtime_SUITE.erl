@@ -44,7 +44,7 @@ groups() ->
                     name_flood_without_cookie, impostor_holds_peer_name,
                     impostor_cannot_evict_dial, simultaneous_connect_won_by_peer]},
      {scale, [], [many_processes, many_connections, big_packets_announced,
-                  input_budget_exceeded, input_budget_shared]}].
+                  input_budget_exceeded, input_budget_shared, short_lived_peers]}].
 
 init_per_suite(Config0) ->
     Config = cnode_test_lib:init_dist(Config0),
@@ -1050,3 +1050,43 @@ send_to(Pid, Msg) ->
 frame(Body) ->
     B = iolist_to_binary(Body),
     <<(byte_size(B)):32, B/binary>>.
+
+%% ---- node names ------------------------------------------------------------
+
+%% A long-running node meets many short-lived peers: here 300, each a new
+%% name with the cookie that connects, pings (net_adm:ping's call to
+%% net_kernel, from a pid of its own) and goes, against a cap on node names
+%% lowered to 64.  The names of peers that are gone are reclaimed, so every
+%% one gets in and is answered, the table stays within the cap, and a real
+%% node still connects and calls.
+short_lived_peers(Config) ->
+    C = cnode_test_lib:start("testnode", Config, [{args, ["--max-node-names", "64"]}]),
+    N = maps:get(node, C),
+    Cookie = ?config(cookie, Config),
+    try
+        [brief_peer(N, Cookie, lists:concat(["brief", I, "_", os:getpid(), "@x"]))
+         || I <- lists:seq(1, 300)],
+        #{node_names := Names} = gen_server:call({ctl, N}, stats),
+        ct:log("node names in the table after 300 peers: ~b", [Names]),
+        true = Names =< 64,
+        with_peer(Config, uname("afterbrief"),
+                  fun(Peer, _) ->
+                          pong = peer:call(Peer, net_adm, ping, [N]),
+                          pong = peer:call(Peer, gen_server, call, [{echo, N}, ping])
+                  end)
+    after
+        0 = cnode_test_lib:stop(C)
+    end.
+
+%% One short-lived peer: handshake as Name, {is_auth, N} to net_kernel from
+%% a pid of Name, the answer, gone.
+brief_peer(N, Cookie, Name) ->
+    {ok, S} = cnode_test_lib:raw_handshake(N, Name, Cookie),
+    NameBin = list_to_binary(Name),
+    From = binary_to_term(<<131, 88, 119, (byte_size(NameBin)), NameBin/binary,
+                            1:32, 0:32, 1:32>>),
+    Tag = make_ref(),
+    ok = gen_tcp:send(S, [<<"p">>, term_to_binary({6, From, '', net_kernel}),
+                          term_to_binary({'$gen_call', {From, Tag}, {is_auth, N}})]),
+    {2, '', From, {Tag, yes}} = next_message(S),
+    gen_tcp:close(S).

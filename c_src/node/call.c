@@ -145,9 +145,9 @@ int cn__call_match(cn_proc *p, const cn_term *msg)
     cn_term body;
     cn_pending *c = NULL;
     cn_call_status st;
-    if (cn_term_match(msg, "{~r, ~t}", &ref, &body)) {
+    if (cn__term_match_weak(msg, "{~r, ~t}", &ref, &body)) {
         st = CN_CALL_OK;
-    } else if (cn_term_match(msg, "{'DOWN', ~r, process, _, ~t}", &ref, &body)) {
+    } else if (cn__term_match_weak(msg, "{'DOWN', ~r, process, _, ~t}", &ref, &body)) {
         st = CN_CALL_DOWN;
     } else {
         return 0;

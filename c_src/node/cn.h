@@ -71,13 +71,15 @@ uv_loop_t  *cn_node_loop(const cn_node *n);
  * also for a dial that failed, as monitor_node reports it.  It runs inside
  * connection handling: it may send messages and start timers, but must not
  * stop the node or disconnect peers; do that on a later turn (a timer, or a
- * message to one of your processes). */
+ * message to one of your processes).  peer is valid during the call: copy
+ * it to keep it (names of peers that are gone are freed, atom.c). */
 typedef void (*cn_nodestatus_cb)(cn_node *n, const char *peer, int up, void *ud);
 void cn_node_on_status(cn_node *n, cn_nodestatus_cb cb, void *ud);
 /* Output queued to peer beyond the high-water mark: a sender should pause
  * (nothing is dropped if it does not). */
 int  cn_node_busy(cn_node *n, const char *peer);
-/* Connected peers; fills up to max names, returns the count. */
+/* Connected peers; fills up to max names (valid until the loop's next
+ * turn: copy them to keep them), returns the count. */
 size_t cn_node_peers(cn_node *n, const char **names, size_t max);
 /* Drops the connection to peer (as erlang:disconnect_node/1). */
 void cn_node_disconnect(cn_node *n, const char *peer);
@@ -87,6 +89,7 @@ typedef struct cn_node_stats {
     uint64_t rx_streams;     /* inbound streams read in batches (rxbatch.c) */
     size_t   procs, conns;
     size_t   in_buffered;    /* bytes the connections' input buffers hold */
+    size_t   node_names;     /* names in the process's table of node names */
 } cn_node_stats;
 void cn_node_get_stats(const cn_node *n, cn_node_stats *st);
 
@@ -131,6 +134,11 @@ typedef struct cn_proc_ops {
      * {cnode_process, Kind}). */
     void (*format_state)(cn_proc *p, cn_buf *out);
     cn_unhandled unhandled;
+    /* 1: handle_call keeps no copy of From (it replies before returning, or
+     * never), so the caller's node name need not be kept for the process's
+     * life on its account (atom.c).  0: From may be kept, for a deferred
+     * reply. */
+    int replies_at_once;
 } cn_proc_ops;
 
 /* Spawns a process; name may be NULL.  Returns NULL if init fails or the

@@ -503,7 +503,7 @@ static int take_place(cn_conn *c)
 {
     cn_node *n = c->node;
     cn_conn *cur = NULL;
-    c->peer = cn_atom_intern(c->hs.peer_name, strlen(c->hs.peer_name));
+    c->peer = cn__atom_intern_weak(c->hs.peer_name, strlen(c->hs.peer_name));
     if (!c->peer) {
         close_conn(c, "the table of node names is full", 0);
         return -1;

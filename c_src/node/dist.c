@@ -1,6 +1,7 @@
 /* dist.c - distribution packets: framing, control message parse and encode.
  * See dist.h for the wire format.  Pure: no I/O, no allocation but the
- * output buffer.
+ * output buffer (and the node names met in control messages, which are the
+ * runtime's: weak, atom.c).
  */
 #include <string.h>
 
@@ -53,9 +54,9 @@ static int ext_term(const char *pkt, size_t len, size_t *pos, cn_term *t)
 static int pid_or_name(const cn_term *t, cn_pid *pid, int *is_name, char *name)
 {
     *is_name = 0;
-    if (cn_term_get_pid(t, pid) == 0)
+    if (cn__term_get_pid(t, pid, CN_NODE_WEAK) == 0)
         return 0;
-    if (cn_term_match(t, "~a", name)) {
+    if (cn__term_match_weak(t, "~a", name)) {
         *is_name = 1;
         return 0;
     }
@@ -66,7 +67,7 @@ static int parse_monitor(const cn_term *ctl, cn_dist_msg *m, int demonitor)
 {
     cn_term to;
     const char *pat = demonitor ? "{20, ~p, ~t, ~r}" : "{19, ~p, ~t, ~r}";
-    if (!cn_term_match(ctl, pat, &m->from, &to, &m->ref))
+    if (!cn__term_match_weak(ctl, pat, &m->from, &to, &m->ref))
         return -1;
     m->kind = demonitor ? CN_DIST_DEMONITOR : CN_DIST_MONITOR;
     return pid_or_name(&to, &m->to, &m->to_is_name, m->to_name);
@@ -75,9 +76,9 @@ static int parse_monitor(const cn_term *ctl, cn_dist_msg *m, int demonitor)
 static int parse_monitor_exit(const cn_term *ctl, cn_dist_msg *m, int payload)
 {
     cn_term from;
-    int ok = payload ? cn_term_match(ctl, "{28, ~t, ~p, ~r}", &from, &m->to, &m->ref)
-                     : cn_term_match(ctl, "{21, ~t, ~p, ~r, ~t}", &from, &m->to,
-                                     &m->ref, &m->reason);
+    int ok = payload ? cn__term_match_weak(ctl, "{28, ~t, ~p, ~r}", &from, &m->to, &m->ref)
+                     : cn__term_match_weak(ctl, "{21, ~t, ~p, ~r, ~t}", &from, &m->to,
+                                           &m->ref, &m->reason);
     if (!ok)
         return -1;
     m->kind = CN_DIST_MONITOR_EXIT;
@@ -94,61 +95,62 @@ static int parse_control(const cn_term *ctl, cn_dist_msg *m, cn_term **second)
     case CN_DOP_SEND:
         m->kind = CN_DIST_SEND;
         *second = &m->msg;
-        return cn_term_match(ctl, "{2, _, ~p}", &m->to) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{2, _, ~p}", &m->to) ? 0 : -1;
     case CN_DOP_SEND_TT:
         m->kind = CN_DIST_SEND;
         *second = &m->msg;
-        return cn_term_match(ctl, "{12, _, ~p, _}", &m->to) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{12, _, ~p, _}", &m->to) ? 0 : -1;
     case CN_DOP_SEND_SENDER:
         m->kind = CN_DIST_SEND;
         *second = &m->msg;
-        return cn_term_match(ctl, "{22, ~p, ~p}", &m->from, &m->to) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{22, ~p, ~p}", &m->from, &m->to) ? 0 : -1;
     case CN_DOP_SEND_SENDER_TT:
         m->kind = CN_DIST_SEND;
         *second = &m->msg;
-        return cn_term_match(ctl, "{23, ~p, ~p, _}", &m->from, &m->to) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{23, ~p, ~p, _}", &m->from, &m->to) ? 0 : -1;
     case CN_DOP_REG_SEND:
         m->kind = CN_DIST_REG_SEND;
         m->to_is_name = 1;
         *second = &m->msg;
-        return cn_term_match(ctl, "{6, ~p, _, ~a}", &m->from, m->to_name) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{6, ~p, _, ~a}", &m->from, m->to_name) ? 0 : -1;
     case CN_DOP_REG_SEND_TT:
         m->kind = CN_DIST_REG_SEND;
         m->to_is_name = 1;
         *second = &m->msg;
-        return cn_term_match(ctl, "{16, ~p, _, ~a, _}", &m->from, m->to_name) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{16, ~p, _, ~a, _}", &m->from, m->to_name) ? 0 : -1;
     case CN_DOP_LINK:
         m->kind = CN_DIST_LINK;
-        return cn_term_match(ctl, "{1, ~p, ~p}", &m->from, &m->to) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{1, ~p, ~p}", &m->from, &m->to) ? 0 : -1;
     case CN_DOP_UNLINK:
         m->kind = CN_DIST_UNLINK;
-        return cn_term_match(ctl, "{4, ~p, ~p}", &m->from, &m->to) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{4, ~p, ~p}", &m->from, &m->to) ? 0 : -1;
     case CN_DOP_UNLINK_ID:
     case CN_DOP_UNLINK_ID_ACK:
         m->kind = m->op == CN_DOP_UNLINK_ID ? CN_DIST_UNLINK : CN_DIST_UNLINK_ACK;
-        if (!cn_term_match(ctl, "{_, ~t, ~p, ~p}", &tt, &m->from, &m->to))
+        if (!cn__term_match_weak(ctl, "{_, ~t, ~p, ~p}", &tt, &m->from, &m->to))
             return -1;
-        if (!cn_term_match(&tt, "~u", &m->id) || m->id == 0)
+        if (!cn__term_match_weak(&tt, "~u", &m->id) || m->id == 0)
             return -1;
         return 0;
     case CN_DOP_EXIT:
     case CN_DOP_EXIT2:
         m->kind = m->op == CN_DOP_EXIT ? CN_DIST_EXIT : CN_DIST_EXIT2;
-        return cn_term_match(ctl, "{_, ~p, ~p, ~t}", &m->from, &m->to, &m->reason) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{_, ~p, ~p, ~t}", &m->from, &m->to, &m->reason) ? 0 : -1;
     case CN_DOP_EXIT_TT:
     case CN_DOP_EXIT2_TT:
         m->kind = m->op == CN_DOP_EXIT_TT ? CN_DIST_EXIT : CN_DIST_EXIT2;
-        return cn_term_match(ctl, "{_, ~p, ~p, _, ~t}", &m->from, &m->to, &m->reason) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{_, ~p, ~p, _, ~t}", &m->from, &m->to, &m->reason)
+               ? 0 : -1;
     case CN_DOP_PAYLOAD_EXIT:
     case CN_DOP_PAYLOAD_EXIT2:
         m->kind = m->op == CN_DOP_PAYLOAD_EXIT ? CN_DIST_EXIT : CN_DIST_EXIT2;
         *second = &m->reason;
-        return cn_term_match(ctl, "{_, ~p, ~p}", &m->from, &m->to) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{_, ~p, ~p}", &m->from, &m->to) ? 0 : -1;
     case CN_DOP_PAYLOAD_EXIT_TT:
     case CN_DOP_PAYLOAD_EXIT2_TT:
         m->kind = m->op == CN_DOP_PAYLOAD_EXIT_TT ? CN_DIST_EXIT : CN_DIST_EXIT2;
         *second = &m->reason;
-        return cn_term_match(ctl, "{_, ~p, ~p, _}", &m->from, &m->to) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{_, ~p, ~p, _}", &m->from, &m->to) ? 0 : -1;
     case CN_DOP_MONITOR_P:
         return parse_monitor(ctl, m, 0);
     case CN_DOP_DEMONITOR_P:
@@ -160,10 +162,10 @@ static int parse_control(const cn_term *ctl, cn_dist_msg *m, cn_term **second)
         return parse_monitor_exit(ctl, m, 1);
     case CN_DOP_GROUP_LEADER:
         m->kind = CN_DIST_GROUP_LEADER;
-        return cn_term_match(ctl, "{7, ~p, ~p}", &m->from, &m->to) ? 0 : -1;
+        return cn__term_match_weak(ctl, "{7, ~p, ~p}", &m->from, &m->to) ? 0 : -1;
     case CN_DOP_NODE_LINK:
         m->kind = CN_DIST_NODE_LINK;
-        return cn_term_match(ctl, "{5}") ? 0 : -1;
+        return cn__term_match_weak(ctl, "{5}") ? 0 : -1;
     default:
         return -1;
     }

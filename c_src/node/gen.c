@@ -49,11 +49,12 @@ static void unhandled(cn_proc *p, const cn_term *msg)
     }
 }
 
-/* {Pid, Tag}: the caller and the tag to echo back. */
+/* {Pid, Tag}: the caller and the tag to echo back.  The caller's node name
+ * is the runtime's until handed to a handle_call that may keep it. */
 static int parse_from(const cn_term *t, cn_from *from)
 {
     cn_term tag;
-    if (!cn_term_match(t, "{~p, ~t}", &from->pid, &tag) || tag.len > sizeof from->tag)
+    if (!cn__term_match_weak(t, "{~p, ~t}", &from->pid, &tag) || tag.len > sizeof from->tag)
         return -1;
     memcpy(from->tag, tag.data, tag.len);
     from->tag_len = (uint16_t)tag.len;
@@ -84,8 +85,11 @@ void cn__gen_dispatch(cn_proc *p, const cn_term *msg)
         return;
     if (cn_term_match(msg, "{'$gen_call', ~t, ~t}", &a, &b)) {
         cn_from from;
-        if (parse_from(&a, &from) == 0 && ops->handle_call)
+        if (parse_from(&a, &from) == 0 && ops->handle_call) {
+            if (!ops->replies_at_once)
+                cn__atom_keep(from.pid.node);
             r = ops->handle_call(p, &b, &from);
+        }
     } else if (cn_term_match(msg, "{'$gen_cast', ~t}", &a)) {
         if (ops->handle_cast)
             r = ops->handle_cast(p, &a);

@@ -87,7 +87,7 @@ int cn__subject_match(cn_proc *p, const cn_term *msg)
     cn_subject s;
     cn_term inner;
     cn_subj_entry *e = NULL;
-    if (!cn_term_match(msg, "{~r, ~t}", &s.tag, &inner))
+    if (!cn__term_match_weak(msg, "{~r, ~t}", &s.tag, &inner))
         return 0;
     HASH_FIND(hh, p->subjects, &s.tag, sizeof s.tag, e);
     if (!e)

@@ -9,6 +9,7 @@
  *   sys.c     OTP system messages: sys:get_state, get_status, suspend...
  *   call.c    outgoing gen_server calls and Gleam calls
  *   gleam.c   Subjects
+ *   names.c   the node names a node holds (the rest are freed: atom.c)
  *   rxbatch.c reading one-way streams of small messages in batches
  *   tcpinfo.c the kernel's TCP counters for a socket (tcpinfo.h)
  *   epmd.c    epmd PORT_PLEASE2 client on libuv
@@ -267,6 +268,7 @@ struct cn_node {
     char       cookie[CN_ATOM_BUF];
     uint32_t   creation;
     cn_hs_random random;            /* creation, challenges, a fresh cookie */
+    uint64_t   names_swept;         /* loop time of the last sweep (names.c) */
     int        verbose;
     size_t     max_packet;
     size_t     input_budget;        /* input buffers beyond CN_IN_BASE each */
@@ -312,6 +314,10 @@ void cn__node_schedule(cn_node *n);       /* make sure the run queue runs */
 void cn__node_dirty(cn_node *n, cn_conn *c);
 void cn__node_conn_gone(cn_node *n, cn_conn *c);
 void cn__node_status(cn_node *n, cn_atom peer, int up);
+
+/* names.c: between loop turns, frees the node names nothing holds when
+ * atom.c wants it. */
+void cn__names_sweep(cn_node *n);
 
 /* epmd.c */
 typedef void (*cn_epmd_cb)(void *ud, int port, const char *err);

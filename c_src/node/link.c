@@ -263,7 +263,8 @@ int cn_monitor(cn_proc *p, cn_dest dest, cn_ref *ref_out)
     cn_ref ref = cn_make_ref(n);
     const char *name = dest.pid ? NULL : dest.name;
     cn_atom node = dest.pid ? dest.pid->node
-                 : (dest.node ? cn_atom_intern(dest.node, strlen(dest.node)) : n->self);
+                 : dest.node ? cn__atom_intern_weak(dest.node, strlen(dest.node))
+                 : n->self;
     if (ref_out)
         *ref_out = ref;
     if (!node || (!dest.pid && !dest.name))

@@ -114,6 +114,7 @@ void cn_node_get_stats(const cn_node *n, cn_node_stats *st)
     st->in_buffered = 0;
     for (const cn_conn *c = n->conn_list; c; c = c->next)
         st->in_buffered += c->in.cap;
+    st->node_names = cn__atom_count();
 }
 
 int cn_node_busy(cn_node *n, const char *peer)
@@ -179,10 +180,12 @@ static void on_check(uv_check_t *h)
     flush_dirty(n);
 }
 
-/* Before blocking: write what timers and idle turns produced. */
+/* Before blocking: write what timers and idle turns produced; free the
+ * node names nothing holds (no runtime code is running here). */
 static void on_prepare(uv_prepare_t *h)
 {
     flush_dirty(h->data);
+    cn__names_sweep(h->data);
 }
 
 void cn__node_schedule(cn_node *n)
@@ -259,6 +262,7 @@ static const cn_proc_ops net_kernel_ops = {
     .kind = "net_kernel",
     .handle_call = net_kernel_call,
     .unhandled = CN_UNHANDLED_LOG,
+    .replies_at_once = 1,
 };
 
 /* ---- names and cookies -------------------------------------------------- */
@@ -571,6 +575,7 @@ cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, si
         return NULL;
     }
     init_handles(n, cfg);
+    cn__atom_node_count(1);
     if (!cn_spawn(n, &net_kernel_ops, NULL, "net_kernel")) {
         snprintf(err, errlen, "cannot start net_kernel");
         cn_node_stop(n);
@@ -609,7 +614,7 @@ void cn_node_stop(cn_node *n)
         close(n->epmd_fd);          /* epmd forgets the name */
         n->epmd_fd = -1;
     }
-    on_prepare(&n->prepare);
+    flush_dirty(n);
     for (cn_conn *c = n->conn_list, *next; c; c = next) {
         next = c->next;
         /* idle ones close now; ones with output queued finish it (a
@@ -654,6 +659,7 @@ void cn_node_free(cn_node *n)
     }
     n->dispatch_depth = 0;
     cn__free_zombies(n);
+    cn__atom_node_count(-1);
     cn_buf_free(&n->scratch);
     cn_buf_free(&n->sendbuf);
     cn_buf_free(&n->sigbuf);

@@ -208,6 +208,8 @@ void cn__proc_deliver(cn_proc *p, env_kind kind, const cn_pid *from, const cn_te
     e->kind = kind;
     if (from)
         e->from = *from;
+    else
+        memset(&e->from, 0, sizeof e->from);
     e->len = t->len;
     memcpy(e->data, t->data, t->len);
     if (p->mbox_tail)

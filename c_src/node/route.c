@@ -88,7 +88,7 @@ int cn_send_named(cn_proc *from, const char *name, const char *node, const cn_te
             cn__proc_deliver(p, ENV_MSG, NULL, msg, 0);
         return 0;
     }
-    cn_atom peer = cn_atom_intern(node, strlen(node));
+    cn_atom peer = cn__atom_intern_weak(node, strlen(node));
     cn_conn *c = peer ? cn__conn_get(n, peer, 1) : NULL;
     if (!c)
         return -1;

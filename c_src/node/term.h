@@ -41,13 +41,26 @@
 #define CN_MAX_REF_WORDS 5
 
 /* Interned atom (node names of pids and refs).  Equal names give the same
- * pointer, so comparison is pointer equality. */
+ * pointer, so comparison is pointer equality.  A name interned here, or
+ * met in a pid or ref decoded by the functions below, is kept for the
+ * process's life (atom.c says which others are reclaimed). */
 typedef const char *cn_atom;
 cn_atom cn_atom_intern(const char *s, size_t len);   /* NULL: table full */
 void    cn_atom_cleanup(void);                       /* at exit, for leak checks */
 void    cn_atom_set_limit(unsigned max);   /* tests: a cap below 65,536 (0: 65,536) */
-/* The runtime's: a name already in the table, or NULL; never adds one. */
+
+/* The runtime's side of atom.c: names it holds itself (weak: freed by a
+ * sweep once nothing marks them), lookups that add nothing, keeping a name
+ * handed out, and the sweep (mark calls cn__atom_mark on every name in
+ * use).  sweep_wanted: 0 no, 1 when convenient, 2 now. */
+cn_atom cn__atom_intern_weak(const char *s, size_t len);
 cn_atom cn__atom_find(const char *s, size_t len);
+void    cn__atom_keep(cn_atom a);
+size_t  cn__atom_count(void);
+void    cn__atom_node_count(int delta);
+int     cn__atom_sweep_wanted(void);
+void    cn__atom_mark(cn_atom a);
+size_t  cn__atom_sweep(void (*mark)(void *ud), void *ud);
 
 typedef struct cn_pid {
     cn_atom  node;
@@ -134,6 +147,15 @@ static inline cn_term cn_buf_term(const cn_buf *b, size_t from)
 int cn_term_get_pid(const cn_term *t, cn_pid *out);
 int cn_term_get_ref(const cn_term *t, cn_ref *out);
 int cn_term_get_long(const cn_term *t, long long *out);
+
+/* The runtime's decoding: as cn_term_match and cn_term_get_pid/ref, but
+ * the node names met are weak (atom.c), or not looked at (node NULL).
+ * Weak only for pids and refs that stay in the runtime, never for ones
+ * handed to other code. */
+enum { CN_NODE_KEEP, CN_NODE_WEAK, CN_NODE_SKIP };
+int cn__term_match_weak(const cn_term *t, const char *pattern, ...);
+int cn__term_get_pid(const cn_term *t, cn_pid *out, int names);
+int cn__term_get_ref(const cn_term *t, cn_ref *out, int names);
 
 /* Printing for logs: like io_lib:format("~p"), truncated to fit. */
 void cn_term_format(const cn_term *t, char *out, size_t outsz);

@@ -41,6 +41,20 @@ static void emit_atom(out *o, const unsigned char *s, size_t n, int latin1)
     emit(o, plain ? "%s" : "'%s'", buf);
 }
 
+/* The node name of a pid or ref, its atom at u + at, as plain text (read
+ * from the bytes: printing takes nothing into the table of node names). */
+static void emit_node(out *o, const unsigned char *u, size_t at)
+{
+    const unsigned char *s;
+    size_t n;
+    int latin1;
+    char buf[CN_ATOM_BUF];
+    if (cn_ext_atom(u, &at, &s, &n, &latin1) == 0) {
+        cn_ext_atom_utf8(s, n, latin1, buf);
+        emit(o, "%s", buf);
+    }
+}
+
 static void emit_bytes(out *o, const unsigned char *p, size_t n)
 {
     int printable = 1;
@@ -137,12 +151,16 @@ static void fmt(out *o, const cn_term *t, int depth)
         fmt_seq(o, t, depth, 0);
         return;
     case CN_EXT_PID: case CN_EXT_NEW_PID:
-        if (cn_term_get_pid(t, &pid) == 0)
-            emit(o, "<%s.%u.%u>", pid.node, pid.num, pid.serial);
+        if (cn__term_get_pid(t, &pid, CN_NODE_SKIP) == 0) {
+            emit(o, "<");
+            emit_node(o, u, 1);
+            emit(o, ".%u.%u>", pid.num, pid.serial);
+        }
         return;
     case CN_EXT_REFERENCE: case CN_EXT_NEW_REFERENCE: case CN_EXT_NEWER_REFERENCE:
-        if (cn_term_get_ref(t, &ref) == 0) {
-            emit(o, "#Ref<%s", ref.node);
+        if (cn__term_get_ref(t, &ref, CN_NODE_SKIP) == 0) {
+            emit(o, "#Ref<");
+            emit_node(o, u, u[0] == CN_EXT_REFERENCE ? 1 : 3);
             for (uint32_t i = ref.len; i > 0; i--)
                 emit(o, ".%u", ref.n[i - 1]);
             emit(o, ">");

@@ -55,7 +55,8 @@ static size_t skip(const char *d, size_t end, size_t pos)
     return pos;
 }
 
-static int get_atom_node(const char *d, size_t *pos, cn_atom *node)
+/* names: CN_NODE_KEEP, _WEAK (the runtime's, atom.c) or _SKIP (NULL). */
+static int get_atom_node(const char *d, size_t *pos, cn_atom *node, int names)
 {
     const unsigned char *s;
     size_t n;
@@ -65,18 +66,22 @@ static int get_atom_node(const char *d, size_t *pos, cn_atom *node)
      * it short when it is encoded again) */
     if (cn_ext_atom((const unsigned char *)d, pos, &s, &n, &latin1) < 0 || memchr(s, 0, n))
         return -1;
+    if (names == CN_NODE_SKIP) {
+        *node = NULL;
+        return 0;
+    }
     n = cn_ext_atom_utf8(s, n, latin1, buf);
-    *node = cn_atom_intern(buf, n);
+    *node = names == CN_NODE_WEAK ? cn__atom_intern_weak(buf, n) : cn_atom_intern(buf, n);
     return *node ? 0 : -1;
 }
 
-static int get_pid(const char *d, size_t *pos, cn_pid *out)
+static int get_pid(const char *d, size_t *pos, cn_pid *out, int names)
 {
     size_t p = *pos;
     int tag = (unsigned char)d[p++];
     if (tag != CN_EXT_NEW_PID && tag != CN_EXT_PID)
         return -1;
-    if (get_atom_node(d, &p, &out->node) < 0)
+    if (get_atom_node(d, &p, &out->node, names) < 0)
         return -1;
     const unsigned char *u = (const unsigned char *)d + p;
     out->num = cn_get32(u);
@@ -86,14 +91,14 @@ static int get_pid(const char *d, size_t *pos, cn_pid *out)
     return 0;
 }
 
-static int get_ref(const char *d, size_t *pos, cn_ref *out)
+static int get_ref(const char *d, size_t *pos, cn_ref *out, int names)
 {
     size_t p = *pos;
     int tag = (unsigned char)d[p++];
     const unsigned char *u;
     memset(out, 0, sizeof *out);
     if (tag == CN_EXT_REFERENCE) {
-        if (get_atom_node(d, &p, &out->node) < 0)
+        if (get_atom_node(d, &p, &out->node, names) < 0)
             return -1;
         u = (const unsigned char *)d + p;
         out->len = 1;
@@ -106,7 +111,7 @@ static int get_ref(const char *d, size_t *pos, cn_ref *out)
         return -1;
     out->len = cn_get16((const unsigned char *)d + p);
     p += 2;
-    if (get_atom_node(d, &p, &out->node) < 0)
+    if (get_atom_node(d, &p, &out->node, names) < 0)
         return -1;
     u = (const unsigned char *)d + p;
     if (tag == CN_EXT_NEW_REFERENCE) {
@@ -173,16 +178,26 @@ static int get_binary(const char *d, size_t *pos, const char **p, size_t *n)
     return 0;
 }
 
-int cn_term_get_pid(const cn_term *t, cn_pid *out)
+int cn__term_get_pid(const cn_term *t, cn_pid *out, int names)
 {
     size_t pos = 0;
-    return t->len ? get_pid(t->data, &pos, out) : -1;
+    return t->len ? get_pid(t->data, &pos, out, names) : -1;
+}
+
+int cn__term_get_ref(const cn_term *t, cn_ref *out, int names)
+{
+    size_t pos = 0;
+    return t->len ? get_ref(t->data, &pos, out, names) : -1;
+}
+
+int cn_term_get_pid(const cn_term *t, cn_pid *out)
+{
+    return cn__term_get_pid(t, out, CN_NODE_KEEP);
 }
 
 int cn_term_get_ref(const cn_term *t, cn_ref *out)
 {
-    size_t pos = 0;
-    return t->len ? get_ref(t->data, &pos, out) : -1;
+    return cn__term_get_ref(t, out, CN_NODE_KEEP);
 }
 
 int cn_term_get_long(const cn_term *t, long long *out)
@@ -343,6 +358,7 @@ typedef struct matcher {
     const char *d;
     size_t end;
     va_list *ap;
+    int names;                      /* CN_NODE_KEEP or CN_NODE_WEAK */
 } matcher;
 
 static void skip_sep(matcher *m)
@@ -397,6 +413,7 @@ static int match_string_list(matcher *m, size_t *pos)
         sub.d = small_ints[u[3 + i]];
         sub.end = 2;
         sub.ap = m->ap;
+        sub.names = m->names;
         size_t p = 0;
         int ok = match_elem(&sub, &p);
         m->pat = sub.pat;
@@ -465,9 +482,9 @@ static int match_capture(matcher *m, size_t *pos, char code)
         return 1;
     }
     case 'p':
-        return get_pid(d, pos, va_arg(*m->ap, cn_pid *)) == 0;
+        return get_pid(d, pos, va_arg(*m->ap, cn_pid *), m->names) == 0;
     case 'r':
-        return get_ref(d, pos, va_arg(*m->ap, cn_ref *)) == 0;
+        return get_ref(d, pos, va_arg(*m->ap, cn_ref *), m->names) == 0;
     case 't': case 'L': case 'M': {
         cn_term *out = va_arg(*m->ap, cn_term *);
         if (code == 'L' && tag != CN_EXT_NIL && tag != CN_EXT_LIST && tag != CN_EXT_STRING)
@@ -562,18 +579,32 @@ static int match_elem(matcher *m, size_t *pos)
     return 0;                       /* bad pattern */
 }
 
-int cn_term_match(const cn_term *t, const char *pattern, ...)
+static int vmatch(const cn_term *t, int names, const char *pattern, va_list *ap)
 {
     if (!t || !t->len)
         return 0;
-    va_list ap;
-    va_start(ap, pattern);
-    matcher m = { pattern, t->data, t->len, &ap };
+    matcher m = { pattern, t->data, t->len, ap, names };
     size_t pos = 0;
-    int ok = match_elem(&m, &pos);
-    va_end(ap);
-    if (!ok)
+    if (!match_elem(&m, &pos))
         return 0;
     skip_sep(&m);
     return *m.pat == '\0' && pos == t->len;
+}
+
+int cn_term_match(const cn_term *t, const char *pattern, ...)
+{
+    va_list ap;
+    va_start(ap, pattern);
+    int ok = vmatch(t, CN_NODE_KEEP, pattern, &ap);
+    va_end(ap);
+    return ok;
+}
+
+int cn__term_match_weak(const cn_term *t, const char *pattern, ...)
+{
+    va_list ap;
+    va_start(ap, pattern);
+    int ok = vmatch(t, CN_NODE_WEAK, pattern, &ap);
+    va_end(ap);
+    return ok;
 }

@@ -18,7 +18,7 @@
  *   {spawn_many, N}                     -> N        N idle processes
  *   stop_many                           -> N        stops them
  *   stats                  -> #{procs, conns, msgs_in, msgs_out, rx_streams, rss_kb,
- *                                in_buffered}
+ *                                in_buffered, node_names}
  *   stop_node                           -> ok       then a graceful stop
  * worker calls:
  *   {notify, Pid}          ping -> pong     {echo, T} -> T
@@ -360,7 +360,7 @@ static int ctl_call(cn_proc *p, const cn_term *req, const cn_from *from)
         cn_node_get_stats(n, &st);
         cn_buf b;
         cn_buf_init(&b);
-        cn_term_put_map(&b, 7);
+        cn_term_put_map(&b, 8);
         cn_term_build(&b, "procs");
         cn_term_put_ulong(&b, st.procs);
         cn_term_build(&b, "conns");
@@ -375,6 +375,8 @@ static int ctl_call(cn_proc *p, const cn_term *req, const cn_from *from)
         cn_term_put_long(&b, rss_kb());
         cn_term_build(&b, "in_buffered");
         cn_term_put_ulong(&b, st.in_buffered);
+        cn_term_build(&b, "node_names");
+        cn_term_put_ulong(&b, st.node_names);
         cn_term t = cn_buf_term(&b, 0);
         cn_reply(p, from, &t);
         cn_buf_free(&b);
