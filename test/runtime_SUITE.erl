@@ -42,7 +42,8 @@ groups() ->
      {faults, [], [c_node_killed, erlang_node_killed, wrong_cookie]},
      {hostile, [], [malformed_frames, malformed_handshake, impostor_name, junk_to_ctl,
                     name_flood_without_cookie, impostor_holds_peer_name,
-                    impostor_cannot_evict_dial, simultaneous_connect_won_by_peer]},
+                    impostor_cannot_evict_dial, simultaneous_connect_won_by_peer,
+                    simultaneous_connect_won_by_us]},
      {scale, [], [many_processes, many_connections, big_packets_announced,
                   input_budget_exceeded, input_budget_shared, short_lived_peers]}].
 
@@ -723,6 +724,8 @@ name_flood_without_cookie(Config) ->
         T0 = erlang:monotonic_time(millisecond),
         ok = claim_names(dist_port(N), "flood", 3000, 8),
         ct:log("3,000 claimed names in ~b ms", [erlang:monotonic_time(millisecond) - T0]),
+        #{node_names := Names} = gen_server:call({ctl, N}, stats),
+        true = Names < 10,
         with_peer(Config, uname("afterflood"),
                   fun(Peer, _) ->
                           pong = peer:call(Peer, net_adm, ping, [N]),
@@ -751,10 +754,46 @@ impostor_holds_peer_name(Config) ->
 %% given up for the stranger, and when P completes the handshake the
 %% message queued on the dial arrives.
 impostor_cannot_evict_dial(Config) ->
+    dial_to_raw_peer(Config, "zz",
+                     fun(N, PNode, D) ->
+                             {ok, S, <<"sok_simultaneous">>} = claim_name(dist_port(N), PNode),
+                             gen_tcp:close(S),
+                             ok = accept_handshake(D, PNode, ?config(cookie, Config)),
+                             {6, _, '', inbox, queued_on_the_dial} = next_message(D)
+                     end).
+
+%% The same dial, but this time P itself connects meanwhile, with the
+%% cookie: a simultaneous connect P wins (as net_kernel decides it).  The
+%% C node answers ok_simultaneous, gives up its dial once P has proven the
+%% cookie, and the message queued on the dial arrives on P's connection.
+simultaneous_connect_won_by_peer(Config) ->
+    dial_to_raw_peer(Config, "zz",
+                     fun(N, PNode, D) ->
+                             {ok, S, <<"sok_simultaneous">>} = claim_name(dist_port(N), PNode),
+                             ok = finish_initiator(S, ?config(cookie, Config)),
+                             {6, _, '', inbox, queued_on_the_dial} = next_message(S),
+                             {error, closed} = gen_tcp:recv(D, 0, ?T)
+                     end).
+
+%% And when P sorts before the C node, the C node wins: P's connection is
+%% answered nok, and the dial, completed by P, carries the message.
+simultaneous_connect_won_by_us(Config) ->
+    dial_to_raw_peer(Config, "a",
+                     fun(N, PNode, D) ->
+                             {ok, S, <<"snok">>} = claim_name(dist_port(N), PNode),
+                             {error, closed} = gen_tcp:recv(S, 0, ?T),
+                             ok = accept_handshake(D, PNode, ?config(cookie, Config)),
+                             {6, _, '', inbox, queued_on_the_dial} = next_message(D)
+                     end).
+
+%% A worker sends queued_on_the_dial to {inbox, P}, P being a raw acceptor
+%% named Prefix..., registered with epmd; once the C node's dial has sent
+%% its name, Fun(CNode, P, DialSocket) goes on from there.  The worker
+%% still answers afterwards.
+dial_to_raw_peer(Config, Prefix, Fun) ->
     N = cnode(Config),
-    Cookie = ?config(cookie, Config),
-    P = "zz" ++ cnode_test_lib:unique("p"),
-    PNode = node_name(P),
+    PNode = node_name(Prefix ++ cnode_test_lib:unique("p")),
+    [P, _] = string:split(atom_to_list(PNode), "@"),
     {ok, L} = gen_tcp:listen(0, [binary, {packet, 2}, {active, false}]),
     {ok, LPort} = inet:port(L),
     Epmd = epmd_register(P, LPort),
@@ -764,36 +803,7 @@ impostor_cannot_evict_dial(Config) ->
         {ok, D} = gen_tcp:accept(L, ?T),
         {ok, <<$N, _:64, _:32, NL:16, NameBin:NL/binary>>} = gen_tcp:recv(D, 0, ?T),
         N = binary_to_atom(NameBin),
-        {ok, S, <<"sok_simultaneous">>} = claim_name(dist_port(N), PNode),
-        gen_tcp:close(S),
-        ok = accept_handshake(D, PNode, Cookie),
-        {6, _, '', inbox, queued_on_the_dial} = next_message(D)
-    after
-        gen_tcp:close(Epmd),
-        gen_tcp:close(L)
-    end.
-
-%% The same dial, but this time P itself connects meanwhile, with the
-%% cookie: a simultaneous connect P wins (as net_kernel decides it).  The
-%% C node answers ok_simultaneous, gives up its dial once P has proven the
-%% cookie, and the message queued on the dial arrives on P's connection.
-simultaneous_connect_won_by_peer(Config) ->
-    N = cnode(Config),
-    Cookie = ?config(cookie, Config),
-    P = "zz" ++ cnode_test_lib:unique("p"),
-    PNode = node_name(P),
-    {ok, L} = gen_tcp:listen(0, [binary, {packet, 2}, {active, false}]),
-    {ok, LPort} = inet:port(L),
-    Epmd = epmd_register(P, LPort),
-    try
-        W = worker(Config),
-        ok = gen_server:call(W, {send, {inbox, PNode}, queued_on_the_dial}),
-        {ok, D} = gen_tcp:accept(L, ?T),
-        {ok, <<$N, _/binary>>} = gen_tcp:recv(D, 0, ?T),
-        {ok, S, <<"sok_simultaneous">>} = claim_name(dist_port(N), PNode),
-        ok = finish_initiator(S, Cookie),
-        {6, _, '', inbox, queued_on_the_dial} = next_message(S),
-        {error, closed} = gen_tcp:recv(D, 0, ?T),
+        Fun(N, PNode, D),
         pong = gen_server:call(W, ping)
     after
         gen_tcp:close(Epmd),
