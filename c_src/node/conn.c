@@ -331,12 +331,15 @@ static size_t budget_used(const cn_node *n, const cn_conn *c)
     return used;
 }
 
+/* The log line of a packet refused for the budget (others: what the other
+ * connections held). */
 static void say_refused(cn_conn *c, size_t others)
 {
     cn_node *n = c->node;
-    cn_log(n, CN_LOG_WARN, "connection from %s: a packet of %zu bytes does not fit the input "
+    cn_log(n, CN_LOG_WARN, "connection %s %s: a packet of %zu bytes does not fit the input "
            "budget (%zu bytes, %zu of them held for other connections): disconnecting",
-           c->peer ? c->peer : "?", c->in_need, n->input_budget, others);
+           c->initiator ? "to" : "from", c->peer ? c->peer : "?", c->in_need,
+           n->input_budget, others);
 }
 
 /* Whether c's buffer may grow to cap bytes: what it then takes, with what
