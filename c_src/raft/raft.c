@@ -13,6 +13,8 @@
 
 #include "raft_int.h"
 
+static void end_event(raft *r);
+
 /* ---- small services ----------------------------------------------------- */
 
 void raft__trace(raft *r, const char *fmt, ...)
@@ -151,6 +153,9 @@ void raft_persisted(raft *r, uint64_t now, uint64_t seq)
     if (r->cfg.mode == RAFT_MODE_RAFT && r->role == RAFT_LEADER) {
         raft__advance_commit(r);
         flush_persist(r);
+    } else if (r->cfg.mode == RAFT_MODE_EMULATION) {
+        raft__emu_persisted(r);
+        end_event(r);
     }
 }
 
@@ -566,7 +571,7 @@ int raft_is_busy(const raft *r) { return r->op.kind != EMU_NONE; }
 uint64_t raft_next_deadline(const raft *r)
 {
     if (r->cfg.mode == RAFT_MODE_EMULATION)
-        return r->op.kind != EMU_NONE ? r->op.deadline : RAFT_NEVER;
+        return r->op.kind != EMU_NONE && !r->op.disk_wait ? r->op.deadline : RAFT_NEVER;
     if (r->role == RAFT_LEADER)
         return r->heartbeat_due < r->quorum_due ? r->heartbeat_due : r->quorum_due;
     return r->election_due;

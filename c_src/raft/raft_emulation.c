@@ -40,13 +40,23 @@ static void finish_election(raft *r)
     }
 }
 
+/* Every peer has answered: count, and append our own copy of the entry.
+ * Returns 1 when that copy is durable (or there is no disk), else 0: the
+ * result waits for raft__emu_persisted, so no client hears op_ok and no
+ * peer a commit_notification for an entry the leader could still lose. */
+static int tally_replicate(raft *r)
+{
+    emu_op *op = &r->op;
+    raft__trace(r, "[node %d] Replication: %d/%d acks", r->cfg.id, op->count, raft__quorum(r));
+    if (raft_log_last(&r->log) + 1 == op->index)
+        raft__append_local(r, op->entry.term, &op->entry.cmd);
+    return r->volatile_storage || r->durable_index >= op->index;
+}
+
 static void finish_replicate(raft *r)
 {
     int id = r->cfg.id, need = raft__quorum(r);
     emu_op *op = &r->op;
-    raft__trace(r, "[node %d] Replication: %d/%d acks", id, op->count, need);
-    if (raft_log_last(&r->log) + 1 == op->index)
-        raft__append_local(r, op->entry.term, &op->entry.cmd);
     if (op->count < need) {
         raft__trace(r, "[node %d] Replication FAILED for index %llu", id,
                     (unsigned long long)op->index);
@@ -77,10 +87,15 @@ static void emu_next(raft *r)
 {
     emu_op *op = &r->op;
     if (op->cursor >= r->npeers) {
-        if (op->kind == EMU_ELECTION)
+        if (op->kind == EMU_ELECTION) {
             finish_election(r);
-        else
+        } else {
+            if (!op->disk_wait && !tally_replicate(r)) {
+                op->disk_wait = 1;
+                return;
+            }
             finish_replicate(r);
+        }
         raft__emu_op_free(r);
         return;
     }
@@ -169,10 +184,18 @@ void raft__emu_on_reply(raft *r, int from, const raft_msg *m, uint64_t call)
     emu_next(r);
 }
 
+/* The disk caught up: a replication waiting for its own entry finishes. */
+void raft__emu_persisted(raft *r)
+{
+    emu_op *op = &r->op;
+    if (op->kind == EMU_REPLICATE && op->disk_wait && r->durable_index >= op->index)
+        emu_next(r);
+}
+
 void raft__emu_tick(raft *r)
 {
     emu_op *op = &r->op;
-    if (op->kind == EMU_NONE || r->now < op->deadline)
+    if (op->kind == EMU_NONE || op->disk_wait || r->now < op->deadline)
         return;
     raft__trace(r, "[node %d] No reply from node %d within %u ms", r->cfg.id,
                 r->peers[op->cursor].id,

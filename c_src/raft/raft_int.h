@@ -56,6 +56,7 @@ typedef struct emu_op {
     raft_entry  entry;                 /* replicate: owned copy */
     raft_token  token;
     int        *acked;                 /* replicate: per peer, match or -1 */
+    int         disk_wait;             /* replicate: all answered, own entry not durable */
 } emu_op;
 
 /* An event that arrived while an emulation call was under way. */
@@ -164,7 +165,8 @@ void raft__emu_on_append(raft *r, const raft_msg *m, raft_token token);
 void raft__emu_on_commit(raft *r, const raft_msg *m);
 void raft__emu_on_client(raft *r, const cn_term *cmd, raft_token token);
 void raft__emu_on_reply(raft *r, int from, const raft_msg *m, uint64_t call);
-void raft__emu_tick(raft *r);
+void     raft__emu_tick(raft *r);
+void     raft__emu_persisted(raft *r);
 void raft__emu_op_free(raft *r);
 
 #endif
