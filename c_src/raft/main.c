@@ -23,6 +23,7 @@
 #include "../node/cli.h"
 #include "raft_client.h"
 #include "raft_emulate.h"
+#include "raft_storage.h"
 #include "raft_node.h"
 
 enum {
@@ -39,6 +40,8 @@ static void usage(FILE *f)
             "       raft_kv load --sname NAME --node NODE [--inflight K] [--seconds S]\n"
             "                    [--value-bytes B]\n"
             "       raft_kv emulate --sname NAME [--peers FILE | --nodes N --clients M]\n"
+            "       raft_kv repair --data-dir DIR [--truncate]   a damaged log: what cutting\n"
+            "                    loses; --truncate cuts it\n"
             "                    [--mode emulation|raft]   the emulation's run, in C\n"
             "node options:\n"
             "  --id N                 this node's id (or its entry in --peers)\n"
@@ -298,8 +301,34 @@ static int run(opts *o, cn_peers *pf)
     return rc ? rc : x.status;
 }
 
+/* raft_kv repair --data-dir DIR [--truncate] (no node: a file tool). */
+static int repair(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int truncate = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--truncate") == 0)
+            truncate = 1;
+        else {
+            fprintf(stderr, "raft_kv repair: unknown argument %s (raft_kv repair --data-dir DIR "
+                    "[--truncate])\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!dir) {
+        fprintf(stderr, "raft_kv repair: --data-dir DIR is required\n");
+        return 2;
+    }
+    int rc = raft_storage_repair(dir, truncate, stdout);
+    return rc < 0 ? 1 : rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "repair") == 0)
+        return repair(argc, argv);
     opts o;
     memset(&o, 0, sizeof o);
     o.client.ops = 5;

@@ -95,6 +95,11 @@ void raft__truncate(raft *r, uint64_t keep)
         r->dirty_from = 0;          /* those unwritten entries are gone */
     if (r->durable_index > keep)
         r->durable_index = keep;
+    /* a write in flight covers the old entries past keep, not the new ones
+     * that will take their indexes: its completion proves only up to keep */
+    for (size_t k = 0; k < r->npp; k++)
+        if (r->pp[k].last_index > keep)
+            r->pp[k].last_index = keep;
 }
 
 int raft__append_local(raft *r, uint64_t term, const cn_term *cmd)

@@ -684,7 +684,7 @@ static int open_storage(raft_node *rn, uv_loop_t *loop)
     int vote;
     const raft_entry *entries;
     size_t n;
-    rn->storage = raft_storage_open(loop, rn->cfg.data_dir, on_persisted, rn, rn->err,
+    rn->storage = raft_storage_open(loop, rn->cfg.data_dir, rn->cfg.id, on_persisted, rn, rn->err,
                                     sizeof rn->err);
     if (!rn->storage)
         return -1;

@@ -54,6 +54,8 @@ struct raft_storage {
     raft_log   recovered;
 };
 
+static int write_all(int fd, const char *p, size_t n, off_t at);
+
 static void put32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)(v >> 24);
@@ -103,55 +105,260 @@ static int read_meta(raft_storage *s, char *err, size_t errlen)
     return 0;
 }
 
+/* The whole file, read in pieces (one read(2) stops near 2 GiB). */
+static unsigned char *read_whole(int fd, size_t size)
+{
+    unsigned char *data = malloc(size ? size : 1);
+    size_t got = 0;
+    while (data && got < size) {
+        size_t want = size - got < (1u << 30) ? size - got : (1u << 30);
+        ssize_t r = pread(fd, data + got, want, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            free(data);
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    return data;
+}
+
+/* The record at pos, if it is whole and its CRC holds: its length, else 0. */
+static size_t valid_record(const unsigned char *data, size_t size, size_t pos)
+{
+    if (pos + RECORD_HEADER > size)
+        return 0;
+    uint32_t len = cn_get32(data + pos), crc = cn_get32(data + pos + 4);
+    if (len < RECORD_FIXED || len > MAX_RECORD || pos + RECORD_HEADER + len > size)
+        return 0;
+    if (crc32(0, data + pos + RECORD_HEADER, len) != crc)
+        return 0;
+    return RECORD_HEADER + len;
+}
+
+/* Is there any valid record after the damage at pos?  A crash tears only
+ * the last write, so valid data after the damage means the damage is not a
+ * torn tail: a bad sector, a bit flip, an edit.  Cutting there would delete
+ * entries that may have been committed. */
+static long valid_after(const unsigned char *data, size_t size, size_t pos)
+{
+    for (size_t q = pos + 1; q + RECORD_HEADER + RECORD_FIXED <= size; q++)
+        if (valid_record(data, size, q))
+            return (long)q;
+    return -1;
+}
+
 static int read_log(raft_storage *s, char *err, size_t errlen)
 {
     struct stat st;
     if (fstat(s->log_fd, &st) < 0) {
-        snprintf(err, errlen, "stat log: %s", strerror(errno));
+        snprintf(err, errlen, "cannot stat %s/log: %s", s->dir, strerror(errno));
         return -1;
     }
     size_t size = (size_t)st.st_size, pos = 0;
-    unsigned char *data = size ? malloc(size) : NULL;
-    if (size && (!data || pread(s->log_fd, data, size, 0) != (ssize_t)size)) {
-        free(data);
-        snprintf(err, errlen, "cannot read the log");
+    unsigned char *data = read_whole(s->log_fd, size);
+    if (!data) {
+        snprintf(err, errlen, "cannot read %s/log: %s", s->dir, strerror(errno));
         return -1;
     }
     ensure_offsets(s, 0);
     s->offsets[0] = 0;
-    while (pos + RECORD_HEADER <= size) {
-        uint32_t len = cn_get32(data + pos), crc = cn_get32(data + pos + 4);
-        if (len < RECORD_FIXED || len > MAX_RECORD || pos + RECORD_HEADER + len > size)
-            break;
+    size_t n;
+    while ((n = valid_record(data, size, pos)) > 0) {
         const unsigned char *p = data + pos + RECORD_HEADER;
-        if (crc32(0, p, len) != crc || cn_get64(p) != s->count + 1)
-            break;
-        cn_term cmd = { (const char *)p + RECORD_FIXED, len - RECORD_FIXED };
+        if (cn_get64(p) != s->count + 1) {
+            snprintf(err, errlen, "%s/log: entry at offset %zu has index %llu, expected %llu "
+                     "(a gap in the log); refusing to start (raft_kv repair --data-dir %s)",
+                     s->dir, pos, (unsigned long long)cn_get64(p),
+                     (unsigned long long)s->count + 1, s->dir);
+            free(data);
+            return -1;
+        }
+        cn_term cmd = { (const char *)p + RECORD_FIXED, n - RECORD_HEADER - RECORD_FIXED };
         if (raft_log_append(&s->recovered, cn_get64(p + 8), &cmd) < 0 ||
             ensure_offsets(s, s->count + 1) < 0) {
             free(data);
-            snprintf(err, errlen, "out of memory reading the log");
+            snprintf(err, errlen, "out of memory reading %s/log", s->dir);
             return -1;
         }
-        pos += RECORD_HEADER + len;
+        pos += n;
         s->count++;
         s->offsets[s->count] = pos;
     }
+    long after = pos < size ? valid_after(data, size, pos) : -1;
     free(data);
+    if (after >= 0) {
+        snprintf(err, errlen, "%s/log is damaged at offset %zu (after entry %zu) and valid "
+                 "records follow at offset %ld: not a torn write; refusing to start "
+                 "(raft_kv repair --data-dir %s shows what cutting would lose)",
+                 s->dir, pos, s->count, after, s->dir);
+        return -1;
+    }
     if (pos < size) {
-        /* a write the crash cut short: it was never acknowledged */
-        fprintf(stderr, "raft_kv: cutting a torn tail of %zu bytes off %s/log\n", size - pos,
-                s->dir);
+        /* the last write, cut short by a crash: it was never acknowledged */
+        fprintf(stderr, "raft_kv: cutting a torn tail of %zu bytes off %s/log at offset %zu\n",
+                size - pos, s->dir, pos);
         if (ftruncate(s->log_fd, (off_t)pos) < 0 || fdatasync(s->log_fd) < 0) {
-            snprintf(err, errlen, "cannot truncate the log: %s", strerror(errno));
+            snprintf(err, errlen, "cannot truncate %s/log: %s", s->dir, strerror(errno));
             return -1;
         }
     }
     return 0;
 }
 
-raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, raft_storage_done done,
-                                void *ud, char *err, size_t errlen)
+/* raft_kv repair: see raft_storage.h. */
+int raft_storage_repair(const char *dir, int truncate, FILE *out)
+{
+    char path[1100];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/log", dir);
+    int fd = open(path, O_RDWR);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        fprintf(out, "raft_kv repair: cannot open %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    size_t size = (size_t)st.st_size, pos = 0, n, entries = 0, lost = 0;
+    unsigned char *data = read_whole(fd, size);
+    if (!data) {
+        fprintf(out, "raft_kv repair: cannot read %s: %s\n", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    while ((n = valid_record(data, size, pos)) > 0 &&
+           cn_get64(data + pos + RECORD_HEADER) == entries + 1) {
+        pos += n;
+        entries++;
+    }
+    for (size_t q = pos + 1; pos < size && q + RECORD_HEADER <= size;)
+        if ((n = valid_record(data, size, q)) > 0) {
+            lost++;
+            q += n;
+        } else {
+            q++;
+        }
+    free(data);
+    int rc = 0;
+    if (pos == size) {
+        fprintf(out, "%s: %zu entries, intact\n", path, entries);
+    } else if (!truncate) {
+        fprintf(out, "%s: %zu entries intact, damaged at offset %zu; cutting there loses %zu "
+                "bytes holding %zu valid records (entries that may have been committed).\n"
+                "Run again with --truncate to cut; the node then has only the first %zu "
+                "entries and must not be trusted with a vote for them.\n",
+                path, entries, pos, size - pos, lost, entries);
+        rc = 1;
+    } else if (ftruncate(fd, (off_t)pos) < 0 || fdatasync(fd) < 0) {
+        fprintf(out, "raft_kv repair: cannot truncate %s: %s\n", path, strerror(errno));
+        rc = -1;
+    } else {
+        fprintf(out, "%s: cut at offset %zu (%zu bytes, %zu valid records lost); %zu entries "
+                "kept\n", path, pos, size - pos, lost, entries);
+    }
+    close(fd);
+    return rc;
+}
+
+/* A batch syncs the log before it replaces meta, so a crash between the
+ * two leaves log entries of a term meta has not reached yet.  Nothing that
+ * depended on that batch left the node, so the node resumes in the log's
+ * term with no vote (it never told anyone of a vote there). */
+static void reconcile_meta_log(raft_storage *s)
+{
+    uint64_t last = s->recovered.n ? s->recovered.v[s->recovered.n - 1].term : 0;
+    if (last > s->term) {
+        fprintf(stderr, "raft_kv: %s/meta is at term %llu, the log at %llu (a crash between "
+                "their writes): resuming in term %llu with no vote\n", s->dir,
+                (unsigned long long)s->term, (unsigned long long)last, (unsigned long long)last);
+        s->term = last;
+        s->vote = 0;
+    }
+}
+
+/* DIR/id names the node the directory belongs to; written once, durably. */
+static int check_id(raft_storage *s, int id, char *err, size_t errlen)
+{
+    char path[1100], buf[64];
+    snprintf(path, sizeof path, "%s/id", s->dir);
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        int have = 0;
+        buf[n > 0 ? n : 0] = '\0';
+        if (sscanf(buf, "raft_kv node %d", &have) != 1) {
+            snprintf(err, errlen, "%s is not a raft_kv id file; refusing to start", path);
+            return -1;
+        }
+        if (have != id) {
+            snprintf(err, errlen, "%s belongs to node %d, not node %d; refusing to start",
+                     s->dir, have, id);
+            return -1;
+        }
+        return 0;
+    }
+    if (errno != ENOENT) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (s->recovered.n || s->term) {
+        snprintf(err, errlen, "%s has a log but no id file: not a raft_kv data directory "
+                 "of this version; refusing to start", s->dir);
+        return -1;
+    }
+    int n = snprintf(buf, sizeof buf, "raft_kv node %d\n", id);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0 || write_all(fd, buf, (size_t)n, 0) < 0 || fsync(fd) < 0 || fsync(s->dir_fd) < 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* mkdir -p, each new directory made durable in its parent. */
+static int make_dirs(const char *dir, char *err, size_t errlen)
+{
+    char path[1024], parent[1024];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; ; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(path, 0755) == 0) {
+            snprintf(parent, sizeof parent, "%s", path);
+            char *slash = strrchr(parent, '/');
+            if (slash == parent)
+                slash[1] = '\0';
+            else if (slash)
+                *slash = '\0';
+            else
+                snprintf(parent, sizeof parent, ".");
+            int fd = open(parent, O_RDONLY | O_DIRECTORY);
+            if (fd < 0 || fsync(fd) < 0) {
+                snprintf(err, errlen, "cannot sync %s: %s", parent, strerror(errno));
+                if (fd >= 0)
+                    close(fd);
+                return -1;
+            }
+            close(fd);
+        } else if (errno != EEXIST) {
+            snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+            return -1;
+        }
+        *p = c;
+        if (!c)
+            return 0;
+    }
+}
+
+raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, int id,
+                                raft_storage_done done, void *ud, char *err, size_t errlen)
 {
     raft_storage *s = calloc(1, sizeof *s);
     char path[1100];
@@ -165,10 +372,12 @@ raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, raft_storage_d
     s->log_fd = s->dir_fd = -1;
     raft_log_init(&s->recovered);
     snprintf(s->dir, sizeof s->dir, "%s", dir);
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+    if (strlen(dir) >= sizeof s->dir) {
+        snprintf(err, errlen, "data directory path too long");
         goto fail;
     }
+    if (make_dirs(dir, err, errlen) < 0)
+        goto fail;
     s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY);
     snprintf(path, sizeof path, "%s/log", dir);
     s->log_fd = open(path, O_RDWR | O_CREAT, 0644);
@@ -176,8 +385,10 @@ raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, raft_storage_d
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         goto fail;
     }
-    if (fsync(s->dir_fd) < 0 || read_meta(s, err, errlen) < 0 || read_log(s, err, errlen) < 0)
+    if (fsync(s->dir_fd) < 0 || read_meta(s, err, errlen) < 0 || read_log(s, err, errlen) < 0 ||
+        check_id(s, id, err, errlen) < 0)
         goto fail;
+    reconcile_meta_log(s);
     return s;
 fail:
     if (s->log_fd >= 0)

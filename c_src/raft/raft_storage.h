@@ -4,11 +4,22 @@
  *   DIR/log    append-only records: Len:32 CRC:32 | Index:64 Term:64 Command
  * Writes go to the libuv thread pool one batch at a time; what the core
  * asks for meanwhile is merged into the next batch (group commit), and one
- * fdatasync covers the whole batch.  On open, a torn or corrupt tail (a
- * crash mid-write) is cut off; everything before it is intact by its CRC.
+ * fdatasync covers the whole batch.
+ *
+ *   DIR/id     "raft_kv node N": the node the directory belongs to
+ *
+ * On open (parents are created, each new directory synced into its
+ * parent): a torn final record (a crash mid-write: nothing valid after it)
+ * is cut off.  Any other damage refuses to start with a message naming the
+ * file and offset: a bad record with valid records after it, a gap in the
+ * indexes, a directory of another node (or one with a log and no id
+ * file).  A meta behind the log's last term (a crash between the log's
+ * sync and meta's) resumes in the log's term with no vote.
  */
 #ifndef RAFT_STORAGE_H
 #define RAFT_STORAGE_H
+
+#include <stdio.h>
 
 #include <uv.h>
 
@@ -17,8 +28,8 @@
 typedef struct raft_storage raft_storage;
 typedef void (*raft_storage_done)(void *ud, uint64_t seq);
 
-raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, raft_storage_done done,
-                                void *ud, char *err, size_t errlen);
+raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, int id,
+                                raft_storage_done done, void *ud, char *err, size_t errlen);
 /* What was on disk (valid until raft_storage_forget_recovered). */
 void raft_storage_recovered(raft_storage *s, uint64_t *term, int *vote,
                             const raft_entry **entries, size_t *n);
@@ -29,6 +40,11 @@ void raft_storage_persist(raft_storage *s, uint64_t seq, int truncate, uint64_t 
                           uint64_t term, int vote);
 /* Fsyncs per second and entries per fsync so far (for status). */
 void raft_storage_stats(const raft_storage *s, uint64_t *fsyncs, uint64_t *entries);
+/* raft_kv repair --data-dir DIR [--truncate]: reports on DIR/log (intact,
+ * or where it is damaged and what cutting there would lose) and with
+ * truncate cuts it there.  Returns 0 (intact or cut), 1 (damaged, not
+ * cut), -1 (cannot read or write). */
+int  raft_storage_repair(const char *dir, int truncate, FILE *out);
 /* Closes once the write in flight is done; the pending batch is written too. */
 void raft_storage_close(raft_storage *s, void (*closed)(void *ud), void *ud);
 
