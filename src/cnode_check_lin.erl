@@ -14,12 +14,14 @@
 %%   "error": "exists" (put saw the key present at some point inside the op),
 %%   "not_found" (get/delete saw it absent), "not_leader" (no effect, dropped);
 %%   "info": indeterminate, may take effect at any time after the invocation
-%%   or never ("error" holds a reason).  An invocation never completed is the
-%%   same as "info".
+%%   or never ("error" holds a reason).  An invocation never completed (or
+%%   abandoned by a new invocation of its process) is the same as "info"; a
+%%   "fail" with any other error had no effect and is dropped.
 %% - "time": integer nanoseconds since the start of the run; "node": the node
 %%   the client talked to (optional).
 %% Lines with an unknown process, type or f are ignored; a line that is not a
-%% JSON object is an error naming its line number.
+%% JSON object, a client line without an integer "time" and an invocation
+%% without "key" are errors naming the line number.
 %%
 %% Model: every key is an independent register, initially absent: put
 %% succeeds only if absent, delete only if present, get reads the value or
@@ -41,6 +43,9 @@
 %%   before the current deadline.  A node with more tokens used than an
 %%   explored one at the same {P, E, state} is pruned.
 %% - values never read collapse to one state, hidden.
+%% Under concurrency, a legal get or failed put/delete is linearized at once
+%% without branching, and of several deletes (or puts of unread values) only
+%% the one due first is tried (see children/2).
 %%
 %% Shrinking: a failing key is cut at the first completion time at which
 %% its prefix is already non-linearizable (binary search), then operations
@@ -51,6 +56,17 @@
 %% reads a value "never written"); relaxing only removes constraints, so the
 %% remaining operations are contradictory in the real history too.  The
 %% anomaly shows them plus the puts of the values their gets read.
+%%
+%% API: check(Events) -> {linearizable, #{ops, keys}} | {anomaly, Anomaly}
+%% over decoded lines (maps with binary keys, as cnode_json gives; a client
+%% event without an integer time raises {bad_event, Why, Event});
+%% check_file(File) -> the same | {error, {line, N, Why}} | {error, Posix};
+%% main([File]) -> 0 | 1 | 2 (printed); format_anomaly(Anomaly) -> iolist();
+%% anomaly_ops(Anomaly) -> [#{process, f, key, value, result, invoke_ns,
+%% complete_ns, node}] with f put | get | delete, result ok | exists |
+%% not_found | info, value and node null when absent, complete_ns infinity
+%% for info.  Anomaly also holds key, others (how many ops of the key are
+%% not shown), minimal (false if shrinking hit its bound), failing_keys.
 -module(cnode_check_lin).
 
 -export([main/1, check_file/1, check/1, format_anomaly/1, anomaly_ops/1]).
@@ -84,28 +100,24 @@ format_error(File, Why) ->
 
 %% ---- reading a history file -----------------------------------------------
 
+%% Lines are paired as they are read: keeping 200,000 decoded lines alive
+%% costs several times their decoding in garbage collection.
 check_file(File) ->
-    case read_events(File) of
-        {ok, Events} -> check(Events);
-        {error, _} = E -> E
-    end.
-
-read_events(File) ->
     case file:read_file(File) of
-        {ok, Bin} -> decode_lines(binary:split(Bin, <<"\n">>, [global]), 1, []);
+        {ok, Bin} -> read_lines(binary:split(Bin, <<"\n">>, [global]), 1, new_pairing());
         {error, _} = E -> E
     end.
 
-decode_lines([], _, Acc) ->
-    {ok, lists:reverse(Acc)};
-decode_lines([Line | Rest], N, Acc) ->
-    case decode_line(Line) of
-        blank -> decode_lines(Rest, N + 1, Acc);
-        {ok, Event} -> decode_lines(Rest, N + 1, [Event | Acc]);
+read_lines([], _, Pairing) ->
+    check_ops(pairs(Pairing));
+read_lines([Line | Rest], N, Pairing) ->
+    case read_line(Line) of
+        blank -> read_lines(Rest, N + 1, Pairing);
+        {ok, Class, E} -> read_lines(Rest, N + 1, pair(Class, E, Pairing));
         {error, Why} -> {error, {line, N, Why}}
     end.
 
-decode_line(Line) ->
+read_line(Line) ->
     case is_blank(Line) of
         true -> blank;
         false -> valid_event(cnode_json:decode(Line))
@@ -114,10 +126,10 @@ decode_line(Line) ->
 valid_event({ok, E}) when is_map(E) ->
     case classify(E) of
         {bad, Why} -> {error, Why};
-        _ -> {ok, E}
+        Class -> {ok, Class, E}
     end;
 valid_event({ok, _}) -> {error, "not a JSON object"};
-valid_event({error, _}) -> {error, "malformed JSON"}.
+valid_event({error, Why}) -> {error, io_lib:format("not valid JSON (~p)", [Why])}.
 
 is_blank(<<C, R/binary>>) when C =:= $\s; C =:= $\t; C =:= $\r -> is_blank(R);
 is_blank(B) -> B =:= <<>>.
@@ -126,7 +138,10 @@ is_blank(B) -> B =:= <<>>.
 
 %% Events: decoded history lines, in file order.
 check(Events) ->
-    Ops = pair(Events),
+    Pairing = lists:foldl(fun(E, P) -> pair(classify(E), E, P) end, new_pairing(), Events),
+    check_ops(pairs(Pairing)).
+
+check_ops(Ops) ->
     ByKey = maps:groups_from_list(fun({_, #{key := K}}) -> K end, Ops),
     Keys = lists:sort(maps:keys(ByKey)),
     case [K || K <- Keys, not linearizable(maps:get(K, ByKey), [])] of
@@ -172,27 +187,27 @@ f(E) ->
         _ -> unknown
     end.
 
-%% [{Id, Op}] where Id is the invocation's position in Events.
-pair(Events) ->
-    pair(Events, 0, #{}, []).
+%% Pairing invocations with completions, event by event: {Seq, Open, Ops},
+%% Open maps a process to {Id, Invocation}; an op's Id is the position of
+%% its invocation among the events.
+new_pairing() -> {0, #{}, []}.
 
-pair([], _, Open, Acc) ->
+pair({invoke, P}, E, {Seq, Open, Acc}) ->
+    {Seq + 1, Open#{P => {Seq, E}}, unfinished(P, Open) ++ Acc};
+pair({complete, P}, E, {Seq, Open, Acc}) ->
+    case maps:take(P, Open) of
+        {{Id, Inv}, Open1} -> {Seq + 1, Open1, [{Id, op(Inv, E)} | Acc]};
+        error -> {Seq + 1, Open, Acc}
+    end;
+pair(ignore, _, {Seq, Open, Acc}) ->
+    {Seq + 1, Open, Acc};
+pair({bad, Why}, E, _) ->
+    error({bad_event, Why, E}).
+
+%% -> [{Id, Op}], dropping ops without effect.
+pairs({_, Open, Acc}) ->
     Pending = [{Id, op(Inv, none)} || {Id, Inv} <- maps:values(Open)],
-    keep(Pending ++ Acc);
-pair([E | Es], Seq, Open, Acc) ->
-    case classify(E) of
-        {invoke, P} ->
-            pair(Es, Seq + 1, Open#{P => {Seq, E}}, unfinished(P, Open) ++ Acc);
-        {complete, P} ->
-            case maps:take(P, Open) of
-                {{Id, Inv}, Open1} -> pair(Es, Seq + 1, Open1, [{Id, op(Inv, E)} | Acc]);
-                error -> pair(Es, Seq + 1, Open, Acc)
-            end;
-        ignore ->
-            pair(Es, Seq + 1, Open, Acc);
-        {bad, Why} ->
-            error({bad_event, Why, E})
-    end.
+    [O || {_, #{result := R}} = O <- Pending ++ Acc, R =/= dropped].
 
 %% A process invoking again abandoned its previous operation.
 unfinished(P, Open) ->
@@ -201,20 +216,21 @@ unfinished(P, Open) ->
         #{} -> []
     end.
 
-keep(Ops) ->
-    [O || {_, #{result := R}} = O <- Ops, R =/= dropped].
-
 op(Inv, Comp) ->
     F = f(Inv),
     Result = result(F, Comp),
     #{process => maps:get(<<"process">>, Inv),
       f => F,
-      key => maps:get(<<"key">>, Inv),
-      value => value(F, Result, Inv, Comp),
+      key => small(maps:get(<<"key">>, Inv)),
+      value => small(value(F, Result, Inv, Comp)),
       result => Result,
       invoke_ns => maps:get(<<"time">>, Inv),
       complete_ns => complete_ns(Result, Comp),
-      node => maps:get(<<"node">>, Inv, maps:get(<<"node">>, map_or_empty(Comp), null))}.
+      node => small(maps:get(<<"node">>, Inv, maps:get(<<"node">>, map_or_empty(Comp), null)))}.
+
+%% cnode_json leaves each string in a large buffer built by appending.
+small(B) when is_binary(B) -> binary:copy(B);
+small(T) -> T.
 
 map_or_empty(none) -> #{};
 map_or_empty(M) -> M.
@@ -346,7 +362,8 @@ children({P, E, S, UP, UD}, Prob) ->
     Steps = [{I, element(I + 1, Prob#prob.step)} || I <- Cands],
     case [I || {I, Step} <- Steps, read_only(Step), step(Step, S) =/= []] of
         [I | _] ->
-            [{P1, E1, S, UP, UD} || {P1, E1} <- [linearize(I, P, E)]];
+            {P1, E1} = linearize(I, P, E),
+            [{P1, E1, S, UP, UD}];
         [] ->
             [{P1, E1, S1, UP, UD} || {I, Step} <- earliest_per_step(Steps, Prob),
                                      S1 <- step(Step, S),

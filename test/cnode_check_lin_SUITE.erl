@@ -14,14 +14,15 @@
          info_put_seen_later/1, info_put_never_seen/1, info_put_seen_before_invoke/1,
          not_leader_ignored/1, exists_and_not_found/1, multi_key_isolation/1,
          literal_file/1, malformed_line/1, minimal_anomaly/1, format_and_exit_codes/1,
-         random_100k_linearizable/1, random_mutations/1]).
+         random_100k_linearizable/1, random_mutations/1, brute_force_agreement/1]).
 
 all() ->
     [sequential_ok, concurrent_puts, stale_read, read_never_written, not_found_while_present,
      delete_not_found_then_old_value, info_put_seen_later, info_put_never_seen,
      info_put_seen_before_invoke, not_leader_ignored, exists_and_not_found,
      multi_key_isolation, literal_file, malformed_line, minimal_anomaly,
-     format_and_exit_codes, random_100k_linearizable, random_mutations].
+     format_and_exit_codes, random_100k_linearizable, random_mutations,
+     brute_force_agreement].
 
 %% ---- known histories -------------------------------------------------------
 %% o(Process, F, Key, Value, InvokeMs, CompleteMs, Result); Result is ok,
@@ -173,15 +174,16 @@ format_and_exit_codes(Config) ->
 
 %% ---- random histories -----------------------------------------------------
 
+%% In memory; the file path (mostly JSON decoding) on a tenth of it.
 random_100k_linearizable(Config) ->
     {Events, _} = generate(#{ops => 100000, keys => 10, procs => 8, seed => {1, 2, 3}}),
-    {Us, {linearizable, Stats}} = timer:tc(cnode_check_lin, check, [Events]),
-    File = write(Config, "random_100k.jsonl", [[cnode_json:encode(E), $\n] || E <- Events]),
-    {FileUs, {linearizable, Stats}} = timer:tc(cnode_check_lin, check_file, [File]),
-    ct:pal("100k ops: ~p; check/1 ~.2f s, check_file/1 (with JSON decoding) ~.2f s",
-           [Stats, Us / 1.0e6, FileUs / 1.0e6]),
-    #{ops := N, keys := 10} = Stats,
-    ?assert(N > 95000).
+    {Us, {linearizable, #{ops := N, keys := 10}}} = timer:tc(cnode_check_lin, check, [Events]),
+    ?assert(N > 95000),
+    Small = lists:sublist(Events, 20000),
+    File = write(Config, "random_10k.jsonl", [[cnode_json:encode(E), $\n] || E <- Small]),
+    {FileUs, {linearizable, _}} = timer:tc(cnode_check_lin, check_file, [File]),
+    ct:pal("check/1 of ~b ops over 10 keys: ~.2f s; check_file/1 of ~b lines: ~.2f s",
+           [N, Us / 1.0e6, length(Small), FileUs / 1.0e6]).
 
 %% A get reading a value that certainly was not current during it
 %% (deleted and replaced before it began, or put after it ended) must be
@@ -232,6 +234,83 @@ stale_value(#{key := K, inv := GI, comp := GC}, Ops) ->
 
 shuffle(L) ->
     [X || {_, X} <- lists:sort([{rand:uniform(), X} || X <- L])].
+
+%% Small random histories, with random (mostly wrong) results: the checker
+%% agrees with trying every order, and what an anomaly shows is itself not
+%% linearizable.
+brute_force_agreement(_Config) ->
+    rand:seed(exsss, {5, 6, 7}),
+    Verdicts = [agree(small_history()) || _ <- lists:seq(1, 600)],
+    ct:pal("linearizable: ~b, not: ~b",
+           [length([V || V <- Verdicts, V]), length([V || V <- Verdicts, not V])]).
+
+agree(Ops) ->
+    Events = [E || {_, E} <- lists:keysort(1, lists:append([op_events(Op) || Op <- Ops]))],
+    Expected = brute(Ops),
+    case cnode_check_lin:check(Events) of
+        {linearizable, _} when Expected -> true;
+        {anomaly, A} when not Expected ->
+            false = brute([from_report(Op) || Op <- cnode_check_lin:anomaly_ops(A)]);
+        Other -> ct:fail({disagree, Ops, Other})
+    end.
+
+%% Up to 3 processes with up to 3 operations each on one key, times in ms
+%% (ties happen); a process ends at an info.
+small_history() ->
+    lists:append([process_ops(P, rand:uniform(10), rand:uniform(4) - 1) || P <- [1, 2, 3]]).
+
+process_ops(_, _, 0) -> [];
+process_ops(P, T, N) ->
+    F = lists:nth(rand:uniform(3), [put, get, delete]),
+    Inv = T + rand:uniform(5) - 1,
+    Comp = Inv + rand:uniform(8) - 1,
+    {Value, Result} = small_outcome(F, P, N),
+    Op = o(P, F, k, Value, Inv, Comp, Result),
+    case Result of
+        info -> [Op];
+        _ -> [Op | process_ops(P, Comp, N - 1)]
+    end.
+
+small_outcome(put, P, N) ->
+    {list_to_atom("v" ++ integer_to_list(10 * P + N)), pick([ok, ok, exists, info])};
+small_outcome(get, _, _) ->
+    case pick([value, not_found, info]) of
+        value -> {list_to_atom("v" ++ integer_to_list(10 * rand:uniform(3) + rand:uniform(3))), ok};
+        R -> {null, R}
+    end;
+small_outcome(delete, _, _) ->
+    {null, pick([ok, not_found, info])}.
+
+pick(L) -> lists:nth(rand:uniform(length(L)), L).
+
+from_report(#{process := P, f := F, value := V, invoke_ns := I, complete_ns := C, result := R}) ->
+    #{proc => P, f => F, value => V, inv => I, comp => C, result => R}.
+
+%% Every order: the next op must not have been invoked after a remaining
+%% op that must take effect completed; info ops may also never happen.
+brute(Ops) ->
+    brute([Op#{comp := comp_or_infinity(Op), value := bin(V)}
+           || #{result := R, value := V} = Op <- Ops, R =/= not_leader], absent).
+
+comp_or_infinity(#{result := info}) -> infinity;
+comp_or_infinity(#{comp := C}) -> C.
+
+brute(Ops, S) ->
+    Due = lists:min([infinity | [C || #{comp := C, result := R} <- Ops, R =/= info]]),
+    Due =:= infinity orelse
+        lists:any(fun(#{inv := I} = Op) ->
+                          I =< Due andalso
+                              lists:any(fun(S1) -> brute(Ops -- [Op], S1) end, brute_step(Op, S))
+                  end, Ops).
+
+brute_step(#{result := info, f := get}, S) -> [S];
+brute_step(#{result := info} = Op, S) -> [S | brute_step(Op#{result := ok}, S)];
+brute_step(#{f := put, result := ok, value := V}, absent) -> [V];
+brute_step(#{f := put, result := exists}, S) when S =/= absent -> [S];
+brute_step(#{f := get, result := ok, value := V}, V) -> [V];
+brute_step(#{result := not_found}, absent) -> [absent];
+brute_step(#{f := delete, result := ok}, S) when S =/= absent -> [absent];
+brute_step(_, _) -> [].
 
 %% ---- the simulated register ------------------------------------------------
 %% Processes run one operation at a time; each takes effect at one instant
@@ -340,8 +419,8 @@ o(P, F, Key, Value, InvMs, CompMs, Result) ->
       inv => InvMs * 1000000, comp => CompMs * 1000000, result => Result,
       node => iolist_to_binary(["n", integer_to_list(P), "@h"])}.
 
-bin(null) -> null;
-bin(A) -> atom_to_binary(A).
+bin(A) when is_atom(A), A =/= null -> atom_to_binary(A);
+bin(V) -> V.
 
 %% The JSON lines of ops, in time order (a stable sort keeps each op's
 %% invocation before its completion).
