@@ -19,6 +19,8 @@ SAN_CC     := clang
 SAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=undefined
 SAN_DIR    := _build/c/san
+LOSE_SO    := $(OBJ_DIR)/lib/liblose_unsynced.so
+LOSE_TOOL  := $(OBJ_DIR)/bin/lose_unsynced
 
 # Binaries and their main files.  Everything else under c_src/<protocol>/
 # (the pure cores and their glue) goes into libproto.a, which the unit and
@@ -75,7 +77,16 @@ endef
 $(foreach b,$(BUILT_BINS),$(eval $(call binary,$(b),$(PRIV)/bin)))
 $(foreach b,$(TOOLS),$(eval $(call binary,$(b),$(OBJ_DIR)/bin)))
 
-san: $(addprefix $(SAN_DIR)/bin/,$(BUILT_BINS) $(TOOLS))
+san: $(addprefix $(SAN_DIR)/bin/,$(BUILT_BINS) $(TOOLS)) $(LOSE_SO) $(LOSE_TOOL)
+
+# Power loss for tests (test/c/lose_unsynced.c): an LD_PRELOAD shim that
+# journals unsynced writes, and the tool that undoes them after a SIGKILL.
+$(LOSE_SO): test/c/lose_unsynced.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -shared -fPIC $< -o $@ -ldl -lpthread
+$(LOSE_TOOL): test/c/lose_unsynced.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -DLOSE_TOOL $< -o $@
 
 clean:
 	rm -rf _build/c priv/bin

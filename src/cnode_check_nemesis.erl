@@ -15,6 +15,10 @@
 %%   kill-leader        the same for the current leader
 %%   pause              SIGSTOP a random node; SIGCONT it
 %%   pause-leader       the same for the current leader
+%%   crash              power loss: kill -9 a random node, undo every write
+%%                      it had not synced (its data dir under the power-loss
+%%                      shim, lose_unsynced.c), restart it
+%%   crash-leader       the same for the current leader
 %%
 %% Partitions need network namespaces; on loopback hosts they are skipped
 %% (and the skip is written in the history).  Nodes live in the ets table
@@ -26,7 +30,7 @@
 faults() ->
     [<<"partition-halves">>, <<"partition-leader">>, <<"partition-bridge">>,
      <<"partition-ring">>, <<"partition-oneway">>, <<"kill">>, <<"kill-leader">>,
-     <<"pause">>, <<"pause-leader">>].
+     <<"pause">>, <<"pause-leader">>, <<"crash">>, <<"crash-leader">>].
 
 %% Ctx: hosts, faults ([binary]), interval_ms, duration_ms, seed,
 %% leader (fun() -> Id | none), restart (fun(Spec) -> Spec).
@@ -87,6 +91,14 @@ inject(Ctx, <<"kill", Who/binary>>) ->
                                note(kill, name(I)),
                                fun() -> restart(Ctx, I) end
                        end);
+inject(Ctx, <<"crash", Who/binary>>) ->
+    on_node(Ctx, Who, fun(I) ->
+                               S = spec(I),
+                               cnode_check_nodes:kill(S),
+                               Undone = lose_unsynced(Ctx, S),
+                               note(crash, [name(I), " (power loss: ", Undone, ")"]),
+                               fun() -> restart(Ctx, I) end
+                       end);
 inject(Ctx, <<"pause", Who/binary>>) ->
     on_node(Ctx, Who, fun(I) ->
                                cnode_check_nodes:pause(spec(I)),
@@ -96,6 +108,13 @@ inject(Ctx, <<"pause", Who/binary>>) ->
                                        note(resume, name(I))
                                end
                        end).
+
+%% Rolls the killed node's data directory back to its last sync.
+lose_unsynced(#{root := Root}, #{data_dir := Dir}) ->
+    Tool = filename:join([Root, "_build", "c", "rel", "bin", "lose_unsynced"]),
+    Out = os:cmd(Tool ++ " " ++ Dir ++ " 2>&1"),
+    N = length(string:split(Out, "unsynced writes undone", all)) - 1,
+    io_lib:format("~b files rolled back", [N]).
 
 restart(#{restart := Restart}, I) ->
     Spec = Restart(spec(I)),

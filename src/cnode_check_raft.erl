@@ -40,6 +40,7 @@
 argv(Spec = #{impl := <<"c">>}, Ctx) ->
     #{name := Name, cookie := Cookie, id := I, dir := Dir, data_dir := Data} = Spec,
     W = maps:get(workload, Ctx),
+    power_loss(Ctx, Data) ++
     [bin(Ctx, "raft_kv"), "--name", Name, "--cookie", Cookie, "--id", integer_to_list(I),
      "--election-timeout", integer_to_list(maps:get(election_timeout_ms, W, 300)),
      "--trace-file", filename:join(Dir, "trace.log")]
@@ -56,6 +57,14 @@ argv(Spec = #{impl := {cmd, Template}}, Ctx) ->
     ["/bin/sh", "-c", cnode_check:fill(Template, Spec, Ctx)].
 
 bin(Ctx, Name) -> filename:join(maps:get(bin_dir, Ctx), Name).
+
+%% "power_loss": true - the node runs under the shim that journals what it
+%% has not synced, so the nemesis's crash fault can lose exactly that.
+power_loss(Ctx = #{workload := #{power_loss := true}}, Data) ->
+    ["env", "LD_PRELOAD=" ++ filename:join([maps:get(root, Ctx), "_build", "c", "rel", "lib",
+                                            "liblose_unsynced.so"]),
+     "CNODE_LOSE_DIR=" ++ Data];
+power_loss(_, _) -> [].
 
 %% Waits until the node hands out its Subject.  A node that is starting
 %% offers no event to wait on, so this asks again every 50 ms until Ms.

@@ -88,6 +88,7 @@ workload(W) ->
       op_timeout_ms => get(<<"op_timeout_ms">>, W, 1000, Int),
       mix => list_to_tuple(Mix),
       durable => get(<<"durable">>, W, true, fun is_boolean/1),
+      power_loss => get(<<"power_loss">>, W, false, fun is_boolean/1),
       election_timeout_ms => get(<<"election_timeout_ms">>, W, 300, Int)}.
 
 nemesis(N) ->

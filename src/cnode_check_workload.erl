@@ -41,7 +41,7 @@ run(Mod, Ctx, Dir) ->
                         throw({error, io_lib:format("cluster did not form: ~p", [Why])})
     end,
     #{nemesis := N, seed := Seed, hosts := Hosts, seconds := Seconds} = Ctx,
-    Nemesis = cnode_check_nemesis:start(N#{hosts => Hosts, seed => Seed,
+    Nemesis = cnode_check_nemesis:start(N#{hosts => Hosts, seed => Seed, root => maps:get(root, Ctx),
                                            leader => fun Mod:leader/0,
                                            restart => fun(S) -> restart(Mod, Ctx, S) end}),
     Mod:run_clients(Ctx, Seconds),
@@ -79,7 +79,7 @@ count_ops(Events) ->
 
 count_faults(Events) ->
     length([E || E = #{<<"process">> := <<"nemesis">>, <<"f">> := F} <- Events,
-                 lists:member(F, [<<"start_partition">>, <<"kill">>, <<"pause">>])]).
+                 lists:member(F, [<<"start_partition">>, <<"kill">>, <<"pause">>, <<"crash">>])]).
 
 report(Dir, Events, Ctx, Row) ->
     Anomaly = [A || {_, {failed, _, A}} <- maps:get(checks, Row)],
