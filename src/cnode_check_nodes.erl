@@ -17,7 +17,7 @@
 -module(cnode_check_nodes).
 
 -export([start_epmds/2, start/2, restart/2, kill/1, pause/1, resume/1, stop/1,
-         os_pid/1, alive/1, spec/5, input/2]).
+         os_pid/1, alive/1, spec/5, input/2, wait_exit/2]).
 
 -define(SIGTERM_WAIT_MS, 5000).
 
@@ -128,6 +128,8 @@ signal(#{os_pid := P}, Sig) ->
     _ = os:cmd("kill -" ++ Sig ++ " " ++ integer_to_list(P) ++ " 2>/dev/null"),
     ok.
 
+%% The node's exit status once it has exited (Ms: how long to wait, or
+%% infinity), else timeout.  Any number of processes may wait at once.
 wait_exit(#{port := Owner}, Ms) ->
     Owner ! {wait, self()},
     receive {Owner, exited, S} -> S after Ms -> timeout end.
