@@ -16,6 +16,7 @@
 -compile([export_all, nowarn_export_all]).
 
 -define(T, 10000).
+-define(STOP_DRAIN_MS, 5000).        % cn.h: cn_node_config.stop_drain_ms
 
 all() ->
     [{group, node}, {group, messages}, {group, monitors}, {group, links},
@@ -24,7 +25,8 @@ all() ->
 
 groups() ->
     [{node, [], [ping_and_hidden, echo_node_example, c_to_c_nodes, graceful_stop,
-                 name_in_use, bad_flags, epmd_started_if_absent]},
+                 stop_with_unreachable_peer, name_in_use, bad_flags,
+                 epmd_started_if_absent]},
      {messages, [], [send_to_pid, send_to_name, send_from_c, cast_to_c, big_and_odd_terms,
                      one_way_stream, one_way_stream_unbatched]},
      {monitors, [], [monitor_name_reason, monitor_pid_reason, monitor_missing_name,
@@ -180,6 +182,52 @@ graceful_stop(Config) ->
     {Pid, shutdown} = down(Ref2),
     {ok, Names} = net_adm:names(),
     false = lists:keymember(maps:get(name, C), 1, Names).
+
+%% A node asked to stop while a peer is unreachable, with output queued to
+%% it, still exits: the drain of pending output is bounded (cn.h,
+%% stop_drain_ms, 5 s by default), and ticks go on meanwhile.  The peer is
+%% an erl node stopped with SIGSTOP (it reads nothing, as a black-holed
+%% host), sent 96 MiB, more than the socket buffers take.  The node must
+%% exit with status 0 (sanitizers clean) within the bound plus 3 s.
+stop_with_unreachable_peer(Config) ->
+    C = cnode_test_lib:start("testnode", Config),
+    N = maps:get(node, C),
+    try
+        with_stopped_peer(
+          Config, N,
+          fun(PNode) ->
+                  W = gen_server:call({ctl, N}, {spawn, undefined, log}),
+                  {ok, Sent} = gen_server:call(W, {flood, {nosuch, PNode}, 1 bsl 20, 96}),
+                  #{out_buffered := Queued} = gen_server:call({ctl, N}, stats),
+                  ct:log("sent ~b MiB, ~b bytes not written at the stop", [Sent, Queued]),
+                  true = Queued > 0,
+                  T0 = erlang:monotonic_time(millisecond),
+                  signal(C, "TERM"),
+                  0 = cnode_test_lib:wait_exit(C, ?STOP_DRAIN_MS + 3000),
+                  Ms = erlang:monotonic_time(millisecond) - T0,
+                  ct:log("exited ~b ms after SIGTERM", [Ms]),
+                  {match, _} = re:run(cnode_test_lib:log_text(C), "not written within")
+          end)
+    after
+        _ = cnode_test_lib:kill(C)          % nothing if it has exited
+    end.
+
+%% Sends an OS signal to a C node this suite started, by its OS pid.
+signal(C, Sig) ->
+    os:cmd("kill -" ++ Sig ++ " " ++ integer_to_list(maps:get(os_pid, C))).
+
+%% Runs Fun(PeerNode) with an erl peer connected to the C node N and then
+%% stopped with SIGSTOP (by its OS pid); it is resumed and stopped after.
+with_stopped_peer(Config, N, Fun) ->
+    with_peer(Config, uname("stopped"),
+              fun(Peer, PNode) ->
+                      pong = peer:call(Peer, net_adm, ping, [N]),
+                      OsPid = peer:call(Peer, os, getpid, []),
+                      os:cmd("kill -STOP " ++ OsPid),
+                      try Fun(PNode)
+                      after os:cmd("kill -CONT " ++ OsPid)
+                      end
+              end).
 
 name_in_use(Config) ->
     C = ?config(cnode, Config),

@@ -43,6 +43,9 @@ typedef struct cn_node_config {
      * A peer whose packet cannot fit is disconnected, with a log line.
      * 0: twice max_packet (256 MiB). */
     size_t      input_budget;
+    /* How long a stop waits for output queued to peers to be written
+     * (cn_node_stop); 0: 5000 ms. */
+    unsigned    stop_drain_ms;
     int         no_signals;  /* 1: do not stop on SIGINT/SIGTERM */
     int         no_rx_batching; /* 1: wake for every segment of a stream
                                  * (see rxbatch.c; costs an Erlang sender) */
@@ -57,9 +60,13 @@ typedef struct cn_node_config {
  * none runs).  On failure returns NULL and writes the reason to err. */
 cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, size_t errlen);
 /* Graceful stop: every process exits with reason 'shutdown' (links and
- * monitors fire), pending output is flushed (a connection still being set
- * up gets its setup time to come up and deliver it), connections close, the
- * name is unregistered.  uv_run returns once everything is closed. */
+ * monitors fire), the name is unregistered, idle connections close, and
+ * pending output is flushed (a connection still being set up may come up
+ * and deliver it) for at most stop_drain_ms: ticks go on meanwhile, and at
+ * the deadline every connection left is closed, what it held dropped (a
+ * warning says how much).  A peer that reads nothing (partitioned, or
+ * stopped) thus delays a stop by stop_drain_ms at most.  uv_run returns
+ * once everything is closed. */
 void cn_node_stop(cn_node *n);
 /* Frees the node after uv_run has returned. */
 void cn_node_free(cn_node *n);
@@ -89,6 +96,7 @@ typedef struct cn_node_stats {
     uint64_t rx_streams;     /* inbound streams read in batches (rxbatch.c) */
     size_t   procs, conns;
     size_t   in_buffered;    /* bytes the connections' input buffers hold */
+    size_t   out_buffered;   /* bytes queued to peers and not yet written */
     size_t   node_names;     /* names in the process's table of node names */
 } cn_node_stats;
 void cn_node_get_stats(const cn_node *n, cn_node_stats *st);

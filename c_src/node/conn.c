@@ -136,6 +136,14 @@ static void close_conn(cn_conn *c, const char *why, int silent)
 
 void cn__conn_close(cn_conn *c, const char *why) { close_conn_at(c, why, CN_LOG_INFO, 0); }
 
+void cn__conn_drain_expired(cn_conn *c, unsigned ms)
+{
+    char why[160];
+    snprintf(why, sizeof why, "node stopping: %zu bytes of output not written within %u ms, "
+             "dropped", cn__conn_queued(c), ms);
+    close_conn(c, why, 0);
+}
+
 static void on_setup_timeout(uv_timer_t *t)
 {
     cn_conn *c = t->data;
@@ -193,7 +201,8 @@ static void write_handshake(cn_conn *c, cn_buf *b)
     cn_buf_reset(b);
 }
 
-int cn__conn_busy(const cn_conn *c) { return c->out.len + c->wbuf.len > CN_HIGH_WATER; }
+size_t cn__conn_queued(const cn_conn *c) { return c->out.len + c->wbuf.len; }
+int cn__conn_busy(const cn_conn *c) { return cn__conn_queued(c) > CN_HIGH_WATER; }
 
 /* Tells the processes that found the connection busy that it drained. */
 static void notify_drained(cn_conn *c)
@@ -246,7 +255,7 @@ static void on_written(uv_write_t *w, int status)
         return;
     }
     cn__conn_flush(c);
-    if (c->ndrain && c->out.len + c->wbuf.len < CN_LOW_WATER)
+    if (c->ndrain && cn__conn_queued(c) < CN_LOW_WATER)
         notify_drained(c);
     if (c->node->stopping && cn__conn_idle(c))
         close_conn(c, "node stopping", 1);

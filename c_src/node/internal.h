@@ -120,8 +120,11 @@ cn_conn *cn__conn_named(cn_node *n, const char *name);
 cn_buf  *cn__conn_out(cn_conn *c);
 void     cn__conn_flush(cn_conn *c);
 void     cn__conn_close(cn_conn *c, const char *why);
+/* A stop's deadline passed (after ms): closes c, dropping its output. */
+void     cn__conn_drain_expired(cn_conn *c, unsigned ms);
 void     cn__conn_tick(cn_conn *c);
 int      cn__conn_idle(const cn_conn *c);  /* nothing left to write */
+size_t   cn__conn_queued(const cn_conn *c);    /* output not yet written */
 int      cn__conn_busy(const cn_conn *c);
 int      cn__conn_wait_drain(cn_conn *c, const cn_pid *pid);
 /* The peer's flags; before the handshake ends, what every OTP 25 node and
@@ -279,6 +282,8 @@ struct cn_node {
     int        epmd_fd;
     uv_timer_t tick_timer;
     uv_timer_t stop_timer;          /* reports what delays a shutdown */
+    uv_timer_t drain_timer;         /* a stop's deadline for output */
+    unsigned   stop_drain_ms;
     uv_idle_t  idle;
     uv_check_t check;
     uv_prepare_t prepare;

@@ -31,6 +31,7 @@
 extern char **environ;
 
 #define DEFAULT_MAX_PACKET (128u << 20)
+#define DEFAULT_STOP_DRAIN_MS 5000
 
 /* ---- small services ----------------------------------------------------- */
 
@@ -111,9 +112,11 @@ void cn__node_status(cn_node *n, cn_atom peer, int up)
 void cn_node_get_stats(const cn_node *n, cn_node_stats *st)
 {
     *st = n->stats;
-    st->in_buffered = 0;
-    for (const cn_conn *c = n->conn_list; c; c = c->next)
+    st->in_buffered = st->out_buffered = 0;
+    for (const cn_conn *c = n->conn_list; c; c = c->next) {
         st->in_buffered += c->in.cap;
+        st->out_buffered += cn__conn_queued(c);
+    }
     st->node_names = cn__atom_count();
 }
 
@@ -151,6 +154,8 @@ void cn_node_disconnect(cn_node *n, const char *peer)
 }
 
 /* ---- loop hooks --------------------------------------------------------- */
+
+static void stop_finish(cn_node *n);
 
 static void on_idle(uv_idle_t *h)
 {
@@ -220,6 +225,8 @@ void cn__node_conn_gone(cn_node *n, cn_conn *c)
         c->next->prev = c->prev;
     n->stats.conns--;
     free(c);
+    if (n->stopping && !n->conn_list)
+        stop_finish(n);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -561,6 +568,7 @@ cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, si
     n->verbose = cfg->verbose;
     n->max_packet = cfg->max_packet ? cfg->max_packet : DEFAULT_MAX_PACKET;
     n->input_budget = cfg->input_budget ? cfg->input_budget : 2 * n->max_packet;
+    n->stop_drain_ms = cfg->stop_drain_ms ? cfg->stop_drain_ms : DEFAULT_STOP_DRAIN_MS;
     n->rx_batching = !cfg->no_rx_batching;
     n->tick_ms = (cfg->ticktime_s ? cfg->ticktime_s : 60) * 1000 / 4;
     n->next_pid = 1;
@@ -603,6 +611,43 @@ static void on_stop_slow(uv_timer_t *t)
     uv_close((uv_handle_t *)t, NULL);
 }
 
+/* The stop's deadline for output: whatever is still queued is dropped. */
+static void on_drain_deadline(uv_timer_t *t)
+{
+    cn_node *n = t->data;
+    for (cn_conn *c = n->conn_list, *next; c; c = next) {
+        next = c->next;
+        cn__conn_drain_expired(c, n->stop_drain_ms);
+    }
+}
+
+/* No connection is left: the timers that served the drain go, and with
+ * them the last handles that keep uv_run going. */
+static void stop_finish(cn_node *n)
+{
+    close_handle(n, (uv_handle_t *)&n->tick_timer);
+    close_handle(n, (uv_handle_t *)&n->drain_timer);
+}
+
+/* Connections with output queued get stop_drain_ms to write it (one still
+ * being set up may come up and deliver it); ticks go on meanwhile.  The
+ * others close now. */
+static void stop_connections(cn_node *n)
+{
+    uv_timer_init(n->loop, &n->drain_timer);
+    n->drain_timer.data = n;
+    n->handles_open++;
+    uv_timer_start(&n->drain_timer, on_drain_deadline, n->stop_drain_ms, 0);
+    flush_dirty(n);
+    for (cn_conn *c = n->conn_list, *next; c; c = next) {
+        next = c->next;
+        if (cn__conn_idle(c) || c->state == CONN_WAIT_PEER)
+            cn__conn_close(c, "node stopping");
+    }
+    if (!n->conn_list)
+        stop_finish(n);
+}
+
 void cn_node_stop(cn_node *n)
 {
     if (n->stopping)
@@ -614,15 +659,7 @@ void cn_node_stop(cn_node *n)
         close(n->epmd_fd);          /* epmd forgets the name */
         n->epmd_fd = -1;
     }
-    flush_dirty(n);
-    for (cn_conn *c = n->conn_list, *next; c; c = next) {
-        next = c->next;
-        /* idle ones close now; ones with output queued finish it (a
-         * connection still being set up gets its setup time to come up) */
-        if (cn__conn_idle(c) || c->state == CONN_WAIT_PEER)
-            cn__conn_close(c, "node stopping");
-    }
-    close_handle(n, (uv_handle_t *)&n->tick_timer);
+    stop_connections(n);
     close_handle(n, (uv_handle_t *)&n->prepare);
     close_handle(n, (uv_handle_t *)&n->idle);
     if (n->signals) {
@@ -630,10 +667,11 @@ void cn_node_stop(cn_node *n)
         close_handle(n, (uv_handle_t *)&n->sigterm);
     }
     close_handle(n, (uv_handle_t *)&n->check);
-    /* if anything keeps the loop alive, say what, instead of hanging quietly */
+    /* if anything keeps the loop alive past the drain, say what, instead
+     * of hanging quietly */
     uv_timer_init(n->loop, &n->stop_timer);
     n->stop_timer.data = n;
-    uv_timer_start(&n->stop_timer, on_stop_slow, 5000, 0);
+    uv_timer_start(&n->stop_timer, on_stop_slow, n->stop_drain_ms + 1000, 0);
     uv_unref((uv_handle_t *)&n->stop_timer);
 }
 

@@ -18,7 +18,7 @@
  *   {spawn_many, N}                     -> N        N idle processes
  *   stop_many                           -> N        stops them
  *   stats                  -> #{procs, conns, msgs_in, msgs_out, rx_streams, rss_kb,
- *                                in_buffered, node_names}
+ *                                in_buffered, out_buffered, node_names}
  *   stop_node                           -> ok       then a graceful stop
  * worker calls:
  *   {notify, Pid}          ping -> pong     {echo, T} -> T
@@ -31,6 +31,8 @@
  *                                             (a deferred reply)
  *   {cast, Pid | {Name, Node}, Req}         -> ok
  *   {send, Pid | {Name, Node}, Msg}         -> ok
+ *   {flood, Pid | {Name, Node}, Bytes, Count} -> {ok, Sent}   Count binaries of
+ *                                             Bytes each, until a send fails
  *   new_subject -> {subject, Self, Ref}
  *   {subject_send, Subject, Msg} -> ok
  *   {gleam_call, Subject, Ms}  -> {ok, R} | {down, Reason} | timeout, the
@@ -107,6 +109,24 @@ static cn_from *keep_from(const cn_from *from)
     return f;
 }
 
+/* Sends count binaries of bytes each to d; returns how many were taken. */
+static int flood(cn_proc *p, const cn_dest *d, size_t bytes, int count)
+{
+    cn_buf b;
+    cn_buf_init(&b);
+    char *zeros = calloc(1, bytes ? bytes : 1);
+    if (zeros)
+        cn_term_put_binary(&b, zeros, bytes);
+    free(zeros);
+    cn_term t = cn_buf_term(&b, 0);
+    int sent = 0;
+    while (zeros && !cn_buf_failed(&b) && sent < count &&
+           (d->pid ? cn_send(p, d->pid, &t) : cn_send_named(p, d->name, d->node, &t)) == 0)
+        sent++;
+    cn_buf_free(&b);
+    return sent;
+}
+
 static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
 {
     worker *w = cn_proc_state(p);
@@ -115,7 +135,7 @@ static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
     cn_term t, u;
     cn_dest d;
     char name[CN_ATOM_BUF], node[CN_ATOM_BUF];
-    int ms;
+    int ms, bytes, count;
 
     if (cn_term_match(req, "ping"))
         return cn_replyf(p, from, "pong"), CN_OK;
@@ -204,6 +224,9 @@ static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
         cn_timeout(p, (unsigned)ms);
         return cn_replyf(p, from, "ok"), CN_OK;
     }
+    if (cn_term_match(req, "{flood, ~t, ~i, ~i}", &t, &bytes, &count) &&
+        parse_dest(&t, &pid, name, node, &d) == 0 && bytes >= 0 && count >= 0)
+        return cn_replyf(p, from, "{ok, ~i}", flood(p, &d, (size_t)bytes, count)), CN_OK;
     if (cn_term_match(req, "{dead_letter, ~p}", &pid)) {
         cn_proc_set_dead_letter(p, &pid);
         return cn_replyf(p, from, "ok"), CN_OK;
@@ -319,6 +342,30 @@ static void stop_many(cn_proc *p)
     c->nmany = 0;
 }
 
+/* The node's stats as a map (see the ctl calls above). */
+static void reply_stats(cn_proc *p, const cn_from *from)
+{
+    cn_node_stats st;
+    cn_node_get_stats(cn_proc_node(p), &st);
+    const struct { const char *key; uint64_t v; } kv[] = {
+        { "procs", st.procs }, { "conns", st.conns }, { "msgs_in", st.msgs_in },
+        { "msgs_out", st.msgs_out }, { "rx_streams", st.rx_streams },
+        { "rss_kb", (uint64_t)rss_kb() }, { "in_buffered", st.in_buffered },
+        { "out_buffered", st.out_buffered }, { "node_names", st.node_names },
+    };
+    size_t k = sizeof kv / sizeof kv[0];
+    cn_buf b;
+    cn_buf_init(&b);
+    cn_term_put_map(&b, (uint32_t)k);
+    for (size_t i = 0; i < k; i++) {
+        cn_term_put_atom(&b, kv[i].key);
+        cn_term_put_ulong(&b, kv[i].v);
+    }
+    cn_term t = cn_buf_term(&b, 0);
+    cn_reply(p, from, &t);
+    cn_buf_free(&b);
+}
+
 static int ctl_call(cn_proc *p, const cn_term *req, const cn_from *from)
 {
     ctl *c = cn_proc_state(p);
@@ -355,33 +402,8 @@ static int ctl_call(cn_proc *p, const cn_term *req, const cn_from *from)
         stop_many(p);
         return cn_replyf(p, from, "~i", k), CN_OK;
     }
-    if (cn_term_match(req, "stats")) {
-        cn_node_stats st;
-        cn_node_get_stats(n, &st);
-        cn_buf b;
-        cn_buf_init(&b);
-        cn_term_put_map(&b, 8);
-        cn_term_build(&b, "procs");
-        cn_term_put_ulong(&b, st.procs);
-        cn_term_build(&b, "conns");
-        cn_term_put_ulong(&b, st.conns);
-        cn_term_build(&b, "msgs_in");
-        cn_term_put_ulong(&b, st.msgs_in);
-        cn_term_build(&b, "msgs_out");
-        cn_term_put_ulong(&b, st.msgs_out);
-        cn_term_build(&b, "rx_streams");
-        cn_term_put_ulong(&b, st.rx_streams);
-        cn_term_build(&b, "rss_kb");
-        cn_term_put_long(&b, rss_kb());
-        cn_term_build(&b, "in_buffered");
-        cn_term_put_ulong(&b, st.in_buffered);
-        cn_term_build(&b, "node_names");
-        cn_term_put_ulong(&b, st.node_names);
-        cn_term t = cn_buf_term(&b, 0);
-        cn_reply(p, from, &t);
-        cn_buf_free(&b);
-        return CN_OK;
-    }
+    if (cn_term_match(req, "stats"))
+        return reply_stats(p, from), CN_OK;
     if (cn_term_match(req, "stop_node")) {
         cn_replyf(p, from, "ok");
         cn_node_stop(n);
