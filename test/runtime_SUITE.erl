@@ -40,7 +40,7 @@ groups() ->
                   gleam_call_from_c]},
      {managed, [], [idle_timeout, unhandled_log, unhandled_stop, unhandled_forward,
                     deferred_reply, sys_state_and_status, sys_suspend_resume,
-                    sys_unknown_request]},
+                    sys_unknown_request, fmt_terms_reused]},
      {faults, [], [c_node_killed, erlang_node_killed, wrong_cookie]},
      {hostile, [], [malformed_frames, malformed_handshake, impostor_name, junk_to_ctl,
                     name_flood_without_cookie, impostor_holds_peer_name,
@@ -635,6 +635,25 @@ deferred_reply(Config) ->
     spawn(fun() -> Parent ! {r, gen_server:call(W, {call, S, {double, 5}, 5000})} end),
     receive {r, {ok, 10}} -> ok after ?T -> ct:fail(no_deferred_reply) end,
     gen_server:stop(S).
+
+%% A term built by cn_fmt may be given to cn_replyf (which builds in a
+%% buffer of its own) and to the next cn_fmt (cn.h says how long each
+%% lives).  Terms small and large (the large one makes the buffers grow).
+%% A node of its own: a buffer misused would be caught by the sanitizers,
+%% so the exit status must be 0.
+fmt_terms_reused(Config) ->
+    C = cnode_test_lib:start("testnode", Config),
+    N = maps:get(node, C),
+    try
+        W = gen_server:call({ctl, N}, {spawn, undefined, log}),
+        [begin
+             {ok, {fmt, T}} = gen_server:call(W, {fmt_reply, T}),
+             {b, {a, T}} = gen_server:call(W, {fmt_fmt, T})
+         end || T <- [x, {1, <<"two">>, [3]}, binary:copy(<<"y">>, 100000)]],
+        pong = gen_server:call(W, ping)
+    after
+        0 = cnode_test_lib:stop(C)
+    end.
 
 %% ---- faults --------------------------------------------------------------
 

@@ -127,7 +127,14 @@ typedef struct cn_subject {
 
 /* Handlers return CN_OK, or CN_UNHANDLED to apply the unhandled policy.
  * A NULL handler leaves its messages unhandled.  Inside a handler the process
- * may send, reply, call, link, monitor, set a timeout, or cn_stop itself. */
+ * may send, reply, call, link, monitor, set a timeout, or cn_stop itself.
+ *
+ * The terms a handler is given (req, msg, reason, and a cn_call_cb's reply)
+ * are borrowed: valid until the handler returns (they may point into a
+ * connection's input buffer or a mailbox entry freed after the handler).
+ * Copy what must outlive it (cn_term_put_term into a cn_buf of yours), and
+ * *from (a cn_from is self-contained).  What cn_term_match extracts (~t, ~b,
+ * ~L, ~M) points into the matched term and lives as long as it does. */
 typedef struct cn_proc_ops {
     const char *kind;        /* for logs */
     int  (*init)(cn_proc *p, void *arg);            /* non-zero: spawn fails */
@@ -179,6 +186,18 @@ void cn_trap_exit(cn_proc *p, int on);
 
 /* ---- messages ----------------------------------------------------------- */
 
+/* Terms the runtime builds for a caller, and how long they live:
+ *   cn_fmt       in the process's own buffer: valid until the next cn_fmt on
+ *                the same process, or its exit (so for the whole handler
+ *                that made it, terminate included).  The next cn_fmt may
+ *                take it as an argument (~t).
+ *   cn_buf_term  a view of the caller's cn_buf: valid until that changes.
+ * Every function that sends (cn_send, cn_sendf, cn_send_named,
+ * cn_sendf_named, cn_reply, cn_replyf, cn_subject_send(f), cn_call,
+ * cn_cast, cn_gleam_call) copies what it sends before it returns and
+ * builds in a buffer no caller can hold a term in, so any term above, or a
+ * handler's borrowed ones, may be given to any of them. */
+
 int cn_send(cn_proc *from, const cn_pid *to, const cn_term *msg);
 /* Flow control for fast senders, as erts' busy_dist_port: returns 1 if the
  * connection to node holds more unsent output than its high-water mark, and
@@ -191,8 +210,8 @@ int cn_send_named(cn_proc *from, const char *name, const char *node, const cn_te
 int cn_sendf(cn_proc *from, const cn_pid *to, const char *pattern, ...);
 int cn_sendf_named(cn_proc *from, const char *name, const char *node, const char *pattern, ...);
 
-/* Builds a term in the process's scratch buffer (valid until the next
- * cn_fmt call on this process). */
+/* Builds a term in the process's own buffer (see above for how long it
+ * lives); {NULL, 0} for a bad pattern. */
 cn_term cn_fmt(cn_proc *p, const char *pattern, ...);
 
 /* ---- gen_server calls and casts ----------------------------------------- */

@@ -109,23 +109,36 @@ int cn__gen_info(cn_proc *p, const cn_term *msg)
     return 1;
 }
 
-int cn_reply(cn_proc *p, const cn_from *from, const cn_term *reply)
+/* The reply {Tag, ...}: starts it in the node's send buffer, which nothing
+ * a caller holds points into (cn.h); the reply term follows. */
+static cn_buf *reply_begin(cn_proc *p, const cn_from *from)
 {
     cn_buf *b = &p->node->sendbuf;
-    cn_term tag = { from->tag, from->tag_len };
     cn_buf_reset(b);
-    cn_term_build(b, "{~t, ~t}", &tag, reply);
+    cn_term_put_tuple(b, 2);
+    cn_buf_append(b, from->tag, from->tag_len);
+    return b;
+}
+
+static int reply_send(cn_proc *p, const cn_from *from, cn_buf *b)
+{
     if (cn_buf_failed(b))
         return -1;
     cn_term t = cn_buf_term(b, 0);
     return cn_send(p, &from->pid, &t);
 }
 
+int cn_reply(cn_proc *p, const cn_from *from, const cn_term *reply)
+{
+    cn_buf *b = reply_begin(p, from);
+    cn_term_put_term(b, reply);
+    return reply_send(p, from, b);
+}
+
 int cn_replyf(cn_proc *p, const cn_from *from, const char *pattern, ...)
 {
-    cn_buf *b = &p->scratch;
+    cn_buf *b = reply_begin(p, from);
     va_list ap;
-    cn_buf_reset(b);
     va_start(ap, pattern);
     cn_term_vbuild(b, pattern, ap);
     va_end(ap);
@@ -133,8 +146,7 @@ int cn_replyf(cn_proc *p, const cn_from *from, const char *pattern, ...)
         cn_log(p->node, CN_LOG_ERROR, "cn_replyf: bad pattern \"%s\"", pattern);
         return -1;
     }
-    cn_term t = cn_buf_term(b, 0);
-    return cn_reply(p, from, &t);
+    return reply_send(p, from, b);
 }
 
 /* ---- idle timeout ------------------------------------------------------- */

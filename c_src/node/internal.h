@@ -210,7 +210,7 @@ struct cn_proc {
     long     last_timeout;          /* what the last turn armed, -1 none */
     int      suspended;             /* sys:suspend: messages wait in held */
     cn_env  *held_head, *held_tail;
-    cn_buf   scratch;               /* cn_fmt */
+    cn_buf   scratch;               /* the term of the last cn_fmt */
 
     UT_hash_handle hh_num, hh_name;
 };
@@ -310,9 +310,13 @@ struct cn_node {
     cn_nodestatus_cb status_cb;
     void      *status_ud;
     cn_node_stats stats;
+    /* Buffers with one owner each.  The terms in sendbuf and sigbuf are
+     * copied (to a connection or a mailbox) before the function that built
+     * them returns, and never reach a handler. */
     cn_buf     scratch;             /* handshake output */
-    cn_buf     sendbuf;             /* cn_sendf and friends */
-    cn_buf     sigbuf;              /* DOWN and EXIT messages we make */
+    cn_buf     sendbuf;             /* cn_sendf, cn_sendf_named, cn_reply(f) */
+    cn_buf     sigbuf;              /* reasons of signals we make (link.c) */
+    cn_buf     fmt_spare;           /* cn_fmt builds here, then swaps */
 };
 
 void cn__node_schedule(cn_node *n);       /* make sure the run queue runs */

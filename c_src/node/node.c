@@ -701,5 +701,6 @@ void cn_node_free(cn_node *n)
     cn_buf_free(&n->scratch);
     cn_buf_free(&n->sendbuf);
     cn_buf_free(&n->sigbuf);
+    cn_buf_free(&n->fmt_spare);
     free(n);
 }

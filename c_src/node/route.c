@@ -107,12 +107,15 @@ static cn_term vfmt(cn_buf *b, const char *pattern, va_list ap)
     return t;
 }
 
+/* Built in the node's spare buffer, which then becomes the process's: the
+ * arguments may point into the process's previous term. */
 cn_term cn_fmt(cn_proc *p, const char *pattern, ...)
 {
     va_list ap;
     va_start(ap, pattern);
-    cn_term t = vfmt(&p->scratch, pattern, ap);
+    cn_term t = vfmt(&p->node->fmt_spare, pattern, ap);
     va_end(ap);
+    cn_buf_swap(&p->scratch, &p->node->fmt_spare);
     return t;
 }
 

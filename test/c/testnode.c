@@ -39,6 +39,8 @@
  *                                 request being {ask, ReplySubject}
  *   {timeout, Ms} -> ok       (idle timeout; fires a `timeout` event)
  *   {dead_letter, Pid} -> ok
+ *   {fmt_reply, T} -> {ok, {fmt, T}}   cn_fmt's term given to cn_replyf
+ *   {fmt_fmt, T}   -> {b, {a, T}}      cn_fmt of the previous cn_fmt's term
  * sys:get_state(Worker) is {ok, {worker, Tally}}.
  * A worker's Subjects answer {ping, ReplySubject} with pong (for Gleam-style
  * calls from Erlang) and report any other message as {subject, Msg}.
@@ -227,6 +229,15 @@ static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
     if (cn_term_match(req, "{flood, ~t, ~i, ~i}", &t, &bytes, &count) &&
         parse_dest(&t, &pid, name, node, &d) == 0 && bytes >= 0 && count >= 0)
         return cn_replyf(p, from, "{ok, ~i}", flood(p, &d, (size_t)bytes, count)), CN_OK;
+    if (cn_term_match(req, "{fmt_reply, ~t}", &t)) {
+        u = cn_fmt(p, "{fmt, ~t}", &t);
+        return cn_replyf(p, from, "{ok, ~t}", &u), CN_OK;
+    }
+    if (cn_term_match(req, "{fmt_fmt, ~t}", &t)) {
+        cn_term a = cn_fmt(p, "{a, ~t}", &t);
+        u = cn_fmt(p, "{b, ~t}", &a);
+        return cn_reply(p, from, &u), CN_OK;
+    }
     if (cn_term_match(req, "{dead_letter, ~p}", &pid)) {
         cn_proc_set_dead_letter(p, &pid);
         return cn_replyf(p, from, "ok"), CN_OK;
