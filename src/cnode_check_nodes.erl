@@ -49,11 +49,14 @@ start_epmds(#{mode := loopback}, _) ->
     _ = os:cmd("epmd -daemon"),
     [].
 
-%% Starts the node; returns the spec with os_pid and port.
+%% Starts the node; returns the spec with os_pid, port and log_offset (the
+%% size of node.log before this start: where this life's output begins, as
+%% a restarted node appends to the log of its earlier lives).
 start(Spec, Argv) ->
     #{hosts := Hosts, ns := Ns, log := Log} = Spec,
+    Offset = filelib:file_size(Log),
     {Port, OsPid} = launch(Hosts, Ns, Argv, Log),
-    Spec#{port => Port, os_pid => OsPid, argv => Argv}.
+    Spec#{port => Port, os_pid => OsPid, argv => Argv, log_offset => Offset}.
 
 restart(Spec = #{argv := Argv}, _) -> start(Spec, Argv).
 
