@@ -109,26 +109,8 @@
 
 %% ---- the scenario's fields -------------------------------------------------
 
-%% A workload field: what the scenario validator kept (atom key), else the
-%% scenario file as written (the validator in cnode_check_scenario knows
-%% only raft_kv's fields yet), else the default.
-field(Ctx, Key, Default) ->
-    W = maps:get(workload, Ctx, #{}),
-    case maps:find(Key, W) of
-        {ok, V} -> V;
-        error -> maps:get(atom_to_binary(Key), raw_workload(Ctx), Default)
-    end.
-
-raw_workload(Ctx) ->
-    File = filename:join(filename:dirname(cluster_dir(Ctx)), "scenario.json"),
-    case file:read_file(File) of
-        {ok, B} ->
-            case cnode_json:decode(B) of
-                {ok, #{<<"workload">> := W}} when is_map(W) -> W;
-                _ -> #{}
-            end;
-        _ -> #{}
-    end.
+%% A workload field as the scenario validator kept it, else the default.
+field(Ctx, Key, Default) -> maps:get(Key, maps:get(workload, Ctx, #{}), Default).
 
 cluster_dir(Ctx) -> maps:get(dir, maps:get(hosts, Ctx)).
 

@@ -257,7 +257,8 @@ outcome(_, Other) -> {info, #{error => iolist_to_binary(io_lib:format("~0p", [Ot
 %% ---- after the faults ----------------------------------------------------
 
 %% Every node reachable and at the same commit index and last_applied.
-%% Returns {ok, Index} or {error, [{Id, Status | down}]}.
+%% Returns {ok, Index} or {error, [{Id, Status | down}]} (each node's role,
+%% term, commit_index and last_applied, or down).
 settle(Ctx, Ms) ->
     restarted(Ctx),
     Deadline = erlang:monotonic_time(millisecond) + Ms,

@@ -8,7 +8,10 @@
 %%                 "mine": ["c", "c", {"cmd": "my_node --name {name} ..."}]},
 %%    "expect": {"all_erlang": "known limitation: ..."},
 %%    "workload": {"clients": 8, "keys": 5, "rate": 50, "op_timeout_ms": 1000,
-%%                 "mix": [4, 4, 2], "durable": true, "election_timeout_ms": 300},
+%%                 "mix": [4, 4, 2], "durable": true, "power_loss": false,
+%%                 "election_timeout_ms": 300,
+%%                 chatterbox: "protocol", "wait_for", "max_rate", "tick_ms",
+%%                 "ticktime", "tolerance", "nemesis_until"},
 %%    "nemesis": {"faults": ["partition-halves", "kill"], "interval_ms": 2000,
 %%                "duration_ms": 2000}}
 -module(cnode_check_scenario).
@@ -79,17 +82,28 @@ impl(Name, Other) ->
     bad(["clusters.", Name], io_lib:format("has ~s: an implementation is \"c\", \"erlang\" "
                                            "or {\"cmd\": TEMPLATE}", [cnode_json:encode(Other)])).
 
+%% The workload's fields; those without a default here (chatterbox's) are
+%% kept only when given, and the protocol's module supplies its default.
 workload(W) ->
     Int = fun is_integer/1,
+    Num = fun is_number/1,
+    Optional = [{<<"protocol">>, fun(P) -> P =:= <<"fast">> orelse P =:= <<"seed">> end},
+                {<<"wait_for">>, Num}, {<<"max_rate">>, Int}, {<<"tick_ms">>, Int},
+                {<<"ticktime">>, Int}, {<<"tolerance">>, Num}, {<<"nemesis_until">>, Num}],
+    Known = [<<"clients">>, <<"keys">>, <<"rate">>, <<"op_timeout_ms">>, <<"mix">>, <<"durable">>,
+             <<"power_loss">>, <<"election_timeout_ms">> | [K || {K, _} <- Optional]],
+    [bad(["workload.", K], "is not a known field") || K <- maps:keys(W), not lists:member(K, Known)],
     Mix = get(<<"mix">>, W, [4, 4, 2], fun(L) -> is_list(L) andalso length(L) =:= 3 end),
-    #{clients => get(<<"clients">>, W, 8, Int),
-      keys => get(<<"keys">>, W, 5, Int),
-      rate => get(<<"rate">>, W, 0, fun is_number/1),
-      op_timeout_ms => get(<<"op_timeout_ms">>, W, 1000, Int),
-      mix => list_to_tuple(Mix),
-      durable => get(<<"durable">>, W, true, fun is_boolean/1),
-      power_loss => get(<<"power_loss">>, W, false, fun is_boolean/1),
-      election_timeout_ms => get(<<"election_timeout_ms">>, W, 300, Int)}.
+    Given = maps:from_list([{binary_to_atom(K), get(K, W, required, Ok)}
+                            || {K, Ok} <- Optional, maps:is_key(K, W)]),
+    Given#{clients => get(<<"clients">>, W, 8, Int),
+           keys => get(<<"keys">>, W, 5, Int),
+           rate => get(<<"rate">>, W, 0, Num),
+           op_timeout_ms => get(<<"op_timeout_ms">>, W, 1000, Int),
+           mix => list_to_tuple(Mix),
+           durable => get(<<"durable">>, W, true, fun is_boolean/1),
+           power_loss => get(<<"power_loss">>, W, false, fun is_boolean/1),
+           election_timeout_ms => get(<<"election_timeout_ms">>, W, 300, Int)}.
 
 nemesis(N) ->
     Faults = get(<<"faults">>, N, [], fun is_list/1),

@@ -66,8 +66,8 @@ restart(Mod, Ctx, Spec) ->
     S.
 
 settled({ok, _}) -> ok;
-settled({error, Nodes}) ->
-    {failed, io_lib:format("not every node at the same index: ~0p", [Nodes])}.
+settled({error, Details}) ->
+    {failed, io_lib:format("the cluster did not settle in time: ~0p", [Details])}.
 
 %% #{ok, fail, info} counts of completed client operations.
 count_ops(Events) ->
