@@ -48,7 +48,7 @@ erlang:
 
 $(PRIV)/bin/cnode-check: scripts/cnode-check
 	@mkdir -p $(dir $@)
-	cp $< $@
+	cp $< $@.tmp && mv $@.tmp $@      # a new file: running copies read on undisturbed
 
 # libcnode.a (the runtime) and libproto.a (the protocols), per build flavour
 define libs
@@ -117,9 +117,14 @@ test: deps
 
 # ---- soak: long cnode-check runs (docs/check.md); SOAK_SECONDS per protocol ----
 SOAK_SECONDS ?= 600
+SOAK_OUT     := _build/soak
 soak: deps
 	@$(MAKE) --no-print-directory -s all
-	@priv/bin/cnode-check run test/scenarios/soak_raft.json --seconds $(SOAK_SECONDS)
+	@rm -rf $(SOAK_OUT) && mkdir -p $(SOAK_OUT)
+	@for p in raft gossip chatterbox; do \
+		priv/bin/cnode-check run test/scenarios/soak_$$p.json --seconds $(SOAK_SECONDS) \
+			--out $(SOAK_OUT) || true; done
+	@priv/bin/cnode-check summary $(SOAK_OUT)/*/results.json
 
 # ---- benchmarks --------------------------------------------------------------
 BENCH_ERL := erl -noshell -pa _build/default/lib/cnode/ebin -pa _build/bench

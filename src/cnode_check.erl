@@ -34,6 +34,7 @@ cli(Args) ->
     erlang:halt(Code, [{flush, true}]).
 
 main(["check", File]) -> cnode_check_lin:main([File]);
+main(["summary" | Files]) when Files =/= [] -> cnode_check_results:summary(Files);
 main(["clean"]) ->
     N = cnode_check_hosts:clean_all(),
     io:format("~b run(s) cleaned~n", [N]),

@@ -7,7 +7,7 @@
 %% then it is expected to fail at least one, and the table says which.
 -module(cnode_check_results).
 
--export([print/1, to_json/1, as_expected/1, verdict_text/1]).
+-export([print/1, to_json/1, as_expected/1, verdict_text/1, summary/1]).
 
 passed(#{checks := Checks}) -> lists:all(fun({_, V}) -> V =:= ok end, Checks).
 
@@ -19,6 +19,35 @@ as_expected(Row) -> passed(Row) =/= limitation(Row).
 verdict_text(ok) -> <<"ok">>;
 verdict_text({failed, Text}) -> iolist_to_binary(["FAILED: ", Text]);
 verdict_text({failed, Text, _}) -> iolist_to_binary(["FAILED: ", Text]).
+
+%% `cnode-check summary RESULTS.json...` (make soak): one row per run and
+%% cluster - what ran, for how long, operations, faults injected,
+%% histories checked, anomalies, acknowledged writes (or lines) lost;
+%% exit 0 only if every cluster did what its scenario expects.
+summary(Files) ->
+    io:format("~n~-18s ~-10s ~8s ~9s ~7s ~10s ~10s ~5s  ~s~n",
+              ["run", "cluster", "seconds", "ops", "faults", "histories", "anomalies", "lost",
+               "verdict"]),
+    Rows = lists:append([summary_rows(F) || F <- Files]),
+    [io:format("~-18s ~-10s ~8s ~9b ~7b ~10b ~10s ~5s  ~s~n", R) || R <- Rows],
+    case lists:all(fun(R) -> lists:last(R) =:= "as expected" end, Rows) andalso Rows =/= [] of
+        true -> 0;
+        false -> 1
+    end.
+
+summary_rows(File) ->
+    {ok, B} = file:read_file(File),
+    {ok, Rs} = cnode_json:decode(B),
+    Run = filename:basename(filename:dirname(File)),
+    [[string:slice(Run, 0, 18), maps:get(<<"cluster">>, R), num(maps:get(<<"seconds">>, R, null)),
+      lists:sum(maps:values(maps:get(<<"ops">>, R))), maps:get(<<"faults">>, R), 1,
+      num(maps:get(<<"anomalies">>, R, null)), num(maps:get(<<"lost">>, R, null)),
+      case maps:get(<<"as_expected">>, R) of true -> "as expected"; false -> "NOT as expected" end]
+     || R <- Rs].
+
+num(null) -> "-";
+num(N) when is_integer(N) -> integer_to_list(N);
+num(N) -> io_lib:format("~p", [N]).
 
 print(Rows) ->
     io:format("~n~-16s ~-22s ~8s ~6s ~6s ~6s ~9s ~4s ~7s  ~s~n",

@@ -31,21 +31,8 @@ scenario(Config, Name) -> filename:join([?config(root, Config), "test", "scenari
 
 %% Runs a scenario into the case's priv_dir; returns {ExitStatus, Output, Results}.
 run(Config, Scenario, Flags) ->
-    Out = ?config(priv_dir, Config),
-    {S, Text} = cnode_test_lib:run(?config(script, Config),
-                                   ["run", scenario(Config, Scenario), "--out", Out | Flags],
-                                   240000),
-    ct:log("~s", [Text]),
-    {S, Text, results(Text)}.
-
-results(Text) ->
-    case re:run(Text, "run folder: (\\S+)", [{capture, all_but_first, binary}]) of
-        {match, [Dir]} ->
-            {ok, B} = file:read_file(filename:join(Dir, "results.json")),
-            {ok, R} = cnode_json:decode(B),
-            R;
-        nomatch -> ct:fail("no run folder in the output")
-    end.
+    {S, Text, _Dir, Results} = cnode_test_lib:check_run(Config, scenario(Config, Scenario), Flags, []),
+    {S, Text, Results}.
 
 %% Every cluster of the run did what the scenario expects, and checked
 %% operations happened (a run that did nothing is no pass).

@@ -43,18 +43,7 @@ scenario(Config, Name) -> filename:join([?config(root, Config), "test", "scenari
 
 %% Runs a scenario file into the case's priv_dir: {ExitStatus, Output,
 %% RunDir, Results}.
-run(Config, File, Flags) ->
-    {S, Text} = cnode_test_lib:run(?config(script, Config),
-                                   ["run", File, "--out", ?config(priv_dir, Config) | Flags],
-                                   240000),
-    ct:log("~s", [Text]),
-    case re:run(Text, "run folder: (\\S+)", [{capture, all_but_first, list}]) of
-        {match, [Dir]} ->
-            {ok, B} = file:read_file(filename:join(Dir, "results.json")),
-            {ok, R} = cnode_json:decode(B),
-            {S, Text, Dir, R};
-        nomatch -> ct:fail("no run folder in the output")
-    end.
+run(Config, File, Flags) -> cnode_test_lib:check_run(Config, File, Flags, []).
 
 cluster(Results, Name) ->
     [R] = [R || R = #{<<"cluster">> := C} <- Results, C =:= Name],

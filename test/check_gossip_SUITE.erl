@@ -81,7 +81,7 @@ passed(R) ->
 %% removals happen only across the cut and never without one.
 partition_limitation(Config) ->
     {0, Text, Results} = run(Config, "gossip_partition.json", []),
-    2 = length(Results),
+    1 = length(Results),
     {match, _} = re:run(Text, "fails as expected"),
     [begin
          true = maps:get(<<"as_expected">>, R),
@@ -202,34 +202,12 @@ scenario(Config, Name) -> filename:join([?config(root, Config), "test", "scenari
 run(Config, Scenario, Flags) -> run(Config, Scenario, Flags, none).
 run(Config, Scenario, Flags, Bin) -> run_file(Config, scenario(Config, Scenario), Flags, Bin).
 
-%% Runs a scenario into the case's priv_dir: {ExitStatus, Output, Results}.
+%% Runs a scenario into the case's priv_dir: {ExitStatus, Output, Results};
+%% Bin: a folder for $CNODE_CHECK_BIN (a wrapped binary), or none.
 run_file(Config, File, Flags, Bin) ->
-    Env = case Bin of
-              none -> [{"CNODE_CHECK_BIN", false}];
-              _ -> [{"CNODE_CHECK_BIN", Bin}]
-          end,
-    P = open_port({spawn_executable, ?config(script, Config)},
-                  [{args, ["run", File, "--out", ?config(priv_dir, Config) | Flags]},
-                   {env, Env}, exit_status, stderr_to_stdout, binary]),
-    {S, Text} = collect(P, <<>>),
-    ct:log("~s", [Text]),
-    {S, Text, results(Text)}.
-
-collect(P, Acc) ->
-    receive
-        {P, {data, D}} -> collect(P, <<Acc/binary, D/binary>>);
-        {P, {exit_status, S}} -> {S, Acc}
-    after 240000 -> ct:fail("cnode-check silent for 4 minutes: ~s", [Acc])
-    end.
-
-results(Text) ->
-    case re:run(Text, "run folder: (\\S+)", [{capture, all_but_first, binary}]) of
-        {match, [Dir]} ->
-            {ok, B} = file:read_file(filename:join(Dir, "results.json")),
-            {ok, R} = cnode_json:decode(B),
-            R;
-        nomatch -> ct:fail("no run folder in the output")
-    end.
+    Env = [{"CNODE_CHECK_BIN", case Bin of none -> false; _ -> Bin end}],
+    {S, Text, _Dir, Results} = cnode_test_lib:check_run(Config, File, Flags, Env),
+    {S, Text, Results}.
 
 %% A cluster's history, next to its report.
 history(R) ->

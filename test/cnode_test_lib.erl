@@ -8,7 +8,7 @@
 -module(cnode_test_lib).
 
 -export([init_dist/1, root/0, bin/1, unique/1, host/0,
-         start/2, start/3, stop/1, kill/1, wait_exit/2, log_text/1, log_tail/1, run/2, run/3,
+         start/2, start/3, stop/1, kill/1, wait_exit/2, log_text/1, log_tail/1, run/2, run/3, run/4, check_run/4,
          await/2, raw_handshake/3, raw_handshake/4]).
 
 -define(config_cookie(C), proplists:get_value(cookie, C)).
@@ -83,9 +83,29 @@ log_tail(C) -> cnode_proc:log_tail(C).
 run(Exe, Args) -> run(Exe, Args, 30000).
 
 %% As run/2, failing if the program is silent for SilenceMs.
-run(Exe, Args, SilenceMs) ->
-    P = open_port({spawn_executable, Exe}, [{args, Args}, exit_status, stderr_to_stdout, binary]),
+run(Exe, Args, SilenceMs) -> run(Exe, Args, SilenceMs, []).
+
+%% As run/3 with Env ([{Var, Value | false}]) added to the environment.
+run(Exe, Args, SilenceMs, Env) ->
+    P = open_port({spawn_executable, Exe},
+                  [{args, Args}, {env, Env}, exit_status, stderr_to_stdout, binary]),
     run_collect(P, <<>>, SilenceMs).
+
+%% cnode-check (docs/check.md): `cnode-check run File --out PrivDir Flags`
+%% with Env added; logs the output and returns {ExitStatus, Output, RunDir,
+%% Results}, Results being the run's results.json (one map per cluster).
+check_run(Config, File, Flags, Env) ->
+    Script = filename:join([root(), "priv", "bin", "cnode-check"]),
+    Out = proplists:get_value(priv_dir, Config),
+    {S, Text} = run(Script, ["run", File, "--out", Out | Flags], 240000, Env),
+    ct:log("~s", [Text]),
+    case re:run(Text, "run folder: (\\S+)", [{capture, all_but_first, list}]) of
+        {match, [Dir]} ->
+            {ok, B} = file:read_file(filename:join(Dir, "results.json")),
+            {ok, R} = cnode_json:decode(B),
+            {S, Text, Dir, R};
+        nomatch -> ct:fail("no run folder in the output")
+    end.
 
 run_collect(P, Acc, SilenceMs) ->
     receive
