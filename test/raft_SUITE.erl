@@ -18,7 +18,7 @@ all() ->
 groups() ->
     [{mixed, [], [mixed_erlang_leader, mixed_c_leader, seed_semantics]},
      {all_c, [], [all_c_cluster]},
-     {faults, [], [leader_killed, follower_restart, hostile_messages,
+     {faults, [], [leader_killed, follower_restart, whole_cluster_restart, hostile_messages,
                    bad_flags_and_files]},
      {conformance, [], [designated_leader_same_applies, emulate_run]}].
 
@@ -509,6 +509,39 @@ follower_restart(Config) ->
     wait_applied([F2 | Cs -- [F]], Last),
     Store = maps:get(store, status(F2)),
     35 = map_size(Store).
+
+%% A set_peers cluster whose every node is killed and started again from
+%% its data directory, with no set_peers: each knows its peers from
+%% DIR/peers, a leader is elected and what was acknowledged is read back.
+%% (Before DIR/peers the nodes waited for set_peers forever: no leader.)
+whole_cluster_restart(Config) ->
+    Dir = ?config(priv_dir, Config),
+    DataDir = fun(I) -> filename:join(Dir, "wr" ++ integer_to_list(I)) end,
+    Names = [cnode_test_lib:unique("wr") || _ <- [1, 2, 3]],
+    Start = fun(I) ->
+                    C = cnode_test_lib:start("raft_kv", Config,
+                                             [{name, lists:nth(I, Names)},
+                                              {args, ["--id", integer_to_list(I),
+                                                      "--election-timeout", "300",
+                                                      "--data-dir", DataDir(I)]}]),
+                    put(started, [C | started()]),
+                    C
+            end,
+    Cs = [Start(I) || I <- [1, 2, 3]],
+    ok = raft_ref_main:set_peers([{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)]),
+    L = wait_leader(Cs, ?T),
+    [op_ok = put_kv(subject(L), integer_to_binary(K), <<"before">>) || K <- lists:seq(1, 10)],
+    [begin _ = cnode_test_lib:kill(C), forget(C) end || C <- Cs],
+    Cs2 = [Start(I) || I <- [1, 2, 3]],
+    L2 = wait_leader(Cs2, ?T),
+    op_ok = put_kv(subject(L2), <<"after">>, <<"1">>),
+    wait_applied(Cs2, maps:get(commit_index, status(L2))),
+    [begin
+         Store = maps:get(store, status(C)),
+         11 = map_size(Store),
+         <<"before">> = maps:get(<<"7">>, Store)
+     end || C <- Cs2],
+    ok.
 
 %% Junk at the Subject and at the registered name is logged and dropped.
 hostile_messages(Config) ->

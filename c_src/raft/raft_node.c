@@ -17,6 +17,7 @@
  * Durability.  Messages the core marks after_persist wait in a queue until
  * the storage reports that write durable.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,12 +344,16 @@ static void monitor_peer(raft_node *rn, rn_peer *p)
     p->monitored = cn_monitor(rn->proc, d, &p->mon) == 0;
 }
 
-/* {raft_kv, Node} answered (or did not): is the peer a C node? */
+/* {raft_kv, Node} answered (or did not): is the peer a C node?  The call
+ * carries the peer's id, not a pointer: set_peers may have replaced the
+ * peer table (or dropped the peer) while the call was out. */
 static void resolved(cn_proc *proc, cn_call_status st, const cn_term *reply, void *ud)
 {
-    rn_peer *p = ud;
-    raft_node *rn = p->rn;
+    raft_node *rn = cn_proc_state(proc);
+    rn_peer *p = rn ? peer_by_id(rn, (int)(intptr_t)ud) : NULL;
     cn_subject s;
+    if (!p)
+        return;
     p->resolving = 0;
     if (st == CN_CALL_OK && cn_subject_from_term(reply, &s) == 0) {
         int changed = !p->has_subject || !cn_pid_eq(&s.owner, &p->subject.owner) ||
@@ -377,7 +382,8 @@ static void resolve(raft_node *rn, rn_peer *p)
         return;
     cn_term req = cn_fmt(rn->proc, "subject");
     cn_dest d = { NULL, "raft_kv", p->node };
-    p->resolving = cn_call(rn->proc, d, &req, RESOLVE_CALL_MS, resolved, p) == 0;
+    p->resolving = cn_call(rn->proc, d, &req, RESOLVE_CALL_MS, resolved,
+                           (void *)(intptr_t)p->id) == 0;
 }
 
 static void on_resolve_timer(uv_timer_t *t)
@@ -423,6 +429,8 @@ static int set_peers(raft_node *rn, rn_peer *v, size_t n)
     return 0;
 }
 
+static void save_peers(raft_node *rn, const cn_term *list);
+
 /* {set_peers, [{Id, Subject}]} from a Gleam or Erlang main. */
 static void on_set_peers(raft_node *rn, const cn_term *list)
 {
@@ -453,6 +461,42 @@ static void on_set_peers(raft_node *rn, const cn_term *list)
         k++;
     }
     set_peers(rn, v, k);
+    save_peers(rn, list);
+}
+
+/* The peer set outlives a restart (DIR/peers): a node of a set_peers
+ * cluster comes back knowing its cluster, finds its C peers again by name
+ * and campaigns as it did before. */
+static void save_peers(raft_node *rn, const cn_term *list)
+{
+    if (!rn->storage)
+        return;
+    cn_buf b;
+    cn_buf_init(&b);
+    cn_buf_append(&b, "\x83", 1);
+    cn_buf_append(&b, list->data, list->len);
+    if (cn_buf_failed(&b) || raft_storage_save_peers(rn->storage, b.data, b.len) < 0)
+        cn_log(cn_proc_node(rn->proc), CN_LOG_WARN,
+               "raft_kv: cannot save the peer set in %s: a restart will wait for set_peers",
+               rn->cfg.data_dir);
+    cn_buf_free(&b);
+}
+
+static void restore_peers(raft_node *rn)
+{
+    cn_buf b;
+    cn_term list;
+    cn_buf_init(&b);
+    int r = raft_storage_load_peers(rn->storage, &b);
+    if (r > 0 && cn_term_from_ext(b.data, b.len, &list) == 0) {
+        cn_log(cn_proc_node(rn->proc), CN_LOG_INFO, "raft_kv: peer set restored from %s/peers",
+               rn->cfg.data_dir);
+        on_set_peers(rn, &list);
+    } else if (r != 0) {
+        cn_log(cn_proc_node(rn->proc), CN_LOG_WARN,
+               "raft_kv: %s/peers is unreadable: waiting for set_peers", rn->cfg.data_dir);
+    }
+    cn_buf_free(&b);
 }
 
 /* Peers from the peers file: found by name, as they come up. */
@@ -738,6 +782,8 @@ static int rn_init(cn_proc *p, void *arg)
         cn_proc_set_state(p, NULL);
         return -1;
     }
+    if (rn->cfg.data_dir && !rn->cfg.peers)
+        restore_peers(rn);
     uv_timer_start(rn->resolve_timer, on_resolve_timer, RESOLVE_RETRY_MS, RESOLVE_RETRY_MS);
     after_core(rn);
     return 0;

@@ -446,25 +446,54 @@ static int write_all(int fd, const char *p, size_t n, off_t at)
     return 0;
 }
 
-static int write_meta(raft_storage *s, batch *b)
+/* DIR/name replaced atomically: written to name.tmp, synced, renamed over
+ * name, the directory synced.  Safe from the loop and the pool at once
+ * (each name has one writer). */
+static int replace_file(raft_storage *s, const char *name, const void *data, size_t len)
 {
     char path[1100], tmp[1100];
+    snprintf(path, sizeof path, "%s/%s", s->dir, name);
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", s->dir, name);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    int r = write_all(fd, data, len, 0) < 0 || fsync(fd) < 0 ? -1 : 0;
+    close(fd);
+    if (r < 0 || rename(tmp, path) < 0 || fsync(s->dir_fd) < 0)
+        return -1;
+    return 0;
+}
+
+static int write_meta(raft_storage *s, batch *b)
+{
     unsigned char m[20];
     put32(m, META_MAGIC);
     put32(m + 4, (uint32_t)(b->term >> 32));
     put32(m + 8, (uint32_t)b->term);
     put32(m + 12, (uint32_t)b->vote);
     put32(m + 16, (uint32_t)crc32(0, m, 16));
-    snprintf(path, sizeof path, "%s/meta", s->dir);
-    snprintf(tmp, sizeof tmp, "%s/meta.tmp", s->dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    return replace_file(s, "meta", m, sizeof m);
+}
+
+/* ---- the peer set (set_peers), kept across restarts ---------------------- */
+
+int raft_storage_save_peers(raft_storage *s, const char *ext, size_t len)
+{
+    return replace_file(s, "peers", ext, len);
+}
+
+int raft_storage_load_peers(const raft_storage *s, cn_buf *out)
+{
+    char path[1100], chunk[4096];
+    snprintf(path, sizeof path, "%s/peers", s->dir);
+    int fd = open(path, O_RDONLY);
     if (fd < 0)
-        return -1;
-    int r = write_all(fd, (char *)m, sizeof m, 0) < 0 || fsync(fd) < 0 ? -1 : 0;
+        return errno == ENOENT ? 0 : -1;
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof chunk)) > 0)
+        cn_buf_append(out, chunk, (size_t)n);
     close(fd);
-    if (r < 0 || rename(tmp, path) < 0 || fsync(s->dir_fd) < 0)
-        return -1;
-    return 0;
+    return n < 0 || cn_buf_failed(out) ? -1 : 1;
 }
 
 static void do_batch(uv_work_t *w)

@@ -7,6 +7,7 @@
  * fdatasync covers the whole batch.
  *
  *   DIR/id     "raft_kv node N": the node the directory belongs to
+ *   DIR/peers  the last set_peers list, so a restarted node knows its cluster
  *
  * On open (parents are created, each new directory synced into its
  * parent): a torn final record (a crash mid-write: nothing valid after it)
@@ -24,6 +25,7 @@
 #include <uv.h>
 
 #include "raft_log.h"
+#include "../node/buf.h"
 
 typedef struct raft_storage raft_storage;
 typedef void (*raft_storage_done)(void *ud, uint64_t seq);
@@ -45,6 +47,12 @@ void raft_storage_stats(const raft_storage *s, uint64_t *fsyncs, uint64_t *entri
  * truncate cuts it there.  Returns 0 (intact or cut), 1 (damaged, not
  * cut), -1 (cannot read or write). */
 int  raft_storage_repair(const char *dir, int truncate, FILE *out);
+/* DIR/peers: the last set_peers list (the term in external format, 131
+ * first), replaced atomically and synced before returning (it runs on the
+ * caller's thread: set_peers is rare).  0 or -1. */
+int  raft_storage_save_peers(raft_storage *s, const char *ext, size_t len);
+/* Appends DIR/peers to out: 1 if there was one, 0 if not, -1 on error. */
+int  raft_storage_load_peers(const raft_storage *s, cn_buf *out);
 /* Closes once the write in flight is done; the pending batch is written too. */
 void raft_storage_close(raft_storage *s, void (*closed)(void *ud), void *ud);
 
