@@ -60,7 +60,7 @@ smoke_faults(Config) ->
 %% The leader cut off, killed and paused under ten clients (the scenario
 %% that found the false "not leader").
 leader_faults(Config) ->
-    {0, _, Results} = run(Config, "raft_leader_faults.json", ["--seconds", "25"]),
+    {0, _, Results} = run(Config, "raft_leader_faults.json", ["--seconds", "15"]),
     all_as_expected(Results),
     [true = maps:get(<<"faults">>, R) >= 5 || R <- Results],
     ok.
