@@ -20,17 +20,24 @@
 %%                      shim, lose_unsynced.c), restart it
 %%   crash-leader       the same for the current leader
 %%
+%% A fault may combine several with "+" ("partition-halves+pause-leader"):
+%% they start together, in order, and end together, in reverse order.
+%%
 %% Partitions need network namespaces; on loopback hosts they are skipped
 %% (and the skip is written in the history).  Nodes live in the ets table
 %% cnode_check_nodes (id -> spec); a restart puts the new spec there.
 -module(cnode_check_nemesis).
 
--export([start/1, stop/1, faults/0]).
+-export([start/1, stop/1, faults/0, valid/1]).
 
 faults() ->
     [<<"partition-halves">>, <<"partition-leader">>, <<"partition-bridge">>,
      <<"partition-ring">>, <<"partition-oneway">>, <<"kill">>, <<"kill-leader">>,
      <<"pause">>, <<"pause-leader">>, <<"crash">>, <<"crash-leader">>].
+
+%% A fault of a scenario: one of faults/0, or several joined by "+".
+valid(Fault) ->
+    lists:all(fun(P) -> lists:member(P, faults()) end, binary:split(Fault, <<"+">>, [global])).
 
 %% Ctx: hosts, faults ([binary]), interval_ms, duration_ms, seed,
 %% leader (fun() -> Id | none), restart (fun(Spec) -> Spec).
@@ -54,7 +61,7 @@ loop(Ctx = #{faults := Faults, interval_ms := Interval, duration_ms := Duration}
         stop -> ok;
         go ->
             Fault = lists:nth(rand:uniform(length(Faults)), Faults),
-            Undo = inject(Ctx, Fault),
+            Undo = inject_all(Ctx, binary:split(Fault, <<"+">>, [global])),
             Stopped = wait(Duration),
             Undo(),
             case Stopped of stop -> ok; go -> loop(Ctx) end
@@ -69,6 +76,11 @@ name(I) -> iolist_to_binary(["n", integer_to_list(I)]).
 note(F, Value) ->
     cnode_check_history:add(#{process => nemesis, type => info, f => F,
                               value => iolist_to_binary(Value)}).
+
+%% Applies every part of a combined fault; undoes them in reverse.
+inject_all(Ctx, Parts) ->
+    Undos = [inject(Ctx, P) || P <- Parts],
+    fun() -> [U() || U <- lists:reverse(Undos)], ok end.
 
 %% Applies Fault; returns the fun that undoes it.
 inject(#{hosts := #{mode := loopback}}, <<"partition-", _/binary>> = F) ->
