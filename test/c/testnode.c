@@ -129,10 +129,10 @@ static int flood(cn_proc *p, const cn_dest *d, size_t bytes, int count, int *fai
     char *zeros = calloc(1, bytes ? bytes : 1);
     if (zeros)
         cn_term_put_binary(&b, zeros, bytes);
+    *failure = zeros && !cn_buf_failed(&b) ? 0 : -1;
     free(zeros);
     cn_term t = cn_buf_term(&b, 0);
     int sent = 0;
-    *failure = zeros && !cn_buf_failed(&b) ? 0 : -1;
     while (!*failure && sent < count &&
            !(*failure = d->pid ? cn_send(p, d->pid, &t) : cn_send_named(p, d->name, d->node, &t)))
         sent++;
