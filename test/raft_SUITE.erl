@@ -471,21 +471,24 @@ stop_writers(Counter, Writers) ->
     Counter ! stop,
     Outcomes.
 
+%% A fun that starts node I (1..3) of a durable cluster, under the same
+%% name and --data-dir every time it is called for I.
+durable_starter(Config, Prefix) ->
+    Dir = ?config(priv_dir, Config),
+    Names = [cnode_test_lib:unique(Prefix) || _ <- [1, 2, 3]],
+    fun(I) ->
+            C = cnode_test_lib:start("raft_kv", Config,
+                                     [{name, lists:nth(I, Names)},
+                                      {args, ["--id", integer_to_list(I), "--election-timeout", "300",
+                                              "--data-dir", filename:join(Dir, Prefix ++ integer_to_list(I))]}]),
+            put(started, [C | started()]),
+            C
+    end.
+
 %% Kill -9 a follower and restart it from its data directory: it comes back
 %% with its log and catches up.
 follower_restart(Config) ->
-    Dir = ?config(priv_dir, Config),
-    DataDir = fun(I) -> filename:join(Dir, "fr" ++ integer_to_list(I)) end,
-    Names = [cnode_test_lib:unique("fr") || _ <- [1, 2, 3]],
-    Start = fun(I) ->
-                    C = cnode_test_lib:start("raft_kv", Config,
-                                             [{name, lists:nth(I, Names)},
-                                              {args, ["--id", integer_to_list(I),
-                                                      "--election-timeout", "300",
-                                                      "--data-dir", DataDir(I)]}]),
-                    put(started, [C | started()]),
-                    C
-            end,
+    Start = durable_starter(Config, "fr"),
     Cs = [Start(I) || I <- [1, 2, 3]],
     All = [{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)],
     ok = raft_ref_main:set_peers(All),
@@ -515,18 +518,7 @@ follower_restart(Config) ->
 %% DIR/peers, a leader is elected and what was acknowledged is read back.
 %% (Before DIR/peers the nodes waited for set_peers forever: no leader.)
 whole_cluster_restart(Config) ->
-    Dir = ?config(priv_dir, Config),
-    DataDir = fun(I) -> filename:join(Dir, "wr" ++ integer_to_list(I)) end,
-    Names = [cnode_test_lib:unique("wr") || _ <- [1, 2, 3]],
-    Start = fun(I) ->
-                    C = cnode_test_lib:start("raft_kv", Config,
-                                             [{name, lists:nth(I, Names)},
-                                              {args, ["--id", integer_to_list(I),
-                                                      "--election-timeout", "300",
-                                                      "--data-dir", DataDir(I)]}]),
-                    put(started, [C | started()]),
-                    C
-            end,
+    Start = durable_starter(Config, "wr"),
     Cs = [Start(I) || I <- [1, 2, 3]],
     ok = raft_ref_main:set_peers([{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)]),
     L = wait_leader(Cs, ?T),

@@ -801,14 +801,18 @@ name_flood_without_cookie(Config) ->
         ct:log("3,000 claimed names in ~b ms", [erlang:monotonic_time(millisecond) - T0]),
         #{node_names := Names} = gen_server:call({ctl, N}, stats),
         true = Names < 10,
-        with_peer(Config, uname("afterflood"),
-                  fun(Peer, _) ->
-                          pong = peer:call(Peer, net_adm, ping, [N]),
-                          pong = peer:call(Peer, gen_server, call, [{echo, N}, ping])
-                  end)
+        real_peer_served(Config, "afterflood", N)
     after
         0 = cnode_test_lib:stop(C)
     end.
+
+%% A real erl node (named Prefix...) still pings N and calls its echo process.
+real_peer_served(Config, Prefix, N) ->
+    with_peer(Config, uname(Prefix),
+              fun(Peer, _) ->
+                      pong = peer:call(Peer, net_adm, ping, [N]),
+                      pong = peer:call(Peer, gen_server, call, [{echo, N}, ping])
+              end).
 
 %% A stranger claims a real node's name and holds its handshake open; the
 %% real node, connecting meanwhile, is not turned away.
@@ -1160,11 +1164,7 @@ short_lived_peers(Config) ->
         #{node_names := Names} = gen_server:call({ctl, N}, stats),
         ct:log("node names in the table after 300 peers: ~b", [Names]),
         true = Names =< 64,
-        with_peer(Config, uname("afterbrief"),
-                  fun(Peer, _) ->
-                          pong = peer:call(Peer, net_adm, ping, [N]),
-                          pong = peer:call(Peer, gen_server, call, [{echo, N}, ping])
-                  end)
+        real_peer_served(Config, "afterbrief", N)
     after
         0 = cnode_test_lib:stop(C)
     end.
