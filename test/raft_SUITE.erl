@@ -18,7 +18,8 @@ all() ->
 groups() ->
     [{mixed, [], [mixed_erlang_leader, mixed_c_leader, seed_semantics]},
      {all_c, [], [all_c_cluster]},
-     {faults, [], [leader_killed, follower_restart, whole_cluster_restart, hostile_messages,
+     {faults, [], [leader_killed, follower_restart, whole_cluster_restart,
+                   wiped_follower_repaired, hostile_messages,
                    bad_flags_and_files]},
      {conformance, [], [designated_leader_same_applies, emulate_run]}].
 
@@ -533,6 +534,36 @@ whole_cluster_restart(Config) ->
          11 = map_size(Store),
          <<"before">> = maps:get(<<"7">>, Store)
      end || C <- Cs2],
+    ok.
+
+%% A follower whose data directory is wiped comes back empty under its old
+%% name while the leader stays the same: the leader, which had it at a high
+%% match index, finds out (a probe from there is rejected) and repairs it
+%% from its log.  Before, it never sent below the old match: the follower
+%% stayed empty.  (It may vote meanwhile, with a log it does not have: the
+%% non-voter rejoin of issue 12 is what closes that.)
+wiped_follower_repaired(Config) ->
+    Start = durable_starter(Config, "wf"),
+    Cs = [Start(I) || I <- [1, 2, 3]],
+    ok = raft_ref_main:set_peers([{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)]),
+    L = wait_leader(Cs, ?T),
+    [F | _] = Cs -- [L],
+    FId = maps:get(id, status(F)),
+    [op_ok = put_kv(subject(L), integer_to_binary(K), <<"x">>) || K <- lists:seq(1, 50)],
+    wait_applied(Cs, maps:get(commit_index, status(L))),
+    _ = cnode_test_lib:kill(F),
+    forget(F),
+    Data = filename:join(?config(priv_dir, Config), "wf" ++ integer_to_list(FId)),
+    ok = file:del_dir_r(Data),
+    F2 = Start(FId),
+    0 = maps:get(log_length, status(F2)),
+    ok = raft_ref_main:set_peers([{FId, subject(F2)}] ++
+                                     [{maps:get(id, status(C)), subject(C)} || C <- Cs -- [F]],
+                                 [FId]),
+    op_ok = put_kv(subject(L), <<"after">>, <<"1">>),
+    wait_applied([F2 | Cs -- [F]], maps:get(commit_index, status(L))),
+    leader = maps:get(role, status(L)),
+    51 = map_size(maps:get(store, status(F2))),
     ok.
 
 %% Junk at the Subject and at the registered name is logged and dropped.

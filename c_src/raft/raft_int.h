@@ -19,6 +19,8 @@ typedef struct raft_peer {
     int            alive;              /* EMU: its process is up */
     uint64_t       next, match;
     unsigned       inflight;
+    int            probing;            /* CN: one append from match+1 is out to see
+                                        * whether it still has what it acknowledged */
     uint64_t       sent_last;          /* EMU: last index of the append in flight */
     int            stale_tail;         /* EMU: its log runs past what we sent it */
     uint64_t       last_ack;           /* leader: when it last answered */

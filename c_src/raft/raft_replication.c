@@ -48,7 +48,7 @@ static void send_append(raft *r, raft_peer *p)
         }
         return;
     }
-    while (p->inflight < r->cfg.max_inflight) {
+    while (p->inflight < (p->probing ? 1u : r->cfg.max_inflight)) {
         size_t n = p->next <= last ? (size_t)(last - p->next + 1) : 0;
         if (n > r->cfg.max_batch)
             n = r->cfg.max_batch;
@@ -193,6 +193,30 @@ void raft__on_append(raft *r, int from, const raft_msg *m, raft_token token)
     r->io.reply(r->io.ud, token, &ok, raft__barrier(r));
 }
 
+/* A rejection says the peer lacks entries at or below its match index: it
+ * acknowledged them, then lost them (a wiped or lost disk, a restarted
+ * emulation node, whose log lives in memory).  Hints are conservative and
+ * pipelined rejections can be stale, so a C peer is first probed: one
+ * append from match+1 with nothing else in flight; only if that is rejected
+ * too has it lost them, and repair starts from what it says it has.  An
+ * emulation peer gets one append at a time, always from match+1: a
+ * rejection of it is that proof already, and its log is gone whole.
+ * Returns the next index to send. */
+static uint64_t lost_acknowledged(raft_peer *p, uint64_t hint)
+{
+    if (p->kind == RAFT_KIND_EMU) {
+        p->match = 0;
+        return 1;
+    }
+    if (!p->probing) {
+        p->probing = 1;
+        return p->match + 1;
+    }
+    p->probing = 0;
+    p->match = hint;
+    return hint + 1;
+}
+
 void raft__on_append_reply(raft *r, int from, const raft_msg *m)
 {
     if (m->term > r->term) {
@@ -229,7 +253,9 @@ void raft__on_append_reply(raft *r, int from, const raft_msg *m)
         if (p->kind == RAFT_KIND_EMU)
             next = p->next > 1 ? p->next - 1 : 1;
         if (next <= p->match)
-            next = p->match + 1;
+            next = lost_acknowledged(p, m->has_hint ? m->match : 0);
+        else
+            p->probing = 0;
         p->next = next;
         p->inflight = 0;
     }
