@@ -93,6 +93,7 @@ clean_record(Record) ->
         {ok, Bin} ->
             Lines = [string:split(L, " ") || L <- string:split(Bin, "\n", all), L =/= <<>>],
             [kill_recorded(P, T) || [<<"pid">>, PT] <- Lines, [P, T] <- [string:split(PT, " ")]],
+            [kill_inside(Ns) || [<<"netns">>, Ns] <- Lines],
             [sh(["ip netns del ", Ns]) || [<<"netns">>, Ns] <- lists:reverse(Lines)],
             file:delete(Record);
         {error, enoent} -> ok
@@ -142,6 +143,18 @@ kill_recorded(Pid, Start) ->
             wait_gone(P, 250);
         _ -> ok
     end.
+
+%% Every process inside one of the run's namespaces: also one whose start
+%% was under way when the controller died, before its pid was recorded.
+kill_inside(Ns) ->
+    {_, Out} = sh(["ip netns pids ", Ns]),
+    Pids = [list_to_integer(P) || P <- string:lexemes(Out, "\n"),
+                                  lists:all(fun(C) -> C >= $0 andalso C =< $9 end, P)],
+    [begin
+         _ = os:cmd("kill -9 " ++ integer_to_list(P) ++ " 2>/dev/null"),
+         wait_gone(P, 250)
+     end || P <- Pids],
+    ok.
 
 %% SIGKILL is delivered asynchronously: wait (20 ms steps, bounded) until
 %% the process is gone or a zombie, so that nothing outlives teardown.
