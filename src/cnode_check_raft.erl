@@ -179,7 +179,7 @@ client(Ctx = #{until := Until}, P, Seq) ->
         true -> ok;
         false ->
             Started = erlang:monotonic_time(millisecond),
-            Next = case one_op(Ctx, P, Seq, random_op(Ctx, P, Seq)) of
+            Next = case one_op(Ctx, P, random_op(Ctx, P, Seq)) of
                        info -> P + maps:get(concurrency, Ctx);
                        _ -> P
                    end,
@@ -198,23 +198,24 @@ pace(#{workload := W}, Started) ->
 
 random_op(#{workload := W}, P, Seq) ->
     Key = iolist_to_binary(["k", integer_to_list(rand:uniform(maps:get(keys, W, 5)))]),
-    {Puts, Gets, _Dels} = maps:get(mix, W, {4, 4, 2}),
-    R = rand:uniform() * lists:sum(tuple_to_list(maps:get(mix, W, {4, 4, 2}))),
+    {Puts, Gets, Dels} = maps:get(mix, W, {4, 4, 2}),
+    R = rand:uniform() * (Puts + Gets + Dels),
     if R < Puts ->
             {put, Key, iolist_to_binary(["v", integer_to_list(P), "-", integer_to_list(Seq)])};
        R < Puts + Gets -> {get, Key};
        true -> {delete, Key}
     end.
 
-node_for(Ctx, P) ->
-    Ids = [I || {I, _} <- specs()],
-    Spec = proplists:get_value(lists:nth((P - 1) rem length(Ids) + 1, Ids), specs()),
-    _ = Ctx,
+%% Client process P's node: the clients are dealt round the nodes, and one
+%% that continues as a new process (after an info) moves to the next.
+node_for(P) ->
+    Specs = specs(),
+    {_, Spec} = lists:nth((P - 1) rem length(Specs) + 1, Specs),
     Spec.
 
 %% One operation: invoke, send, wait; returns ok | fail | info.
-one_op(Ctx, P, _Seq, Op) ->
-    Spec = node_for(Ctx, P),
+one_op(Ctx, P, Op) ->
+    Spec = node_for(P),
     case subject(Spec) of
         error -> skipped;                       % never invoked: nothing to record
         {ok, Subject} -> invoke(Ctx, P, Spec, Subject, Op)

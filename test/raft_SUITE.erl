@@ -475,31 +475,41 @@ stop_writers(Counter, Writers) ->
 %% A fun that starts node I (1..3) of a durable cluster, under the same
 %% name and --data-dir every time it is called for I.
 durable_starter(Config, Prefix) ->
-    Dir = ?config(priv_dir, Config),
     Names = [cnode_test_lib:unique(Prefix) || _ <- [1, 2, 3]],
     fun(I) ->
             C = cnode_test_lib:start("raft_kv", Config,
                                      [{name, lists:nth(I, Names)},
                                       {args, ["--id", integer_to_list(I), "--election-timeout", "300",
-                                              "--data-dir", filename:join(Dir, Prefix ++ integer_to_list(I))]}]),
+                                              "--data-dir", data_dir(Config, Prefix, I)]}]),
             put(started, [C | started()]),
             C
     end.
 
-%% Kill -9 a follower and restart it from its data directory: it comes back
-%% with its log and catches up.
-follower_restart(Config) ->
-    Start = durable_starter(Config, "fr"),
+data_dir(Config, Prefix, I) -> filename:join(?config(priv_dir, Config), Prefix ++ integer_to_list(I)).
+
+%% A durable three-node set_peers cluster, Writes puts applied everywhere,
+%% then a follower killed with kill -9: #{start, nodes, peers, leader,
+%% follower, id, data} (the follower's id and data directory).
+cluster_with_killed_follower(Config, Prefix, Writes) ->
+    Start = durable_starter(Config, Prefix),
     Cs = [Start(I) || I <- [1, 2, 3]],
     All = [{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)],
     ok = raft_ref_main:set_peers(All),
     L = wait_leader(Cs, ?T),
     [F | _] = Cs -- [L],
     FId = maps:get(id, status(F)),
-    [op_ok = put_kv(subject(L), integer_to_binary(K), <<"x">>) || K <- lists:seq(1, 20)],
+    [op_ok = put_kv(subject(L), integer_to_binary(K), <<"x">>) || K <- lists:seq(1, Writes)],
     wait_applied(Cs, maps:get(commit_index, status(L))),
     _ = cnode_test_lib:kill(F),
     forget(F),
+    #{start => Start, nodes => Cs, peers => All, leader => L, follower => F, id => FId,
+      data => data_dir(Config, Prefix, FId)}.
+
+%% Kill -9 a follower and restart it from its data directory: it comes back
+%% with its log and catches up.
+follower_restart(Config) ->
+    #{start := Start, nodes := Cs, peers := All, leader := L, follower := F, id := FId} =
+        cluster_with_killed_follower(Config, "fr", 20),
     [op_ok = put_kv(subject(L), integer_to_binary(K), <<"y">>) || K <- lists:seq(21, 30)],
     F2 = Start(FId),
     %% its log survived the kill
@@ -543,17 +553,8 @@ whole_cluster_restart(Config) ->
 %% stayed empty.  (It may vote meanwhile, with a log it does not have: the
 %% non-voter rejoin of issue 12 is what closes that.)
 wiped_follower_repaired(Config) ->
-    Start = durable_starter(Config, "wf"),
-    Cs = [Start(I) || I <- [1, 2, 3]],
-    ok = raft_ref_main:set_peers([{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)]),
-    L = wait_leader(Cs, ?T),
-    [F | _] = Cs -- [L],
-    FId = maps:get(id, status(F)),
-    [op_ok = put_kv(subject(L), integer_to_binary(K), <<"x">>) || K <- lists:seq(1, 50)],
-    wait_applied(Cs, maps:get(commit_index, status(L))),
-    _ = cnode_test_lib:kill(F),
-    forget(F),
-    Data = filename:join(?config(priv_dir, Config), "wf" ++ integer_to_list(FId)),
+    #{start := Start, nodes := Cs, leader := L, follower := F, id := FId, data := Data} =
+        cluster_with_killed_follower(Config, "wf", 50),
     ok = file:del_dir_r(Data),
     F2 = Start(FId),
     0 = maps:get(log_length, status(F2)),

@@ -185,9 +185,9 @@ int ftruncate64(int fd, off_t size)
 }
 int ftruncate(int fd, off_t size) __attribute__((alias("ftruncate64")));
 
-int fsync(int fd)
+/* After a sync that succeeded, fd's journal is no longer needed. */
+static int after_sync(int fd, int r)
 {
-    int r = real_fsync(fd);
     pthread_mutex_lock(&mu);
     if (r == 0)
         synced(fd);
@@ -195,15 +195,8 @@ int fsync(int fd)
     return r;
 }
 
-int fdatasync(int fd)
-{
-    int r = real_fdatasync(fd);
-    pthread_mutex_lock(&mu);
-    if (r == 0)
-        synced(fd);
-    pthread_mutex_unlock(&mu);
-    return r;
-}
+int fsync(int fd) { return after_sync(fd, real_fsync(fd)); }
+int fdatasync(int fd) { return after_sync(fd, real_fdatasync(fd)); }
 
 #else /* LOSE_TOOL */
 
