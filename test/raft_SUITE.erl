@@ -703,4 +703,11 @@ bad_flags_and_files(Config) ->
     {1, O5} = Run(["--sname", cnode_test_lib:unique("cd"), "--cookie", "c", "--id", "1",
                    "--data-dir", Data]),
     {match, _} = re:run(O5, "is corrupt"),
+    %% raft_kv repair: its own bad arguments, a directory without a log
+    {2, O6} = Run(["repair"]),
+    {match, _} = re:run(O6, "--data-dir DIR is required"),
+    {2, O7} = Run(["repair", "--data-dir", Data, "--bogus"]),
+    {match, _} = re:run(O7, "unknown argument --bogus"),
+    {1, O8} = Run(["repair", "--data-dir", filename:join(Dir, "no_such_dir")]),
+    {match, _} = re:run(O8, "cannot open"),
     ok.
