@@ -181,8 +181,16 @@ flags(#{name := Name, cookie := Cookie}, Ctx, Peers, Trace) ->
 quote(S) -> "'" ++ lists:flatten(string:replace(S, "'", "'\\''", all)) ++ "'".
 
 %% The cluster's peers.json: every node's long name and id (and kind).
+%% Written once, before the first node starts: rewriting it for each node
+%% truncated it under a node already reading it (n1 saw an empty file).
 write_peers(Ctx) ->
     F = filename:join(cluster_dir(Ctx), "chatterbox_peers.json"),
+    case filelib:is_regular(F) of
+        true -> F;
+        false -> write_peers(F, Ctx)
+    end.
+
+write_peers(F, Ctx) ->
     Nodes = [maps:merge(#{name => list_to_binary(N), id => I},
                         case Impl of
                             <<"c">> -> #{kind => <<"c">>};

@@ -21,12 +21,12 @@
 -include_lib("common_test/include/ct.hrl").
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
--export([conformance/1, fast_faults/1, seed_faults/1, outlasting_partition/1, kill/1,
+-export([peers_file_written_once/1, conformance/1, fast_faults/1, seed_faults/1, outlasting_partition/1, kill/1,
          broken_nodes/1]).
 
 suite() -> [{timetrap, {minutes, 4}}].
 
-all() -> [conformance, fast_faults, seed_faults, outlasting_partition, kill, broken_nodes].
+all() -> [peers_file_written_once, conformance, fast_faults, seed_faults, outlasting_partition, kill, broken_nodes].
 
 init_per_suite(Config) ->
     Root = cnode_test_lib:root(),
@@ -114,6 +114,27 @@ count(Events, F) ->
     length([x || #{<<"process">> := <<"nemesis">>, <<"f">> := X} <- Events, X =:= F]).
 
 %% ---- the cases -------------------------------------------------------------
+
+%% The cluster's peers file is written before the first node starts and
+%% never again: rewriting it for each later node truncated it under a node
+%% already reading it ("not valid JSON (near byte 0)", CI, fast_faults).
+peers_file_written_once(Config) ->
+    Dir = ?config(priv_dir, Config),
+    Nodes = [#{name => "n" ++ integer_to_list(I) ++ "@10.99.0.1" ++ integer_to_list(I), id => I,
+               impl => <<"c">>, cookie => "ck", dir => filename:join(Dir, "n" ++ integer_to_list(I))}
+             || I <- [1, 2]],
+    Ctx = #{hosts => #{dir => Dir}, nodes => Nodes, cookie => "ck", bin_dir => "/nonexistent",
+            seed => 1, seconds => 1, workload => #{}},
+    [N1, N2] = Nodes,
+    Argv1 = cnode_check_chatterbox:argv(N1, Ctx),
+    Peers = filename:join(Dir, "chatterbox_peers.json"),
+    true = lists:member(Peers, Argv1),
+    {ok, #{<<"nodes">> := [_, _]}} = cnode_json:decode(element(2, file:read_file(Peers))),
+    ok = file:write_file(Peers, <<"as node 1 read it">>),
+    Argv2 = cnode_check_chatterbox:argv(N2, Ctx),
+    true = lists:member(Peers, Argv2),
+    {ok, <<"as node 1 read it">>} = file:read_file(Peers),
+    ok.
 
 %% No faults: all-C, all-Erlang, mixed and a template-started node.
 conformance(Config) ->
