@@ -7,8 +7,18 @@
  * node told that it is suspected, dead or gone refutes with a higher
  * incarnation; an update older than what we know is answered, when it names
  * its author, with what we know, so a node behind catches up.  A removed
- * node stays as a tombstone for tombstone_ms so that stale peer lists do not
- * bring it back; only its own higher incarnation does.
+ * node stays as a tombstone (a departed one for tombstone_ms, a failed one
+ * for reconnect_timeout_ms, pinged now and then) so that stale peer lists do
+ * not bring it back; only its own higher incarnation does.
+ *
+ * No removal on another's word: a `dead` starts or confirms a suspicion
+ * (its author counts as a suspecter), and only our own suspicion running
+ * out removes a member; a tombstone is reported to a node that still lists
+ * the member the same way.  A node we suspect is told so every period.  So
+ * a live member that can reach us refutes before we remove it, whatever
+ * the other side of a healed partition concluded; a crashed one is removed
+ * everywhere at about the same time, every node having had the suspicion's
+ * flood and its confirmations.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,7 +31,7 @@ const char *gc_msg_type_name(gc_msg_type t)
 {
     static const char *names[GC_MSG_TYPES] = {
         "chat", "peer_list", "ping", "pong", "join", "leave",
-        "alive", "suspect", "dead", "ping_req",
+        "alive", "suspect", "dead", "ping_req", "catch_up",
     };
     return (unsigned)t < GC_MSG_TYPES ? names[t] : "?";
 }
@@ -40,8 +50,11 @@ void gc_params_fill(gc_params *p)
     DEF(peer_list_ms, 2000);
     DEF(join_retry_ms, 1000);
     DEF(tombstone_ms, 60000);
+    DEF(reconnect_timeout_ms, 86400000);
     DEF(reconnect_ms, 5000);
-    DEF(dedup_ms, 60000);
+    DEF(sync_ms, 30000);
+    DEF(history_lines, 10000);
+    DEF(history_ms, 300000);
     DEF(late_ms, 250);
     DEF(lhm_max, 4);
     DEF(max_members, 10000);
@@ -99,6 +112,8 @@ static void emit_node(gc_core *c, gc_event_type type, const gc_member *m, const 
 void gc_set_status(gc_core *c, gc_member *m, gc_status st, uint64_t inc, uint64_t now)
 {
     int was_live = gc_is_live(m);
+    if (m->status == GC_ALIVE_ST && (st == GC_SUSPECT_ST || st == GC_DEAD_ST))
+        m->lost = m->heard;          /* lines since may not have reached us */
     m->status = (uint8_t)st;
     m->inc = inc;
     m->since = now;
@@ -131,6 +146,29 @@ static gc_member *member(gc_core *c, const char *name, uint64_t now)
     if (!m)
         gc_logf(c, "membership full (%u): %s ignored", c->p.max_members, name);
     return m;
+}
+
+/* A member we suspected or removed as failed refuted with its alive: we
+ * may have been cut off from it, so if it is our neighbour we ask it for
+ * the lines it showed since we last heard from it before the failure (and
+ * two periods more): {catch_up, Self, Ms}, a duration, since our clocks
+ * differ.  It answers from its history (gc_history.c).  Only the process
+ * that lost touch asks, so a restarted node, which remembers nothing, never
+ * gets lines its earlier life showed. */
+static void back_from_failure(gc_core *c, gc_member *m, uint64_t now)
+{
+    if (!m->in_view)
+        return;
+    uint64_t since = m->lost > 2ull * c->p.period_ms ? m->lost - 2ull * c->p.period_ms : 0;
+    gc_msg msg = { .type = GC_CATCH_UP, .node = c->me->name, .num = now - since };
+    gc_send(c, m, m->name, &msg);
+}
+
+/* Asked by the node itself, so answered whatever we think of it: it may
+ * still be a tombstone here, its refutation on the way. */
+static void on_catch_up(gc_core *c, const gc_msg *msg, uint64_t now)
+{
+    gc_history_resend(c, msg->node, msg->num < now ? now - msg->num : 0);
 }
 
 /* A new live member (unknown or a tombstone before). */
@@ -199,6 +237,10 @@ void gc_free(gc_core *c)
     gc_table_free(&c->members);
     gc_detect_free(c);
     gc_dedup_free(&c->dedup);
+    gc_history_free(&c->history);
+    for (size_t i = 0; i < c->nseeds; i++)
+        free(c->seeds[i]);
+    free(c->seeds);
     free(c->scratch);
     free(c);
 }
@@ -214,8 +256,9 @@ static void start_timers(gc_core *c, uint64_t now)
     c->next_period = now + jitter(c, c->p.period_ms);
     c->next_peer_list = now + jitter(c, c->p.peer_list_ms);
     c->next_reconnect = now + jitter(c, c->p.reconnect_ms);
+    c->next_sync = now + jitter(c, c->p.sync_ms);
     c->next_purge = now + c->p.tombstone_ms / 10;
-    c->dedup.rotate_at = now + c->p.dedup_ms;
+    c->dedup.rotate_at = now + c->p.history_ms;
 }
 
 static size_t live_count(const gc_core *c) { return c->members.live + 1; }
@@ -240,10 +283,24 @@ static void send_join(gc_core *c, uint64_t now)
     c->join_at = now + c->p.join_retry_ms;
 }
 
+/* Remembers a contact to ask again should we ever forget it. */
+static void add_seed(gc_core *c, const char *name)
+{
+    if (!gc_name_valid(name, strlen(name)) || strcmp(name, c->me->name) == 0)
+        return;
+    char **s = realloc(c->seeds, (c->nseeds + 1) * sizeof *s);
+    if (!s)
+        return;
+    c->seeds = s;
+    if ((s[c->nseeds] = strdup(name)))
+        c->nseeds++;
+}
+
 void gc_start(gc_core *c, uint64_t now, const char *contact)
 {
     start_timers(c, now);
     if (contact && gc_name_valid(contact, strlen(contact)) && strcmp(contact, c->me->name)) {
+        add_seed(c, contact);
         c->joining = 1;
         snprintf(c->contact, sizeof c->contact, "%s", contact);
         send_join(c, now);
@@ -262,6 +319,7 @@ void gc_start_with(gc_core *c, uint64_t now, const char *const *names, size_t n)
 {
     start_timers(c, now);
     for (size_t i = 0; i < n; i++) {
+        add_seed(c, names[i]);
         gc_member *m = member(c, names[i], now);
         if (m && !gc_is_live(m))
             admit(c, m, 0, now);
@@ -299,8 +357,10 @@ static void refute(gc_core *c, uint64_t heard, const char *by, uint64_t now)
 
 /* A node we suspect or removed talks to us: tell it, at most once a
  * period, so it can refute (it may have missed the flood, as a node that
- * was not yet running or was stopped does). */
-static void tell_status(gc_core *c, gc_member *m, uint64_t now)
+ * was not yet running or was stopped does).  A node we suspect is also
+ * told every period (gc_detect_period): a suspicion flooded while it was
+ * cut off from us would otherwise run out after the heal unrefuted. */
+void gc_tell_status(gc_core *c, gc_member *m, uint64_t now)
 {
     if (m->status == GC_ALIVE_ST || m->status == GC_UNKNOWN ||
         (m->told && now - m->told < c->p.period_ms))
@@ -338,7 +398,7 @@ void gc_declare_dead(gc_core *c, gc_member *m, uint64_t inc, const char *by, uin
     emit_node(c, GC_EV_DEAD, m, by);
     flood_update(c, GC_DEAD, m, inc, by, NULL);
     if (strcmp(by, c->me->name) == 0)
-        tell_status(c, m, now);      /* if it is only slow, it comes back */
+        gc_tell_status(c, m, now);      /* if it is only slow, it comes back */
 }
 
 static void on_alive(gc_core *c, const gc_msg *msg, uint64_t now)
@@ -353,12 +413,17 @@ static void on_alive(gc_core *c, const gc_msg *msg, uint64_t now)
         return;
     if (m->status == GC_UNKNOWN || ((m->status == GC_DEAD_ST || m->status == GC_LEFT_ST) &&
                                     msg->num > m->inc)) {
+        int failed = m->status == GC_DEAD_ST;
         admit(c, m, msg->num, now);
+        if (failed)
+            back_from_failure(c, m, now);
     } else if (gc_is_live(m) && msg->num > m->inc) {
         int was_suspect = m->status == GC_SUSPECT_ST;
         gc_set_status(c, m, GC_ALIVE_ST, msg->num, now);
-        if (was_suspect)
+        if (was_suspect) {
             emit_node(c, GC_EV_ALIVE, m, NULL);
+            back_from_failure(c, m, now);
+        }
     } else {
         if (msg->num < m->inc)
             c->stats.stale_updates++;
@@ -412,14 +477,12 @@ static void on_dead(gc_core *c, const gc_msg *msg, uint64_t now)
         send_update(c, GC_ALIVE, msg->other, m, m->inc, NULL);
         return;
     }
-    if (m->inc == 0 && msg->num > 0) {
-        /* we know it only by name (a peer list): this may be about an
-         * earlier life.  Suspect it instead, so that a live node refutes;
-         * a second report at this incarnation removes it. */
-        gc_suspect(c, m, msg->num, msg->other, now);
-        return;
-    }
-    gc_declare_dead(c, m, msg->num, msg->other, now);
+    /* Another's verdict is a suspicion (or one more confirmation of ours):
+     * it may come from the far side of a healed partition, or be about an
+     * earlier life of a node we know only by name.  Only our own suspicion
+     * running out removes a member, and a live one that can reach us
+     * refutes first. */
+    gc_suspect(c, m, msg->num, msg->other, now);
 }
 
 static void on_leave(gc_core *c, const gc_msg *msg, uint64_t now)
@@ -462,6 +525,23 @@ static void send_peer_list(gc_core *c, const char *to)
     gc_send(c, gc_table_find(&c->members, to), to, &msg);
 }
 
+/* A line shown: kept for resending, and, per sender, the highest id so
+ * far, so that a line older than one already shown is marked late. */
+static int shown(gc_core *c, const char *sender, uint64_t id, const char *text, size_t len,
+                 uint64_t now)
+{
+    gc_member *m = gc_table_find(&c->members, sender);
+    int late = 0;
+    if (m && m != c->me) {
+        late = id < m->last_id;
+        if (!late)
+            m->last_id = id;
+    }
+    c->stats.late += (uint64_t)late;
+    gc_history_add(c, sender, id, text, len, now);
+    return late;
+}
+
 static void on_chat(gc_core *c, const gc_msg *msg, uint64_t now)
 {
     if (gc_dedup_seen(c, msg->node, msg->num, now)) {
@@ -470,28 +550,26 @@ static void on_chat(gc_core *c, const gc_msg *msg, uint64_t now)
     }
     c->stats.chats_shown++;
     gc_event e = { .type = GC_EV_CHAT, .node = msg->node, .text = msg->text,
-                   .text_len = msg->text_len, .id = msg->num };
+                   .text_len = msg->text_len, .id = msg->num,
+                   .late = shown(c, msg->node, msg->num, msg->text, msg->text_len, now) };
     gc_emit(c, &e);
     gc_flood(c, msg, msg->node);
 }
 
 /* The sender of a peer list (it lists itself first) counts as live a node
- * we removed: tell it what we know, at most once a period per node.  If it
- * knows a newer life, it answers with that node's alive (or, told a leave,
- * floods it, and the node itself refutes); if not, it learns of the
- * removal. */
+ * we removed: tell it, at most once a period per node, as a suspicion at
+ * the incarnation we removed (memberlist takes a remote death the same
+ * way).  If it knows a newer life, it answers with that node's alive; if
+ * not, it suspects the node, which refutes if it is alive (we may be the
+ * side of a healed partition that could not reach it) and is removed in a
+ * suspicion's time if not. */
 static void check_tombstone(gc_core *c, gc_member *m, const char *sender, uint64_t now)
 {
     if (!sender || m->status == GC_UNKNOWN || gc_is_live(m) ||
         (m->told && now - m->told < c->p.period_ms))
         return;
     m->told = now;
-    if (m->status == GC_LEFT_ST) {
-        gc_msg msg = { .type = GC_LEAVE, .node = m->name };
-        gc_send(c, gc_table_find(&c->members, sender), sender, &msg);
-    } else {
-        send_update(c, GC_DEAD, sender, m, m->inc, c->me->name);
-    }
+    send_update(c, GC_SUSPECT, sender, m, m->inc, c->me->name);
 }
 
 static void on_peer_list(gc_core *c, const gc_msg *msg, uint64_t now)
@@ -519,7 +597,7 @@ static gc_member *heard_from(gc_core *c, const char *name, uint64_t now)
     if (m->status == GC_UNKNOWN)
         admit(c, m, 0, now);
     m->heard = now;
-    tell_status(c, m, now);
+    gc_tell_status(c, m, now);
     return m;
 }
 
@@ -536,7 +614,7 @@ static void on_pong(gc_core *c, const gc_msg *msg, uint64_t now)
     gc_member *m = gc_table_find(&c->members, msg->node);
     if (m && m->status != GC_UNKNOWN) {
         m->heard = now;
-        tell_status(c, m, now);
+        gc_tell_status(c, m, now);
     }
     gc_detect_pong(c, msg->node, now);
 }
@@ -573,6 +651,7 @@ void gc_recv(gc_core *c, uint64_t now, const gc_msg *msg)
     case GC_PONG:
     case GC_JOIN:
     case GC_PING_REQ:
+    case GC_CATCH_UP:
         if (about_me) {
             gc_logf(c, "%s claiming to be from us (%s) dropped", gc_msg_type_name(msg->type),
                     msg->node);
@@ -584,6 +663,8 @@ void gc_recv(gc_core *c, uint64_t now, const gc_msg *msg)
             on_pong(c, msg, now);
         else if (msg->type == GC_JOIN)
             on_join(c, msg, now);
+        else if (msg->type == GC_CATCH_UP)
+            on_catch_up(c, msg, now);
         else
             gc_detect_ping_req(c, msg->node, msg->other, now);
         break;
@@ -604,6 +685,7 @@ uint64_t gc_say(gc_core *c, uint64_t now, const char *text, size_t len)
         return 0;
     uint64_t id = c->id_base + ++c->seq;
     gc_dedup_seen(c, c->me->name, id, now);
+    shown(c, c->me->name, id, text, len, now);
     gc_event e = { .type = GC_EV_CHAT, .node = c->me->name, .text = text, .text_len = len,
                    .id = id, .mine = 1 };
     gc_emit(c, &e);
@@ -631,22 +713,55 @@ void gc_link_down(gc_core *c, uint64_t now, const char *node)
         gc_detect_link_down(c, m, now);
 }
 
-/* Pings one removed (not departed) node: after a partition heals, the two
- * sides find each other this way. */
-static void reconnect(gc_core *c, uint64_t now)
+/* A random member of a status (live: alive or suspect), NULL if none. */
+static gc_member *random_member(gc_core *c, int live, gc_status st)
 {
     gc_member *pick = NULL;
     uint64_t seen = 0;
     for (size_t i = 0; i < c->members.cap; i++) {
         gc_member *m = c->members.slot[i];
-        if (m && m->status == GC_DEAD_ST && gc_rand_below(c, ++seen) == 0)
+        if (m && m != c->me && (live ? gc_is_live(m) : m->status == st) &&
+            gc_rand_below(c, ++seen) == 0)
             pick = m;
     }
+    return pick;
+}
+
+/* Pings one node removed as failed: after a partition heals, the two sides
+ * find each other this way (it tells us we were removed, or we tell it).
+ * And asks one seed we no longer know at all to let us join: halves whose
+ * partition outlasted every tombstone merge through their contacts. */
+static void reconnect(gc_core *c, uint64_t now)
+{
+    gc_member *pick = random_member(c, 0, GC_DEAD_ST);
     if (pick) {
         gc_msg msg = { .type = GC_PING, .node = c->me->name };
         gc_send(c, pick, pick->name, &msg);
     }
+    const char *seed = NULL;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < c->nseeds; i++) {
+        gc_member *m = gc_table_find(&c->members, c->seeds[i]);
+        if ((!m || m->status == GC_UNKNOWN) && gc_rand_below(c, ++seen) == 0)
+            seed = c->seeds[i];
+    }
+    if (seed) {
+        gc_msg msg = { .type = GC_JOIN, .node = c->me->name };
+        gc_send(c, NULL, seed, &msg);
+    }
     (void)now;
+}
+
+/* Push/pull with a random live member, in view or not: our peer list, and
+ * a join, which it answers with its own. */
+static void sync_with(gc_core *c)
+{
+    gc_member *m = random_member(c, 1, GC_UNKNOWN);
+    if (!m)
+        return;
+    send_peer_list(c, m->name);
+    gc_msg msg = { .type = GC_JOIN, .node = c->me->name };
+    gc_send(c, m, m->name, &msg);
 }
 
 static void purge(gc_core *c, uint64_t now)
@@ -657,8 +772,8 @@ static void purge(gc_core *c, uint64_t now)
         n = 0;
         for (size_t i = 0; i < c->members.cap && n < 256; i++) {
             gc_member *m = c->members.slot[i];
-            if (m && (m->status == GC_DEAD_ST || m->status == GC_LEFT_ST) &&
-                now - m->since >= c->p.tombstone_ms)
+            if (m && ((m->status == GC_DEAD_ST && now - m->since >= c->p.reconnect_timeout_ms) ||
+                      (m->status == GC_LEFT_ST && now - m->since >= c->p.tombstone_ms)))
                 victims[n++] = m;
         }
         for (size_t i = 0; i < n; i++)
@@ -698,9 +813,15 @@ void gc_tick(gc_core *c, uint64_t now)
         if (c->joined)
             reconnect(c, now);
     }
+    if (now >= c->next_sync) {
+        c->next_sync = now + jitter(c, c->p.sync_ms);
+        if (c->joined)
+            sync_with(c);
+    }
     if (now >= c->next_purge) {
         c->next_purge = now + c->p.tombstone_ms / 10;
         purge(c, now);
+        gc_history_trim(c, now);
     }
     gc_dedup_tick(c, now);
 }
@@ -713,6 +834,7 @@ uint64_t gc_next_deadline(const gc_core *c)
 #define MIN(x) if ((x) < d) d = (x)
     MIN(c->next_peer_list);
     MIN(c->next_reconnect);
+    MIN(c->next_sync);
     MIN(c->next_purge);
     MIN(c->dedup.rotate_at);
     if (c->joined)

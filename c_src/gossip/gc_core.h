@@ -62,6 +62,8 @@ typedef enum gc_msg_type {
     GC_SUSPECT,      /* other suspects node at incarnation num: flooded */
     GC_DEAD,         /* other declared node dead at incarnation num: flooded */
     GC_PING_REQ,     /* node asks: probe other for me, relay its pong */
+    /* ours: after a partition */
+    GC_CATCH_UP,     /* node lost touch with us num ms ago: our lines since */
     GC_MSG_TYPES
 } gc_msg_type;
 
@@ -71,7 +73,8 @@ typedef struct gc_msg {
     const char  *other;          /* SUSPECT, DEAD: By; PING_REQ: Target */
     const char  *text;           /* CHAT: bytes (UTF-8), text_len of them */
     size_t       text_len;
-    uint64_t     num;            /* CHAT: Id; ALIVE/SUSPECT/DEAD: incarnation */
+    uint64_t     num;            /* CHAT: Id; ALIVE/SUSPECT/DEAD: incarnation;
+                                    CATCH_UP: ms */
     const char *const *list;     /* PEER_LIST: names */
     size_t       nlist;
 } gc_msg;
@@ -102,6 +105,8 @@ typedef struct gc_event {
     size_t        text_len;
     uint64_t      id;            /* CHAT: id; others: incarnation */
     int           mine;          /* CHAT: we said it */
+    int           late;          /* CHAT: shown after a newer line of its
+                                    sender (it came back after a partition) */
     int           rejoin;        /* JOIN: it had been removed */
     int           initial;       /* JOIN: learned with the membership as we
                                     joined (or started from a file) */
@@ -134,9 +139,15 @@ typedef struct gc_params {
     unsigned confirm_k;          /* confirmations expected (3) */
     unsigned peer_list_ms;       /* peer-list exchange period (2000) */
     unsigned join_retry_ms;      /* join again while unanswered (1000) */
-    unsigned tombstone_ms;       /* remember removed nodes (60000) */
-    unsigned reconnect_ms;       /* ping one removed node this often (5000) */
-    unsigned dedup_ms;           /* remember chat ids at least (60000) */
+    unsigned tombstone_ms;       /* remember departed nodes (60000) */
+    unsigned reconnect_timeout_ms;/* remember and retry failed nodes (24 h) */
+    unsigned reconnect_ms;       /* ping one failed node, ask one forgotten
+                                    contact, this often (5000) */
+    unsigned sync_ms;            /* push/pull membership with a random
+                                    member this often (30000) */
+    unsigned history_lines;      /* lines kept to resend after a heal (10000) */
+    unsigned history_ms;         /* ... shown at most this long ago (300000);
+                                    also the least time chat ids are kept */
     unsigned late_ms;            /* a tick this late means we were stalled (250) */
     unsigned lhm_max;            /* local health: timeouts up to x(1+lhm_max) (4) */
     unsigned max_members;        /* membership bound (10000) */
@@ -158,6 +169,7 @@ typedef struct gc_stats {
     uint64_t sent[GC_MSG_TYPES], received[GC_MSG_TYPES];
     uint64_t chats_shown, duplicates, stale_updates, refutations;
     uint64_t probes, probes_failed, indirect_probes, suspicions, removals;
+    uint64_t late, resent;       /* lines shown late; lines resent after a heal */
 } gc_stats;
 
 /* ---- lifecycle and events -------------------------------------------------- */
@@ -169,7 +181,9 @@ void     gc_free(gc_core *c);
 /* Start alone (contact NULL) or by joining through contact. */
 void gc_start(gc_core *c, uint64_t now, const char *contact);
 /* Start with a known membership (a cluster file): names other than ours
- * become members at incarnation 0, quietly. */
+ * become members at incarnation 0, quietly.  The contact and the file's
+ * names are this node's seeds: one it no longer knows at all (a partition
+ * outlasted every tombstone) is asked to join us every reconnect_ms. */
 void gc_start_with(gc_core *c, uint64_t now, const char *const *names, size_t n);
 
 void gc_recv(gc_core *c, uint64_t now, const gc_msg *m);

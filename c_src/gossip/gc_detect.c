@@ -58,6 +58,8 @@ void gc_detect_period(gc_core *c, uint64_t now)
 {
     for (size_t i = 0; i < c->nview; i++)
         probe_start(c, c->view[i], now);
+    for (size_t i = 0; i < c->nsusp; i++)
+        gc_tell_status(c, c->susp[i].m, now);
 }
 
 void gc_detect_link_down(gc_core *c, gc_member *m, uint64_t now)

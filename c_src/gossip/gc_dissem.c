@@ -4,8 +4,9 @@
  * A message is flooded by each node whose state it changes, once, to every
  * neighbour, so it crosses each overlay edge at most twice and reaches every
  * node the overlay connects.  Chat lines are recognised by (sender, id),
- * kept as a 64-bit digest in two generations: a generation lives dedup_ms,
- * so an id is remembered for between one and two dedup_ms, far longer than
+ * kept as a 64-bit digest in two generations: a generation lives history_ms,
+ * so an id is remembered for between one and two history_ms (as long as
+ * any node keeps the line to resend it after a heal), far longer than
  * any flood lasts.
  */
 #include <stdlib.h>
@@ -83,7 +84,7 @@ void gc_dedup_tick(gc_core *c, uint64_t now)
 {
     if (now >= c->dedup.rotate_at) {
         rotate(&c->dedup);
-        c->dedup.rotate_at = now + c->p.dedup_ms;
+        c->dedup.rotate_at = now + c->p.history_ms;
     }
 }
 
@@ -96,7 +97,7 @@ int gc_dedup_seen(gc_core *c, const char *sender, uint64_t id, uint64_t now)
         return 1;
     if (d->cur.count >= GC_IDSET_MAX) {
         rotate(d);
-        d->rotate_at = now + c->p.dedup_ms;
+        d->rotate_at = now + c->p.history_ms;
     }
     if (idset_add(&d->cur, k) < 0)
         gc_logf(c, "out of memory for chat ids: duplicates possible");

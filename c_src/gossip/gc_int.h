@@ -5,6 +5,8 @@
  *   gc_ring.c     the overlay: ring positions and the view
  *   gc_detect.c   the failure detector: probes, relays, suspicion, health
  *   gc_dissem.c   flooding and chat de-duplication
+ *   gc_history.c  the lines shown lately, resent to a node back from a
+ *                 partition
  */
 #ifndef GC_INT_H
 #define GC_INT_H
@@ -21,6 +23,8 @@ typedef struct gc_member {
     uint64_t heard;              /* last first-hand message from it */
     uint64_t contacted;          /* last message we sent it outside the view */
     uint64_t told;               /* last time we told it it was removed */
+    uint64_t lost;               /* heard, when we began to suspect it */
+    uint64_t last_id;            /* highest chat id shown from it */
     uint8_t  status;             /* gc_status */
     uint8_t  in_view;
     uint16_t len;
@@ -81,6 +85,21 @@ typedef struct gc_dedup {
     uint64_t rotate_at;
 } gc_dedup;
 
+/* ---- lines shown, kept to resend after a heal ------------------------------ */
+
+typedef struct gc_line {
+    uint64_t id, shown;          /* shown: our time when we showed it */
+    size_t   text_len;
+    uint16_t sender_len;
+    char     data[];             /* sender, NUL, text */
+} gc_line;
+
+typedef struct gc_history {
+    gc_line **ring;              /* oldest at head */
+    size_t    cap, head, count;
+    size_t    bytes;             /* of the lines' text and names */
+} gc_history;
+
 /* ---- the core -------------------------------------------------------------- */
 
 typedef struct gc_ring_nb {
@@ -113,7 +132,10 @@ struct gc_core {
     unsigned    lhm;             /* local health multiplier */
 
     gc_dedup    dedup;
-    uint64_t    next_period, next_peer_list, next_purge, next_reconnect;
+    gc_history  history;
+    char      **seeds;           /* contacts to ask again if forgotten */
+    size_t      nseeds;
+    uint64_t    next_period, next_peer_list, next_purge, next_reconnect, next_sync;
 
     const char **scratch;        /* name lists for peer_list */
     size_t      scratch_cap;
@@ -129,6 +151,7 @@ void     gc_logf(gc_core *c, const char *fmt, ...) __attribute__((format(printf,
 void     gc_set_status(gc_core *c, gc_member *m, gc_status st, uint64_t inc, uint64_t now);
 void     gc_suspect(gc_core *c, gc_member *m, uint64_t inc, const char *by, uint64_t now);
 void     gc_declare_dead(gc_core *c, gc_member *m, uint64_t inc, const char *by, uint64_t now);
+void     gc_tell_status(gc_core *c, gc_member *m, uint64_t now);
 
 /* gc_ring.c */
 void gc_ring_added(gc_core *c, gc_member *m);
@@ -155,5 +178,12 @@ void gc_flood(gc_core *c, const gc_msg *m, const char *skip);
 int  gc_dedup_seen(gc_core *c, const char *sender, uint64_t id, uint64_t now);
 void gc_dedup_tick(gc_core *c, uint64_t now);
 void gc_dedup_free(gc_dedup *d);
+
+/* gc_history.c */
+void gc_history_add(gc_core *c, const char *sender, uint64_t id, const char *text, size_t len,
+                    uint64_t now);
+void gc_history_trim(gc_core *c, uint64_t now);
+void gc_history_resend(gc_core *c, const char *to, uint64_t since);
+void gc_history_free(gc_history *h);
 
 #endif

@@ -98,6 +98,8 @@ static void event_json(gc_out *o, const gc_event *e)
         add_u64(j, "id", e->id);
         if (e->mine)
             cJSON_AddTrueToObject(j, "mine");
+        if (e->late)
+            cJSON_AddTrueToObject(j, "late");
         break;
     }
     case GC_EV_JOINED:
@@ -126,7 +128,7 @@ static void event_text(gc_out *o, const gc_event *e)
     case GC_EV_CHAT:
         fprintf(f, "[%s] ", e->node);
         put_safe(f, e->text, e->text_len);
-        fputc('\n', f);
+        fputs(e->late ? " (late)\n" : "\n", f);
         break;
     case GC_EV_JOIN:
         if (e->initial)

@@ -116,6 +116,7 @@ static const shape shapes[] = {
     { GC_SUSPECT,  "suspect",  "{suspect, ~b, ~u, ~b}", "{suspect, Node, Incarnation, By}" },
     { GC_DEAD,     "dead",     "{dead, ~b, ~u, ~b}",  "{dead, Node, Incarnation, By}" },
     { GC_PING_REQ, "ping_req", "{ping_req, ~b, ~b}",  "{ping_req, Sender, Target}" },
+    { GC_CATCH_UP, "catch_up", "{catch_up, ~b, ~u}",  "{catch_up, Node, Ms}" },
 };
 
 static int decode_named(gc_wire_in *in, const shape *s, const cn_term *t, gc_msg *m, char *err,
@@ -127,6 +128,7 @@ static int decode_named(gc_wire_in *in, const shape *s, const cn_term *t, gc_msg
     int ok;
     switch (s->type) {
     case GC_ALIVE:
+    case GC_CATCH_UP:
         ok = cn_term_match(t, s->pattern, &a, &alen, &num);
         break;
     case GC_SUSPECT:
@@ -229,6 +231,7 @@ void gc_wire_encode(cn_buf *b, const gc_msg *m)
         cn_term_put_nil(b);
         return;
     case GC_ALIVE:
+    case GC_CATCH_UP:
         cn_term_put_tuple(b, 3);
         cn_term_put_atom(b, tag);
         put_name(b, m->node);

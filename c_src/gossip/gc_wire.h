@@ -6,6 +6,7 @@
  *   {ping, Sender}     {pong, Sender}   {join, Node}     {leave, Node}
  *   {alive, Node, Incarnation}          {suspect, Node, Incarnation, By}
  *   {dead, Node, Incarnation, By}       {ping_req, Sender, Target}
+ *   {catch_up, Node, Ms}
  *
  * Decoding checks everything: the shape, that names are node names, that a
  * text is UTF-8 and not too long, that numbers fit in 64 bits.  Anything

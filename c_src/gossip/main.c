@@ -26,7 +26,7 @@
 enum {
     OPT_JOIN = 1, OPT_PEERS, OPT_JSON, OPT_INPUT, OPT_SAY, OPT_STAY, OPT_LOG, OPT_SEED,
     OPT_RINGS, OPT_PERIOD, OPT_PING_TIMEOUT, OPT_INDIRECT, OPT_SUSPECT_MIN, OPT_SUSPECT_MAX,
-    OPT_PEER_LIST, OPT_HELP,
+    OPT_PEER_LIST, OPT_SYNC, OPT_RECONNECT_TIMEOUT, OPT_HISTORY, OPT_HISTORY_SECONDS, OPT_HELP,
 };
 
 #define MAX_SAY 1024
@@ -52,6 +52,10 @@ static void usage(FILE *f)
             "  --suspect-min MS     suspicion timeout when confirmed (default 1500)\n"
             "  --suspect-max MS     suspicion timeout unconfirmed (default 6000)\n"
             "  --peer-list MS       peer-list exchange period (default 2000)\n"
+            "  --sync MS            push/pull membership with a random member (default 30000)\n"
+            "  --reconnect-timeout S  keep retrying a failed member this long (default 86400)\n"
+            "  --history N          lines kept to resend after a partition heals (default 10000)\n"
+            "  --history-seconds S  ... shown at most S seconds ago (default 300)\n"
             "commands: /peers  /quit  /wait N  /help\n"
             CN_CLI_USAGE);
 }
@@ -78,6 +82,14 @@ static int ms(const char *flag, const char *arg, unsigned *out, long min, long m
         return bad(flag, arg);
     *out = (unsigned)v;
     return 0;
+}
+
+/* Seconds, kept in ms (at most 49 days). */
+static int secs(const char *flag, const char *arg, unsigned *out)
+{
+    int r = ms(flag, arg, out, 1, 4000000);
+    *out *= 1000;
+    return r;
 }
 
 /* One option: 0 ok, 1 help, -1 bad (reported). */
@@ -109,6 +121,11 @@ static int apply(opts *o, int c, const char *arg)
     case OPT_SUSPECT_MIN:  return ms("--suspect-min", arg, &p->suspect_min_ms, 1, 3600000);
     case OPT_SUSPECT_MAX:  return ms("--suspect-max", arg, &p->suspect_max_ms, 1, 3600000);
     case OPT_PEER_LIST:    return ms("--peer-list", arg, &p->peer_list_ms, 10, 3600000);
+    case OPT_SYNC:         return ms("--sync", arg, &p->sync_ms, 10, 86400000);
+    case OPT_RECONNECT_TIMEOUT:
+        return secs("--reconnect-timeout", arg, &p->reconnect_timeout_ms);
+    case OPT_HISTORY:      return ms("--history", arg, &p->history_lines, 1, 10000000);
+    case OPT_HISTORY_SECONDS: return secs("--history-seconds", arg, &p->history_ms);
     case OPT_HELP:
     case 'h':
         return 1;
@@ -140,6 +157,10 @@ static int parse(opts *o, int argc, char **argv)
         { "suspect-min", required_argument, 0, OPT_SUSPECT_MIN },
         { "suspect-max", required_argument, 0, OPT_SUSPECT_MAX },
         { "peer-list", required_argument, 0, OPT_PEER_LIST },
+        { "sync", required_argument, 0, OPT_SYNC },
+        { "reconnect-timeout", required_argument, 0, OPT_RECONNECT_TIMEOUT },
+        { "history", required_argument, 0, OPT_HISTORY },
+        { "history-seconds", required_argument, 0, OPT_HISTORY_SECONDS },
         { "help", no_argument, 0, OPT_HELP },
         { 0, 0, 0, 0 },
     };
