@@ -12,8 +12,12 @@
 %% successor and predecessor on R hash rings (gossip_ref_ring).  Failure
 %% detection: SWIM probes, ping_req, suspicion with Lifeguard's shrinking
 %% timeout and local health.  Dissemination: flooding over the view with
-%% dedup by {Sender, Id}.  The C core's comments have the rules; this module
-%% follows them one for one.
+%% dedup by {Sender, Id}.  Partitions: removed members are kept (and pinged)
+%% for reconnect_timeout, seeds we know nothing of any more are asked to let
+%% us in again, membership is pushed and pulled with a random member every
+%% sync period, and a member that returns from a removal gets the lines it
+%% may have missed from our history.  The C core's comments have the rules;
+%% this module follows them one for one.
 %%
 %% Events go to a listener pid as {gossip_event, NodeBin, Map}, Map being
 %% exactly what the C node's JSON line for the event decodes to (binary keys,
@@ -29,8 +33,11 @@
 -define(DEFAULTS, #{rings => 3, period => 500, ping_timeout => 300, indirect_timeout => 500,
                     indirect_k => 3, suspect_min => 1500, suspect_max => 6000, confirm_k => 3,
                     peer_list => 2000, join_retry => 1000, tombstone => 60000,
-                    reconnect => 5000, dedup => 60000, late => 250, lhm_max => 4,
-                    max_members => 10000}).
+                    reconnect_timeout => 86400000, reconnect => 5000, sync => 30000,
+                    history => 10000, history_ms => 300000,
+                    %% ids kept 300-600 s, at least history_ms: a line still
+                    %% in some node's history is never shown twice
+                    dedup => 300000, late => 250, lhm_max => 4, max_members => 10000}).
 -define(MAX_TEXT, 65536).
 -define(MAX_RELAYS, 64).
 
@@ -38,13 +45,17 @@
 
 -record(st, {self, pos, inc, id_base, seq = 0, p,
              members = #{},            % Name => #m{}
+             seeds = [],               % [Name]: our join contact
              ring = [], view = [],     % [{R, Succ, Pred}], [Name]
              joined = false, joining = false, contact, join_at = 0, leaving = false,
              probes = #{},             % Name => {Deadline, direct | indirect}
              relays = [],              % [{Requester, Target, Expires}]
              susp = #{},               % Name => {Inc, Started, Deadline, [By], Expect}
              lhm = 0, seen = {#{}, #{}}, rotate_at = 0,
+             history = queue:new(), history_n = 0,   % {Shown, Sender, Text, Id}, oldest first
+             top_id = #{},             % Sender => highest chat id shown
              next_period = 0, next_peer_list = 0, next_reconnect = 0, next_purge = 0,
+             next_sync = 0,
              armed = infinity, listener, out = none, rand,
              stats = #{msgs_in => 0, msgs_out => 0, bytes_in => 0, bytes_out => 0, junk => 0,
                        duplicates => 0, suspicions => 0, removals => 0, refutations => 0}}).
@@ -67,16 +78,26 @@ main() -> main_run(init:get_plain_arguments()).
 main(Args) -> main_run(Args).
 
 main_run(Args) ->
-    {Join, Out} = main_args(Args, undefined, text),
-    {ok, _} = start(#{join => Join, out => Out}),
+    {ok, _} = start(main_args(Args, #{out => text, params => #{}})),
     io:format("ready ~s~n", [node()]),
     input_loop(),
     halt(0).
 
-main_args(["--join", N | R], _, O) -> main_args(R, full_name(N), O);
-main_args(["--json" | R], J, _) -> main_args(R, J, json);
-main_args([], J, O) -> {J, O};
-main_args([A | _], _, _) -> io:format(standard_error, "gossip_ref: bad argument ~s~n", [A]), halt(2).
+%% The C node's partition flags: {Flag, Param, ms per unit}.
+-define(FLAGS, [{"--sync", sync, 1}, {"--reconnect-timeout", reconnect_timeout, 1000},
+                {"--history", history, 1}, {"--history-seconds", history_ms, 1000}]).
+
+main_args(["--join", N | R], O) -> main_args(R, O#{join => full_name(N)});
+main_args(["--json" | R], O) -> main_args(R, O#{out => json});
+main_args([F, V | R] = A, #{params := P} = O) ->
+    case {lists:keyfind(F, 1, ?FLAGS), string:to_integer(V)} of
+        {{_, K, Unit}, {N, ""}} when N > 0 -> main_args(R, O#{params := P#{K => N * Unit}});
+        _ -> bad_arg(A)
+    end;
+main_args([], O) -> O;
+main_args(A, _) -> bad_arg(A).
+
+bad_arg([A | _]) -> io:format(standard_error, "gossip_ref: bad argument ~s~n", [A]), halt(2).
 
 full_name(N) ->
     case lists:member($@, N) of
@@ -115,7 +136,7 @@ init(Opts) ->
     S1 = start_timers(S0, Now),
     S = case maps:get(join, Opts, undefined) of
             undefined -> emit(#{event => joined, count => 1}, S1#st{joined = true});
-            J -> send_join(S1#st{joining = true, contact = to_bin(J)}, Now)
+            J -> send_join(S1#st{joining = true, contact = to_bin(J), seeds = [to_bin(J)]}, Now)
         end,
     {ok, arm(S)}.
 
@@ -130,10 +151,9 @@ handle_call({say, Text}, _From, S) when is_binary(Text) ->
         andalso not S#st.leaving of
         true ->
             Id = S#st.id_base + S#st.seq + 1,
-            S1 = mark_seen(S#st.self, Id, S#st{seq = S#st.seq + 1}),
-            S2 = emit(#{event => chat, from => S#st.self, text => Text, id => Id, mine => true}, S1),
-            S3 = flood({chat, S#st.self, Text, Id}, undefined, S2),
-            {reply, {ok, Id}, arm(S3)};
+            S1 = show_chat(S#st.self, Text, Id, true, S#st{seq = S#st.seq + 1}),
+            S2 = flood({chat, S#st.self, Text, Id}, undefined, S1),
+            {reply, {ok, Id}, arm(S2)};
         false ->
             {reply, {error, <<"not sent (empty, too long, not UTF-8, or leaving)">>}, S}
     end;
@@ -264,7 +284,9 @@ emit(Ev0, #st{self = Self} = S) ->
     end,
     S.
 
-text(#{event := chat, from := F, text := T}) -> io:format("[~s] ~ts~n", [F, T]);
+text(#{event := chat, from := F, text := T} = E) ->
+    Late = case maps:get(late, E, false) of true -> " (late)"; false -> "" end,
+    io:format("[~s] ~ts~s~n", [F, T, Late]);
 text(#{event := join, initial := true}) -> ok;
 text(#{event := join, node := N} = E) ->
     io:format("* ~s ~s~n", [N, case maps:get(rejoin, E, false) of true -> "is back"; _ -> "joined" end]);
@@ -291,13 +313,15 @@ start_timers(S0, Now) ->
     {A, S1} = jitter(maps:get(period, P), S0),
     {B, S2} = jitter(maps:get(peer_list, P), S1),
     {C, S3} = jitter(maps:get(reconnect, P), S2),
-    S3#st{next_period = Now + A, next_peer_list = Now + B, next_reconnect = Now + C,
-          next_purge = Now + maps:get(tombstone, P) div 10,
+    {D, S4} = jitter(maps:get(sync, P), S3),
+    S4#st{next_period = Now + A, next_peer_list = Now + B, next_reconnect = Now + C,
+          next_sync = Now + D, next_purge = Now + maps:get(tombstone, P) div 10,
           rotate_at = Now + maps:get(dedup, P)}.
 
 next_deadline(#st{leaving = true}) -> infinity;
 next_deadline(S) ->
-    Ds = [S#st.next_peer_list, S#st.next_reconnect, S#st.next_purge, S#st.rotate_at]
+    Ds = [S#st.next_peer_list, S#st.next_reconnect, S#st.next_sync, S#st.next_purge,
+          S#st.rotate_at]
         ++ [S#st.next_period || S#st.joined]
         ++ [S#st.join_at || S#st.joining]
         ++ [D || {D, _} <- maps:values(S#st.probes)]
@@ -346,9 +370,8 @@ tick(S0, Now) ->
                  {J2, Sp} = jitter(maps:get(peer_list, P), S4),
                  Sp2 = Sp#st{next_peer_list = Now + J2},
                  case Sp2#st.joined andalso Sp2#st.view =/= [] of
-                     true ->
-                         {I, R} = rand:uniform_s(length(Sp2#st.view), Sp2#st.rand),
-                         send_peer_list(lists:nth(I, Sp2#st.view), Sp2#st{rand = R});
+                     true -> {To, Sp3} = random_one(Sp2#st.view, Sp2),
+                             send_peer_list(To, Sp3);
                      false -> Sp2
                  end;
              false -> S4
@@ -359,14 +382,20 @@ tick(S0, Now) ->
                  reconnect(Sr#st{next_reconnect = Now + J3});
              false -> S5
          end,
-    S7 = case Now >= S6#st.next_purge of
-             true -> purge(S6#st{next_purge = Now + maps:get(tombstone, P) div 10}, Now);
+    S7 = case Now >= S6#st.next_sync of
+             true ->
+                 {J4, Ss} = jitter(maps:get(sync, P), S6),
+                 sync(Ss#st{next_sync = Now + J4});
              false -> S6
          end,
-    case Now >= S7#st.rotate_at of
-        true -> {Cur, _} = S7#st.seen,
-                S7#st{seen = {#{}, Cur}, rotate_at = Now + maps:get(dedup, P)};
-        false -> S7
+    S8 = case Now >= S7#st.next_purge of
+             true -> purge(S7#st{next_purge = Now + maps:get(tombstone, P) div 10}, Now);
+             false -> S7
+         end,
+    case Now >= S8#st.rotate_at of
+        true -> {Cur, _} = S8#st.seen,
+                S8#st{seen = {#{}, Cur}, rotate_at = Now + maps:get(dedup, P)};
+        false -> S8
     end.
 
 %% Drops connections to members that are neither neighbours nor in touch
@@ -385,21 +414,46 @@ prune(S, Now) ->
 recent(undefined, _, _) -> false;
 recent(T, Now, Grace) -> Now - T < Grace.
 
+%% Pings one removed (not departed) node, so that the two sides of a healed
+%% partition find each other; and asks one seed we know nothing of any more
+%% (purged, or never known) to let us in again, so that sides that have
+%% forgotten each other still merge through it (its peer list).
 reconnect(#st{joined = false} = S) -> S;
-reconnect(S) ->
-    case [N || {N, #m{status = dead}} <- maps:to_list(S#st.members)] of
-        [] -> S;
-        Dead ->
-            {I, R} = rand:uniform_s(length(Dead), S#st.rand),
-            send(lists:nth(I, Dead), {ping, S#st.self}, S#st{rand = R})
+reconnect(S0) ->
+    S1 = case [N || {N, #m{status = dead}} <- maps:to_list(S0#st.members)] of
+             [] -> S0;
+             Dead -> {N, Sd} = random_one(Dead, S0),
+                     send(N, {ping, Sd#st.self}, Sd)
+         end,
+    case [N || N <- S1#st.seeds, N =/= S1#st.self, not maps:is_key(N, S1#st.members)] of
+        [] -> S1;
+        Lost -> {N2, Sl} = random_one(Lost, S1),
+                send(N2, {join, Sl#st.self}, Sl)
     end.
 
+%% Push/pull with one random live member (not only the view): our peer
+%% list, and a join so that it answers with its own.
+sync(#st{joined = false} = S) -> S;
+sync(S0) ->
+    case [N || {N, M} <- maps:to_list(S0#st.members), live(M)] of
+        [] -> S0;
+        Live -> {N, S} = random_one(Live, S0),
+                send(N, {join, S#st.self}, send_peer_list(N, S))
+    end.
+
+%% Tombstones: a node removed by failure is kept (and pinged by reconnect)
+%% for reconnect_timeout, a departed one for tombstone.
 purge(S, Now) ->
-    T = maps:get(tombstone, S#st.p),
+    P = S#st.p,
+    Keep = #{dead => maps:get(reconnect_timeout, P), left => maps:get(tombstone, P)},
     S#st{members = maps:filter(fun(_, #m{status = St, since = Since}) ->
-                                       not ((St =:= dead orelse St =:= left) andalso
-                                            Now - Since >= T)
+                                       not (maps:is_key(St, Keep) andalso
+                                            Now - Since >= maps:get(St, Keep))
                                end, S#st.members)}.
+
+random_one(L, S) ->
+    {I, R} = rand:uniform_s(length(L), S#st.rand),
+    {lists:nth(I, L), S#st{rand = R}}.
 
 %% ---- membership ------------------------------------------------------------------
 
@@ -443,12 +497,18 @@ refresh_view(S) ->
     {Ring, View} = gossip_ref_ring:neighbours(S#st.pos, Others, maps:get(rings, S#st.p)),
     S#st{ring = Ring, view = View, probes = maps:with(View, S#st.probes)}.
 
+%% M is the entry as it was before this message: a node back from a removal
+%% by failure gets the lines it may have missed (resend).
 admit(Name, M, Inc, S) ->
     Rejoin = M#m.status =:= dead orelse M#m.status =:= left,
     S1 = set_status(Name, M, alive, Inc, S),
     Ev = #{event => join, node => Name, incarnation => Inc},
-    emit(maps:merge(Ev, maps:from_list([{rejoin, true} || Rejoin] ++
-                                           [{initial, true} || not S#st.joined])), S1).
+    S2 = emit(maps:merge(Ev, maps:from_list([{rejoin, true} || Rejoin] ++
+                                                [{initial, true} || not S#st.joined])), S1),
+    case M#m.status of
+        dead -> resend(Name, M#m.heard, S2);
+        _ -> S2
+    end.
 
 joined(Via, S0) ->
     S1 = emit(maps:merge(#{event => joined, count => length(live_names(S0))},
@@ -634,9 +694,7 @@ recv({chat, Sender, _, Id} = Msg, S, _Now) ->
         true -> S#st{stats = bump(duplicates, 1, S#st.stats)};
         false ->
             {chat, _, Text, _} = Msg,
-            S1 = emit(#{event => chat, from => Sender, text => Text, id => Id},
-                      mark_seen(Sender, Id, S)),
-            flood(Msg, Sender, S1)
+            flood(Msg, Sender, show_chat(Sender, Text, Id, false, S))
     end;
 recv({peer_list, L}, S0, Now) ->
     Sender = case L of [F | _] when F =/= S0#st.self -> F; _ -> undefined end,
@@ -664,8 +722,7 @@ recv({ping, From}, S0, Now) ->
 recv({pong, From}, S0, Now) ->
     S1 = case maps:find(From, S0#st.members) of
              {ok, #m{status = unknown}} -> S0;
-             {ok, M} ->
-                 tell_status(From, M, put_m(From, M#m{heard = Now}, S0));
+             {ok, M} -> heard(From, M, Now, S0);
              error -> S0
          end,
     S2 = case maps:is_key(From, S1#st.probes) of
@@ -748,30 +805,35 @@ recv({suspect, N, I, By}, S, _) ->
         error -> S
     end;
 recv({dead, Self, I, By}, #st{self = Self} = S, _) -> refute(I, By, S);
-recv({dead, N, I, By}, S, _) ->
+recv({dead, N, I, By}, S, Now) ->
     case member(N, S) of
         {ok, #m{status = unknown} = M} -> set_status(N, M, dead, I, S);
         {ok, M} ->
+            Direct = recent(M#m.heard, Now, 2 * maps:get(period, S#st.p)),
             case live(M) of
                 false -> S;
                 true when I < M#m.inc -> send(By, {alive, N, M#m.inc}, S);
-                %% known only by name: maybe about an earlier life; suspect
-                %% it so a live node refutes (a second report removes it)
-                true when M#m.inc =:= 0, I > 0 -> suspect(N, I, By, S);
+                %% known only by name: maybe about an earlier life; or we
+                %% heard from it ourselves lately, which a stale claim from
+                %% across a partition cannot outweigh: suspect it, so a
+                %% live node refutes (a second report removes one known by
+                %% name; our own suspicion's timeout the other)
+                true when M#m.inc =:= 0, I > 0; Direct -> suspect(N, I, By, S);
                 true -> declare_dead(N, I, By, S)
             end;
         error -> S
     end.
 
-%% The peer list's sender counts as live a node we removed: tell it what
-%% we know (once a period per node); a newer life comes back as its alive.
+%% The peer list's sender counts as live a node we removed: tell it (once a
+%% period per node) as a suspicion, not a removal - our tombstone may be
+%% stale (as memberlist's push/pull merge takes a remote dead): the node, if
+%% alive, refutes, and a newer life comes back as its alive.
 check_tombstone(_, _, undefined, S, _) -> S;
 check_tombstone(N, #m{status = St, inc = Inc, told = T} = M, Sender, S, Now)
   when St =:= dead; St =:= left ->
-    Msg = case St of left -> {leave, N}; dead -> {dead, N, Inc, S#st.self} end,
     case recent(T, Now, maps:get(period, S#st.p)) of
         true -> S;
-        false -> send(Sender, Msg, put_m(N, M#m{told = Now}, S))
+        false -> send(Sender, {suspect, N, Inc, S#st.self}, put_m(N, M#m{told = Now}, S))
     end;
 check_tombstone(_, _, _, S, _) -> S.
 
@@ -782,10 +844,60 @@ heard_from(From, S0, Now) ->
                      unknown -> admit(From, M0, 0, S0);
                      _ -> S0
                  end,
-            M = maps:get(From, S1#st.members),
-            tell_status(From, M#m{heard = Now}, put_m(From, M#m{heard = Now}, S1));
+            heard(From, maps:get(From, S1#st.members), Now, S1);
         error -> S0
     end.
+
+%% First-hand contact.  A tombstone keeps the time of its last one before
+%% the removal: if it returns, the lines to resend are counted from there
+%% (its ping that makes us tell it it was removed must not move that).
+heard(Name, M0, Now, S) ->
+    M = case live(M0) of
+            true -> M0#m{heard = Now};
+            false -> M0
+        end,
+    tell_status(Name, M, put_m(Name, M, S)).
+
+%% ---- chat lines shown ------------------------------------------------------------
+
+%% Shows a line (Mine: typed here) and keeps it in the history.  It is late
+%% if its sender already had a later one shown (lines from us never are).
+show_chat(Sender, Text, Id, Mine, S0) ->
+    Now = now_ms(),
+    Top = maps:get(Sender, S0#st.top_id, -1),
+    Late = Sender =/= S0#st.self andalso Id < Top,
+    Ev = maps:from_list([{mine, true} || Mine] ++ [{late, true} || Late]),
+    S1 = emit(Ev#{event => chat, from => Sender, text => Text, id => Id},
+              mark_seen(Sender, Id, S0)),
+    trim_history(S1#st{top_id = (S1#st.top_id)#{Sender => max(Id, Top)},
+                       history = queue:in({Now, Sender, Text, Id}, S1#st.history),
+                       history_n = S1#st.history_n + 1}, Now).
+
+%% At most `history` lines, none older than history_ms: dropped from the old end.
+trim_history(#st{history = Q, history_n = N, p = P} = S, Now) ->
+    Max = maps:get(history, P),
+    MaxAge = maps:get(history_ms, P),
+    case queue:peek(Q) of
+        {value, {T, _, _, _}} when N > Max; Now - T > MaxAge ->
+            trim_history(S#st{history = queue:drop(Q), history_n = N - 1}, Now);
+        _ -> S
+    end.
+
+%% Name, removed by failure, is back: send it, in show order, the lines we
+%% showed since a little before our last first-hand contact with it (all
+%% we keep if there was none), except its own; it shows those it lacks and
+%% floods them on its side.
+resend(Name, Heard, S0) ->
+    S = trim_history(S0, now_ms()),
+    From = case Heard of
+               undefined -> undefined;
+               _ -> Heard - 2 * maps:get(period, S#st.p)
+           end,
+    lists:foldl(fun({T, Sender, Text, Id}, A) when Sender =/= Name,
+                                                    From =:= undefined orelse T >= From ->
+                        send(Name, {chat, Sender, Text, Id}, A);
+                   (_, A) -> A
+                end, S, queue:to_list(S#st.history)).
 
 %% ---- dedup -----------------------------------------------------------------------
 
