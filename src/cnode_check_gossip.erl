@@ -88,6 +88,11 @@
 %% (a removed node is pinged every 5 s): removals up to then are the
 %% partition's.
 -define(HEAL_MS, 10000).
+%% docs/gossip.md: a partition is found like a silent crash, but a node's
+%% own suspicion decides and may have no confirmation: the first probe
+%% after the cut (a period with its jitter), ping and indirect timeouts,
+%% suspect_max.
+-define(PARTITION_BOUND_MS, 550 + 300 + 500 + 6000).
 
 %% ---- nodes ---------------------------------------------------------------
 
@@ -307,7 +312,9 @@ check(_Ctx, Events) ->
     Logs = maps:from_list([{I, node_events(Log, clock())} || {I, #{log := Log}} <- Specs]),
     F = faults(Events),
     {Delivery, Lost, Lines} = delivery(Events, Ids, Logs, F),
-    {Detect, Timed} = detection(Ids, Names, Logs, F),
+    {Detect0, Timed0} = detection(Ids, Names, Logs, F),
+    {Detect, Timed} = partition_detection(Names, Logs, F, Detect0, Timed0),
+    Order = order(Ids, Logs),
     {False, Deaths, Unexplained} = false_deaths(Ids, ById, Logs, F),
     Conv = case ets:lookup(?TAB, settle) of
                [{_, {ok, _}}] -> ok;
@@ -325,6 +332,7 @@ check(_Ctx, Events) ->
                    _ -> "did not converge"
                end]),
     {[{<<"lines delivered exactly once">>, Delivery},
+      {<<"each sender's lines in order or marked late">>, Order},
       {<<"dead in time">>, Detect},
       {<<"no false deaths">>, False},
       {<<"members converged">>, Conv}],
@@ -353,8 +361,27 @@ faults(Events) ->
                             <- Events, V <- [maps:get(<<"value">>, E, <<>>)]],
     #{kills => windows(Nem, [<<"kill">>, <<"crash">>], <<"restart">>, End),
       stops => windows(Nem, [<<"pause">>], <<"resume">>, End),
-      partitions => [{A, B} || {_, A, B} <- windows(Nem, [<<"start_partition">>],
-                                                    <<"stop_partition">>, End)]}.
+      partitions => partitions(Events, End)}.
+
+%% [{From, To, Cut}]: Cut the node pairs {Low, High} that could not talk.
+%% One partition at a time; one still open at the end lasts until End.
+partitions(Events, End) ->
+    {Done, Open} =
+        lists:foldl(fun(#{<<"process">> := <<"nemesis">>, <<"f">> := <<"start_partition">>,
+                          <<"time">> := T} = E, {D, _}) ->
+                            Cut = [{min(X, Y), max(X, Y)} || [X, Y] <- maps:get(<<"cut">>, E, [])],
+                            {D, {T, Cut}};
+                       (#{<<"process">> := <<"nemesis">>, <<"f">> := <<"stop_partition">>,
+                          <<"time">> := T}, {D, {A, Cut}}) ->
+                            {[{A, T, Cut} | D], none};
+                       (_, Acc) -> Acc
+                    end, {[], none}, Events),
+    lists:reverse(case Open of
+                      none -> Done;
+                      {A, Cut} -> [{A, End, Cut} | Done]
+                  end).
+
+apart(X, Y, Cut) -> lists:member({min(X, Y), max(X, Y)}, Cut).
 
 windows(Nem, Opens, Close, End) ->
     {Done, Pending} =
@@ -494,6 +521,65 @@ detect({Kind, I, A, B, Bound}, Ids, Names, Logs, F) ->
             end
     end.
 
+%% A partition longer than its bound (+ tolerance): every node declares
+%% every node cut off from it dead within the bound (docs/gossip.md).
+%% Nodes killed or stopped meanwhile are not timed.
+partition_detection(Names, Logs, F = #{partitions := P}, Verdict, Timed) ->
+    Limit = ms(?PARTITION_BOUND_MS + ?TOLERANCE_MS),
+    Cases = [{A, X, Y} || {A, B, Cut} <- P, B - A >= Limit, {L, H} <- Cut,
+                          {X, Y} <- [{L, H}, {H, L}],
+                          not lists:any(fun({Q, R}) -> Q =< A + Limit andalso R >= A end,
+                                        down(X, F) ++ down(Y, F))],
+    Found = [{A, X, Y, first_dead(maps:get(X, Logs), maps:get(Y, Names), A, A + Limit)}
+             || {A, X, Y} <- Cases],
+    Late = [io_lib:format("partition at ~.3f s: n~b did not declare n~b dead within ~b ms "
+                          "(~b + ~b)", [A / 1.0e9, X, Y, ?PARTITION_BOUND_MS + ?TOLERANCE_MS,
+                                        ?PARTITION_BOUND_MS, ?TOLERANCE_MS])
+            || {A, X, Y, none} <- Found],
+    Ms = [(T - A) div 1000000 || {A, _, _, T} <- Found, T =/= none],
+    Timed1 = case Ms of
+                 [] -> Timed;
+                 _ -> Timed ++ [io_lib:format("partition ~b..~b ms", [lists:min(Ms), lists:max(Ms)])]
+             end,
+    case {Verdict, Late} of
+        {_, []} -> {Verdict, Timed1};
+        {ok, _} -> {{failed, lists:join("\n", Late)}, Timed1};
+        {{failed, Why}, _} -> {{failed, [Why, "\n" | lists:join("\n", Late)]}, Timed1}
+    end.
+
+%% Each node shows each sender's lines ("lS-K", K counting up) in the order
+%% said, except those marked late, which must be older than one it showed.
+order(Ids, Logs) ->
+    Problems = lists:append([order_problems(X, maps:get(X, Logs)) || X <- Ids]),
+    case Problems of
+        [] -> ok;
+        _ -> {failed, [io_lib:format("~b lines out of order~n", [length(Problems)]),
+                       lists:join("\n", lists:sublist(Problems, 20))]}
+    end.
+
+order_problems(X, Events) ->
+    Chats = [{S, K, maps:get(<<"late">>, E, false), T}
+             || E = #{<<"event">> := <<"chat">>, <<"text">> := Text, tn := T} <- Events,
+                {match, [S, K]} <- [re:run(Text, "^l([0-9]+)-([0-9]+)$",
+                                           [{capture, all_but_first, binary}])]],
+    {_, Problems} =
+        lists:foldl(fun({S, K0, Late, T}, {Newest, Acc}) ->
+                            K = binary_to_integer(K0),
+                            Top = maps:get(S, Newest, -1),
+                            Older = K < Top,
+                            Acc1 = case {Older, Late} of
+                                       {true, false} -> [io_lib:format("n~b showed l~s-~b after l~s-~b, not "
+                                                                      "marked late (~.3f s)",
+                                                                      [X, S, K, S, Top, T / 1.0e9]) | Acc];
+                                       {false, true} -> [io_lib:format("n~b marked l~s-~b late, but it was the "
+                                                                      "newest of n~s (~.3f s)",
+                                                                      [X, S, K, S, T / 1.0e9]) | Acc];
+                                       _ -> Acc
+                                   end,
+                            {Newest#{S => max(K, Top)}, Acc1}
+                    end, {#{}, []}, Chats),
+    lists:reverse(Problems).
+
 first_dead(Events, Name, From, To) ->
     case [T || #{<<"event">> := <<"dead">>, <<"node">> := N, tn := T} <- Events,
                N =:= Name, T >= From, T =< To] of
@@ -514,7 +600,7 @@ false_deaths(Ids, ById, Logs, F = #{kills := K, stops := S, partitions := P}) ->
     Clock = clock(),
     Dead = [{X, E} || X <- Ids, E = #{<<"event">> := <<"dead">>} <- maps:get(X, Logs)],
     Explained =
-        fun(#{<<"node">> := N, tn := T} = E) ->
+        fun(X, #{<<"node">> := N, tn := T} = E) ->
                 Inc = maps:get(<<"incarnation">>, E, 0),
                 Id = maps:get(N, ById, none),
                 Early = ms(?SUSPECT_MIN_MS - ?EARLY_MS),
@@ -530,12 +616,13 @@ false_deaths(Ids, ById, Logs, F = #{kills := K, stops := S, partitions := P}) ->
                                                  T >= A + Early andalso
                                                  T =< B + ms(?TOLERANCE_MS)
                                      end, S)
-                    orelse lists:any(fun({A, B}) ->
-                                             B - A >= Long andalso T >= A + Early andalso
+                    orelse lists:any(fun({A, B, Cut}) ->
+                                             apart(X, Id, Cut) andalso
+                                                 B - A >= Long andalso T >= A + Early andalso
                                                  T =< B + ms(?HEAL_MS)
                                      end, P)
         end,
-    Bad = [{X, E} || {X, E} <- Dead, not Explained(E)],
+    Bad = [{X, E} || {X, E} <- Dead, not Explained(X, E)],
     Verdict = case Bad of
                   [] -> ok;
                   _ -> {failed, [io_lib:format("~b of ~b dead events not explained by a kill, a stop "
@@ -551,7 +638,7 @@ unexplained(X, #{<<"node">> := N, tn := T} = E, #{kills := K, stops := S, partit
             || {W, L} <- [{"kill", K}, {"stop", S}], {J, A, B} <- L,
                T >= A - ms(5000), T =< B + ms(5000)] ++
         [io_lib:format("partition ~.3f-~.3f s", [A / 1.0e9, B / 1.0e9])
-         || {A, B} <- P, T >= A - ms(5000), T =< B + ms(5000)],
+         || {A, B, _} <- P, T >= A - ms(5000), T =< B + ms(5000)],
     io_lib:format("n~b: ~s dead at ~.3f s (by ~s, incarnation ~p); faults near: ~s",
                   [X, N, T / 1.0e9, maps:get(<<"by">>, E, <<"?">>),
                    maps:get(<<"incarnation">>, E, 0),

@@ -73,9 +73,11 @@ ids() -> lists:sort([I || {I, _} <- ets:tab2list(cnode_check_nodes)]).
 spec(I) -> [{I, S}] = ets:lookup(cnode_check_nodes, I), S.
 name(I) -> iolist_to_binary(["n", integer_to_list(I)]).
 
-note(F, Value) ->
-    cnode_check_history:add(#{process => nemesis, type => info, f => F,
-                              value => iolist_to_binary(Value)}).
+note(F, Value) -> note(F, Value, #{}).
+
+note(F, Value, Extra) ->
+    cnode_check_history:add(Extra#{process => nemesis, type => info, f => F,
+                                   value => iolist_to_binary(Value)}).
 
 %% Applies every part of a combined fault; undoes them in reverse.
 inject_all(Ctx, Parts) ->
@@ -91,7 +93,8 @@ inject(Ctx, <<"partition-", Shape/binary>>) ->
         none -> fun() -> ok end;
         {Cut, Text} ->
             ok = cnode_check_hosts:partition(maps:get(hosts, Ctx), Cut),
-            note(start_partition, [Shape, ": ", Text]),
+            %% the node pairs that cannot talk (either way), for checkers
+            note(start_partition, [Shape, ": ", Text], #{cut => cut_pairs(Cut)}),
             fun() ->
                     ok = cnode_check_hosts:heal(maps:get(hosts, Ctx)),
                     note(stop_partition, "healed")
@@ -176,6 +179,9 @@ halves(Ids) ->
     lists:split(length(S) div 2, S).
 
 pairs(A, B) -> [{X, Y} || X <- A, Y <- B].
+
+cut_pairs({cut, Pairs}) -> [[X, Y] || {X, Y} <- Pairs];
+cut_pairs({oneway, A, B}) -> [[X, Y] || {X, Y} <- pairs(A, B)].
 
 shuffle(L) -> [X || {_, X} <- lists:sort([{rand:uniform(), X} || X <- L])].
 
