@@ -7,6 +7,7 @@
 %%   {chat, Sender, Text, Id}      {peer_list, [Node]}     {ping, Sender}
 %%   {pong, Sender}   {join, Node}   {leave, Node}         {alive, Node, Inc}
 %%   {suspect, Node, Inc, By}      {dead, Node, Inc, By}   {ping_req, Sender, Target}
+%%   {catch_up, Node, Ms}
 %%
 %% (strings are UTF-8 binaries, node names like <<"alice@host">>).  Overlay:
 %% successor and predecessor on R hash rings (gossip_ref_ring).  Failure
@@ -15,9 +16,12 @@
 %% dedup by {Sender, Id}.  Partitions: removed members are kept (and pinged)
 %% for reconnect_timeout, seeds we know nothing of any more are asked to let
 %% us in again, membership is pushed and pulled with a random member every
-%% sync period, and a member that returns from a removal gets the lines it
-%% may have missed from our history.  The C core's comments have the rules;
-%% this module follows them one for one.
+%% sync period; a `dead` from another node only starts or confirms a
+%% suspicion (only our own suspicion running out removes), suspected members
+%% are told so every period, and a neighbour we suspected or removed that
+%% refutes is asked ({catch_up, Self, Ms}) for the lines it showed since we
+%% lost touch, which it sends from its history.  The C core's comments have
+%% the rules; this module follows them one for one.
 %%
 %% Events go to a listener pid as {gossip_event, NodeBin, Map}, Map being
 %% exactly what the C node's JSON line for the event decodes to (binary keys,
@@ -34,14 +38,19 @@
                     indirect_k => 3, suspect_min => 1500, suspect_max => 6000, confirm_k => 3,
                     peer_list => 2000, join_retry => 1000, tombstone => 60000,
                     reconnect_timeout => 86400000, reconnect => 5000, sync => 30000,
+                    %% history_ms is also how long a generation of chat
+                    %% ids lives: ids are kept 1-2 history_ms, so a line
+                    %% still in some node's history is never shown twice
                     history => 10000, history_ms => 300000,
-                    %% ids kept 300-600 s, at least history_ms: a line still
-                    %% in some node's history is never shown twice
-                    dedup => 300000, late => 250, lhm_max => 4, max_members => 10000}).
+                    late => 250, lhm_max => 4, max_members => 10000}).
 -define(MAX_TEXT, 65536).
 -define(MAX_RELAYS, 64).
+-define(HISTORY_BYTES, 32 bsl 20).   % names and text kept at most (C: GC_HISTORY_BYTES)
+-define(IDSET_MAX, 1 bsl 22).        % ids in a generation before an early rotation
 
--record(m, {pos, inc = 0, status = unknown, since = 0, heard, contacted, told}).
+%% heard: last first-hand message; lost: heard when it went from alive to
+%% suspect or dead (lines since may not have reached us).
+-record(m, {pos, inc = 0, status = unknown, since = 0, heard, lost, contacted, told}).
 
 -record(st, {self, pos, inc, id_base, seq = 0, p,
              members = #{},            % Name => #m{}
@@ -52,7 +61,9 @@
              relays = [],              % [{Requester, Target, Expires}]
              susp = #{},               % Name => {Inc, Started, Deadline, [By], Expect}
              lhm = 0, seen = {#{}, #{}}, rotate_at = 0,
-             history = queue:new(), history_n = 0,   % {Shown, Sender, Text, Id}, oldest first
+             started,                  % now_ms() at start: our clock's zero
+             history = queue:new(), history_n = 0, history_bytes = 0,
+                                       % {Shown, Sender, Text, Id}, oldest first
              top_id = #{},             % Sender => highest chat id shown
              next_period = 0, next_peer_list = 0, next_reconnect = 0, next_purge = 0,
              next_sync = 0,
@@ -131,7 +142,7 @@ init(Opts) ->
     Now = now_ms(),
     S0 = #st{self = Self, pos = gossip_ref_ring:positions(Self, maps:get(rings, P)),
              inc = os:system_time(millisecond), id_base = os:system_time(microsecond),
-             p = P, listener = maps:get(listener, Opts, undefined),
+             p = P, started = Now, listener = maps:get(listener, Opts, undefined),
              out = maps:get(out, Opts, none), rand = rand:seed_s(exsss, Seed)},
     S1 = start_timers(S0, Now),
     S = case maps:get(join, Opts, undefined) of
@@ -225,6 +236,8 @@ decode({T, N, I, By} = M) when (T =:= suspect orelse T =:= dead), is_integer(I),
     ok_if(name(N) andalso name(By), M, "malformed " ++ atom_to_list(T));
 decode({ping_req, S, T} = M) ->
     ok_if(name(S) andalso name(T), M, "malformed ping_req");
+decode({catch_up, N, Ms} = M) when is_integer(Ms), Ms >= 0, Ms < 1 bsl 64 ->
+    ok_if(name(N), M, "malformed catch_up");
 decode(_) ->
     {error, "not a gossip message"}.
 
@@ -316,7 +329,7 @@ start_timers(S0, Now) ->
     {D, S4} = jitter(maps:get(sync, P), S3),
     S4#st{next_period = Now + A, next_peer_list = Now + B, next_reconnect = Now + C,
           next_sync = Now + D, next_purge = Now + maps:get(tombstone, P) div 10,
-          rotate_at = Now + maps:get(dedup, P)}.
+          rotate_at = Now + maps:get(history_ms, P)}.
 
 next_deadline(#st{leaving = true}) -> infinity;
 next_deadline(S) ->
@@ -360,8 +373,13 @@ tick(S0, Now) ->
              true ->
                  {J, Sj} = jitter(maps:get(period, P), S2),
                  prune(Sj, Now),
-                 lists:foldl(fun(N, A) -> probe_start(N, A, Now) end,
-                             Sj#st{next_period = Now + J}, Sj#st.view);
+                 Sv = lists:foldl(fun(N, A) -> probe_start(N, A, Now) end,
+                                  Sj#st{next_period = Now + J}, Sj#st.view),
+                 %% every member we suspect is told so (at most once a
+                 %% period): a suspicion flooded while it was cut off from
+                 %% us would otherwise run out after the heal unrefuted
+                 lists:foldl(fun(N, A) -> tell_status(N, maps:get(N, A#st.members), A) end,
+                             Sv, maps:keys(Sv#st.susp));
              false -> S2
          end,
     S4 = detect_tick(S3, Now, Late),
@@ -389,12 +407,12 @@ tick(S0, Now) ->
              false -> S6
          end,
     S8 = case Now >= S7#st.next_purge of
-             true -> purge(S7#st{next_purge = Now + maps:get(tombstone, P) div 10}, Now);
+             true -> trim_history(purge(S7#st{next_purge = Now + maps:get(tombstone, P) div 10},
+                                        Now), Now);
              false -> S7
          end,
     case Now >= S8#st.rotate_at of
-        true -> {Cur, _} = S8#st.seen,
-                S8#st{seen = {#{}, Cur}, rotate_at = Now + maps:get(dedup, P)};
+        true -> rotate(S8, Now);
         false -> S8
     end.
 
@@ -481,7 +499,11 @@ put_m(Name, M, S) -> S#st{members = (S#st.members)#{Name => M}}.
 %% Status change; refreshes the view when the live set changes.
 set_status(Name, M0, St, Inc, S0) ->
     Was = live(M0),
-    M = M0#m{status = St, inc = Inc, since = now_ms()},
+    Lost = case M0#m.status =:= alive andalso (St =:= suspect orelse St =:= dead) of
+               true -> M0#m.heard;         % lines since may not have reached us
+               false -> M0#m.lost
+           end,
+    M = M0#m{status = St, inc = Inc, since = now_ms(), lost = Lost},
     S1 = put_m(Name, M, S0),
     S2 = case St of alive -> S1#st{susp = maps:remove(Name, S1#st.susp)}; _ -> S1 end,
     case {Was, live(M)} of
@@ -497,17 +519,34 @@ refresh_view(S) ->
     {Ring, View} = gossip_ref_ring:neighbours(S#st.pos, Others, maps:get(rings, S#st.p)),
     S#st{ring = Ring, view = View, probes = maps:with(View, S#st.probes)}.
 
-%% M is the entry as it was before this message: a node back from a removal
-%% by failure gets the lines it may have missed (resend).
+%% A new live member (unknown or a tombstone before).
 admit(Name, M, Inc, S) ->
     Rejoin = M#m.status =:= dead orelse M#m.status =:= left,
     S1 = set_status(Name, M, alive, Inc, S),
     Ev = #{event => join, node => Name, incarnation => Inc},
-    S2 = emit(maps:merge(Ev, maps:from_list([{rejoin, true} || Rejoin] ++
-                                                [{initial, true} || not S#st.joined])), S1),
-    case M#m.status of
-        dead -> resend(Name, M#m.heard, S2);
-        _ -> S2
+    emit(maps:merge(Ev, maps:from_list([{rejoin, true} || Rejoin] ++
+                                           [{initial, true} || not S#st.joined])), S1).
+
+%% A member we suspected or removed as failed refuted with its alive: we
+%% may have been cut off from it, so if it is our neighbour we ask it for
+%% the lines it showed since we last heard from it before the failure (and
+%% two periods more): {catch_up, Self, Ms}, a duration, since our clocks
+%% differ.  It answers from its history (catch_up/3).  Only the node that
+%% lost touch asks, so a restarted node never gets lines its earlier life
+%% showed.  Our clock's zero is our start (C: the event loop's clock), so
+%% "never heard" (or heard in our first two periods) asks for the lines it
+%% showed since we started.
+back_from_failure(Name, Now, S) ->
+    case lists:member(Name, S#st.view) of
+        false -> S;
+        true ->
+            Zero = S#st.started,
+            #m{lost = Lost} = maps:get(Name, S#st.members),
+            Since = case Lost of
+                        undefined -> Zero;
+                        _ -> max(Zero, Lost - 2 * maps:get(period, S#st.p))
+                    end,
+            send(Name, {catch_up, S#st.self, Now - Since}, S)
     end.
 
 joined(Via, S0) ->
@@ -712,6 +751,12 @@ recv({peer_list, L}, S0, Now) ->
 recv({T, Self}, #st{self = Self} = S, _) when T =:= ping; T =:= pong; T =:= join ->
     logger:info("gossip: ~p claiming to be from us dropped", [T]),
     S;
+recv({catch_up, Self, _}, #st{self = Self} = S, _) ->
+    logger:info("gossip: catch_up claiming to be from us dropped"),
+    S;
+%% Asked by the node itself, so answered whatever we think of it: it may
+%% still be a tombstone here, its refutation on the way.
+recv({catch_up, N, Ms}, S, Now) -> catch_up(N, Now - Ms, S);
 recv({ping_req, Self, _}, #st{self = Self} = S, _) -> S;
 recv({ping, From}, S0, Now) ->
     S1 = send(From, {pong, S0#st.self}, S0),
@@ -773,17 +818,23 @@ recv({alive, Self, I}, #st{self = Self} = S, _) ->
         true -> refute(I, undefined, S);
         false -> S
     end;
-recv({alive, N, I}, S0, _) ->
+recv({alive, N, I}, S0, Now) ->
     case member(N, S0) of
         {ok, M} ->
             Tomb = M#m.status =:= dead orelse M#m.status =:= left,
             if
                 M#m.status =:= unknown; Tomb andalso I > M#m.inc ->
-                    flood({alive, N, I}, N, admit(N, M, I, S0));
+                    S1 = admit(N, M, I, S0),
+                    S2 = case M#m.status of
+                             dead -> back_from_failure(N, Now, S1);
+                             _ -> S1
+                         end,
+                    flood({alive, N, I}, N, S2);
                 M#m.status =/= unknown, not Tomb, I > M#m.inc ->
                     S1 = set_status(N, M, alive, I, S0),
                     S2 = case M#m.status of
-                             suspect -> emit(#{event => alive, node => N, incarnation => I}, S1);
+                             suspect -> back_from_failure(N, Now, emit(#{event => alive, node => N,
+                                                                         incarnation => I}, S1));
                              _ -> S1
                          end,
                     flood({alive, N, I}, N, S2);
@@ -805,21 +856,19 @@ recv({suspect, N, I, By}, S, _) ->
         error -> S
     end;
 recv({dead, Self, I, By}, #st{self = Self} = S, _) -> refute(I, By, S);
-recv({dead, N, I, By}, S, Now) ->
+recv({dead, N, I, By}, S, _) ->
     case member(N, S) of
-        {ok, #m{status = unknown} = M} -> set_status(N, M, dead, I, S);
+        {ok, #m{status = unknown} = M} -> set_status(N, M, dead, I, S);   % a tombstone, quietly
         {ok, M} ->
-            Direct = recent(M#m.heard, Now, 2 * maps:get(period, S#st.p)),
             case live(M) of
                 false -> S;
                 true when I < M#m.inc -> send(By, {alive, N, M#m.inc}, S);
-                %% known only by name: maybe about an earlier life; or we
-                %% heard from it ourselves lately, which a stale claim from
-                %% across a partition cannot outweigh: suspect it, so a
-                %% live node refutes (a second report removes one known by
-                %% name; our own suspicion's timeout the other)
-                true when M#m.inc =:= 0, I > 0; Direct -> suspect(N, I, By, S);
-                true -> declare_dead(N, I, By, S)
+                %% another's verdict is a suspicion (or one more confirmation
+                %% of ours): it may come from the far side of a healed
+                %% partition, or be about an earlier life of a node we know
+                %% only by name.  Only our own suspicion running out removes
+                %% a member, and a live one that can reach us refutes first.
+                true -> suspect(N, I, By, S)
             end;
         error -> S
     end.
@@ -848,14 +897,10 @@ heard_from(From, S0, Now) ->
         error -> S0
     end.
 
-%% First-hand contact.  A tombstone keeps the time of its last one before
-%% the removal: if it returns, the lines to resend are counted from there
-%% (its ping that makes us tell it it was removed must not move that).
+%% First-hand contact (the lines to ask for after a failure count from
+%% `lost`, kept when it failed, so this moves nothing they depend on).
 heard(Name, M0, Now, S) ->
-    M = case live(M0) of
-            true -> M0#m{heard = Now};
-            false -> M0
-        end,
+    M = M0#m{heard = Now},
     tell_status(Name, M, put_m(Name, M, S)).
 
 %% ---- chat lines shown ------------------------------------------------------------
@@ -863,38 +908,60 @@ heard(Name, M0, Now, S) ->
 %% Shows a line (Mine: typed here) and keeps it in the history.  It is late
 %% if its sender already had a later one shown (lines from us never are).
 show_chat(Sender, Text, Id, Mine, S0) ->
-    Now = now_ms(),
+    Self = S0#st.self,
     Top = maps:get(Sender, S0#st.top_id, -1),
-    Late = Sender =/= S0#st.self andalso Id < Top,
+    Late = Sender =/= Self andalso Id < Top,
     Ev = maps:from_list([{mine, true} || Mine] ++ [{late, true} || Late]),
     S1 = emit(Ev#{event => chat, from => Sender, text => Text, id => Id},
               mark_seen(Sender, Id, S0)),
-    trim_history(S1#st{top_id = (S1#st.top_id)#{Sender => max(Id, Top)},
-                       history = queue:in({Now, Sender, Text, Id}, S1#st.history),
-                       history_n = S1#st.history_n + 1}, Now).
+    S2 = case Sender =:= Self orelse Late of
+             true -> S1;
+             false -> S1#st{top_id = (S1#st.top_id)#{Sender => Id}}
+         end,
+    add_history(Sender, Text, Id, now_ms(), S2).
 
-%% At most `history` lines, none older than history_ms: dropped from the old end.
-trim_history(#st{history = Q, history_n = N, p = P} = S, Now) ->
+%% Every line shown (ours too), in show order: at most `history` of them
+%% and HISTORY_BYTES of names and text, the oldest dropped first; those
+%% shown more than history_ms ago go at the purge tick and before a resend.
+add_history(Sender, Text, Id, Now, #st{p = P} = S) ->
+    Size = byte_size(Sender) + byte_size(Text),
     Max = maps:get(history, P),
-    MaxAge = maps:get(history_ms, P),
-    case queue:peek(Q) of
-        {value, {T, _, _, _}} when N > Max; Now - T > MaxAge ->
-            trim_history(S#st{history = queue:drop(Q), history_n = N - 1}, Now);
-        _ -> S
+    case Max > 0 andalso Size =< ?HISTORY_BYTES of
+        false -> S;
+        true ->
+            S1 = drop_history(S, fun(#st{history_n = N, history_bytes = B}) ->
+                                         N >= Max orelse B + Size > ?HISTORY_BYTES
+                                 end),
+            S1#st{history = queue:in({Now, Sender, Text, Id}, S1#st.history),
+                  history_n = S1#st.history_n + 1, history_bytes = S1#st.history_bytes + Size}
     end.
 
-%% Name, removed by failure, is back: send it, in show order, the lines we
-%% showed since a little before our last first-hand contact with it (all
-%% we keep if there was none), except its own; it shows those it lacks and
-%% floods them on its side.
-resend(Name, Heard, S0) ->
+trim_history(S, Now) ->
+    MaxAge = maps:get(history_ms, S#st.p),
+    drop_history(S, fun(#st{history = Q}) ->
+                            {value, {T, _, _, _}} = queue:peek(Q),
+                            Now - T > MaxAge
+                    end).
+
+%% Drops the oldest line while there is one and Drop(S) holds.
+drop_history(#st{history_n = 0} = S, _) -> S;
+drop_history(S, Drop) ->
+    case Drop(S) of
+        false -> S;
+        true ->
+            {{value, {_, Sender, Text, _}}, Q} = queue:out(S#st.history),
+            drop_history(S#st{history = Q, history_n = S#st.history_n - 1,
+                              history_bytes = S#st.history_bytes - byte_size(Sender)
+                                  - byte_size(Text)}, Drop)
+    end.
+
+%% {catch_up, Name, Ms}: every line we showed at or after Since (our time:
+%% Now - Ms), in show order, except Name's own, sent to it as ordinary chat
+%% messages.  It shows those it lacks (late if out of its sender's order)
+%% and floods them on its side.
+catch_up(Name, Since, S0) ->
     S = trim_history(S0, now_ms()),
-    From = case Heard of
-               undefined -> undefined;
-               _ -> Heard - 2 * maps:get(period, S#st.p)
-           end,
-    lists:foldl(fun({T, Sender, Text, Id}, A) when Sender =/= Name,
-                                                    From =:= undefined orelse T >= From ->
+    lists:foldl(fun({T, Sender, Text, Id}, A) when T >= Since, Sender =/= Name ->
                         send(Name, {chat, Sender, Text, Id}, A);
                    (_, A) -> A
                 end, S, queue:to_list(S#st.history)).
@@ -904,8 +971,17 @@ resend(Name, Heard, S0) ->
 seen(Sender, Id, #st{seen = {Cur, Old}}) ->
     maps:is_key({Sender, Id}, Cur) orelse maps:is_key({Sender, Id}, Old).
 
-mark_seen(Sender, Id, #st{seen = {Cur, Old}} = S) ->
-    S#st{seen = {Cur#{{Sender, Id} => true}, Old}}.
+mark_seen(Sender, Id, #st{seen = {Cur, _}} = S0) ->
+    S = case map_size(Cur) >= ?IDSET_MAX of
+            true -> rotate(S0, now_ms());
+            false -> S0
+        end,
+    {Cur1, Old} = S#st.seen,
+    S#st{seen = {Cur1#{{Sender, Id} => true}, Old}}.
+
+%% A generation of ids lives history_ms (less if it fills up).
+rotate(#st{seen = {Cur, _}} = S, Now) ->
+    S#st{seen = {#{}, Cur}, rotate_at = Now + maps:get(history_ms, S#st.p)}.
 
 %% ---- leaving ---------------------------------------------------------------------
 
