@@ -160,6 +160,8 @@ static void back_from_failure(gc_core *c, gc_member *m, uint64_t now)
     if (!m->in_view)
         return;
     uint64_t since = m->lost > 2ull * c->p.period_ms ? m->lost - 2ull * c->p.period_ms : 0;
+    if (since < c->started)
+        since = c->started;              /* nothing from before we started */
     gc_msg msg = { .type = GC_CATCH_UP, .node = c->me->name, .num = now - since };
     gc_send(c, m, m->name, &msg);
 }
@@ -253,6 +255,7 @@ static uint64_t jitter(gc_core *c, unsigned ms)
 static void start_timers(gc_core *c, uint64_t now)
 {
     c->now = now;
+    c->started = now;
     c->next_period = now + jitter(c, c->p.period_ms);
     c->next_peer_list = now + jitter(c, c->p.peer_list_ms);
     c->next_reconnect = now + jitter(c, c->p.reconnect_ms);

@@ -111,6 +111,7 @@ struct gc_core {
     gc_io       io;
     uint64_t    rng;
     uint64_t    now;             /* time of the event being handled */
+    uint64_t    started;         /* gc_start's time */
     gc_member  *me;              /* our own entry (in the table, never in a view) */
     uint64_t    id_base, seq;
     int         joined, joining, leaving;
