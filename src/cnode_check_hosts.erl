@@ -22,7 +22,7 @@
 %% can remove what a crashed run left behind.
 -module(cnode_check_hosts).
 
--export([up/3, down/1, new_record/2, process_alive/1, addr/2, ctl_addr/1, ns/2, ctl_ns/1, netns_usable/0,
+-export([up/3, down/1, new_record/2, process_alive/1, wait_gone/2, addr/2, ctl_addr/1, ns/2, ctl_ns/1, netns_usable/0,
          partition/2, heal/1, exec_in/2, record_pid/2, clean_all/0, records_dir/0]).
 
 -define(SUBNET, "10.99.0.").

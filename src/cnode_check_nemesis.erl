@@ -102,14 +102,14 @@ inject(Ctx, <<"partition-", Shape/binary>>) ->
     end;
 inject(Ctx, <<"kill", Who/binary>>) ->
     on_node(Ctx, Who, fun(I) ->
-                               cnode_check_nodes:kill(spec(I)),
+                               cnode_check_nodes:kill_now(spec(I)),
                                note(kill, name(I)),
                                fun() -> restart(Ctx, I) end
                        end);
 inject(Ctx, <<"crash", Who/binary>>) ->
     on_node(Ctx, Who, fun(I) ->
                                S = spec(I),
-                               cnode_check_nodes:kill(S),
+                               cnode_check_nodes:kill_now(S),
                                Undone = lose_unsynced(Ctx, S),
                                note(crash, [name(I), " (power loss: ", Undone, ")"]),
                                fun() -> restart(Ctx, I) end
