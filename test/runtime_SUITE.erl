@@ -17,11 +17,14 @@
 
 -define(T, 10000).
 -define(STOP_DRAIN_MS, 5000).        % cn.h: cn_node_config.stop_drain_ms
+-define(MBOX_LIMIT, (4 bsl 20)).     % the flooded processes' mailbox limit
+-define(FLOOD, 2000000).             % messages in a flood
+-define(RSS_ALLOWANCE_KB, (64 * 1024)).  % RSS a flood may add
 
 all() ->
     [{group, node}, {group, messages}, {group, monitors}, {group, links},
      {group, calls}, {group, gleam}, {group, managed}, {group, faults},
-     {group, hostile}, {group, scale}].
+     {group, hostile}, {group, scale}, {group, limits}].
 
 groups() ->
     [{node, [], [ping_and_hidden, echo_node_example, c_to_c_nodes, graceful_stop,
@@ -47,7 +50,8 @@ groups() ->
                     impostor_cannot_evict_dial, simultaneous_connect_won_by_peer,
                     simultaneous_connect_won_by_us]},
      {scale, [], [many_processes, many_connections, big_packets_announced,
-                  input_budget_exceeded, input_budget_shared, short_lived_peers]}].
+                  input_budget_exceeded, input_budget_shared, short_lived_peers]},
+     {limits, [], [mailbox_flood_shed, mailbox_flood_kill, output_limit_busy]}].
 
 init_per_suite(Config0) ->
     Config = cnode_test_lib:init_dist(Config0),
@@ -187,7 +191,8 @@ graceful_stop(Config) ->
 %% it, still exits: the drain of pending output is bounded (cn.h,
 %% stop_drain_ms, 5 s by default), and ticks go on meanwhile.  The peer is
 %% an erl node stopped with SIGSTOP (it reads nothing, as a black-holed
-%% host), sent 96 MiB, more than the socket buffers take.  The node must
+%% host), sent what the node's output limit (64 MiB) lets through of 96 MiB,
+%% more than the socket buffers take.  The node must
 %% exit with status 0 (sanitizers clean) within the bound plus 3 s.
 stop_with_unreachable_peer(Config) ->
     C = cnode_test_lib:start("testnode", Config),
@@ -195,9 +200,10 @@ stop_with_unreachable_peer(Config) ->
     try
         with_stopped_peer(
           Config, N,
-          fun(PNode) ->
+          fun(PNode, _Resume) ->
                   W = gen_server:call({ctl, N}, {spawn, undefined, log}),
-                  {ok, Sent} = gen_server:call(W, {flood, {nosuch, PNode}, 1 bsl 20, 96}),
+                  %% ok, or busy past the output limit (64 MiB)
+                  {_, Sent} = gen_server:call(W, {flood, {nosuch, PNode}, 1 bsl 20, 96}),
                   #{out_buffered := Queued} = gen_server:call({ctl, N}, stats),
                   ct:log("sent ~b MiB, ~b bytes not written at the stop", [Sent, Queued]),
                   true = Queued > 0,
@@ -216,16 +222,18 @@ stop_with_unreachable_peer(Config) ->
 signal(C, Sig) ->
     os:cmd("kill -" ++ Sig ++ " " ++ integer_to_list(maps:get(os_pid, C))).
 
-%% Runs Fun(PeerNode) with an erl peer connected to the C node N and then
-%% stopped with SIGSTOP (by its OS pid); it is resumed and stopped after.
+%% Runs Fun(PeerNode, Resume) with an erl peer connected to the C node N
+%% and then stopped with SIGSTOP (by its OS pid); Resume() sends it SIGCONT,
+%% which it also gets after Fun, before it is stopped.
 with_stopped_peer(Config, N, Fun) ->
     with_peer(Config, uname("stopped"),
               fun(Peer, PNode) ->
                       pong = peer:call(Peer, net_adm, ping, [N]),
                       OsPid = peer:call(Peer, os, getpid, []),
                       os:cmd("kill -STOP " ++ OsPid),
-                      try Fun(PNode)
-                      after os:cmd("kill -CONT " ++ OsPid)
+                      Resume = fun() -> os:cmd("kill -CONT " ++ OsPid) end,
+                      try Fun(PNode, Resume)
+                      after Resume()
                       end
               end).
 
@@ -970,11 +978,13 @@ claim_names(Port, Prefix, Count, Workers) ->
     [receive {claimed, P} -> ok after 120000 -> ct:fail(claim_names_timeout) end || P <- Pids],
     ok.
 
-%% Runs Fun(Peer, PeerNode) on a fresh erl node named Name with the cookie.
+%% Runs Fun(Peer, PeerNode) on a fresh erl node named Name with the cookie
+%% (and this module: peer:call may run its functions there).
 with_peer(Config, Name, Fun) ->
     {ok, Peer, PeerNode} = peer:start(#{name => Name, connection => standard_io,
                                         args => ["-setcookie",
-                                                 atom_to_list(?config(cookie, Config))]}),
+                                                 atom_to_list(?config(cookie, Config)),
+                                                 "-pa", filename:dirname(code:which(?MODULE))]}),
     try Fun(Peer, PeerNode)
     after peer:stop(Peer)
     end.
@@ -1171,3 +1181,132 @@ brief_peer(N, Cookie, Name) ->
                           term_to_binary({'$gen_call', {From, Tag}, {is_auth, N}})]),
     {2, '', From, {Tag, yes}} = next_message(S),
     gen_tcp:close(S).
+
+%% ---- limits ----------------------------------------------------------------
+
+%% An erl node floods a slow C process (it sleeps 50 us on each message,
+%% holding the node's loop) with 2,000,000 small messages.  The node reads
+%% greedily (--no-rx-batching; batched reading would pace it to the slow
+%% loop and the sender would wait instead), so messages come faster than
+%% they are handled.  The mailbox is limited to 4 MiB with the shed
+%% policy: the node's RSS stays within its RSS before the flood plus 64
+%% MiB, the messages beyond the limit are shed (stats msgs_shed), the
+%% process lives on, and calls from this node to another C process are
+%% answered within 1 s throughout.
+mailbox_flood_shed(Config) ->
+    flood_slow(Config, shed, 50, fun(_) -> ok end,
+               fun(N, _W, MRef) ->
+                       #{msgs_shed := Shed} = gen_server:call({ctl, N}, stats),
+                       ct:log("shed ~b messages", [Shed]),
+                       true = Shed > 0,
+                       receive {'DOWN', MRef, _, _, Why} -> ct:fail({died, Why})
+                       after 0 -> ok
+                       end
+               end).
+
+%% The same flood to a process suspended by sys:suspend (its messages are
+%% held), with the kill policy: it exits with {mailbox_full, Limit}, with
+%% the same bounds on memory and on calls to another process.
+mailbox_flood_kill(Config) ->
+    flood_slow(Config, kill, 0, fun(W) -> ok = sys:suspend(W) end,
+               fun(N, W, MRef) ->
+                       {W, {mailbox_full, ?MBOX_LIMIT}} = down(MRef),
+                       #{mailbox_kills := 1} = gen_server:call({ctl, N}, stats)
+               end).
+
+%% A slow worker with Policy and ?MBOX_LIMIT on a node of its own, made
+%% ready by Prep(W), is flooded from a fresh erl node while this node
+%% samples the C node's VmRSS and times calls to its echo process; then
+%% Check(Node, W, MonitorRef).
+flood_slow(Config, Policy, SleepUs, Prep, Check) ->
+    %% ASan keeps freed memory in quarantine (256 MiB by default); a small
+    %% one lets RSS show what the runtime holds
+    C = cnode_test_lib:start("testnode", Config,
+                             [{args, ["--no-rx-batching"]},
+                              {env, [{"ASAN_OPTIONS", "quarantine_size_mb=16"}]}]),
+    N = maps:get(node, C),
+    try
+        W = gen_server:call({ctl, N}, {spawn_slow, Policy, ?MBOX_LIMIT, SleepUs}),
+        MRef = erlang:monitor(process, W),
+        Prep(W),
+        Rss0 = vm_rss_kb(C),
+        Sampler = repeat(fun() -> vm_rss_kb(C) end),
+        Prober = repeat(fun() -> call_ms({echo, N}) end),
+        with_peer(Config, uname("flooder"),
+                  fun(Peer, _) -> ok = peer:call(Peer, ?MODULE, flood, [W, ?FLOOD, N], 300000) end),
+        Rss = finish(Sampler),
+        Calls = finish(Prober),
+        ct:log("RSS ~b KiB before, at most ~b KiB during the flood; ~b calls, slowest ~b ms",
+               [Rss0, lists:max(Rss), length(Calls), lists:max(Calls)]),
+        true = lists:max(Rss) - Rss0 < ?RSS_ALLOWANCE_KB,
+        true = lists:max(Calls) < 1000,
+        Check(N, W, MRef)
+    after
+        0 = cnode_test_lib:stop(C)
+    end.
+
+%% Runs on the flooding node: Count messages {tally, I} to W, then a call
+%% to the echo process on W's node over the same connection, which returns
+%% once that node has read every message before it.
+flood(W, Count, CNode) ->
+    flood_loop(W, Count),
+    pong = gen_server:call({echo, CNode}, ping, 60000),
+    ok.
+
+flood_loop(_, 0) -> ok;
+flood_loop(W, I) -> W ! {tally, I}, flood_loop(W, I - 1).
+
+%% A process that runs Fun every 20 ms (a sampling period: there is no
+%% event to wait for) until finish/1 collects the results.
+repeat(Fun) ->
+    spawn_link(fun() -> repeat_loop(Fun, [Fun()]) end).
+repeat_loop(Fun, Acc) ->
+    receive {finish, From} -> From ! {self(), Acc}
+    after 20 -> repeat_loop(Fun, [Fun() | Acc])
+    end.
+finish(Pid) ->
+    Pid ! {finish, self()},
+    receive {Pid, Acc} -> Acc end.
+
+%% How long a gen_server call to Dest takes, in ms.
+call_ms(Dest) ->
+    T0 = erlang:monotonic_time(millisecond),
+    pong = gen_server:call(Dest, ping, 5000),
+    erlang:monotonic_time(millisecond) - T0.
+
+%% The C node's resident memory, from /proc/PID/status.
+vm_rss_kb(C) ->
+    {ok, B} = file:read_file("/proc/" ++ integer_to_list(maps:get(os_pid, C)) ++ "/status"),
+    {match, [Kb]} = re:run(B, "VmRSS:\\s+(\\d+) kB", [{capture, all_but_first, list}]),
+    list_to_integer(Kb).
+
+%% A peer that reads nothing (SIGSTOPped) is sent 64 MiB from a C process
+%% on a node whose output limit is 8 MiB (--max-output): the sends past
+%% the limit are refused as busy, the output held stays within the limit
+%% and one message, a later send and a call are refused too (the call's
+%% continuation never runs: the sanitizers would see its state freed
+%% twice), and once the peer reads again the process is told
+%% {cn_drained, Peer}.
+output_limit_busy(Config) ->
+    C = cnode_test_lib:start("testnode", Config, [{args, ["--max-output", "8"]}]),
+    N = maps:get(node, C),
+    try
+        with_stopped_peer(
+          Config, N,
+          fun(PNode, Resume) ->
+                  W = gen_server:call({ctl, N}, {spawn, undefined, log}),
+                  ok = gen_server:call(W, {notify, self()}),
+                  Dest = {nosuch, PNode},
+                  {busy, Sent} = gen_server:call(W, {flood, Dest, 1 bsl 20, 64}),
+                  #{out_buffered := Queued} = gen_server:call({ctl, N}, stats),
+                  ct:log("~b MiB taken, then busy; ~b bytes held", [Sent, Queued]),
+                  true = Queued =< 9 bsl 20,
+                  {busy, 0} = gen_server:call(W, {flood, Dest, 1 bsl 20, 1}),
+                  error = gen_server:call(W, {call, Dest, ping, 1000}),
+                  Resume(),
+                  {cn_drained, PNode} = event(W),
+                  {ok, 1} = gen_server:call(W, {flood, Dest, 1 bsl 20, 1})
+          end)
+    after
+        0 = cnode_test_lib:stop(C)
+    end.

@@ -77,6 +77,20 @@ static int pending_add(cn_proc *p, const cn_ref *ref, unsigned timeout_ms, cn_ca
     return 0;
 }
 
+/* r is what sending the request returned: if the connection was busy
+ * (nothing went), the call is undone and cb will not run (cn.h). */
+static int call_sent(cn_proc *p, const cn_ref *ref, int r)
+{
+    cn_pending *c = NULL;
+    if (r != CN_ERR_BUSY)
+        return r;
+    HASH_FIND(hh, p->pending, ref, sizeof *ref, c);
+    if (c)
+        pending_done(p, c);
+    cn_demonitor(p, ref);
+    return r;
+}
+
 int cn_call(cn_proc *p, cn_dest dest, const cn_term *req, unsigned timeout_ms,
             cn_call_cb cb, void *ud)
 {
@@ -95,7 +109,7 @@ int cn_call(cn_proc *p, cn_dest dest, const cn_term *req, unsigned timeout_ms,
           : dest.pid ? cn_send(p, dest.pid, &msg)
                      : cn_send_named(p, dest.name, dest.node, &msg);
     cn_buf_free(&b);
-    return r;
+    return call_sent(p, &ref, r);
 }
 
 int cn_cast(cn_proc *p, cn_dest dest, const cn_term *req)
@@ -136,7 +150,7 @@ int cn_gleam_call(cn_proc *p, const cn_subject *s, cn_gleam_build build,
     else
         cn_log(p->node, CN_LOG_ERROR, "cn_gleam_call: the request builder made a bad term");
     cn_buf_free(&b);
-    return r;
+    return call_sent(p, &ref, r);
 }
 
 int cn__call_match(cn_proc *p, const cn_term *msg)

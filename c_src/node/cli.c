@@ -17,6 +17,18 @@ int cn_cli_int(const char *s, long min, long max, long *out)
     return 0;
 }
 
+/* A size in MiB, 1..1048576. */
+static int mib_opt(size_t *out, const char *flag, const char *arg, const char *prog)
+{
+    long v;
+    if (cn_cli_int(arg, 1, 1 << 20, &v) < 0) {
+        fprintf(stderr, "%s: %s needs MiB 1..1048576, not '%s'\n", prog, flag, arg);
+        return -1;
+    }
+    *out = (size_t)v << 20;
+    return 0;
+}
+
 int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *prog)
 {
     long v;
@@ -54,12 +66,9 @@ int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *p
         cfg->no_rx_batching = 1;
         return 0;
     case CN_OPT_INPUT_BUDGET:
-        if (cn_cli_int(arg, 1, 1 << 20, &v) < 0) {
-            fprintf(stderr, "%s: --input-budget needs MiB 1..1048576, not '%s'\n", prog, arg);
-            return -1;
-        }
-        cfg->input_budget = (size_t)v << 20;
-        return 0;
+        return mib_opt(&cfg->input_budget, "--input-budget", arg, prog);
+    case CN_OPT_MAX_OUTPUT:
+        return mib_opt(&cfg->max_output, "--max-output", arg, prog);
     case CN_OPT_VERBOSE:
     case 'v':
         cfg->verbose++;

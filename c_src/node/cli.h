@@ -7,6 +7,7 @@
  *   --ticktime SECONDS           net_ticktime (default 60)
  *   --no-rx-batching             wake for every segment of an inbound stream
  *   --input-budget MIB           memory for packets being received (cn.h)
+ *   --max-output MIB             output queued to a peer before sends fail (cn.h)
  *   -v / --verbose               more logging on stderr (repeatable)
  * A binary adds its own options to CN_CLI_OPTIONS in its getopt_long table
  * and passes unknown option ids to cn_cli_node_opt.
@@ -28,6 +29,7 @@ enum {
     CN_OPT_VERBOSE,
     CN_OPT_NO_RX_BATCHING,
     CN_OPT_INPUT_BUDGET,
+    CN_OPT_MAX_OUTPUT,
 };
 
 #define CN_CLI_OPTIONS                                              \
@@ -39,7 +41,8 @@ enum {
     { "ticktime", required_argument, 0, CN_OPT_TICKTIME },          \
     { "verbose", no_argument, 0, CN_OPT_VERBOSE },                  \
     { "no-rx-batching", no_argument, 0, CN_OPT_NO_RX_BATCHING },    \
-    { "input-budget", required_argument, 0, CN_OPT_INPUT_BUDGET }
+    { "input-budget", required_argument, 0, CN_OPT_INPUT_BUDGET },  \
+    { "max-output", required_argument, 0, CN_OPT_MAX_OUTPUT }
 
 #define CN_CLI_USAGE                                                            \
     "  --sname NAME | --name NAME  node name (as erl -sname / -name)\n"        \
@@ -49,6 +52,7 @@ enum {
     "  --ticktime SECONDS          net_ticktime (default 60)\n"                \
     "  --no-rx-batching            read inbound streams segment by segment\n"  \
     "  --input-budget MIB          memory for packets being received (default 256)\n" \
+    "  --max-output MIB            output queued to a peer before sends fail (default 64)\n" \
     "  -v, --verbose               more logging on stderr (repeat for more)\n"
 
 /* Applies one shared option.  Returns 0, 1 if opt is not a shared option,

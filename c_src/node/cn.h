@@ -8,7 +8,11 @@
  * wire in both directions with OTP's semantics.
  *
  * Threading: everything runs on the node's loop thread.  Handlers must not
- * block; use cn_call / cn_gleam_call continuations and libuv for I/O.
+ * block; use cn_call / cn_gleam_call continuations and libuv for I/O.  A
+ * slow handler delays the others, but boundedly: each loop turn gives
+ * handlers about 10 ms for messages handled as they are read and 10 ms per
+ * run of the queued ones; the rest wait in mailboxes (which are bounded:
+ * cn_mailbox_full) while the node goes on reading and answering.
  */
 #ifndef CN_H
 #define CN_H
@@ -46,6 +50,9 @@ typedef struct cn_node_config {
     /* How long a stop waits for output queued to peers to be written
      * (cn_node_stop); 0: 5000 ms. */
     unsigned    stop_drain_ms;
+    /* Output queued to one peer and not yet written beyond which a
+     * message to it is refused with CN_ERR_BUSY (cn_send); 0: 64 MiB. */
+    size_t      max_output;
     int         no_signals;  /* 1: do not stop on SIGINT/SIGTERM */
     int         no_rx_batching; /* 1: wake for every segment of a stream
                                  * (see rxbatch.c; costs an Erlang sender) */
@@ -98,12 +105,16 @@ typedef struct cn_node_stats {
     size_t   in_buffered;    /* bytes the connections' input buffers hold */
     size_t   out_buffered;   /* bytes queued to peers and not yet written */
     size_t   node_names;     /* names in the process's table of node names */
+    uint64_t msgs_shed;      /* dropped for a full mailbox (CN_MAILBOX_SHED) */
+    uint64_t mailbox_kills;  /* processes killed for a full mailbox */
 } cn_node_stats;
 void cn_node_get_stats(const cn_node *n, cn_node_stats *st);
 
 /* ---- processes ---------------------------------------------------------- */
 
 enum { CN_OK = 0, CN_UNHANDLED = 1 };
+/* What sends return besides 0 and -1 (see cn_send). */
+enum { CN_ERR_BUSY = -2 };
 
 /* What happens to a message no handler takes (seed 003's policy). */
 typedef enum cn_unhandled {
@@ -112,6 +123,36 @@ typedef enum cn_unhandled {
     CN_UNHANDLED_STOP,       /* stop with {unhandled_message, Msg} */
     CN_UNHANDLED_FORWARD,    /* send to the dead-letter pid */
 } cn_unhandled;
+
+/* A process's mailbox holds at most mailbox_limit bytes: the messages
+ * waiting in it, and those held while it is suspended by sys:suspend, each
+ * counted as its encoded size plus CN_MAILBOX_ENTRY (the runtime's
+ * bookkeeping and allocation; so the limit bounds the memory they take).
+ * A message that would take it past the limit meets the process's policy:
+ *   CN_MAILBOX_KILL  (the default, as OTP's max_heap_size) the process
+ *                    exits with {mailbox_full, Limit} before it handles
+ *                    anything else (after the current handler, if it is
+ *                    running), which trap_exit cannot stop; what it had
+ *                    queued is dropped at once and nothing more gets in;
+ *                    links and monitors fire, a warning is logged, stats
+ *                    count it in mailbox_kills;
+ *   CN_MAILBOX_SHED  the new message is dropped and counted in stats
+ *                    msgs_shed; a warning is logged when shedding starts
+ *                    and when the mailbox is below half the limit again.
+ * Either way the sender is not told, as a send to a process that is gone.
+ * An empty mailbox takes any message, so what one holds is bounded by the
+ * limit plus one message.  Only ordinary messages are refused: exit
+ * signals and the messages the runtime makes ('DOWN', {cn_drained, Node})
+ * always get in (they count).
+ * A message handled in place (the process idle, its mailbox empty) never
+ * waits, so a process that keeps up is never limited. */
+typedef enum cn_mailbox_full {
+    CN_MAILBOX_KILL = 0,
+    CN_MAILBOX_SHED,
+} cn_mailbox_full;
+#define CN_MAILBOX_DEFAULT   ((size_t)64 << 20)   /* mailbox_limit 0 */
+#define CN_MAILBOX_UNLIMITED SIZE_MAX
+#define CN_MAILBOX_ENTRY     64                   /* bytes counted per message */
 
 /* The caller of a gen_server call, to reply to now or later. */
 typedef struct cn_from {
@@ -154,6 +195,10 @@ typedef struct cn_proc_ops {
      * life on its account (atom.c).  0: From may be kept, for a deferred
      * reply. */
     int replies_at_once;
+    /* The mailbox's limit in bytes (0: CN_MAILBOX_DEFAULT, 64 MiB;
+     * CN_MAILBOX_UNLIMITED: none) and what a message meets beyond it. */
+    size_t          mailbox_limit;
+    cn_mailbox_full mailbox_full;
 } cn_proc_ops;
 
 /* Spawns a process; name may be NULL.  Returns NULL if init fails or the
@@ -182,6 +227,9 @@ void cn_exit(cn_proc *from, const cn_pid *to, const cn_term *reason);
  * value, it lapses when the next message arrives. */
 void cn_timeout(cn_proc *p, unsigned ms);
 void cn_proc_set_dead_letter(cn_proc *p, const cn_pid *to);
+/* Sets p's mailbox limit and policy (as cn_proc_ops', which init may
+ * override per process); applies to messages that arrive from now on. */
+void cn_mailbox_limit(cn_proc *p, size_t bytes, cn_mailbox_full policy);
 void cn_trap_exit(cn_proc *p, int on);
 
 /* ---- messages ----------------------------------------------------------- */
@@ -198,11 +246,22 @@ void cn_trap_exit(cn_proc *p, int on);
  * builds in a buffer no caller can hold a term in, so any term above, or a
  * handler's borrowed ones, may be given to any of them. */
 
+/* Sends msg.  Returns 0 once it is queued (a local process's mailbox
+ * policy may still drop it: see cn_mailbox_full), -1 if msg cannot go
+ * (no connection to its node can be made), or CN_ERR_BUSY if the
+ * connection to its node holds more than cn_node_config.max_output bytes
+ * not yet written (64 MiB by default): msg is not sent, and from gets
+ * {cn_drained, Node} once the output has drained (as cn_send_busy).
+ * Everything that sends a message (below, replies, casts, calls, Subjects)
+ * returns what cn_send does; links, monitors and exit signals are always
+ * queued. */
 int cn_send(cn_proc *from, const cn_pid *to, const cn_term *msg);
-/* Flow control for fast senders, as erts' busy_dist_port: returns 1 if the
- * connection to node holds more unsent output than its high-water mark, and
- * then p gets the info message {cn_drained, Node} once it has drained below
- * the low-water mark.  Returns 0 (and subscribes nothing) otherwise. */
+/* Flow control for fast senders, as erts' busy_dist_port, well below the
+ * hard limit: returns 1 if the connection to node holds more unsent output
+ * than its high-water mark (4 MiB), and then p gets the info message
+ * {cn_drained, Node} once it has drained below the low-water mark (1 MiB).
+ * Returns 0 (and subscribes nothing) otherwise.  Advisory: a sender that
+ * goes on is refused only at max_output. */
 int cn_send_busy(cn_proc *p, const char *node);
 /* node NULL or our own name: a local registered process. */
 int cn_send_named(cn_proc *from, const char *name, const char *node, const cn_term *msg);
@@ -236,7 +295,8 @@ typedef struct cn_dest {
 
 /* gen_server:call without blocking: the request goes out at once, cb runs
  * later on this process with the reply, the callee's exit reason (noproc,
- * noconnection, ...) or a timeout.  timeout_ms 0 means infinity. */
+ * noconnection, ...) or a timeout.  timeout_ms 0 means infinity.  On
+ * CN_ERR_BUSY nothing was sent and cb will not run. */
 int cn_call(cn_proc *p, cn_dest dest, const cn_term *req, unsigned timeout_ms,
             cn_call_cb cb, void *ud);
 int cn_cast(cn_proc *p, cn_dest dest, const cn_term *req);

@@ -30,6 +30,13 @@
 #define CN_IN_BASE    (2 * CN_READ_CHUNK)  /* input buffer outside the budget */
 #define CN_SETUP_TIMEOUT_MS 7000         /* net_setuptime, as erl */
 #define CN_RUN_BATCH 256                 /* messages per run-queue turn */
+/* Handler time a loop turn gives messages handled in place as they are
+ * read, and each run of the run queue: past it, messages read wait in
+ * mailboxes and the run queue yields, so a slow process cannot hold the
+ * loop from other connections and processes (the clock is read every
+ * CN_TURN_CHECK messages). */
+#define CN_TURN_NS    (10u * 1000 * 1000)
+#define CN_TURN_CHECK 16
 
 typedef struct cn_epmd_req cn_epmd_req;
 
@@ -138,6 +145,7 @@ typedef enum env_kind {
     ENV_MSG,             /* an ordinary message */
     ENV_EXIT,            /* exit signal from a link */
     ENV_EXIT2,           /* exit signal from exit/2 */
+    ENV_KILL,            /* exit the process cannot trap: the mailbox limit */
 } env_kind;
 
 typedef struct cn_env {
@@ -211,14 +219,22 @@ struct cn_proc {
     int      suspended;             /* sys:suspend: messages wait in held */
     cn_env  *held_head, *held_tail;
     cn_buf   scratch;               /* the term of the last cn_fmt */
+    size_t   mbox_bytes;            /* mailbox and held, as counted (cn.h) */
+    size_t   mbox_limit;
+    cn_mailbox_full mbox_policy;
+    uint64_t shedding;              /* messages shed since shedding began */
+    int      mbox_killed;           /* killed by the limit: takes nothing */
 
     UT_hash_handle hh_num, hh_name;
 };
 
-/* direct: t stays valid through the call, so an idle process may handle it
- * in place. */
+/* How a message is delivered: DIRECT, t stays valid through the call, so
+ * an idle process may handle it in place; LIMITED, an ordinary message,
+ * which the mailbox limit may refuse (signals and the runtime's own
+ * messages are not). */
+enum { CN__DELIVER_DIRECT = 1, CN__DELIVER_LIMITED = 2 };
 void cn__proc_deliver(cn_proc *p, env_kind kind, const cn_pid *from, const cn_term *t,
-                      int direct);
+                      unsigned how);
 void cn__proc_exit(cn_proc *p, const cn_term *reason);
 /* A message that arrived while suspended, kept in order; and putting them
  * back at the front of the mailbox on resume. */
@@ -231,6 +247,7 @@ void cn__proc_run(cn_proc *p, void (*fn)(cn_proc *p, void *arg), void *arg);
 void cn__proc_stop_all(cn_node *n, const char *reason);
 int  cn__run_queue(cn_node *n);           /* 1 if work is left */
 void cn__free_zombies(cn_node *n);
+void cn__procs_free(cn_node *n);          /* after the loop: every process */
 
 /* link.c */
 void cn__exit_signal(cn_proc *p, env_kind kind, const cn_pid *from, const cn_term *reason);
@@ -259,7 +276,6 @@ void cn__subjects_free(cn_proc *p);
 
 /* route.c */
 void cn__route_packet(cn_conn *c, const cn_dist_msg *m);
-int  cn__route_send(cn_node *n, const cn_pid *to, const cn_term *msg);
 
 /* ---- the node ----------------------------------------------------------- */
 
@@ -275,6 +291,7 @@ struct cn_node {
     int        verbose;
     size_t     max_packet;
     size_t     input_budget;        /* input buffers beyond CN_IN_BASE each */
+    size_t     max_output;          /* per connection, for messages (cn.h) */
     unsigned   tick_ms;             /* ticktime / 4 */
 
     uv_tcp_t   listener;
@@ -303,6 +320,9 @@ struct cn_node {
     uint64_t   next_unlink_id;
     cn_proc   *runq_head, *runq_tail;
     int        dispatch_depth;
+    uint64_t   direct_since;        /* first in-place dispatch this turn */
+    unsigned   direct_count;        /* ... and how many since */
+    int        direct_off;          /* the turn's in-place time is spent */
     cn_proc   *zombies;             /* exited, freed after the turn */
 
     int        stopping;
@@ -320,6 +340,9 @@ struct cn_node {
 };
 
 void cn__node_schedule(cn_node *n);       /* make sure the run queue runs */
+/* Whether a message read off a socket may still be handled in place in
+ * this loop turn (CN_TURN_NS). */
+int  cn__node_direct_ok(cn_node *n);
 void cn__node_dirty(cn_node *n, cn_conn *c);
 void cn__node_conn_gone(cn_node *n, cn_conn *c);
 void cn__node_status(cn_node *n, cn_atom peer, int up);

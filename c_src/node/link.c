@@ -67,6 +67,10 @@ static void signal_local(cn_proc *to, env_kind kind, const cn_pid *from, const c
 
 void cn__exit_signal(cn_proc *p, env_kind kind, const cn_pid *from, const cn_term *reason)
 {
+    if (kind == ENV_KILL) {
+        cn_stop(p, reason);         /* the mailbox limit (proc.c) */
+        return;
+    }
     if (kind == ENV_EXIT2 && cn_term_is_atom(reason, "kill")) {
         cn_stop_atom(p, "killed");
         return;

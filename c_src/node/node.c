@@ -32,6 +32,7 @@ extern char **environ;
 
 #define DEFAULT_MAX_PACKET (128u << 20)
 #define DEFAULT_STOP_DRAIN_MS 5000
+#define DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
 
 /* ---- small services ----------------------------------------------------- */
 
@@ -186,11 +187,30 @@ static void on_check(uv_check_t *h)
 }
 
 /* Before blocking: write what timers and idle turns produced; free the
- * node names nothing holds (no runtime code is running here). */
+ * node names nothing holds (no runtime code is running here); the reads to
+ * come get their time for handling messages in place. */
 static void on_prepare(uv_prepare_t *h)
 {
-    flush_dirty(h->data);
-    cn__names_sweep(h->data);
+    cn_node *n = h->data;
+    flush_dirty(n);
+    cn__names_sweep(n);
+    n->direct_since = 0;
+    n->direct_count = 0;
+    n->direct_off = 0;
+}
+
+int cn__node_direct_ok(cn_node *n)
+{
+    if (n->direct_off)
+        return 0;
+    if (n->direct_count++ % CN_TURN_CHECK == 0) {
+        uint64_t now = uv_hrtime();
+        if (!n->direct_since)
+            n->direct_since = now;
+        else if (now - n->direct_since > CN_TURN_NS)
+            n->direct_off = 1;
+    }
+    return !n->direct_off;
 }
 
 void cn__node_schedule(cn_node *n)
@@ -569,6 +589,7 @@ cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, si
     n->max_packet = cfg->max_packet ? cfg->max_packet : DEFAULT_MAX_PACKET;
     n->input_budget = cfg->input_budget ? cfg->input_budget : 2 * n->max_packet;
     n->stop_drain_ms = cfg->stop_drain_ms ? cfg->stop_drain_ms : DEFAULT_STOP_DRAIN_MS;
+    n->max_output = cfg->max_output ? cfg->max_output : DEFAULT_MAX_OUTPUT;
     n->rx_batching = !cfg->no_rx_batching;
     n->tick_ms = (cfg->ticktime_s ? cfg->ticktime_s : 60) * 1000 / 4;
     n->next_pid = 1;
@@ -684,19 +705,7 @@ void cn_node_free(cn_node *n)
         uv_close((uv_handle_t *)&n->stop_timer, NULL);
         uv_run(n->loop, UV_RUN_NOWAIT);
     }
-    cn_proc *p, *tmp;
-    HASH_ITER(hh_num, n->procs, p, tmp) {
-        /* processes that never got to exit (stopped mid-handler) */
-        HASH_DELETE(hh_num, n->procs, p);
-        if (p->name)
-            HASH_DELETE(hh_name, n->names, p);
-        free(p->name);
-        cn_buf_free(&p->exit_reason);
-        cn_buf_free(&p->scratch);
-        free(p);
-    }
-    n->dispatch_depth = 0;
-    cn__free_zombies(n);
+    cn__procs_free(n);
     cn__atom_node_count(-1);
     cn_buf_free(&n->scratch);
     cn_buf_free(&n->sendbuf);

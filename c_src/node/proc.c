@@ -1,10 +1,16 @@
 /* proc.c - C processes: the table, mailboxes, the run queue, exit.
  *
  * A message for a process that is idle, with an empty mailbox, arriving
- * straight off a socket, is handled in place (no copy).  Everything else is
- * copied into the mailbox and the process goes on the node's run queue,
- * which the loop drains in bounded batches.  A process never runs inside
- * another's handler, so handlers need not be reentrant.
+ * straight off a socket, is handled in place (no copy), while the loop
+ * turn's time for that lasts (CN_TURN_NS).  Everything else is copied into
+ * the mailbox and the process goes on the node's run queue, which the loop
+ * drains in batches bounded in count and time.  A process never runs
+ * inside another's handler, so handlers need not be reentrant.
+ *
+ * Mailboxes are bounded (cn.h): what waits in one and what sys:suspend
+ * holds count against the process's limit; an ordinary message that would
+ * pass it is shed, or kills the process (an ENV_KILL entry, run on its
+ * next turn, so that terminate never runs inside another's handler).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +26,12 @@ void         *cn_proc_state(const cn_proc *p) { return p->state; }
 void          cn_proc_set_state(cn_proc *p, void *state) { p->state = state; }
 const char   *cn_proc_name(const cn_proc *p) { return p->name; }
 void          cn_trap_exit(cn_proc *p, int on) { p->trap_exit = on; }
+
+void cn_mailbox_limit(cn_proc *p, size_t bytes, cn_mailbox_full policy)
+{
+    p->mbox_limit = bytes ? bytes : CN_MAILBOX_DEFAULT;
+    p->mbox_policy = policy;
+}
 
 void cn_proc_set_dead_letter(cn_proc *p, const cn_pid *to)
 {
@@ -143,6 +155,7 @@ cn_proc *cn_spawn(cn_node *n, const cn_proc_ops *ops, void *arg, const char *nam
     p->ops = ops;
     p->next_timeout = -1;
     p->last_timeout = -1;
+    cn_mailbox_limit(p, ops->mailbox_limit, ops->mailbox_full);
     if (alloc_pid(n, &p->pid, &p->key) < 0 || (name && !(p->name = strdup(name)))) {
         free(p);
         return NULL;
@@ -187,23 +200,14 @@ static void runq_push(cn_node *n, cn_proc *p)
     cn__node_schedule(n);
 }
 
-void cn__proc_deliver(cn_proc *p, env_kind kind, const cn_pid *from, const cn_term *t,
-                      int direct)
+/* What an entry counts for against the limit (cn.h). */
+static size_t entry_bytes(const cn_env *e) { return CN_MAILBOX_ENTRY + e->len; }
+
+static cn_env *env_new(env_kind kind, const cn_pid *from, const cn_term *t)
 {
-    cn_node *n = p->node;
-    if (p->dead)
-        return;
-    if (direct && kind == ENV_MSG && !p->running && !p->mbox_head &&
-        n->dispatch_depth == 0) {
-        /* the common case: handle it in place, no copy */
-        dispatch(p, ENV_MSG, NULL, t);
-        return;
-    }
     cn_env *e = malloc(sizeof *e + t->len);
-    if (!e) {
-        cn_log(n, CN_LOG_ERROR, "out of memory: message dropped");
-        return;
-    }
+    if (!e)
+        return NULL;
     e->next = NULL;
     e->kind = kind;
     if (from)
@@ -212,31 +216,148 @@ void cn__proc_deliver(cn_proc *p, env_kind kind, const cn_pid *from, const cn_te
         memset(&e->from, 0, sizeof e->from);
     e->len = t->len;
     memcpy(e->data, t->data, t->len);
-    if (p->mbox_tail)
-        p->mbox_tail->next = e;
-    else
-        p->mbox_head = e;
-    p->mbox_tail = e;
-    p->mbox_len++;
-    runq_push(n, p);                /* runs after the current turn, if any */
+    return e;
 }
 
+/* Appends e to the list head..tail (the mailbox, or what sys:suspend
+ * holds), counted against the limit. */
+static void env_append(cn_proc *p, cn_env **head, cn_env **tail, cn_env *e)
+{
+    if (*tail)
+        (*tail)->next = e;
+    else
+        *head = e;
+    *tail = e;
+    p->mbox_bytes += entry_bytes(e);
+}
+
+/* The mailbox is below half its limit again: shedding ends. */
+static void shedding_ends(cn_proc *p)
+{
+    cn_log(p->node, CN_LOG_WARN, "%s <%u.%u>: mailbox below half its limit again after "
+           "%llu messages shed", p->ops->kind ? p->ops->kind : "process", p->pid.num,
+           p->pid.serial, (unsigned long long)p->shedding);
+    p->shedding = 0;
+}
+
+static cn_env *mbox_pop(cn_proc *p)
+{
+    cn_env *e = p->mbox_head;
+    if (e) {
+        p->mbox_head = e->next;
+        if (!p->mbox_head)
+            p->mbox_tail = NULL;
+        p->mbox_len--;
+        p->mbox_bytes -= entry_bytes(e);
+        if (p->shedding && p->mbox_bytes < p->mbox_limit / 2)
+            shedding_ends(p);
+    }
+    return e;
+}
+
+static void free_envs(cn_env *e)
+{
+    while (e) {
+        cn_env *next = e->next;
+        free(e);
+        e = next;
+    }
+}
+
+/* Drops everything queued and held. */
+static void mbox_clear(cn_proc *p)
+{
+    free_envs(p->mbox_head);
+    free_envs(p->held_head);
+    p->mbox_head = p->mbox_tail = p->held_head = p->held_tail = NULL;
+    p->mbox_len = 0;
+    p->mbox_bytes = 0;
+}
+
+static void mbox_push(cn_proc *p, cn_env *e)
+{
+    env_append(p, &p->mbox_head, &p->mbox_tail, e);
+    p->mbox_len++;
+    runq_push(p->node, p);          /* runs after the current turn, if any */
+}
+
+static void say_full(cn_proc *p, const char *what)
+{
+    cn_log(p->node, CN_LOG_WARN, "%s <%u.%u>%s%s: mailbox full (%zu bytes queued, limit %zu): %s",
+           p->ops->kind ? p->ops->kind : "process", p->pid.num, p->pid.serial,
+           p->name ? " " : "", p->name ? p->name : "", p->mbox_bytes, p->mbox_limit, what);
+}
+
+/* CN_MAILBOX_KILL: what was queued goes, nothing more gets in, and the
+ * process exits with {mailbox_full, Limit} on its next turn. */
+static void mailbox_kill(cn_proc *p)
+{
+    say_full(p, "killing the process");
+    p->node->stats.mailbox_kills++;
+    mbox_clear(p);
+    p->mbox_killed = 1;
+    cn_buf b;
+    cn_buf_init(&b);
+    cn_term_build(&b, "{mailbox_full, ~u}", (uint64_t)p->mbox_limit);
+    cn_term reason = cn_buf_term(&b, 0);
+    cn_env *e = cn_buf_failed(&b) ? NULL : env_new(ENV_KILL, &p->pid, &reason);
+    cn_buf_free(&b);
+    if (e)
+        mbox_push(p, e);
+    else
+        cn_stop_atom(p, "mailbox_full");
+}
+
+/* Whether an ordinary message of len bytes may join the queue; else the
+ * process's policy applies.  An empty mailbox takes any message. */
+static int mailbox_admits(cn_proc *p, size_t len)
+{
+    size_t need = CN_MAILBOX_ENTRY + len;
+    if (!p->mbox_bytes || (p->mbox_bytes <= p->mbox_limit && need <= p->mbox_limit - p->mbox_bytes))
+        return 1;
+    if (p->mbox_policy == CN_MAILBOX_KILL) {
+        mailbox_kill(p);
+        return 0;
+    }
+    if (!p->shedding)
+        say_full(p, "shedding new messages");
+    p->shedding++;
+    p->node->stats.msgs_shed++;
+    return 0;
+}
+
+void cn__proc_deliver(cn_proc *p, env_kind kind, const cn_pid *from, const cn_term *t,
+                      unsigned how)
+{
+    cn_node *n = p->node;
+    if (p->dead || p->mbox_killed)
+        return;
+    if ((how & CN__DELIVER_DIRECT) && kind == ENV_MSG && !p->running && !p->mbox_head &&
+        !p->suspended && n->dispatch_depth == 0 && cn__node_direct_ok(n)) {
+        /* the common case: handle it in place, no copy */
+        dispatch(p, ENV_MSG, NULL, t);
+        return;
+    }
+    if ((how & CN__DELIVER_LIMITED) && !mailbox_admits(p, t->len))
+        return;
+    cn_env *e = env_new(kind, from, t);
+    if (!e) {
+        cn_log(n, CN_LOG_ERROR, "out of memory: message dropped");
+        return;
+    }
+    mbox_push(p, e);
+}
+
+/* A message that came out of the mailbox while suspended: it waits in
+ * held (it was admitted already, and counts again there). */
 void cn__proc_hold(cn_proc *p, const cn_term *t)
 {
-    cn_env *e = malloc(sizeof *e + t->len);
+    cn_env *e = env_new(ENV_MSG, NULL, t);
     if (!e) {
         cn_log(p->node, CN_LOG_ERROR, "out of memory: message dropped");
         return;
     }
-    e->next = NULL;
-    e->kind = ENV_MSG;
-    e->len = t->len;
-    memcpy(e->data, t->data, t->len);
-    if (p->held_tail)
-        p->held_tail->next = e;
-    else
-        p->held_head = e;
-    p->held_tail = e;
+    env_append(p, &p->held_head, &p->held_tail, e);
 }
 
 void cn__proc_release_held(cn_proc *p)
@@ -255,18 +376,6 @@ void cn__proc_release_held(cn_proc *p)
     runq_push(p->node, p);
 }
 
-static cn_env *mbox_pop(cn_proc *p)
-{
-    cn_env *e = p->mbox_head;
-    if (e) {
-        p->mbox_head = e->next;
-        if (!p->mbox_head)
-            p->mbox_tail = NULL;
-        p->mbox_len--;
-    }
-    return e;
-}
-
 void cn__free_zombies(cn_node *n)
 {
     if (n->dispatch_depth > 0)
@@ -278,10 +387,43 @@ void cn__free_zombies(cn_node *n)
     }
 }
 
+/* Whether a run of the run queue that began at start (ns) and ran k
+ * messages has used its time (CN_TURN_NS). */
+static int run_spent(uint64_t start, int k)
+{
+    return k % CN_TURN_CHECK == 0 && uv_hrtime() - start > CN_TURN_NS;
+}
+
+/* After the loop, the processes left: ones that exited while queued to
+ * run (the run queue would have collected them), ones that never got to
+ * exit (stopped mid-handler), and zombies. */
+void cn__procs_free(cn_node *n)
+{
+    for (cn_proc *p = n->runq_head, *next; p; p = next) {
+        next = p->runq_next;
+        if (p->dead)
+            free(p);                /* no longer in the table */
+    }
+    n->runq_head = n->runq_tail = NULL;
+    cn_proc *p, *tmp;
+    HASH_ITER(hh_num, n->procs, p, tmp) {
+        HASH_DELETE(hh_num, n->procs, p);
+        if (p->name)
+            HASH_DELETE(hh_name, n->names, p);
+        free(p->name);
+        mbox_clear(p);
+        cn_buf_free(&p->exit_reason);
+        cn_buf_free(&p->scratch);
+        free(p);
+    }
+    n->dispatch_depth = 0;
+    cn__free_zombies(n);
+}
+
 int cn__run_queue(cn_node *n)
 {
-    int budget = CN_RUN_BATCH;
-    while (budget-- > 0 && n->runq_head) {
+    uint64_t start = uv_hrtime();
+    for (int k = 1; k <= CN_RUN_BATCH && n->runq_head && !run_spent(start, k); k++) {
         cn_proc *p = n->runq_head;
         n->runq_head = p->runq_next;
         if (!n->runq_head)
@@ -374,14 +516,7 @@ void cn__proc_exit(cn_proc *p, const cn_term *reason_in)
     }
     n->nprocs--;
     n->stats.procs = n->nprocs;
-    cn_env *e;
-    while ((e = mbox_pop(p)))
-        free(e);
-    while ((e = p->held_head)) {
-        p->held_head = e->next;
-        free(e);
-    }
-    p->held_tail = NULL;
+    mbox_clear(p);
     cn_buf_free(&p->exit_reason);
     cn_buf_free(&p->scratch);
     /* freed once no handler frame can still point at it */

@@ -27,7 +27,8 @@ void cn__route_packet(cn_conn *c, const cn_dist_msg *m)
     case CN_DIST_REG_SEND:
         p = local_target(n, m);
         if (p)
-            cn__proc_deliver(p, ENV_MSG, NULL, &m->msg, 1);
+            cn__proc_deliver(p, ENV_MSG, NULL, &m->msg,
+                             CN__DELIVER_DIRECT | CN__DELIVER_LIMITED);
         else if (m->to_is_name)
             cn_log(n, CN_LOG_DEBUG, "message from %s to unregistered name '%s' dropped",
                    c->peer, m->to_name);
@@ -58,43 +59,55 @@ void cn__route_packet(cn_conn *c, const cn_dist_msg *m)
     }
 }
 
-int cn__route_send(cn_node *n, const cn_pid *to, const cn_term *msg)
+/* The connection a message from `from` to node goes on: 0 and *c; -1 if
+ * none can be made; CN_ERR_BUSY if it holds more than max_output bytes
+ * not yet written, and then from is told when it drains (cn.h). */
+static int conn_for_msg(cn_proc *from, cn_atom node, cn_conn **c)
 {
-    if (to->node == n->self) {
-        cn_proc *p = cn_proc_by_pid(n, to);
-        if (p)
-            cn__proc_deliver(p, ENV_MSG, NULL, msg, 0);
-        return 0;
-    }
-    cn_conn *c = cn__conn_get(n, to->node, 1);
-    if (!c)
+    cn_node *n = from->node;
+    *c = node ? cn__conn_get(n, node, 1) : NULL;
+    if (!*c)
         return -1;
-    cn_dist_put_send(cn__conn_out(c), to, msg);
-    n->stats.msgs_out++;
-    return 0;
+    if (cn__conn_queued(*c) <= n->max_output)
+        return 0;
+    cn__conn_wait_drain(*c, &from->pid);
+    return CN_ERR_BUSY;
 }
 
 int cn_send(cn_proc *from, const cn_pid *to, const cn_term *msg)
 {
-    return cn__route_send(from->node, to, msg);
+    cn_node *n = from->node;
+    cn_conn *c;
+    if (to->node == n->self) {
+        cn_proc *p = cn_proc_by_pid(n, to);
+        if (p)
+            cn__proc_deliver(p, ENV_MSG, NULL, msg, CN__DELIVER_LIMITED);
+        return 0;
+    }
+    int r = conn_for_msg(from, to->node, &c);
+    if (r == 0) {
+        cn_dist_put_send(cn__conn_out(c), to, msg);
+        n->stats.msgs_out++;
+    }
+    return r;
 }
 
 int cn_send_named(cn_proc *from, const char *name, const char *node, const cn_term *msg)
 {
     cn_node *n = from->node;
+    cn_conn *c;
     if (!node || strcmp(node, n->name) == 0) {
         cn_proc *p = cn_whereis(n, name);
         if (p)
-            cn__proc_deliver(p, ENV_MSG, NULL, msg, 0);
+            cn__proc_deliver(p, ENV_MSG, NULL, msg, CN__DELIVER_LIMITED);
         return 0;
     }
-    cn_atom peer = cn__atom_intern_weak(node, strlen(node));
-    cn_conn *c = peer ? cn__conn_get(n, peer, 1) : NULL;
-    if (!c)
-        return -1;
-    cn_dist_put_reg_send(cn__conn_out(c), &from->pid, name, msg);
-    n->stats.msgs_out++;
-    return 0;
+    int r = conn_for_msg(from, cn__atom_intern_weak(node, strlen(node)), &c);
+    if (r == 0) {
+        cn_dist_put_reg_send(cn__conn_out(c), &from->pid, name, msg);
+        n->stats.msgs_out++;
+    }
+    return r;
 }
 
 static cn_term vfmt(cn_buf *b, const char *pattern, va_list ap)

@@ -15,10 +15,17 @@
  *
  * ctl calls:
  *   {spawn, Name | undefined, Policy}   -> Pid      Policy: log|drop|stop|forward
+ *   {spawn_slow, kill | shed, LimitBytes, SleepUs} -> Pid   a worker (policy
+ *                                       log) that sleeps SleepUs on every info
+ *                                       message (it holds the loop, as a handler
+ *                                       that computes, but leaves the CPU to a
+ *                                       flooding node), with that mailbox limit
+ *                                       and policy
  *   {spawn_many, N}                     -> N        N idle processes
  *   stop_many                           -> N        stops them
  *   stats                  -> #{procs, conns, msgs_in, msgs_out, rx_streams, rss_kb,
- *                                in_buffered, out_buffered, node_names}
+ *                                in_buffered, out_buffered, node_names, msgs_shed,
+ *                                mailbox_kills}
  *   stop_node                           -> ok       then a graceful stop
  * worker calls:
  *   {notify, Pid}          ping -> pong     {echo, T} -> T
@@ -31,8 +38,8 @@
  *                                             (a deferred reply)
  *   {cast, Pid | {Name, Node}, Req}         -> ok
  *   {send, Pid | {Name, Node}, Msg}         -> ok
- *   {flood, Pid | {Name, Node}, Bytes, Count} -> {ok, Sent}   Count binaries of
- *                                             Bytes each, until a send fails
+ *   {flood, Pid | {Name, Node}, Bytes, Count} -> {ok | busy | error, Sent}
+ *                          Count binaries of Bytes each, until a send fails
  *   new_subject -> {subject, Self, Ref}
  *   {subject_send, Subject, Msg} -> ok
  *   {gleam_call, Subject, Ms}  -> {ok, R} | {down, Reason} | timeout, the
@@ -53,9 +60,11 @@
 #include "../../c_src/node/cli.h"
 
 typedef struct worker {
-    int     has_notify;
-    cn_pid  notify;
-    long    tally;
+    int      has_notify;
+    cn_pid   notify;
+    long     tally;
+    unsigned sleep_us;              /* a slow worker: the loop's time each
+                                     * info message takes (spawn_slow) */
 } worker;
 
 static void notify(cn_proc *p, const char *pattern, const cn_term *t)
@@ -111,19 +120,21 @@ static cn_from *keep_from(const cn_from *from)
     return f;
 }
 
-/* Sends count binaries of bytes each to d; returns how many were taken. */
-static int flood(cn_proc *p, const cn_dest *d, size_t bytes, int count)
+/* Sends count binaries of bytes each to d, until a send fails: how many
+ * were taken and the failure (0 if none). */
+static int flood(cn_proc *p, const cn_dest *d, size_t bytes, int count, int *failure)
 {
     cn_buf b;
     cn_buf_init(&b);
     char *zeros = calloc(1, bytes ? bytes : 1);
     if (zeros)
         cn_term_put_binary(&b, zeros, bytes);
+    *failure = zeros && !cn_buf_failed(&b) ? 0 : -1;
     free(zeros);
     cn_term t = cn_buf_term(&b, 0);
     int sent = 0;
-    while (zeros && !cn_buf_failed(&b) && sent < count &&
-           (d->pid ? cn_send(p, d->pid, &t) : cn_send_named(p, d->name, d->node, &t)) == 0)
+    while (!*failure && sent < count &&
+           !(*failure = d->pid ? cn_send(p, d->pid, &t) : cn_send_named(p, d->name, d->node, &t)))
         sent++;
     cn_buf_free(&b);
     return sent;
@@ -137,7 +148,7 @@ static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
     cn_term t, u;
     cn_dest d;
     char name[CN_ATOM_BUF], node[CN_ATOM_BUF];
-    int ms, bytes, count;
+    int ms, bytes, count, failure;
 
     if (cn_term_match(req, "ping"))
         return cn_replyf(p, from, "pong"), CN_OK;
@@ -227,8 +238,11 @@ static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
         return cn_replyf(p, from, "ok"), CN_OK;
     }
     if (cn_term_match(req, "{flood, ~t, ~i, ~i}", &t, &bytes, &count) &&
-        parse_dest(&t, &pid, name, node, &d) == 0 && bytes >= 0 && count >= 0)
-        return cn_replyf(p, from, "{ok, ~i}", flood(p, &d, (size_t)bytes, count)), CN_OK;
+        parse_dest(&t, &pid, name, node, &d) == 0 && bytes >= 0 && count >= 0) {
+        int sent = flood(p, &d, (size_t)bytes, count, &failure);
+        return cn_replyf(p, from, "{~a, ~i}", failure == 0 ? "ok"
+                         : failure == CN_ERR_BUSY ? "busy" : "error", sent), CN_OK;
+    }
     if (cn_term_match(req, "{fmt_reply, ~t}", &t)) {
         u = cn_fmt(p, "{fmt, ~t}", &t);
         return cn_replyf(p, from, "{ok, ~t}", &u), CN_OK;
@@ -247,6 +261,9 @@ static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
 
 static int worker_info(cn_proc *p, const cn_term *msg)
 {
+    unsigned us = ((worker *)cn_proc_state(p))->sleep_us;
+    if (us)
+        usleep(us);
     if (cn_term_match(msg, "{tally, _}")) {
         ((worker *)cn_proc_state(p))->tally++;
         return CN_OK;
@@ -363,6 +380,7 @@ static void reply_stats(cn_proc *p, const cn_from *from)
         { "msgs_out", st.msgs_out }, { "rx_streams", st.rx_streams },
         { "rss_kb", (uint64_t)rss_kb() }, { "in_buffered", st.in_buffered },
         { "out_buffered", st.out_buffered }, { "node_names", st.node_names },
+        { "msgs_shed", st.msgs_shed }, { "mailbox_kills", st.mailbox_kills },
     };
     size_t k = sizeof kv / sizeof kv[0];
     cn_buf b;
@@ -382,7 +400,7 @@ static int ctl_call(cn_proc *p, const cn_term *req, const cn_from *from)
     ctl *c = cn_proc_state(p);
     cn_node *n = cn_proc_node(p);
     char name[CN_ATOM_BUF], policy[CN_ATOM_BUF];
-    int count;
+    int count, limit, us;
 
     if (cn_term_match(req, "{spawn, ~a, ~a}", name, policy)) {
         static const char *policies[] = { "log", "drop", "stop", "forward" };
@@ -395,6 +413,16 @@ static int ctl_call(cn_proc *p, const cn_term *req, const cn_from *from)
                               strcmp(name, "undefined") == 0 ? NULL : name);
         if (!w)
             return cn_replyf(p, from, "{error, spawn_failed}"), CN_OK;
+        return cn_replyf(p, from, "~p", cn_self(w)), CN_OK;
+    }
+    if (cn_term_match(req, "{spawn_slow, ~a, ~i, ~i}", policy, &limit, &us) && limit > 0 &&
+        us >= 0 && (strcmp(policy, "kill") == 0 || strcmp(policy, "shed") == 0)) {
+        cn_proc *w = cn_spawn(n, &worker_ops[0], NULL, NULL);
+        if (!w)
+            return cn_replyf(p, from, "{error, spawn_failed}"), CN_OK;
+        ((worker *)cn_proc_state(w))->sleep_us = (unsigned)us;
+        cn_mailbox_limit(w, (size_t)limit,
+                         policy[0] == 'k' ? CN_MAILBOX_KILL : CN_MAILBOX_SHED);
         return cn_replyf(p, from, "~p", cn_self(w)), CN_OK;
     }
     if (cn_term_match(req, "{spawn_many, ~i}", &count) && count >= 0) {
