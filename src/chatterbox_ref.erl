@@ -12,17 +12,27 @@
 %% carries out what the reducer returns.  stdout gets only the result
 %% tuple; logs go to stderr.  Exit status as the C binary: 0 after printing,
 %% 1 if distribution cannot start, 2 for bad flags or a bad peers.json.
+%%
+%% That one process never waits on the network, as the C node's loop does
+%% not: it sends with [noconnect, nosuspend] (a send a busy connection
+%% refuses is reported to the reducer, which sends it again later), a dial
+%% that has not come up within ?DIAL_MS is dropped and made again (a SYN
+%% lost to a partition is otherwise retried only after seconds), and at the
+%% end the node halts after at most ?STOP_DRAIN_MS even if a peer reads
+%% nothing.
 -module(chatterbox_ref).
 
 -export([main/0, run/1, parse_args/1, load_peers/1]).
 
 -define(PROBE_MS, 100).
+-define(DIAL_MS, 250).
+-define(STOP_DRAIN_MS, 300).
 -define(WIRE_TAGS, [cb_data, cb_end, cb_ack, cb_done, cb_msg, cb_msg_ack, cb_flush,
                     cb_flush_ack, cb_hello]).
 
 -record(g, {mod, core, me, nodes, ids, connected = #{}, core_up = #{}, t0, opts,
-            trace, cut_active = false, cut_over = false, last_probe = 0,
-            last = #{}}).
+            trace, traced = 0, cut_active = false, cut_over = false, last_probe = 0,
+            dial_at = #{}, last = #{}}).
 
 %% ---- command line ----------------------------------------------------------
 
@@ -32,7 +42,28 @@ main() ->
                    io:format(standard_error, "chatterbox_ref: crashed: ~p:~p~n~p~n", [C, R, St]),
                    1
            end,
-    erlang:halt(Code).
+    halt_drained(Code).
+
+%% erlang:halt/1 first waits until every port has written what it holds,
+%% and a distribution port towards a peer that reads nothing (partitioned,
+%% stopped) never does (OTP 25 has no flush timeout): peers get
+%% ?STOP_DRAIN_MS, as from the C node, and what is left then is dropped.
+halt_drained(Code) ->
+    case drained(erlang:monotonic_time(millisecond) + ?STOP_DRAIN_MS) of
+        true -> erlang:halt(Code);
+        false -> erlang:halt(Code, [{flush, false}])
+    end.
+
+drained(Deadline) ->
+    Queued = [P || {_, P} <- erlang:system_info(dist_ctrl), is_port(P),
+                   queued(erlang:port_info(P, queue_size))],
+    case Queued =:= [] orelse erlang:monotonic_time(millisecond) >= Deadline of
+        true -> Queued =:= [];
+        false -> receive after 10 -> drained(Deadline) end
+    end.
+
+queued({queue_size, N}) -> N > 0;
+queued(undefined) -> false.                % closed meanwhile
 
 run_cli(Args) ->
     case parse_args(Args) of
@@ -374,16 +405,47 @@ wire(_Msg, #g{cut_active = true} = G) -> G;
 wire({cb_hello, _}, G) -> G;
 wire(Msg, G) -> step({msg, now_us(), Msg}, G).
 
+%% One event through the reducer, and its actions; what a busy connection
+%% refused goes back to the reducer as a busy event.
 step(Ev, #g{mod = Mod, core = Core} = G) ->
     {Acts, Core1} = Mod:step(Ev, Core),
     G1 = G#g{core = Core1},
-    lists:foreach(fun(A) -> perform(A, G1) end, Acts),
-    G1.
+    Refused = lists:foldl(fun(A, R) -> perform(A, R, G1) end, #{}, Acts),
+    Now = element(2, Ev),
+    maps:fold(fun(Id, Terms, Acc) -> step({busy, Now, Id, lists:reverse(Terms)}, Acc) end,
+              trace_commits(Now, G1), Refused).
 
-perform({send, _Id, _Term}, #g{cut_active = true}) -> ok;
-perform({send, Id, Term}, #g{nodes = Nodes}) ->
-    _ = erlang:send({chatterbox, maps:get(Id, Nodes)}, Term, [noconnect]),
-    ok;
+%% --trace: `commit TS COUNT` whenever the fold has grown (TS: the event's
+%% time), so that a test can see when commits stall and resume.
+trace_commits(_Now, #g{trace = undefined} = G) -> G;
+trace_commits(Now, #g{mod = Mod, core = Core, traced = T} = G) ->
+    case maps:get(committed, Mod:stats(Core)) of
+        T -> G;
+        C -> trace(G, "commit ~b ~b~n", [Now, C]),
+             G#g{traced = C}
+    end.
+
+%% Performs one action; Refused: #{Id => [Term]}, the sends a busy
+%% connection refused (and every later one to that peer in this step).
+perform({send, _Id, _Term}, Refused, #g{cut_active = true}) -> Refused;
+perform({send, Id, Term}, Refused, #g{nodes = Nodes}) ->
+    case Refused of
+        #{Id := Ts} -> Refused#{Id := [Term | Ts]};
+        _ ->
+            case erlang:send({chatterbox, maps:get(Id, Nodes)}, Term, [noconnect, nosuspend]) of
+                nosuspend -> Refused#{Id => [Term]};
+                _ -> Refused
+            end
+    end;
+perform({reconnect, Id}, Refused, #g{nodes = Nodes} = G) ->
+    N = maps:get(Id, Nodes),
+    vlog(G, "~s acked nothing in time: reconnecting", [N]),
+    erlang:disconnect_node(N),
+    Refused;
+perform(A, Refused, G) ->
+    perform(A, G),
+    Refused.
+
 perform({created, _, _, _}, #g{trace = undefined}) -> ok;
 perform({created, Ts, First, Bin}, #g{trace = F, me = Me}) ->
     Vals = [V || <<V:32>> <= Bin],
@@ -408,6 +470,10 @@ trace(#g{trace = F}, Fmt, Args) -> ok = file:write(F, io_lib:format(Fmt, Args)).
 
 log(Fmt, Args) ->
     io:format(standard_error, "chatterbox_ref ~s: " ++ Fmt ++ "~n", [node() | Args]).
+
+%% With --verbose only.
+vlog(#g{opts = #{progress := true}}, Fmt, Args) -> log(Fmt, Args);
+vlog(_, _, _) -> ok.
 
 %% ---- connections -----------------------------------------------------------
 
@@ -444,14 +510,36 @@ tick(G0) ->
         true ->
             Down = [{Id, N} || {Id, N} <- maps:to_list(G#g.nodes),
                                not maps:get(Id, G#g.connected, false)],
-            [{chatterbox, N} ! {cb_hello, G#g.me} || {_, N} <- Down],
+            DialAt = lists:foldl(fun({Id, N}, Acc) -> dial(Id, N, Now, Acc, G) end,
+                                 maps:with([Id || {Id, _} <- Down], G#g.dial_at), Down),
             %% connections are the truth, nodeup only its news: a peer whose
             %% nodeup went missing is seen here within one probe
             Connected = nodes(connected),
             G1 = lists:foldl(fun({_, N}, Acc) -> status(N, true, Acc) end, G,
                              [D || {_, N} = D <- Down, lists:member(N, Connected)]),
-            G1#g{last_probe = Now}
+            G1#g{last_probe = Now, dial_at = DialAt}
     end.
+
+%% Probes a peer that is down, which dials it; a dial still pending after
+%% ?DIAL_MS is dropped first (its owner killed: erlang:disconnect_node/1
+%% leaves pending ones alone).  DialAt: #{Id => when the dial began}.
+dial(Id, N, Now, DialAt, G) ->
+    Pending = case net_kernel:node_info(N) of
+                  {ok, Info} -> proplists:get_value(state, Info) =:= pending andalso
+                                    proplists:get_value(owner, Info);
+                  _ -> false
+              end,
+    DialAt1 = case {Pending, maps:get(Id, DialAt, none)} of
+                  {false, _} -> DialAt#{Id => Now};
+                  {_, none} -> DialAt#{Id => Now};
+                  {Owner, T} when Now - T >= ?DIAL_MS ->
+                      vlog(G, "no connection to ~s after ~b ms: dialing again", [N, ?DIAL_MS]),
+                      exit(Owner, kill),
+                      DialAt#{Id => Now};
+                  _ -> DialAt
+              end,
+    _ = erlang:send({chatterbox, N}, {cb_hello, G#g.me}, [nosuspend]),
+    DialAt1.
 
 %% --cut-at / --cut-for: drop every connection to the cluster for a while.
 cut(#g{cut_over = true} = G) -> G;
@@ -488,8 +576,8 @@ progress(#g{mod = Mod, core = Core, last = L} = G) ->
     Up = length([x || {_, true} <- maps:to_list(G#g.core_up)]),
     io:format(standard_error,
               "chatterbox_ref ~s: ~.1f s: sent ~b (+~b/s) received ~b (+~b/s) committed ~b "
-              "(+~b/s) resent ~b, peers up ~b/~b~n",
+              "(+~b/s) resent ~b, reconnects ~b, peers up ~b/~b~n",
               [node(), elapsed(G) / 1000, maps:get(created, St), D(created),
                maps:get(received, St), D(received), maps:get(committed, St), D(committed),
-               maps:get(resent, St), Up, maps:size(G#g.nodes)]),
+               maps:get(resent, St), maps:get(reconnects, St), Up, maps:size(G#g.nodes)]),
     G#g{last = St}.

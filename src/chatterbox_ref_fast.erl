@@ -6,8 +6,13 @@
 %% per sender) and go to every peer as {cb_data, From, Ts, First, Values};
 %% receivers take each stream in order and answer with cumulative
 %% {cb_ack, From, UpTo, EndSeen}; senders keep at most `window` messages
-%% unacked, re-send from the first unacked batch when a peer comes up or has
-%% acked nothing for `rto_us`, and end with {cb_end, From, Last}.  Messages
+%% unacked and end with {cb_end, From, Last}.  Nothing is sent to a peer
+%% whose connection is busy (the glue says so with a busy event, naming
+%% what it could not send; the next tick tries again).  A peer that has
+%% acked nothing for its timeout (`rto_us`, doubled on each expiry up to 8
+%% times, reset by progress) is reconnected ({reconnect, Id}: the old
+%% connection and what it holds go), and when a peer comes up everything
+%% unacked goes to it once, from the first unacked batch.  Messages
 %% are folded into (|m|, sum) in (Ts, Id, Seq) order as soon as no earlier
 %% message can still arrive; once every stream is complete the node prints,
 %% says {cb_done, From} when every peer acked all of its messages, and is
@@ -15,22 +20,23 @@
 %%
 %% new/1 takes #{me, ids, seed, batch, window, max_rate, rto_us}; step/2 takes
 %%   {tick, Now} | {msg, Now, Term} | {up, Now, Id} | {down, Now, Id}
-%%   | {phase, Now, wait | 'end'}
+%%   | {phase, Now, wait | 'end'} | {busy, Now, Id, NotSent}
+%% (NotSent: the terms for Id the glue dropped, the connection being busy)
 %% and returns {Actions, State}, Actions being, in order,
 %%   {send, ToId, Term} | {created, Ts, First, ValuesBin}
-%%   | {output, Count, Sum, Complete}.
+%%   | {output, Count, Sum, Complete} | {reconnect, Id}.
 -module(chatterbox_ref_fast).
 
 -export([new/1, step/2, finished/1, stats/1, describe/1]).
 
 -record(p, {next = 1, wm = 0, has_end = false, last = 0, q = queue:new(),
-            up = false, acked = 0, end_acked = false, sent = 0, t_progress = 0,
-            done = false}).
+            up = false, acked = 0, end_acked = false, end_sent = false, sent = 0,
+            t_progress = 0, rto = 0, busy = false, done = false}).
 -record(s, {me, peers, key, seq = 0, ts = 0, log = queue:new(), phase = send,
             allowance = 0, t_rate = 0, count = 0, sum = 0, printed = false,
             done_sent = false, t_done = 0, batch, window, max_rate, rto,
             stats = #{created => 0, received => 0, committed => 0, resent => 0,
-                      rejected => 0}}).
+                      reconnects => 0, rejected => 0}}).
 
 new(#{me := Me, ids := Ids, seed := Seed} = P) ->
     #s{me = Me, peers = maps:from_list([{Id, #p{}} || Id <- Ids]),
@@ -57,13 +63,15 @@ others(#s{me = Me, peers = Ps}) -> [Id || Id <- maps:keys(Ps), Id =/= Me].
 %% ---- events ----------------------------------------------------------------
 
 event({tick, Now}, S0) ->
-    S1 = create(Now, false, S0),
+    Retry = S0#s{peers = maps:map(fun(_, P) -> P#p{busy = false} end, S0#s.peers)},
+    S1 = create(Now, false, Retry),
     S2 = lists:foldl(fun(Id, S) ->
-                             P = peer(Id, S),
-                             case P#p.up andalso in_flight(P, S) andalso
-                                  Now - P#p.t_progress >= S#s.rto of
-                                 true -> resend(Id, Now, S);
-                                 false -> S
+                             Sp = pump(Id, Now, S),
+                             P = peer(Id, Sp),
+                             case P#p.up andalso in_flight(P, Sp) andalso
+                                  Now - P#p.t_progress >= rto(P, Sp) of
+                                 true -> timeout(Id, Now, Sp);
+                                 false -> Sp
                              end
                      end, S1, others(S1)),
     case S2#s.done_sent andalso Now - S2#s.t_done >= S2#s.rto of
@@ -78,7 +86,8 @@ event({msg, Now, Term}, S) ->
 event({up, Now, Id}, S) ->
     case maps:find(Id, S#s.peers) of
         {ok, #p{up = false} = P} when Id =/= S#s.me ->
-            S1 = resend(Id, Now, set_peer(Id, P#p{up = true}, S)),
+            Up = P#p{up = true, rto = 0, t_progress = Now, busy = false},
+            S1 = resend(Id, Now, set_peer(Id, Up, S)),
             [act({send, Id, {cb_done, S1#s.me}}) || S1#s.done_sent],
             S1;
         _ -> S
@@ -88,10 +97,19 @@ event({down, _Now, Id}, S) ->
         {ok, P} when Id =/= S#s.me -> set_peer(Id, P#p{up = false}, S);
         _ -> S
     end;
+event({busy, _Now, Id, NotSent}, S) ->
+    case maps:find(Id, S#s.peers) of
+        {ok, P} when Id =/= S#s.me ->
+            Sent = lists:min([P#p.sent | [First - 1 || {cb_data, _, _, First, _} <- NotSent]]),
+            EndLost = lists:keymember(cb_end, 1, NotSent),
+            set_peer(Id, P#p{busy = true, sent = Sent,
+                             end_sent = P#p.end_sent andalso not EndLost}, S);
+        _ -> S
+    end;
 event({phase, Now, wait}, #s{phase = send, me = Me, seq = Seq} = S0) ->
     MeP = peer(Me, S0),
     S1 = set_peer(Me, MeP#p{has_end = true, last = Seq}, S0#s{phase = wait}),
-    lists:foldl(fun(Id, S) -> send_end(Id, Now, S) end, S1, others(S1));
+    lists:foldl(fun(Id, S) -> pump(Id, Now, S) end, S1, others(S1));
 event({phase, Now, 'end'}, #s{phase = send} = S) ->
     event({phase, Now, 'end'}, event({phase, Now, wait}, S));
 event({phase, _Now, 'end'}, #s{phase = wait} = S0) ->
@@ -134,8 +152,9 @@ on_msg({cb_ack, From, UpTo, EndSeen}, Now, S0) when is_integer(UpTo), is_boolean
     case UpTo > S0#s.seq orelse (EndSeen andalso S0#s.phase =:= send) of
         true -> count(rejected, 1, S0);
         false ->
-            P1 = case UpTo > P0#p.acked of
-                     true -> P0#p{acked = UpTo, t_progress = Now};
+            Progress = UpTo > P0#p.acked orelse (EndSeen andalso not P0#p.end_acked),
+            P1 = case Progress of
+                     true -> P0#p{acked = max(UpTo, P0#p.acked), t_progress = Now, rto = 0};
                      false -> P0
                  end,
             P2 = P1#p{end_acked = P1#p.end_acked orelse EndSeen},
@@ -173,46 +192,49 @@ drop_acked(Log, M) ->
 in_flight(P, S) ->
     P#p.sent > P#p.acked orelse (S#s.phase =/= send andalso not P#p.end_acked).
 
+%% Sends peer Id what it has not been sent on this connection yet: every
+%% logged batch after what it acked, then (after the send phase) cb_end.
+%% Nothing while its connection is busy.
 pump(Id, Now, #s{me = Me} = S) ->
     P0 = peer(Id, S),
-    case P0#p.up of
+    From = max(P0#p.sent, P0#p.acked),
+    Todo = [B || {_, First, _, _} = B <- queue:to_list(S#s.log), First > From],
+    EndDue = S#s.phase =/= send andalso not P0#p.end_acked andalso not P0#p.end_sent,
+    case P0#p.up andalso not P0#p.busy andalso (Todo =/= [] orelse EndDue) of
         false -> S;
         true ->
-            From = max(P0#p.sent, P0#p.acked),
-            Todo = [B || {_, First, _, _} = B <- queue:to_list(S#s.log), First > From],
-            P1 = case Todo =/= [] andalso not in_flight(P0#p{sent = From}, S) of
-                     true -> P0#p{t_progress = Now};
-                     false -> P0
+            P1 = case in_flight(P0#p{sent = From}, S) of
+                     true -> P0;
+                     false -> P0#p{t_progress = Now}     % the retransmit clock starts
                  end,
             Sent = lists:foldl(fun({Ts, First, N, Bin}, _) ->
                                        act({send, Id, {cb_data, Me, Ts, First, Bin}}),
                                        First + N - 1
                                end, From, Todo),
-            set_peer(Id, P1#p{sent = Sent}, S)
+            [act({send, Id, {cb_end, Me, S#s.seq}}) || EndDue],
+            set_peer(Id, P1#p{sent = Sent, end_sent = P1#p.end_sent orelse EndDue}, S)
     end.
 
-send_end(Id, Now, #s{phase = Phase} = S) ->
-    P = peer(Id, S),
-    case P#p.up andalso not P#p.end_acked andalso Phase =/= send of
-        false -> S;
-        true ->
-            P1 = case in_flight(P, S) of
-                     true -> P;
-                     false -> P#p{t_progress = Now}
-                 end,
-            act({send, Id, {cb_end, S#s.me, S#s.seq}}),
-            set_peer(Id, P1, S)
-    end.
-
-%% Go-back-N: everything unacked goes again.
+%% Go-back-N, on a new connection: everything unacked goes again.
 resend(Id, Now, S0) ->
     P = peer(Id, S0),
     S1 = case P#p.sent > P#p.acked of
              true -> count(resent, P#p.sent - P#p.acked, S0);
              false -> S0
          end,
-    S2 = set_peer(Id, P#p{sent = P#p.acked, t_progress = Now}, S1),
-    send_end(Id, Now, pump(Id, Now, S2)).
+    pump(Id, Now, set_peer(Id, P#p{sent = P#p.acked, end_sent = false}, S1)).
+
+rto(#p{rto = 0}, S) -> S#s.rto;
+rto(#p{rto = R}, _) -> R.
+
+%% Peer Id acked nothing for its timeout while something was in flight: a
+%% new connection (everything unacked goes once it is up), and twice as
+%% long to wait next time.
+timeout(Id, Now, S) ->
+    P = peer(Id, S),
+    act({reconnect, Id}),
+    count(reconnects, 1, set_peer(Id, P#p{rto = min(2 * rto(P, S), 8 * S#s.rto),
+                                          t_progress = Now}, S)).
 
 %% ---- creating messages -----------------------------------------------------
 

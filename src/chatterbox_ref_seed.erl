@@ -10,21 +10,28 @@
 %% once every peer holds it.  At the deadline the node prints its committed
 %% messages in (Ts, Id, Seq) order.
 %%
+%% Beyond the seed, as cb_seed.c: a peer that has owed us an ack for
+%% rto_us (doubled on each expiry, reset by an ack) is reconnected
+%% ({reconnect, Id}), so that a connection black-holed by a partition is
+%% replaced once it heals.
+%%
 %% Same interface as chatterbox_ref_fast (new/1, step/2, finished/1,
-%% stats/1, describe/1).
+%% stats/1, describe/1); a busy event changes nothing here, as every tick
+%% sends again what is not acked.
 -module(chatterbox_ref_seed).
 
 -export([new/1, step/2, finished/1, stats/1, describe/1]).
 
--record(p, {buf = none, committed = 0, up = false, acked = false, flush_acked = false}).
+-record(p, {buf = none, committed = 0, up = false, acked = false, flush_acked = false,
+            t_owed = 0, rto = 0}).
 -record(s, {me, peers, key, cur = none, cur_committed = false, flushing = false,
-            phase = send, log = [],
+            phase = send, log = [], rto = 0,
             stats = #{created => 0, received => 0, committed => 0, resent => 0,
-                      rejected => 0}}).
+                      reconnects => 0, rejected => 0}}).
 
-new(#{me := Me, ids := Ids, seed := Seed}) ->
+new(#{me := Me, ids := Ids, seed := Seed} = P) ->
     #s{me = Me, peers = maps:from_list([{Id, #p{}} || Id <- Ids, Id =/= Me]),
-       key = chatterbox_ref_lib:key(Seed, Me)}.
+       key = chatterbox_ref_lib:key(Seed, Me), rto = maps:get(rto_us, P, 0)}.
 
 step(Ev, S0) ->
     put(acts, []),
@@ -42,16 +49,8 @@ commit({_Ts, _Id, _Seq, _V} = M, #s{log = L} = S) -> count(committed, 1, S#s{log
 
 %% ---- events ----------------------------------------------------------------
 
-event({tick, Now}, #s{phase = send, cur = Cur, cur_committed = Done} = S0)
-  when Cur =:= none; Done ->
-    advance(Now, new_message(Now, S0));
-event({tick, Now}, S0) ->
-    S1 = case S0#s.cur =/= none andalso not S0#s.cur_committed andalso not all_acked(S0) of
-             true -> count(resent, 1, S0);
-             false -> S0
-         end,
-    send_pending_all(S1),
-    advance(Now, S1);
+event({tick, Now}, S) ->
+    check_owed(Now, tick(Now, S));
 event({msg, _Now, _}, #s{phase = 'end'} = S) ->
     S;
 event({msg, Now, Term}, S) ->
@@ -59,10 +58,10 @@ event({msg, Now, Term}, S) ->
         #s{} = S1 -> S1;
         _ -> count(rejected, 1, S)
     end;
-event({up, _Now, Id}, S) ->
+event({up, Now, Id}, S) ->
     case maps:find(Id, S#s.peers) of
         {ok, #p{up = false} = P} ->
-            S1 = set_peer(Id, P#p{up = true}, S),
+            S1 = set_peer(Id, P#p{up = true, t_owed = Now, rto = 0}, S),
             send_pending(Id, S1),
             S1;
         _ -> S
@@ -72,11 +71,11 @@ event({down, _Now, Id}, S) ->
         {ok, P} -> set_peer(Id, P#p{up = false}, S);
         error -> S
     end;
-event({phase, _Now, wait}, #s{phase = send} = S0) ->
+event({phase, Now, wait}, #s{phase = send} = S0) ->
     S = S0#s{phase = wait},
     case S#s.cur_committed andalso S#s.cur =/= none of
         true ->                                  % alone: nothing to flush to
-            S1 = S#s{flushing = true},
+            S1 = owed_from(Now, S#s{flushing = true}),
             send_pending_all(S1),
             S1;
         false -> S
@@ -91,6 +90,8 @@ event({phase, _Now, 'end'}, #s{phase = wait} = S0) ->
     Pending = S#s.cur =/= none andalso not S#s.cur_committed,
     act({output, C, Sum, Buffered =:= [] andalso not Pending}),
     S;
+event({busy, _Now, _Id, _NotSent}, S) ->
+    S;                                  % what was dropped goes again next tick
 event({phase, _, _}, S) ->
     S.
 
@@ -111,7 +112,7 @@ on_msg({cb_msg, From, Seq, Ts, V}, _Now, S0) when is_integer(Seq), Seq > 0, is_i
     S;
 on_msg({cb_msg_ack, From, Seq}, Now, #s{cur = {_, _, Seq, _}, cur_committed = false} = S) ->
     P = peer(From, S),
-    advance(Now, set_peer(From, P#p{acked = true}, S));
+    advance(Now, set_peer(From, P#p{acked = true, rto = 0}, S));
 on_msg({cb_msg_ack, From, _}, _Now, S) ->
     _ = peer(From, S),
     S;
@@ -126,7 +127,7 @@ on_msg({cb_flush, From, Seq}, _Now, S0) when is_integer(Seq) ->
     S;
 on_msg({cb_flush_ack, From, Seq}, _Now, #s{flushing = true, cur = {_, _, Seq, _}} = S) ->
     P = peer(From, S),
-    set_peer(From, P#p{flush_acked = true}, S);
+    set_peer(From, P#p{flush_acked = true, rto = 0}, S);
 on_msg({cb_flush_ack, From, _}, _Now, S) ->
     _ = peer(From, S),
     S;
@@ -142,7 +143,7 @@ new_message(Now, #s{me = Me, cur = Cur, peers = Ps} = S) ->
     act({created, Ts, Seq, <<V:32>>}),
     S1 = count(created, 1,
                S#s{cur = {Ts, Me, Seq, V}, cur_committed = false,
-                   peers = maps:map(fun(_, P) -> P#p{acked = false} end, Ps)}),
+                   peers = maps:map(fun(_, P) -> P#p{acked = false, t_owed = Now} end, Ps)}),
     send_pending_all(S1),
     S1.
 
@@ -158,7 +159,7 @@ advance(Now, #s{cur = Cur, cur_committed = false} = S0) when Cur =/= none ->
                 send when map_size(S1#s.peers) > 0 -> new_message(Now, S1);
                 send -> S1;
                 wait ->
-                    S2 = S1#s{flushing = true},
+                    S2 = owed_from(Now, S1#s{flushing = true}),
                     send_pending_all(S2),
                     S2;
                 'end' -> S1
@@ -166,6 +167,38 @@ advance(Now, #s{cur = Cur, cur_committed = false} = S0) when Cur =/= none ->
     end;
 advance(_Now, S) ->
     S.
+
+tick(Now, #s{phase = send, cur = Cur, cur_committed = Done} = S0) when Cur =:= none; Done ->
+    advance(Now, new_message(Now, S0));
+tick(Now, S0) ->
+    S1 = case S0#s.cur =/= none andalso not S0#s.cur_committed andalso not all_acked(S0) of
+             true -> count(resent, 1, S0);
+             false -> S0
+         end,
+    send_pending_all(S1),
+    advance(Now, S1).
+
+%% Every peer owes us an ack from now on (a new message, or its flush).
+owed_from(Now, #s{peers = Ps} = S) ->
+    S#s{peers = maps:map(fun(_, P) -> P#p{t_owed = Now} end, Ps)}.
+
+owes(P, #s{cur = Cur, cur_committed = Done, flushing = Fl}) ->
+    Cur =/= none andalso ((not Done andalso not P#p.acked) orelse (Fl andalso not P#p.flush_acked)).
+
+%% Reconnects the peers that have owed us an ack for their timeout.
+check_owed(_Now, #s{rto = 0} = S) -> S;
+check_owed(Now, #s{peers = Ps} = S) ->
+    maps:fold(fun(Id, P, Acc) ->
+                      Rto = case P#p.rto of 0 -> S#s.rto; R -> R end,
+                      case P#p.up andalso owes(P, Acc) andalso Now - P#p.t_owed >= Rto of
+                          true ->
+                              act({reconnect, Id}),
+                              count(reconnects, 1,
+                                    set_peer(Id, P#p{rto = min(2 * Rto, 8 * S#s.rto),
+                                                     t_owed = Now}, Acc));
+                          false -> Acc
+                      end
+              end, S, Ps).
 
 send_pending_all(S) ->
     [send_pending(Id, S) || Id <- maps:keys(S#s.peers)],

@@ -30,8 +30,8 @@
 %%   nemesis_until  seconds (default: "seconds", the send phase): when the
 %%                  nemesis stops and every fault is undone, counted from
 %%                  the cluster's first ready line.  Larger values make
-%%                  faults outlast the send phase: only for scenarios that
-%%                  keep known limitations visible.
+%%                  faults outlast the send phase; at send_for + wait_for
+%%                  or more they outlast every deadline ("unhealed", below).
 %% "settle_seconds" is not used: how long nodes may take follows from
 %% their flags.
 %%
@@ -48,8 +48,9 @@
 %% (after_ms: since the node's ready line), each exit as
 %%   {"process": "node", "type": "info", "f": "exit", "id": I, "value": Status, "after_ms": ...}
 %% and each start as {"process": "node", "type": "info", "f": "start", "id": I,
-%% "send_end": T, "deadline": T} (history times of the end of that node's send
-%% phase and of its wait phase).  Every node has an invoke of "result" when
+%% "send_end": T, "deadline": T, "wall_us": W} (history times of the end of
+%% that node's send phase and of its wait phase, and the wall clock, as the
+%% traces keep time, at the event's own time).  Every node has an invoke of "result" when
 %% the workload starts; one that never prints gets an info completion at
 %% the end.
 %%
@@ -83,6 +84,24 @@
 %% Counts: anomalies = nodes that did not print the recomputed tuple,
 %% lost = 0.
 %%
+%% Unhealed: faults that outlast every deadline (nemesis_until >= send_for
+%% + wait_for) are outside both protocols' assumptions: the nodes cannot
+%% agree and are not asked to.  "same tuple everywhere" and "tuple from
+%% the traces" are left out; printing and exiting in time are checked as
+%% always, with what the protocol still promises: the fast protocol's
+%% prefixes, and for the seed protocol
+%%   tuples at most one message per sender apart
+%%                             every printed tuple is the fold of every
+%%                             sender's messages 1..c, c its last seq or
+%%                             one or two less, and two nodes' c for a
+%%                             sender differ by at most one
+%% (anomalies: the nodes that break it).
+%%
+%% Resuming after a heal (resume_times/1, for the suites and for reports;
+%% not a check): node traces have a `commit TS COUNT` line whenever the
+%% node's fold grew, so for every healed partition the time from the heal
+%% to each node's next commit can be read off.
+%%
 %% Faults.  Partitions (any shape; partition-leader is skipped: there is no
 %% leader) and pause / pause-leader (skipped likewise) fit the protocol:
 %% the docs guarantee agreement when every pair of nodes can talk during
@@ -101,7 +120,7 @@
 -module(cnode_check_chatterbox).
 
 -export([argv/2, ready/2, setup/2, leader/0, run_clients/2, restarted/1, settle/2,
-         final_reads/2, check/2]).
+         final_reads/2, check/2, resume_times/1]).
 
 -define(TAB, cnode_check_chatterbox).
 -define(POLL_MS, 50).
@@ -276,14 +295,17 @@ note_start(Cluster, I, Spec, ReadyMs, true) ->
     start_event(I, Spec, ReadyMs, Send, Wait, true);
 note_start(_, _, _, _, false) -> ok.
 
+%% wall_us: the wall clock (as in the traces) at the event's time.
 start_event(I, #{name := Name, impl := Impl}, ReadyMs, Send, Wait, Restart) ->
     Ago = now_ms() - ReadyMs,
-    Hist = fun(OffsetMs) -> cnode_check_history:now_ns() + (OffsetMs - Ago) * 1000000 end,
+    Now = cnode_check_history:now_ns(),
+    Hist = fun(OffsetMs) -> Now + (OffsetMs - Ago) * 1000000 end,
     cnode_check_history:add(#{process => node, type => info, f => start, id => I,
                               node => list_to_binary(Name), impl => impl_name(Impl),
                               restart => Restart,
                               send_end => Hist(round(Send * 1000)),
-                              deadline => Hist(round((Send + Wait) * 1000))}).
+                              deadline => Hist(round((Send + Wait) * 1000)),
+                              wall_us => os:system_time(microsecond)}, Now).
 
 impl_name({cmd, _}) -> <<"cmd">>;
 impl_name(I) -> I.
@@ -477,35 +499,89 @@ check(Ctx, Events) ->
             {error, Why} ->
                 {{failed, ["the traces do not give a tuple: ", Why]}, length(Ids)}
         end,
-    Prefixes = case protocol(Ctx) of
-                   "fast" -> [{<<"each tuple a prefix of the send order">>,
-                               prefixes(maps:get(seed, Ctx), Traces, Tuples)}];
-                   "seed" -> []
-               end,
+    Unhealed = unhealed(Ctx),
+    {Promise, Broken} =
+        case {protocol(Ctx), Unhealed} of
+            {"fast", _} ->
+                {V, B} = prefixes(maps:get(seed, Ctx), Traces, Tuples),
+                {[{<<"each tuple a prefix of the send order">>, V}], B};
+            {"seed", true} ->
+                {V, B} = seed_apart(maps:get(seed, Ctx), Traces, Tuples),
+                {[{<<"tuples at most one message per sender apart">>, V}], B};
+            {"seed", false} -> {[], 0}
+        end,
     ExitCheck = exits(Ids, Exits, Limit),
     Faults = case field(Ctx, nemesis_until, send_for(Ctx)) > send_for(Ctx) of
                  true -> [];                    % faults outlast the send phase on purpose
                  false -> [{<<"faults within the send phase">>, faults_in_send(Events)}]
              end,
-    {Faults ++
-         [{<<"printed by the deadline">>, Printed}, {<<"same tuple everywhere">>, Same},
-          {<<"tuple from the traces">>, FromTraces}]
-         ++ Prefixes ++ [{<<"exited 0 in time">>, ExitCheck}],
-     #{anomalies => Anomalies, lost => 0}}.
+    Agreement = case Unhealed of
+                    true -> [];
+                    false -> [{<<"same tuple everywhere">>, Same},
+                              {<<"tuple from the traces">>, FromTraces}]
+                end,
+    {Faults ++ [{<<"printed by the deadline">>, Printed}] ++ Agreement ++ Promise
+         ++ [{<<"exited 0 in time">>, ExitCheck}],
+     #{anomalies => case Unhealed of true -> Broken; false -> Anomalies end, lost => 0}}.
+
+%% Faults that last past every deadline (nemesis_until at or after
+%% send_for + wait_for): outside both protocols' assumptions, so the nodes
+%% cannot agree and are not asked to; each must still print and exit in
+%% time, with what its protocol promises then (docs/chatterbox.md).
+unhealed(Ctx) -> field(Ctx, nemesis_until, send_for(Ctx)) >= send_for(Ctx) + wait_for(Ctx).
 
 %% The fast protocol's promise when it cannot complete: every node prints
 %% the fold of a prefix of the one order of every message (equal tuples
 %% when complete).  Each printed tuple (N, S) must be the fold of the first
 %% N messages by (send time, id, seq).
+%% {Verdict, nodes that broke it}.
 prefixes(Seed, Traces, Tuples) ->
     case sorted(Seed, Traces) of
-        {error, Why} -> {failed, ["the traces do not give the order: ", Why]};
+        {error, Why} -> {{failed, ["the traces do not give the order: ", Why]}, length(Tuples)};
         {ok, All} ->
             Bad = [io_lib:format("n~b printed ~s, the first ~b messages give ~s", [I, V, N, P])
                    || {I, V} <- Tuples, {N, _} <- [parse_tuple(V)],
                       P <- [prefix(All, N)], P =/= V],
-            verdict(Bad)
+            {verdict(Bad), length(Bad)}
     end.
+
+%% The seed protocol's promise when a partition outlasts the deadline: a
+%% sender's message is committed once its successor (or flush) arrives, so
+%% a node holds every sender's messages 1..c with c its last seq, or one or
+%% two less, and two nodes' c differ by at most one.  Each printed tuple
+%% must be the fold of such a choice, and the choices at most one apart.
+%% {Verdict, nodes that broke it}.
+seed_apart(Seed, Traces, Tuples) ->
+    case sorted(Seed, Traces) of
+        {error, Why} -> {{failed, ["the traces do not give the order: ", Why]}, length(Tuples)};
+        {ok, All} ->
+            Last = lists:foldl(fun({_, Id, Seq, _}, M) -> M#{Id => max(Seq, maps:get(Id, M, 0))} end,
+                               maps:from_list([{Id, 0} || {_, {ok, #{id := Id}}} <- Traces]), All),
+            Found = [{I, V, choice(All, maps:to_list(Last), V)} || {I, V} <- Tuples],
+            Bad = [io_lib:format("n~b printed ~s, which is not every sender's messages but its "
+                                 "last one or two", [I, V]) || {I, V, none} <- Found],
+            Spread = [io_lib:format("sender ~b: n~b holds 1..~b, n~b 1..~b", [Id, I, A, J, B])
+                      || {I, _, CI} <- Found, {J, _, CJ} <- Found, I < J, CI =/= none,
+                         CJ =/= none, {Id, A} <- maps:to_list(CI), B <- [maps:get(Id, CJ)],
+                         abs(A - B) > 1],
+            {verdict(Bad ++ Spread), length(Bad) + length(Spread)}
+    end.
+
+%% The per-sender counts #{Id => C} whose messages fold into tuple V, or
+%% none.
+choice(All, Last, V) ->
+    {N, _} = parse_tuple(V),
+    Fits = [C || C <- choices(Last), lists:sum(maps:values(C)) =:= N,
+                 format(N, element(2, fold([M || {_, Id, Seq, _} = M <- All,
+                                                 Seq =< maps:get(Id, C)]))) =:= V],
+    case Fits of
+        [C | _] -> C;
+        [] -> none
+    end.
+
+choices([]) -> [#{}];
+choices([{Id, M} | Rest]) ->
+    [C#{Id => K} || K <- lists:seq(max(0, M - 2), M), C <- choices(Rest)].
 
 prefix(All, N) when N =< length(All) ->
     {_, Sum} = fold(lists:sublist(All, N)),
@@ -594,6 +670,61 @@ parse_tuple(V) ->
         nomatch -> error
     end.
 
+%% ---- commits resuming after a heal -----------------------------------------
+
+%% How soon each node's commits resumed after each healed partition, from
+%% a cluster's folder (its history.jsonl and every node's trace.log):
+%% [#{heal_ms, gap_ms, node, after_ms}], see resume/2.
+resume_times(ClusterDir) ->
+    {ok, Events} = cnode_check_history:read(filename:join(ClusterDir, "history.jsonl")),
+    Ids = lists:usort([I || #{<<"process">> := <<"node">>, <<"f">> := <<"start">>,
+                              <<"id">> := I} <- Events]),
+    resume(Events, [{I, read_trace(#{id => I, dir => filename:join(ClusterDir, node_dir(I))})}
+                    || I <- Ids]).
+
+node_dir(I) -> "n" ++ integer_to_list(I).
+
+%% For every heal (a stop_partition line) before a node's deadline:
+%% heal_ms, when it was healed (history time); gap_ms, until the next
+%% fault began (none if none did); after_ms, how long after the heal the
+%% node's fold next grew (its first `commit` trace line at or after it), or
+%% idle (its result is complete and it had committed everything before
+%% the heal), or none (it committed nothing more).  Trace times are wall
+%% clock: the start lines' wall_us ties them to history times.
+resume(Events, Traces) ->
+    Starts = [E || E = #{<<"process">> := <<"node">>, <<"f">> := <<"start">>} <- Events],
+    case [{T, W} || #{<<"time">> := T, <<"wall_us">> := W} <- Starts] of
+        [] -> [];
+        [{T0, W0} | _] ->
+            Wall = fun(Ns) -> W0 + (Ns - T0) div 1000 end,
+            Nemesis = [{F, T} || #{<<"process">> := <<"nemesis">>, <<"f">> := F,
+                                   <<"time">> := T} <- Events],
+            Faults = [T || {F, T} <- Nemesis, not lists:member(F, [<<"stop_partition">>,
+                                                                     <<"resume">>, <<"restart">>,
+                                                                     <<"skipped">>])],
+            [#{heal_ms => H div 1000000, gap_ms => gap_ms(H, Faults), node => I,
+               after_ms => after_heal(Wall(H), Trace)}
+             || {<<"stop_partition">>, H} <- Nemesis, {I, {ok, Trace}} <- Traces,
+                H < lists:max([D || #{<<"id">> := X, <<"deadline">> := D} <- Starts, X =:= I])]
+    end.
+
+gap_ms(H, Faults) ->
+    case [F - H || F <- Faults, F > H] of
+        [] -> none;
+        Gaps -> lists:min(Gaps) div 1000000
+    end.
+
+after_heal(HealUs, Trace) ->
+    Commits = maps:get(commits, Trace, []),
+    case [Ts || {Ts, _} <- Commits, Ts >= HealUs] of
+        [] ->
+            case maps:get(result, Trace, none) of
+                {_, _, <<"complete">>} -> idle;
+                _ -> none
+            end;
+        After -> (lists:min(After) - HealUs) div 1000
+    end.
+
 %% ---- traces and the expected tuple -----------------------------------------
 
 %% {ok, #{id, protocol, sent => [{Ts, Id, Seq, Value}], result}} | {error, Why}.
@@ -616,6 +747,7 @@ trace_line(L, T) ->
             T#{sent := [{int(Ts, L), int(Id, L), int(Seq, L), int(V, L)} | maps:get(sent, T)]};
         [<<"ready">>, _Node, Id, Proto] -> T#{id => int(Id, L), protocol => Proto};
         [<<"result">>, C, S, How] -> T#{result => {int(C, L), int(S, L), How}};
+        [<<"commit">>, Ts, C] -> T#{commits => [{int(Ts, L), int(C, L)} | maps:get(commits, T, [])]};
         [<<"cut">>, _, _] -> T;
         _ -> throw({bad_line, L})
     end.

@@ -9,8 +9,11 @@
 %% and compares it with every node's stdout, and reads the history to see
 %% that every fault ended before the first node's send phase did.
 %%
-%% The known limitations (a partition that outlasts the send phase, a
-%% killed node) must fail the way their scenarios say, and nodes broken on
+%% A partition that outlasts every deadline cannot be agreed across, in
+%% either protocol, but every node must still print and exit in time with
+%% what its protocol promises then; after a long partition is healed,
+%% every node must commit again within ?RESUME_MS.  The known limitation (a
+%% killed node) must fail the way its scenario says, and nodes broken on
 %% purpose (a wrong seed, a node that lies about its tuple, one that does
 %% not exit) must fail the checks meant to catch them.
 %%
@@ -21,12 +24,17 @@
 -include_lib("common_test/include/ct.hrl").
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
--export([peers_file_written_once/1, conformance/1, fast_faults/1, seed_faults/1, outlasting_partition/1, kill/1,
-         broken_nodes/1]).
+-export([peers_file_written_once/1, conformance/1, fast_faults/1, seed_faults/1, outlasting_partition/1,
+         healed_partition/1, kill/1, broken_nodes/1]).
+
+%% Commits resume within this of a heal (docs/chatterbox.md gives the
+%% measured times, a few hundred ms; TCP's own retransmission took 2-5 s).
+-define(RESUME_MS, 1500).
 
 suite() -> [{timetrap, {minutes, 4}}].
 
-all() -> [peers_file_written_once, conformance, fast_faults, seed_faults, outlasting_partition, kill, broken_nodes].
+all() -> [peers_file_written_once, conformance, fast_faults, seed_faults, outlasting_partition,
+          healed_partition, kill, broken_nodes].
 
 init_per_suite(Config) ->
     Root = cnode_test_lib:root(),
@@ -165,23 +173,77 @@ seed_faults(Config) ->
     true = count(All, <<"start_partition">>) >= 1,
     ok.
 
-%% A partition past every deadline: the known limitations fail as the
-%% scenario says, and only as it says: C nodes print in time but do not
-%% exit; Erlang nodes do not finish; every printed tuple is still a prefix
-%% of the one order.
+%% A partition past every deadline, fast and seed protocol, all-C,
+%% all-Erlang and mixed: every node prints by its deadline and exits 0 in
+%% time, and its tuple is what its protocol promises when it cannot agree
+%% (a prefix of the send order; at most one message per sender from the
+%% others').  Before, C nodes did not exit while a peer was unreachable
+%% (the runtime's 5 s stop drain) and Erlang nodes did not halt (halt/1
+%% waited for a distribution port that could not write).
 outlasting_partition(Config) ->
-    {0, Text, _, Results} = run(Config, scenario(Config, "chatterbox_outlasting_partition.json"), []),
-    {match, _} = re:run(Text, "fails as expected"),
-    C = cluster(Results, <<"all_c">>),
-    E = cluster(Results, <<"all_erlang">>),
-    [true = maps:get(<<"as_expected">>, R) || R <- [C, E]],
-    [1 = maps:get(<<"faults">>, R) || R <- [C, E]],
-    #{<<"printed by the deadline">> := <<"ok">>,
-      <<"each tuple a prefix of the send order">> := <<"ok">>,
-      <<"exited 0 in time">> := <<"FAILED", _/binary>>,
-      <<"same tuple everywhere">> := <<"FAILED", _/binary>>} = checks(C),
-    #{<<"each tuple a prefix of the send order">> := <<"ok">>,
-      <<"exited 0 in time">> := <<"FAILED", _/binary>>} = checks(E),
+    [begin
+         {0, _, Dir, Results} = run(Config, scenario(Config, File), []),
+         3 = length(Results),
+         [unhealed(Dir, R, Promise) || R <- Results]
+     end || {File, Promise} <- [{"chatterbox_outlasting_partition.json",
+                                 <<"each tuple a prefix of the send order">>},
+                                {"chatterbox_seed_outlasting_partition.json",
+                                 <<"tuples at most one message per sender apart">>}]],
+    ok.
+
+%% The cluster passed with the checks of an unhealed partition, and the
+%% run was one: the partition outlasted every node's exit, and no node's
+%% result was complete.
+unhealed(Dir, R, Promise) ->
+    C = maps:get(<<"cluster">>, R),
+    [ct:fail("cluster ~s: ~s: ~s", [C, L, V]) || {L, V} <- maps:to_list(checks(R)), V =/= <<"ok">>],
+    true = maps:get(<<"as_expected">>, R),
+    0 = maps:get(<<"anomalies">>, R),
+    1 = maps:get(<<"faults">>, R),
+    #{<<"printed by the deadline">> := <<"ok">>, <<"exited 0 in time">> := <<"ok">>,
+      Promise := <<"ok">>} = Checks = checks(R),
+    false = maps:is_key(<<"same tuple everywhere">>, Checks),
+    ClusterDir = filename:join(Dir, binary_to_list(C)),
+    Events = history(ClusterDir),
+    [Heal] = [T || #{<<"process">> := <<"nemesis">>, <<"f">> := <<"stop_partition">>,
+                    <<"time">> := T} <- Events],
+    N = length(maps:get(<<"nodes">>, R)),
+    Exits = [T || #{<<"process">> := <<"node">>, <<"f">> := <<"exit">>, <<"value">> := 0,
+                   <<"time">> := T} <- Events],
+    N = length(Exits),
+    true = lists:max(Exits) < Heal,
+    [{match, _} = re:run(trace_text(ClusterDir, I), "^result [0-9]+ [0-9]+ incomplete$",
+                         [multiline]) || I <- lists:seq(1, N)],
+    ct:log("~s: ~b nodes exited 0 before the heal, each with its part", [C, N]),
+    ok.
+
+trace_text(ClusterDir, I) ->
+    {ok, B} = file:read_file(filename:join([ClusterDir, node_dir(I), "trace.log"])),
+    B.
+
+%% A partition long enough for TCP's retransmissions to back off to
+%% seconds, then 2 s without faults, then a short one: every node agrees
+%% on the full tuple, and after each heal every node commits again within
+%% ?RESUME_MS.  Before, a peer's data came only with TCP's next
+%% retransmission: 5-5.5 s after the long partition, 2.2-3.1 s after the
+%% short one.
+healed_partition(Config) ->
+    {0, _, Dir, Results} = run(Config, scenario(Config, "chatterbox_heal.json"), []),
+    3 = length(Results),
+    [passed(Dir, R) || R <- Results],
+    Times = lists:append(
+              [[T#{cluster => C} || T <- cnode_check_chatterbox:resume_times(
+                                              filename:join(Dir, binary_to_list(C)))]
+               || #{<<"cluster">> := C} <- Results]),
+    [ct:log("~s: heal at ~b ms (next fault ~p ms later): n~b committed again ~p ms after",
+            [C, H, G, I, A]) || #{cluster := C, heal_ms := H, gap_ms := G, node := I,
+                                  after_ms := A} <- Times],
+    %% every heal that left ?RESUME_MS without faults is judged
+    Judged = [T || T = #{gap_ms := G} <- Times, G =:= none orelse G >= ?RESUME_MS],
+    true = 3 =< length(lists:usort([{C, H} || #{cluster := C, heal_ms := H} <- Judged])),
+    Slow = [T || T = #{after_ms := A} <- Judged, A =:= none orelse (is_integer(A) andalso
+                                                                    A > ?RESUME_MS)],
+    [] = Slow,
     ok.
 
 %% A killed node restarts as a new node: every node prints and exits in

@@ -239,6 +239,11 @@ int cb_config_parse(cb_config *cfg, int argc, char **argv, FILE *err)
     cfg->batch = 4096;
     cfg->window = 262144;
     cfg->rto_ms = 1000;
+    /* A stop (after printing) gives queued output this long, not the
+     * runtime's 5 s: what is left then is for a peer that reads nothing
+     * (partitioned, stopped), and the node must exit soon after its
+     * deadline all the same. */
+    cfg->node.stop_drain_ms = CB_STOP_DRAIN_MS;
     const char *host = NULL;
     long port = 0;
     int c, r;

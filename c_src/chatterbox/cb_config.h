@@ -25,6 +25,7 @@
 
 #define CB_EXIT_USAGE 2          /* bad flags or a bad peers.json */
 #define CB_EXIT_RUNTIME 1        /* the node could not start */
+#define CB_STOP_DRAIN_MS 300     /* output flushed at the stop for at most this */
 
 typedef struct cb_config {
     cn_node_config node;

@@ -74,6 +74,12 @@ void cb_core_describe(const cb_core *c, char *out, size_t outsz)
     c->ops->describe(c, out, outsz);
 }
 
+uint64_t cb_backoff(const cb_params *p, uint64_t rto)
+{
+    uint64_t max = p->rto_us * CB_RTO_MAX_FACTOR, next = 2 * (rto ? rto : p->rto_us);
+    return next < max ? next : max;
+}
+
 const char *cb_protocol_name(cb_protocol p) { return p == CB_FAST ? "fast" : "seed"; }
 
 const char *cb_msg_kind_name(cb_msg_kind k)

@@ -28,6 +28,8 @@
 
 typedef enum cb_protocol { CB_FAST = 0, CB_SEED = 1 } cb_protocol;
 
+#define CB_RTO_MAX_FACTOR 8
+
 typedef enum cb_phase {
     CB_PHASE_SEND = 0,       /* creating and sending messages */
     CB_PHASE_WAIT,           /* --send-for is over: no new messages */
@@ -43,7 +45,10 @@ typedef struct cb_params {
     uint32_t    batch_max;   /* fast: messages per batch (1..65536) */
     uint32_t    window;      /* fast: own messages not yet acked by all */
     uint64_t    max_rate;    /* fast: own messages per second; 0: no limit */
-    uint64_t    rto_us;      /* fast: retransmit after this long without acks */
+    uint64_t    rto_us;      /* reconnect (fast without a reconnect action:
+                                re-send) after this long without an awaited
+                                ack; doubled on each expiry, up to
+                                CB_RTO_MAX_FACTOR times.  Seed: 0 = never */
 } cb_params;
 
 /* Wire messages, decoded (cb_wire.h has the terms). */
@@ -102,6 +107,20 @@ typedef struct cb_sink {
     void (*created)(void *ud, uint64_t ts, uint64_t first, uint32_t count, const uint8_t *vals);
     /* The result, once. */
     void (*output)(void *ud, const cb_result *r);
+    /* Optional (NULL: never busy).  Non-zero while the connection to `to`
+     * holds more unsent output than it should: the fast core sends it no
+     * data then (it tries again on the next tick) and never re-sends into
+     * it. */
+    int  (*busy)(void *ud, int to);
+    /* Optional.  The retransmit timeout for `to` expired: it has acked
+     * nothing for that long while an ack was awaited (a black-holed
+     * connection, a stopped peer).  The glue drops the connection (with
+     * whatever it still queues: stale) and dials again; once it is up
+     * (CB_EV_UP) the core sends everything unacked once.  Without it the
+     * fast core re-sends into the same connection (if not busy), the seed
+     * core goes on re-sending every tick.  The timeout doubles with every
+     * expiry (cb_backoff) and is reset by progress. */
+    void (*reconnect)(void *ud, int to);
 } cb_sink;
 
 typedef struct cb_stats {
@@ -109,6 +128,7 @@ typedef struct cb_stats {
     uint64_t received;       /* messages of other nodes taken in */
     uint64_t committed;      /* messages folded into the result */
     uint64_t resent;         /* retransmissions */
+    uint64_t reconnects;     /* reconnect actions */
     uint64_t rejected;       /* malformed or impossible messages dropped */
     int      output_done;
 } cb_stats;
@@ -125,6 +145,10 @@ int      cb_core_finished(const cb_core *c);
 void     cb_core_stats(const cb_core *c, cb_stats *st);
 /* Why the output was incomplete or the node is still waiting (for logs). */
 void     cb_core_describe(const cb_core *c, char *out, size_t outsz);
+
+/* A peer's retransmit timeout after one more expiry: doubled, at most
+ * CB_RTO_MAX_FACTOR * rto_us (rto 0 stands for rto_us). */
+uint64_t cb_backoff(const cb_params *p, uint64_t rto);
 
 const char *cb_protocol_name(cb_protocol p);
 const char *cb_msg_kind_name(cb_msg_kind k);

@@ -11,9 +11,14 @@
  * Receiving.  A peer's stream is taken in order: a CB_DATA whose first seq
  * is the next one expected is kept, anything else (a duplicate, or a batch
  * after a gap) is dropped; either way the answer is a cumulative CB_ACK.
- * The sender re-sends from the first unacked batch (go-back-N) when a peer
- * comes up again and when a peer has acked nothing for rto_us.  After
- * --send-for a node sends CB_END with its last seq, re-sent until acked.
+ * The sender sends from the first unacked batch (go-back-N) whenever a
+ * connection to a peer comes up, and nothing into a busy connection.  A
+ * peer that has acked nothing for its timeout (rto_us, doubled on each
+ * expiry up to CB_RTO_MAX_FACTOR times, reset by progress) is reconnected
+ * through the sink: a partition black-holes a connection without closing
+ * it, and TCP's own retransmissions back off to seconds (a glue that
+ * cannot reconnect gets the unacked batches again on that connection).
+ * After --send-for a node sends CB_END with its last seq, the same way.
  *
  * Order and result.  Messages are ordered by (ts, sender id, seq).  Each
  * node folds them into (|m|, sum) as soon as they are stable: a batch is
@@ -55,8 +60,11 @@ typedef struct fpeer {
     int      up;
     uint64_t acked;            /* it has our messages 1..acked */
     int      end_acked;
+    int      end_sent;         /* CB_END went on this connection */
     uint64_t sent_b;           /* absolute index of our next batch to send */
-    uint64_t t_progress;       /* last ack progress, or start of sending */
+    uint64_t t_progress;       /* last ack progress, start of sending, or
+                                  the last retransmit timeout */
+    uint64_t rto;              /* its retransmit timeout now (0: rto_us) */
     int      done;             /* it said CB_DONE */
 } fpeer;
 
@@ -199,7 +207,13 @@ static int in_flight(const fast_core *f, const fpeer *s)
            (f->phase != CB_PHASE_SEND && !s->end_acked);
 }
 
-/* Sends peer i every logged batch it has not been sent yet. */
+static int busy(const cb_sink *out, int i) { return out->busy && out->busy(out->ud, i); }
+
+static uint64_t rto_of(const fast_core *f, const fpeer *s) { return s->rto ? s->rto : f->base.p.rto_us; }
+
+/* Sends peer i what it has not been sent on this connection yet: every
+ * logged batch after what it acked, then (after the send phase) CB_END.
+ * Nothing while the connection is busy: the next tick tries again. */
 static void pump(fast_core *f, int i, uint64_t now, const cb_sink *out)
 {
     fpeer *s = &f->peer[i];
@@ -208,23 +222,22 @@ static void pump(fast_core *f, int i, uint64_t now, const cb_sink *out)
     uint64_t first_unacked = log_after(f, s->acked);
     if (s->sent_b < first_unacked)
         s->sent_b = first_unacked;
-    if (s->sent_b < log_end(f) && s->sent_b == first_unacked && !in_flight(f, s))
+    int more = s->sent_b < log_end(f) ||
+               (f->phase != CB_PHASE_SEND && !s->end_acked && !s->end_sent);
+    if (!more || busy(out, i))
+        return;
+    if (!in_flight(f, s))
         s->t_progress = now;        /* the retransmit clock starts now */
     for (; s->sent_b < log_end(f); s->sent_b++)
         send_data(f, i, log_at(f, s->sent_b), out);
+    if (f->phase != CB_PHASE_SEND && !s->end_acked && !s->end_sent) {
+        send_simple(f, i, CB_END, f->last_seq, 0, out);
+        s->end_sent = 1;
+    }
 }
 
-static void send_end(fast_core *f, int i, uint64_t now, const cb_sink *out)
-{
-    fpeer *s = &f->peer[i];
-    if (!s->up || s->end_acked || f->phase == CB_PHASE_SEND)
-        return;
-    if (!in_flight(f, s))
-        s->t_progress = now;
-    send_simple(f, i, CB_END, f->last_seq, 0, out);
-}
-
-/* Go-back-N: everything unacked goes again. */
+/* Go-back-N: everything unacked goes again (on a new connection, or into
+ * the same one if the glue cannot reconnect). */
 static void resend(fast_core *f, int i, uint64_t now, const cb_sink *out)
 {
     fpeer *s = &f->peer[i];
@@ -232,9 +245,25 @@ static void resend(fast_core *f, int i, uint64_t now, const cb_sink *out)
     if (s->sent_b > from)           /* messages sent before, going again */
         f->base.stats.resent += batch_last(log_at(f, s->sent_b - 1)) - log_at(f, from)->first + 1;
     s->sent_b = from;
-    s->t_progress = now;
+    s->end_sent = 0;
     pump(f, i, now, out);
-    send_end(f, i, now, out);
+}
+
+/* Peer i acked nothing for its timeout while something was in flight:
+ * the connection is black-holed (a partition), the peer stopped, or
+ * something was lost.  Reconnect (or re-send, if the glue cannot and the
+ * connection is not busy), and wait twice as long next time. */
+static void timeout(fast_core *f, int i, uint64_t now, const cb_sink *out)
+{
+    fpeer *s = &f->peer[i];
+    s->rto = cb_backoff(&f->base.p, s->rto);
+    s->t_progress = now;
+    if (out->reconnect) {
+        f->base.stats.reconnects++;
+        out->reconnect(out->ud, i);
+    } else if (!busy(out, i)) {
+        resend(f, i, now, out);
+    }
 }
 
 static void pump_all(fast_core *f, uint64_t now, const cb_sink *out)
@@ -440,9 +469,12 @@ static void on_ack(fast_core *f, const cb_msg *m, uint64_t now, const cb_sink *o
         f->base.stats.rejected++;
         return;
     }
+    if (m->seq > s->acked || (m->flag && !s->end_acked)) {
+        s->t_progress = now;
+        s->rto = 0;                 /* progress: the timeout is back to rto_us */
+    }
     if (m->seq > s->acked) {
         s->acked = m->seq;
-        s->t_progress = now;
         log_release(f);
     }
     if (m->flag)
@@ -459,8 +491,9 @@ static void on_tick(fast_core *f, uint64_t now, const cb_sink *out)
         fpeer *s = &f->peer[i];
         if (i == p->me || !s->up)
             continue;
-        if (in_flight(f, s) && now - s->t_progress >= p->rto_us)
-            resend(f, i, now, out);
+        pump(f, i, now, out);       /* what a busy connection held back */
+        if (in_flight(f, s) && now - s->t_progress >= rto_of(f, s))
+            timeout(f, i, now, out);
     }
     if (f->done_sent && now - f->t_done >= p->rto_us)
         say_done(f, now, out);
@@ -475,9 +508,7 @@ static void on_phase(fast_core *f, cb_phase ph, uint64_t now, const cb_sink *out
         f->phase = CB_PHASE_WAIT;     /* our stream is complete */
         me->has_end = 1;
         me->end = f->last_seq;
-        for (int i = 0; i < f->base.p.n; i++)
-            if (i != f->base.p.me)
-                send_end(f, i, now, out);
+        pump_all(f, now, out);
     }
     f->phase = ph;
     if (ph == CB_PHASE_END) {
@@ -508,6 +539,8 @@ static void fast_step(cb_core *c, const cb_event *ev, const cb_sink *out)
         if (s->up)
             break;
         s->up = 1;
+        s->rto = 0;
+        s->t_progress = ev->now;
         resend(f, ev->peer, ev->now, out);
         if (f->done_sent)
             send_simple(f, ev->peer, CB_DONE, 0, 0, out);

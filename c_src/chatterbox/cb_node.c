@@ -10,6 +10,9 @@
 #include "cb_wire.h"
 
 #define PROBE_MS 100             /* how often to dial peers that are down */
+#define DIAL_MS  250             /* a dial not up by then is dropped and made
+                                    again: a SYN lost to a partition is
+                                    otherwise retried only after 1, 3, 7 s */
 
 typedef struct cb_peer {
     const char *name;            /* from peers.json */
@@ -17,6 +20,8 @@ typedef struct cb_peer {
     int         connected;       /* the runtime says the connection is up */
     int         bounced;         /* it went down since the core last heard */
     int         core_up;         /* what the core was told */
+    int         reconnect;       /* the core asked for a new connection */
+    uint64_t    dial_at;         /* ms: when the pending dial began (0: none) */
 } cb_peer;
 
 struct cb_node {
@@ -38,6 +43,7 @@ struct cb_node {
     const uint8_t  *enc_vals;
     int             cut_active, cut_over;
     uint64_t        last_probe;
+    uint64_t        traced;      /* committed count in the last commit line */
     cb_stats        last;        /* for progress rates */
     int             printed, stopping, code;
 };
@@ -77,6 +83,19 @@ static void act_send(void *ud, int to, const cb_msg *m)
     cn_send_named(cn->proc, "chatterbox", cn->peer[to].name, &t);
 }
 
+static int act_busy(void *ud, int to)
+{
+    cb_node *cn = ud;
+    return cn_node_busy(cn->node, cn->peer[to].name);
+}
+
+/* Done after the tick's step (reconnects), outside the core. */
+static void act_reconnect(void *ud, int to)
+{
+    cb_node *cn = ud;
+    cn->peer[to].reconnect = 1;
+}
+
 /* --trace only (a test aid): buffered stdio on the loop thread. */
 static void act_created(void *ud, uint64_t ts, uint64_t first, uint32_t count, const uint8_t *v)
 {
@@ -113,15 +132,31 @@ static void act_output(void *ud, const cb_result *r)
     }
 }
 
+/* --trace: `commit TS COUNT` whenever the fold has grown (TS: the event's
+ * wall clock), so that a test can see when commits stall and resume. */
+static void trace_commits(cb_node *cn, uint64_t now)
+{
+    cb_stats st;
+    if (!cn->trace)
+        return;
+    cb_core_stats(cn->core, &st);
+    if (st.committed == cn->traced)
+        return;
+    cn->traced = st.committed;
+    fprintf(cn->trace, "commit %llu %llu\n", (unsigned long long)now,
+            (unsigned long long)st.committed);
+}
+
 static void shutdown_soon(cb_node *cn);
 
 static void step(cb_node *cn, cb_event *ev)
 {
     if (cn->stopping)
         return;
-    cb_sink out = { cn, act_send, act_created, act_output };
+    cb_sink out = { cn, act_send, act_created, act_output, act_busy, act_reconnect };
     ev->now = wall_us();
     cb_core_step(cn->core, ev, &out);
+    trace_commits(cn, ev->now);
     if (cb_core_finished(cn->core))
         shutdown_soon(cn);
 }
@@ -169,24 +204,54 @@ static void on_status(cn_node *n, const char *peer, int up, void *ud)
     (void)n;
     if (i < 0)
         return;
-    if (!up)
+    if (!up) {
         cn->peer[i].bounced = 1;
+        cn->peer[i].dial_at = 0;    /* a dial that failed is over */
+    }
     cn->peer[i].connected = up;
     if (!cn->stopping)
         uv_timer_start(&cn->soon, on_soon, 0, 0);
 }
 
-/* Dials peers that are down by sending them a probe. */
-static void probe(cb_node *cn)
+/* Dials peers that are down by sending them a probe; a dial pending for
+ * DIAL_MS is dropped first, so that a healed partition is found by a
+ * fresh connection attempt within DIAL_MS + PROBE_MS. */
+static void probe(cb_node *cn, uint64_t now_ms)
 {
     cn_buf b;
     cn_buf_init(&b);
     cb_wire_encode_hello(&b, cn->peer[cn->me].id);
     cn_term t = cn_buf_term(&b, 0);
-    for (int i = 0; i < cn->n; i++)
-        if (i != cn->me && !cn->peer[i].connected)
-            cn_send_named(cn->proc, "chatterbox", cn->peer[i].name, &t);
+    for (int i = 0; i < cn->n; i++) {
+        cb_peer *p = &cn->peer[i];
+        if (i == cn->me || p->connected) {
+            p->dial_at = 0;
+            continue;
+        }
+        if (p->dial_at && now_ms - p->dial_at >= DIAL_MS) {
+            cn_log(cn->node, CN_LOG_INFO, "no connection to %s after %d ms: dialing again",
+                   p->name, DIAL_MS);
+            cn_node_disconnect(cn->node, p->name);
+        }
+        if (!p->dial_at)
+            p->dial_at = now_ms;
+        cn_send_named(cn->proc, "chatterbox", p->name, &t);
+    }
     cn_buf_free(&b);
+}
+
+/* The core found a peer silent: its connection goes, with what it held. */
+static void reconnect(cb_node *cn)
+{
+    for (int i = 0; i < cn->n; i++)
+        if (cn->peer[i].reconnect) {
+            cn->peer[i].reconnect = 0;
+            if (!cn->peer[i].connected)
+                continue;
+            cn_log(cn->node, CN_LOG_INFO, "%s acked nothing in time: reconnecting",
+                   cn->peer[i].name);
+            cn_node_disconnect(cn->node, cn->peer[i].name);
+        }
 }
 
 /* --cut-at / --cut-for: the node drops its connections from inside. */
@@ -229,9 +294,10 @@ static void on_tick(uv_timer_t *t)
     cut(cn, now);
     if (!cn->cut_active && now - cn->last_probe >= PROBE_MS) {
         cn->last_probe = now;
-        probe(cn);
+        probe(cn, now);
     }
     step(cn, &(cb_event){ .kind = CB_EV_TICK });
+    reconnect(cn);
 }
 
 static void on_phase(uv_timer_t *t)
@@ -257,14 +323,14 @@ static void on_progress(uv_timer_t *t)
         up += i != cn->me && cn->peer[i].core_up;
     fprintf(stderr,
             "chatterbox %s: %.1f s %s: sent %llu (+%llu/s) received %llu (+%llu/s) committed "
-            "%llu (+%llu/s) resent %llu, peers up %d/%d\n",
+            "%llu (+%llu/s) resent %llu, reconnects %llu, peers up %d/%d\n",
             cn_node_name(cn->node), (double)elapsed_ms(cn) / 1000,
             cn->at == CB_PHASE_SEND ? "send" : "wait", (unsigned long long)st.created,
             (unsigned long long)(st.created - cn->last.created), (unsigned long long)st.received,
             (unsigned long long)(st.received - cn->last.received),
             (unsigned long long)st.committed,
             (unsigned long long)(st.committed - cn->last.committed),
-            (unsigned long long)st.resent, up, cn->n - 1);
+            (unsigned long long)st.resent, (unsigned long long)st.reconnects, up, cn->n - 1);
     cn->last = st;
 }
 
@@ -308,6 +374,8 @@ static int cb_info(cn_proc *p, const cn_term *msg)
     cb_msg m;
     int id = 0;
     int r = cb_wire_decode(msg, &m, &id);
+    if (r == CB_WIRE_BAD && cn_term_match(msg, "{cn_drained, _}"))
+        return CN_OK;               /* a refused send's news: ticks pump again */
     if (r == CB_WIRE_BAD)
         return CN_UNHANDLED;
     if (cn->cut_active || r == CB_WIRE_HELLO)

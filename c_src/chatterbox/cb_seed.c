@@ -16,6 +16,11 @@
  * buffered is not counted.  If connectivity fails at the end, a receiver
  * may miss the last commit of a sender, so nodes differ by at most one
  * message per sender.
+ *
+ * Beyond the seed: a peer that owes us an ack for rto_us (doubled on each
+ * expiry, reset by an ack) is reconnected through the sink, so that a
+ * connection black-holed by a partition is replaced once it heals instead
+ * of waiting for TCP's backed-off retransmission.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +44,8 @@ typedef struct speer {
     int      up;
     int      acked;
     int      flush_acked;
+    uint64_t t_owed;           /* since when it owes us the ack (or timed out) */
+    uint64_t rto;              /* its timeout now (0: rto_us) */
 } speer;
 
 typedef struct seed_core {
@@ -76,6 +83,11 @@ static void send_kind(seed_core *s, int to, cb_msg_kind kind, const smsg *m, con
     out->send(out->ud, to, &w);
 }
 
+static int owes(const seed_core *s, const speer *p)
+{
+    return s->cur.seq && ((!s->cur_committed && !p->acked) || (s->flushing && !p->flush_acked));
+}
+
 /* Sends what peer i still owes us an ack for: the current message or its
  * flush. */
 static void send_pending(seed_core *s, int i, const cb_sink *out)
@@ -87,6 +99,30 @@ static void send_pending(seed_core *s, int i, const cb_sink *out)
         send_kind(s, i, CB_MSG, &s->cur, out);
     else if (s->flushing && !p->flush_acked)
         send_kind(s, i, CB_FLUSH, &s->cur, out);
+}
+
+/* Every peer owes us an ack from now on (a new message, or its flush). */
+static void owed_from(seed_core *s, uint64_t now)
+{
+    for (int i = 0; i < s->base.p.n; i++)
+        s->peer[i].t_owed = now;
+}
+
+/* Reconnects the peers that have owed us an ack for their timeout. */
+static void check_owed(seed_core *s, uint64_t now, const cb_sink *out)
+{
+    if (!out->reconnect || !s->base.p.rto_us)
+        return;
+    for (int i = 0; i < s->base.p.n; i++) {
+        speer *p = &s->peer[i];
+        if (i == s->base.p.me || !p->up || !owes(s, p) ||
+            now - p->t_owed < (p->rto ? p->rto : s->base.p.rto_us))
+            continue;
+        p->rto = cb_backoff(&s->base.p, p->rto);
+        p->t_owed = now;
+        s->base.stats.reconnects++;
+        out->reconnect(out->ud, i);
+    }
 }
 
 static void send_pending_all(seed_core *s, const cb_sink *out)
@@ -107,6 +143,7 @@ static void new_message(seed_core *s, uint64_t now, const cb_sink *out)
     s->cur_committed = 0;
     for (int i = 0; i < s->base.p.n; i++)
         s->peer[i].acked = 0;
+    owed_from(s, now);
     s->base.stats.created++;
     if (out->created) {
         uint8_t be[4] = { (uint8_t)(m.value >> 24), (uint8_t)(m.value >> 16),
@@ -136,6 +173,7 @@ static void advance(seed_core *s, uint64_t now, const cb_sink *out)
             new_message(s, now, out);
     } else if (s->phase == CB_PHASE_WAIT) {
         s->flushing = 1;
+        owed_from(s, now);
         send_pending_all(s, out);
     }
 }
@@ -216,6 +254,7 @@ static void seed_step(cb_core *c, const cb_event *ev, const cb_sink *out)
         if (s->cur.seq && !s->cur_committed && !all_acked(s))
             c->stats.resent++;
         advance(s, ev->now, out);
+        check_owed(s, ev->now, out);
         break;
     case CB_EV_MSG:
         if (s->phase == CB_PHASE_END)
@@ -227,6 +266,7 @@ static void seed_step(cb_core *c, const cb_event *ev, const cb_sink *out)
         case CB_MSG_ACK:
             if (m->seq == s->cur.seq && s->cur.seq) {
                 s->peer[m->from].acked = 1;
+                s->peer[m->from].rto = 0;
                 advance(s, ev->now, out);
             }
             break;
@@ -234,8 +274,10 @@ static void seed_step(cb_core *c, const cb_event *ev, const cb_sink *out)
             on_flush(s, m, out);
             break;
         case CB_FLUSH_ACK:
-            if (s->flushing && m->seq == s->cur.seq)
+            if (s->flushing && m->seq == s->cur.seq) {
                 s->peer[m->from].flush_acked = 1;
+                s->peer[m->from].rto = 0;
+            }
             break;
         default:
             c->stats.rejected++;      /* the fast protocol's */
@@ -245,6 +287,8 @@ static void seed_step(cb_core *c, const cb_event *ev, const cb_sink *out)
     case CB_EV_UP:
         if (!s->peer[ev->peer].up) {
             s->peer[ev->peer].up = 1;
+            s->peer[ev->peer].t_owed = ev->now;
+            s->peer[ev->peer].rto = 0;
             send_pending(s, ev->peer, out);
         }
         break;
@@ -257,6 +301,7 @@ static void seed_step(cb_core *c, const cb_event *ev, const cb_sink *out)
         s->phase = ev->phase;
         if (s->phase == CB_PHASE_WAIT && s->cur_committed && s->cur.seq) {
             s->flushing = 1;          /* alone: nothing to flush to */
+            owed_from(s, ev->now);
             send_pending_all(s, out);
         }
         if (s->phase == CB_PHASE_END)

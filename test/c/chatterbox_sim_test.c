@@ -4,8 +4,12 @@
  * fake network driven by a seeded generator: virtual time, per-node ticks
  * and phase changes, messages encoded to Erlang terms and decoded again
  * (cb_wire), delivered after random delays (so they reorder), dropped,
- * duplicated, or lost to partitions that raise CB_EV_DOWN / CB_EV_UP.
- * A node whose core is finished leaves the cluster, as the real one exits.
+ * duplicated, or lost to partitions that raise CB_EV_DOWN / CB_EV_UP, or
+ * to black holes that do not (a partition under a connection that stays
+ * up).  A glue that reconnects when the core asks is modelled too: both
+ * ends see the link go down and come up again, and what the old link still
+ * carried is lost.  A node whose core is finished leaves the cluster, as
+ * the real one exits.
  *
  * The expected result is computed here, independently of the cores: every
  * message any core created is recorded (its value checked against the
@@ -44,6 +48,8 @@ typedef struct scenario {
     /* one node cut off from all others during [cut_at, cut_at + cut_for) */
     int         cut_node;          /* -1: none */
     uint64_t    cut_at, cut_for;   /* cut_for 0: forever */
+    int         silent;            /* the cut is a black hole: links stay up */
+    int         reconnect;         /* the sinks reconnect when asked (fast) */
     uint32_t    batch, window;
     uint64_t    max_rate, rto;
 } scenario;
@@ -58,6 +64,7 @@ typedef struct sev {
     cb_phase phase;
     char    *data;                 /* EV_DELIVER: an encoded term */
     size_t   len;
+    unsigned gen;                  /* EV_DELIVER: the link's generation */
 } sev;
 
 typedef struct rec {               /* a created message */
@@ -72,7 +79,7 @@ typedef struct sim {
     int       ids[MAXN];
     int       exited[MAXN];
     uint64_t  start[MAXN];
-    int       linked[MAXN][MAXN];  /* UP delivered to i about j */
+    unsigned  gen[MAXN][MAXN];     /* link i -> j: bumped by a reconnect */
     uint64_t  link_free[MAXN][MAXN];
     sev      *heap;
     size_t    nheap, capheap;
@@ -84,7 +91,7 @@ typedef struct sim {
     cb_sum    res[MAXN];
     int       bad_values;
     int       faults;              /* impossible sends, undecodable terms */
-    uint64_t  delivered, dropped;
+    uint64_t  delivered, dropped, reconnects;
     cn_buf    buf;
 } sim;
 
@@ -190,7 +197,8 @@ static void sink_send(void *ud, int to, const cb_msg *m)
                 t = s->link_free[from][to];
             s->link_free[from][to] = t;
         }
-        sev e = { .t = t, .kind = EV_DELIVER, .node = to, .peer = from, .len = s->buf.len };
+        sev e = { .t = t, .kind = EV_DELIVER, .node = to, .peer = from, .len = s->buf.len,
+                  .gen = s->gen[from][to] };
         e.data = malloc(s->buf.len);
         memcpy(e.data, s->buf.data, s->buf.len);
         push(s, e);
@@ -228,11 +236,35 @@ static void sink_output(void *ud, const cb_result *r)
     s->complete[x->node] = r->complete;
 }
 
+/* A new connection between the two: both ends see the old one go down and
+ * the new one come up a dial later (once a cut is over, never under a
+ * permanent one); what the old one still carried is lost. */
+static void sink_reconnect(void *ud, int to)
+{
+    sink_ctx *x = ud;
+    sim *s = x->s;
+    const scenario *sc = s->sc;
+    int from = x->node;
+    s->reconnects++;
+    s->gen[from][to]++;
+    s->gen[to][from]++;
+    uint64_t up = s->now + 2 * sc->delay_max;
+    if (cut(s, from, to, up))
+        up = sc->cut_for ? sc->cut_at + sc->cut_for : 0;
+    int ends[2][2] = { { from, to }, { to, from } };
+    for (int k = 0; k < 2; k++) {
+        push(s, (sev){ .t = s->now + 1, .kind = EV_DOWN, .node = ends[k][0], .peer = ends[k][1] });
+        if (up)
+            push(s, (sev){ .t = up + 1, .kind = EV_UP, .node = ends[k][0], .peer = ends[k][1] });
+    }
+}
+
 /* ---- running ------------------------------------------------------------ */
 
 static void step(sim *s, int i, cb_event *ev, sink_ctx *ctx)
 {
-    cb_sink out = { &ctx[i], sink_send, sink_created, sink_output };
+    cb_sink out = { &ctx[i], sink_send, sink_created, sink_output, NULL,
+                    s->sc->reconnect ? sink_reconnect : NULL };
     ev->now = EPOCH + (uint64_t)((int64_t)s->now + s->sc->skew[i]);
     cb_core_step(s->core[i], ev, &out);
     if (cb_core_finished(s->core[i])) {
@@ -251,11 +283,11 @@ static void link_events(sim *s)
             if (i == j)
                 continue;
             uint64_t up = s->start[i] > s->start[j] ? s->start[i] : s->start[j];
-            if (cut(s, i, j, up))
+            if (!sc->silent && cut(s, i, j, up))
                 up = sc->cut_at + sc->cut_for;
-            if (sc->cut_node < 0 || !cut(s, i, j, up) || sc->cut_for)
+            if (sc->silent || sc->cut_node < 0 || !cut(s, i, j, up) || sc->cut_for)
                 push(s, (sev){ .t = up + 1, .kind = EV_UP, .node = i, .peer = j });
-            if (sc->cut_node >= 0 && (i == sc->cut_node || j == sc->cut_node) &&
+            if (!sc->silent && sc->cut_node >= 0 && (i == sc->cut_node || j == sc->cut_node) &&
                 sc->cut_at > up) {
                 push(s, (sev){ .t = sc->cut_at, .kind = EV_DOWN, .node = i, .peer = j });
                 if (sc->cut_for)
@@ -329,8 +361,8 @@ static void run(sim *s, const scenario *sc)
             m.from = sim_index(s, id);
             if (r != CB_WIRE_MSG || m.from != e.peer)
                 s->faults++;
-            if (cut(s, i, e.peer, s->now)) {
-                s->dropped++;       /* in flight when the link was cut */
+            if (cut(s, i, e.peer, s->now) || e.gen != s->gen[e.peer][i]) {
+                s->dropped++;       /* in flight when the link was cut or replaced */
             } else if (r == CB_WIRE_MSG) {
                 ev.kind = CB_EV_MSG;
                 ev.msg = &m;
@@ -527,7 +559,7 @@ static void test_params(void)
     /* messages claiming to come from ourselves or nowhere are dropped */
     cb_msg m = { .kind = CB_ACK, .from = 0, .seq = 1 };
     cb_event ev = { .kind = CB_EV_MSG, .now = EPOCH, .msg = &m };
-    cb_sink none = { NULL, NULL, NULL, NULL };
+    cb_sink none = { NULL, NULL, NULL, NULL, NULL, NULL };
     cb_core_step(c, &ev, &none);
     m.from = 9;
     cb_core_step(c, &ev, &none);
@@ -568,12 +600,30 @@ static void test_scenarios(cb_protocol proto)
         sc.start_spread = 150000;
         run_agree(&sc, name);
 
+        snprintf(name, sizeof name, "%s lossy reconnecting seed %llu", pn,
+                 (unsigned long long)seed);
+        sc.name = name;
+        sc.reconnect = 1;            /* a timeout replaces the link */
+        run_agree(&sc, name);
+
         snprintf(name, sizeof name, "%s cut seed %llu", pn, (unsigned long long)seed);
         sc = base(name, proto, 5, seed);
         sc.cut_node = (int)seed % 5;
         sc.cut_at = 100000;
         sc.cut_for = 200000;         /* restored before the wait phase */
         run_agree(&sc, name);
+
+        for (int rc = 0; rc <= 1; rc++) {
+            snprintf(name, sizeof name, "%s black hole%s seed %llu", pn,
+                     rc ? ", reconnecting" : "", (unsigned long long)seed);
+            sc = base(name, proto, 4, seed);
+            sc.cut_node = (int)seed % 4;
+            sc.cut_at = 100000;
+            sc.cut_for = 250000;     /* links stay up, nothing gets through */
+            sc.silent = 1;
+            sc.reconnect = rc;
+            run_agree(&sc, name);
+        }
     }
 }
 
@@ -591,18 +641,33 @@ static void test_partition_at_end(void)
         CHECK(!s.complete[2]);       /* it knows it may be short */
         free_sim(&s);
 
-        sc = base("seed partition", CB_SEED, 4, seed);
-        sc.cut_node = 2;
-        sc.cut_at = sc.send_for - 20000;
+        sc = base("fast black hole, reconnecting", CB_FAST, 4, seed);
+        sc.cut_node = 1;
+        sc.cut_at = sc.send_for - 50000;
         sc.cut_for = 0;
+        sc.silent = 1;
+        sc.reconnect = 1;
         run(&s, &sc);
-        /* at most one message per sender between any two nodes */
-        for (int i = 0; i < sc.n; i++)
-            for (int j = 0; j < sc.n; j++) {
-                int64_t d = (int64_t)s.res[i].count - (int64_t)s.res[j].count;
-                CHECK(d <= sc.n && d >= -sc.n);
-            }
+        check_prefixes(&s);
+        CHECK(!s.complete[1] && s.reconnects > 0);
         free_sim(&s);
+
+        for (int hole = 0; hole <= 1; hole++) {
+            sc = base(hole ? "seed black hole, reconnecting" : "seed partition", CB_SEED, 4, seed);
+            sc.cut_node = 2;
+            sc.cut_at = sc.send_for - 20000;
+            sc.cut_for = 0;
+            sc.silent = sc.reconnect = hole;
+            run(&s, &sc);
+            /* at most one message per sender between any two nodes */
+            for (int i = 0; i < sc.n; i++)
+                for (int j = 0; j < sc.n; j++) {
+                    int64_t d = (int64_t)s.res[i].count - (int64_t)s.res[j].count;
+                    CHECK(d <= sc.n && d >= -sc.n);
+                }
+            CHECK(!hole || s.reconnects > 0);
+            free_sim(&s);
+        }
     }
 }
 
@@ -662,7 +727,7 @@ static void test_seed_rules(void)
     cb_params p = { .protocol = CB_SEED, .n = 2, .me = 0, .ids = ids };
     cb_core *c = cb_core_new(&p);
     tally t = { 0 };
-    cb_sink out = { &t, tally_send, NULL, NULL };
+    cb_sink out = { &t, tally_send, NULL, NULL, NULL, NULL };
     cb_event up = { .kind = CB_EV_UP, .now = EPOCH, .peer = 1 };
     cb_core_step(c, &up, &out);
     cb_event tick = { .kind = CB_EV_TICK, .now = EPOCH };
@@ -701,6 +766,116 @@ static void test_seed_rules(void)
     cb_core_free(c);
 }
 
+/* The fast protocol's sending rules with a busy connection and a silent
+ * peer: nothing goes into a busy connection (the next tick sends what it
+ * held back, CB_END included); a timeout asks for a reconnect, then waits
+ * twice as long each time up to CB_RTO_MAX_FACTOR * rto; progress resets
+ * it; without a reconnect action the core re-sends, never into a busy
+ * connection; a new connection gets everything unacked once. */
+typedef struct wire_tally {
+    int data, ends, reconnects, busy;
+} wire_tally;
+
+static void wt_send(void *ud, int to, const cb_msg *m)
+{
+    wire_tally *t = ud;
+    (void)to;
+    t->data += m->kind == CB_DATA;
+    t->ends += m->kind == CB_END;
+}
+
+static int wt_busy(void *ud, int to)
+{
+    (void)to;
+    return ((wire_tally *)ud)->busy;
+}
+
+static void wt_reconnect(void *ud, int to)
+{
+    (void)to;
+    ((wire_tally *)ud)->reconnects++;
+}
+
+/* Ticks every 10 ms until `until`. */
+static void ticks(cb_core *c, uint64_t *now, uint64_t until, const cb_sink *out)
+{
+    while (*now + 10000 <= until) {
+        *now += 10000;
+        cb_core_step(c, &(cb_event){ .kind = CB_EV_TICK, .now = *now }, out);
+    }
+}
+
+static void ack(cb_core *c, uint64_t now, uint64_t upto, int end, const cb_sink *out)
+{
+    cb_msg m = { .kind = CB_ACK, .from = 1, .seq = upto, .flag = end };
+    cb_core_step(c, &(cb_event){ .kind = CB_EV_MSG, .now = now, .msg = &m }, out);
+}
+
+static void test_fast_rules(void)
+{
+    int ids[2] = { 1, 2 };
+    const uint64_t rto = 100000;
+    cb_params p = { .protocol = CB_FAST, .n = 2, .me = 0, .ids = ids, .batch_max = 4,
+                    .window = 16, .rto_us = rto };
+    cb_core *c = cb_core_new(&p);
+    wire_tally t = { 0 };
+    cb_sink out = { &t, wt_send, NULL, NULL, wt_busy, wt_reconnect };
+    uint64_t now = EPOCH;
+    cb_core_step(c, &(cb_event){ .kind = CB_EV_UP, .now = now, .peer = 1 }, &out);
+    ticks(c, &now, now + 10000, &out);
+    CHECK(t.data == 4);                          /* the window: 4 batches of 4 */
+    t.busy = 1;
+    ack(c, now, 4, 0, &out);                     /* room for one more batch... */
+    CHECK(t.data == 4);                          /* ...held back: busy */
+    t.busy = 0;
+    ticks(c, &now, now + 10000, &out);
+    CHECK(t.data == 5);
+    /* silent from here: a reconnect after rto, then 2, 4, 8, 8 rto later */
+    uint64_t t0 = now - 10000;                   /* the ack's progress */
+    uint64_t at[] = { 1, 3, 7, 15, 23, 31 };
+    for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+        ticks(c, &now, t0 + at[k] * rto - 10000, &out);
+        CHECK(t.reconnects == (int)k);
+        ticks(c, &now, t0 + at[k] * rto + 10000, &out);
+        CHECK(t.reconnects == (int)k + 1);
+    }
+    CHECK(t.data == 5);                          /* never re-sent into it */
+    /* progress: back to rto */
+    ack(c, now, 8, 0, &out);
+    t0 = now;
+    ticks(c, &now, t0 + rto - 10000, &out);
+    CHECK(t.reconnects == 6);
+    ticks(c, &now, t0 + rto + 10000, &out);
+    CHECK(t.reconnects == 7);
+    /* the new connection gets everything unacked once: 9..24 (the ack made
+     * room for 21..24), 4 batches */
+    int before = t.data;
+    cb_core_step(c, &(cb_event){ .kind = CB_EV_DOWN, .now = now, .peer = 1 }, &out);
+    cb_core_step(c, &(cb_event){ .kind = CB_EV_UP, .now = now, .peer = 1 }, &out);
+    CHECK(t.data == before + 4);
+    /* without a reconnect action: re-sent into the connection, not if busy */
+    cb_sink plain = { &t, wt_send, NULL, NULL, wt_busy, NULL };
+    before = t.data;
+    t.busy = 1;
+    ticks(c, &now, now + rto + 20000, &plain);
+    CHECK(t.data == before);
+    t.busy = 0;
+    ticks(c, &now, now + 2 * rto + 20000, &plain);
+    CHECK(t.data == before + 4);
+    /* the send phase ends while busy: CB_END waits for the connection */
+    t.busy = 1;
+    cb_core_step(c, &(cb_event){ .kind = CB_EV_PHASE, .now = now, .phase = CB_PHASE_WAIT },
+                 &plain);
+    CHECK(t.ends == 0);
+    t.busy = 0;
+    ticks(c, &now, now + 10000, &plain);
+    CHECK(t.ends == 1);
+    ack(c, now, 24, 1, &plain);
+    ticks(c, &now, now + 20 * rto, &plain);
+    CHECK(t.ends == 1 && t.reconnects == 7);     /* nothing in flight: quiet */
+    cb_core_free(c);
+}
+
 int main(void)
 {
     test_values();
@@ -712,6 +887,7 @@ int main(void)
     test_rate_and_alone();
     test_replay();
     test_seed_rules();
+    test_fast_rules();
     cn_atom_cleanup();
     return CHECK_DONE("chatterbox_sim");
 }
