@@ -50,9 +50,9 @@
 %% and each start as {"process": "node", "type": "info", "f": "start", "id": I,
 %% "send_end": T, "deadline": T, "wall_us": W} (history times of the end of
 %% that node's send phase and of its wait phase, and the wall clock, as the
-%% traces keep time, at the event's own time).  Every node has an invoke of "result" when
-%% the workload starts; one that never prints gets an info completion at
-%% the end.
+%% traces keep time, at the event's own time).  Every node has an invoke
+%% of "result" when the workload starts; one that never prints gets an info
+%% completion at the end.
 %%
 %% Checks (besides the workload's "settled", always ok here).
 %%   faults within the send phase
@@ -555,8 +555,9 @@ seed_apart(Seed, Traces, Tuples) ->
     case sorted(Seed, Traces) of
         {error, Why} -> {{failed, ["the traces do not give the order: ", Why]}, length(Tuples)};
         {ok, All} ->
-            Last = lists:foldl(fun({_, Id, Seq, _}, M) -> M#{Id => max(Seq, maps:get(Id, M, 0))} end,
-                               maps:from_list([{Id, 0} || {_, {ok, #{id := Id}}} <- Traces]), All),
+            Senders = maps:from_list([{Id, 0} || {_, {ok, #{id := Id}}} <- Traces]),
+            Last = lists:foldl(fun({_, Id, Seq, _}, M) -> M#{Id => max(Seq, maps:get(Id, M))} end,
+                               Senders, All),
             Found = [{I, V, choice(All, maps:to_list(Last), V)} || {I, V} <- Tuples],
             Bad = [io_lib:format("n~b printed ~s, which is not every sender's messages but its "
                                  "last one or two", [I, V]) || {I, V, none} <- Found],
@@ -747,7 +748,8 @@ trace_line(L, T) ->
             T#{sent := [{int(Ts, L), int(Id, L), int(Seq, L), int(V, L)} | maps:get(sent, T)]};
         [<<"ready">>, _Node, Id, Proto] -> T#{id => int(Id, L), protocol => Proto};
         [<<"result">>, C, S, How] -> T#{result => {int(C, L), int(S, L), How}};
-        [<<"commit">>, Ts, C] -> T#{commits => [{int(Ts, L), int(C, L)} | maps:get(commits, T, [])]};
+        [<<"commit">>, Ts, C] ->
+            T#{commits => [{int(Ts, L), int(C, L)} | maps:get(commits, T, [])]};
         [<<"cut">>, _, _] -> T;
         _ -> throw({bad_line, L})
     end.

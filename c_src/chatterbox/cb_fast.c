@@ -209,7 +209,10 @@ static int in_flight(const fast_core *f, const fpeer *s)
 
 static int busy(const cb_sink *out, int i) { return out->busy && out->busy(out->ud, i); }
 
-static uint64_t rto_of(const fast_core *f, const fpeer *s) { return s->rto ? s->rto : f->base.p.rto_us; }
+static uint64_t rto_of(const fast_core *f, const fpeer *s)
+{
+    return s->rto ? s->rto : f->base.p.rto_us;
+}
 
 /* Sends peer i what it has not been sent on this connection yet: every
  * logged batch after what it acked, then (after the send phase) CB_END.
