@@ -22,13 +22,43 @@
 
 main(["hex"]) ->
     hex_table();
+main(["wire"]) ->
+    Root = filename:join(filename:dirname(escript:script_name()), "corpus"),
+    gossip(filename:join(Root, "fuzz_gossip_wire")),
+    chatterbox(filename:join(Root, "fuzz_chatterbox_wire")),
+    ok;
 main([]) ->
     Root = filename:join(filename:dirname(escript:script_name()), "corpus"),
     terms(filename:join(Root, "fuzz_term")),
     dist(filename:join(Root, "fuzz_dist")),
     handshake(filename:join(Root, "fuzz_handshake")),
     epmd(filename:join(Root, "fuzz_epmd")),
-    ok.
+    main(["wire"]).
+
+%% ---- the gossip chat's and chatterbox's messages (docs/gossip.md, cb_wire.h)
+
+gossip(Dir) ->
+    A = <<"alice@host">>, B = <<"bob@host.example">>,
+    Msgs = [{chat, A, <<"hello \xce\xbb"/utf8>>, 1700000000000001},
+            {chat, A, <<>>, 0},
+            {peer_list, [A, B, <<"c-1_x@h">>]}, {peer_list, []},
+            {ping, A}, {pong, B}, {join, A}, {leave, B},
+            {alive, A, 1700000000000}, {suspect, A, 5, B}, {dead, B, 1 bsl 63, A},
+            {ping_req, A, B}, {catch_up, A, 7800},
+            {chat, A, <<255, 254>>, 1}, {ping, <<"nohost">>}, {alive, A, -1},
+            {catch_up, A, 1 bsl 64}, {unknown, A}, {peer_list, [A | B]}],
+    [write(Dir, "m" ++ integer_to_list(I) ++ ".bin", term_to_binary(M))
+     || {I, M} <- lists:zip(lists:seq(1, length(Msgs)), Msgs)].
+
+chatterbox(Dir) ->
+    Msgs = [{cb_data, 1, 1700000000000000, 1, <<1:32, 1000000000:32>>},
+            {cb_data, 2, 0, 5, <<>>}, {cb_end, 1, 42}, {cb_ack, 3, 10, true},
+            {cb_ack, 3, 10, false}, {cb_done, 2},
+            {cb_msg, 1, 1, 1700000000000000, 77}, {cb_msg_ack, 2, 9},
+            {cb_flush, 1, 3}, {cb_flush_ack, 4, 3}, {cb_hello, 5},
+            {cb_data, 1, 1, 1, <<1, 2, 3>>}, {cb_ack, 1, 1, maybe}, {cb_end, -1, 0}],
+    [write(Dir, "m" ++ integer_to_list(I) ++ ".bin", term_to_binary(M))
+     || {I, M} <- lists:zip(lists:seq(1, length(Msgs)), Msgs)].
 
 write(Dir, Name, Bytes) ->
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
