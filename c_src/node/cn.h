@@ -7,6 +7,9 @@
  * monitors, gen_server calls and casts, and Gleam Subjects work across the
  * wire in both directions with OTP's semantics.
  *
+ * Errors, bad input and out of memory: one policy for the runtime and the
+ * protocols, docs/errors.md.
+ *
  * Threading: everything runs on the node's loop thread.  Handlers must not
  * block; use cn_call / cn_gleam_call continuations and libuv for I/O.  A
  * slow handler delays the others, but boundedly: each loop turn gives
