@@ -285,15 +285,6 @@ void raft__become_leader(raft *r)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static void deferred_free(raft_deferred *d)
-{
-    for (size_t i = 0; d->entries && i < d->m.n_entries; i++)
-        free((void *)d->entries[i].cmd.data);
-    free(d->entries);
-    cn_buf_free(&d->cmd);
-    free(d);
-}
-
 raft *raft_new(const raft_config *cfg, const raft_io *io)
 {
     raft *r = calloc(1, sizeof *r);
@@ -337,11 +328,7 @@ void raft_free(raft *r)
     if (!r)
         return;
     raft__emu_op_free(r);
-    while (r->deferred) {
-        raft_deferred *d = r->deferred;
-        r->deferred = d->next;
-        deferred_free(d);
-    }
+    raft__emu_deferred_free(r);
     raft_log_free(&r->log);
     raft_kv_free(r->kv);
     cn_buf_free(&r->result);
@@ -362,77 +349,11 @@ int raft_restore(raft *r, uint64_t term, int vote, const raft_entry *entries, si
     return 0;
 }
 
-/* ---- emulation mode: events wait while a call is under way --------------- */
-
-static int defer_if_busy(raft *r, int client, int start, int from, const raft_msg *m,
-                         const cn_term *cmd, raft_token token)
-{
-    if (r->cfg.mode != RAFT_MODE_EMULATION || r->op.kind == EMU_NONE)
-        return 0;
-    raft_deferred *d = calloc(1, sizeof *d);
-    if (!d)
-        return 1;                   /* dropped: as a crashed mailbox would */
-    d->client = client;
-    d->start_election = start;
-    d->from = from;
-    d->token = token;
-    if (m) {
-        d->m = *m;
-        d->entries = calloc(m->n_entries ? m->n_entries : 1, sizeof *d->entries);
-        for (size_t i = 0; d->entries && i < m->n_entries; i++) {
-            char *c = malloc(m->entries[i].cmd.len ? m->entries[i].cmd.len : 1);
-            if (c)
-                memcpy(c, m->entries[i].cmd.data, m->entries[i].cmd.len);
-            d->entries[i].term = m->entries[i].term;
-            d->entries[i].cmd = (cn_term){ c, c ? m->entries[i].cmd.len : 0 };
-        }
-        d->m.entries = d->entries;
-    }
-    if (cmd)
-        cn_term_put_term(&d->cmd, cmd);
-    if (r->deferred_tail)
-        r->deferred_tail->next = d;
-    else
-        r->deferred = d;
-    r->deferred_tail = d;
-    return 1;
-}
-
-static void dispatch_emu(raft *r, int from, const raft_msg *m, raft_token token)
-{
-    (void)from;
-    switch (m->type) {
-    case RAFT_MSG_REQUEST_VOTE: raft__emu_on_request_vote(r, m, token); break;
-    case RAFT_MSG_APPEND:       raft__emu_on_append(r, m, token); break;
-    case RAFT_MSG_COMMIT:       raft__emu_on_commit(r, m); break;
-    default:                    break;
-    }
-}
-
-static void drain_deferred(raft *r)
-{
-    while (r->deferred && r->op.kind == EMU_NONE) {
-        raft_deferred *d = r->deferred;
-        r->deferred = d->next;
-        if (!r->deferred)
-            r->deferred_tail = NULL;
-        if (d->start_election) {
-            raft__emu_start_election(r);
-        } else if (d->client) {
-            cn_term cmd = cn_buf_term(&d->cmd, 0);
-            raft__emu_on_client(r, &cmd, d->token);
-        } else {
-            dispatch_emu(r, d->from, &d->m, d->token);
-        }
-        deferred_free(d);
-    }
-}
-
 /* Every public event ends here: run what waited, persist what changed. */
 static void end_event(raft *r)
 {
     if (r->cfg.mode == RAFT_MODE_EMULATION)
-        drain_deferred(r);
+        raft__emu_drain(r);
     flush_persist(r);
 }
 
@@ -488,7 +409,7 @@ void raft_peer_alive(raft *r, uint64_t now, int peer, int alive)
 void raft_start_election(raft *r, uint64_t now)
 {
     r->now = now;
-    if (defer_if_busy(r, 0, 1, 0, NULL, NULL, 0))
+    if (raft__emu_defer(r, 0, 1, 0, NULL, NULL, 0))
         return;
     if (r->cfg.mode == RAFT_MODE_EMULATION)
         raft__emu_start_election(r);
@@ -500,10 +421,10 @@ void raft_start_election(raft *r, uint64_t now)
 void raft_recv(raft *r, uint64_t now, int from, const raft_msg *m, raft_token token)
 {
     r->now = now;
-    if (defer_if_busy(r, 0, 0, from, m, NULL, token))
+    if (raft__emu_defer(r, 0, 0, from, m, NULL, token))
         return;
     if (r->cfg.mode == RAFT_MODE_EMULATION) {
-        dispatch_emu(r, from, m, token);
+        raft__emu_dispatch(r, m, token);
         end_event(r);
         return;
     }
@@ -537,7 +458,7 @@ void raft_reply_recv(raft *r, uint64_t now, int from, const raft_msg *m, uint64_
 void raft_client(raft *r, uint64_t now, const cn_term *cmd, raft_token token)
 {
     r->now = now;
-    if (defer_if_busy(r, 1, 0, 0, NULL, cmd, token))
+    if (raft__emu_defer(r, 1, 0, 0, NULL, cmd, token))
         return;
     if (!raft_cmd_valid(cmd))
         raft__client_error(r, token, NULL, "malformed command");

@@ -6,7 +6,8 @@
  * turn (2 s timeout), then commits on a majority, applies, replies and sends
  * every peer a commit_notification.  Here each call is a state (emu_op) that
  * the reply or the deadline advances, and events that arrive meanwhile wait
- * in a queue (raft.c), so the order of everything matches the seed's.
+ * in a queue (raft__emu_defer, at the end of this file), so the order of
+ * everything matches the seed's.
  *
  * One deliberate difference: a peer that does not answer in time crashes
  * the Gleam node (actor.call panics); here it counts as a denial or a
@@ -307,4 +308,90 @@ void raft__emu_on_commit(raft *r, const raft_msg *m)
     raft__trace(r, "[node %d] CommitNotification: commit_index updated to %llu", r->cfg.id,
                 (unsigned long long)r->commit);
     raft__apply(r);
+}
+
+/* ---- events wait while a call is under way -------------------------------- */
+
+static void deferred_free(raft_deferred *d)
+{
+    for (size_t i = 0; d->entries && i < d->m.n_entries; i++)
+        free((void *)d->entries[i].cmd.data);
+    free(d->entries);
+    cn_buf_free(&d->cmd);
+    free(d);
+}
+
+/* raft.c hands every public event here first: 1 if it was queued (a call
+ * is under way; raft__emu_drain runs it later, in order). */
+int raft__emu_defer(raft *r, int client, int start, int from, const raft_msg *m,
+                    const cn_term *cmd, raft_token token)
+{
+    if (r->cfg.mode != RAFT_MODE_EMULATION || r->op.kind == EMU_NONE)
+        return 0;
+    raft_deferred *d = calloc(1, sizeof *d);
+    if (!d)
+        return 1;                   /* dropped: as a crashed mailbox would */
+    d->client = client;
+    d->start_election = start;
+    d->from = from;
+    d->token = token;
+    if (m) {
+        d->m = *m;
+        d->entries = calloc(m->n_entries ? m->n_entries : 1, sizeof *d->entries);
+        for (size_t i = 0; d->entries && i < m->n_entries; i++) {
+            char *c = malloc(m->entries[i].cmd.len ? m->entries[i].cmd.len : 1);
+            if (c)
+                memcpy(c, m->entries[i].cmd.data, m->entries[i].cmd.len);
+            d->entries[i].term = m->entries[i].term;
+            d->entries[i].cmd = (cn_term){ c, c ? m->entries[i].cmd.len : 0 };
+        }
+        d->m.entries = d->entries;
+    }
+    if (cmd)
+        cn_term_put_term(&d->cmd, cmd);
+    if (r->deferred_tail)
+        r->deferred_tail->next = d;
+    else
+        r->deferred = d;
+    r->deferred_tail = d;
+    return 1;
+}
+
+void raft__emu_dispatch(raft *r, const raft_msg *m, raft_token token)
+{
+    switch (m->type) {
+    case RAFT_MSG_REQUEST_VOTE: raft__emu_on_request_vote(r, m, token); break;
+    case RAFT_MSG_APPEND:       raft__emu_on_append(r, m, token); break;
+    case RAFT_MSG_COMMIT:       raft__emu_on_commit(r, m); break;
+    default:                    break;
+    }
+}
+
+void raft__emu_drain(raft *r)
+{
+    while (r->deferred && r->op.kind == EMU_NONE) {
+        raft_deferred *d = r->deferred;
+        r->deferred = d->next;
+        if (!r->deferred)
+            r->deferred_tail = NULL;
+        if (d->start_election) {
+            raft__emu_start_election(r);
+        } else if (d->client) {
+            cn_term cmd = cn_buf_term(&d->cmd, 0);
+            raft__emu_on_client(r, &cmd, d->token);
+        } else {
+            raft__emu_dispatch(r, &d->m, d->token);
+        }
+        deferred_free(d);
+    }
+}
+
+void raft__emu_deferred_free(raft *r)
+{
+    while (r->deferred) {
+        raft_deferred *d = r->deferred;
+        r->deferred = d->next;
+        deferred_free(d);
+    }
+    r->deferred_tail = NULL;
 }

@@ -170,5 +170,10 @@ void raft__emu_on_reply(raft *r, int from, const raft_msg *m, uint64_t call);
 void     raft__emu_tick(raft *r);
 void     raft__emu_persisted(raft *r);
 void raft__emu_op_free(raft *r);
+int  raft__emu_defer(raft *r, int client, int start, int from, const raft_msg *m,
+                     const cn_term *cmd, raft_token token);
+void raft__emu_dispatch(raft *r, const raft_msg *m, raft_token token);
+void raft__emu_drain(raft *r);
+void raft__emu_deferred_free(raft *r);
 
 #endif
