@@ -5,12 +5,20 @@
  * Registered processes:
  *   sink    call {expect, N, ReportPid} -> {ok, SinkPid}: counts the next N
  *           messages of any kind, then sends {sink_done, N} to ReportPid;
+ *           call {expect, N, ReportPid, decode}: the same, but decodes each
+ *           message as an Erlang receive does: a binary's bytes are copied
+ *           out of the packet into memory of their own (then freed), any
+ *           other term is checked whole;
  *           call {expect_latency, N, ReportPid} -> {ok, SinkPid}: the next N
  *           messages are {t, SentNs} (os:system_time(nanosecond) when sent);
  *           then sends {sink_latency, N, P50Us, P99Us, MaxUs} to ReportPid
  *   source  call {send, Dest, N, Bytes, ReportPid}: sends N binaries of Bytes
  *           bytes to Dest (a pid or {Name, Node}) as fast as the connection
- *           takes them (pausing on cn_send_busy), then {source_done, N}
+ *           takes them (pausing on cn_send_busy), then {source_done, N}: one
+ *           payload encoded once and sent N times;
+ *           call {send, Dest, N, Bytes, ReportPid, encode}: the same, but
+ *           each message is encoded from the bytes anew, as an Erlang send
+ *           encodes its term
  *   echo    call T: replies T (for round-trip latency)
  * Prints "ready NODE" when registered.
  */
@@ -29,7 +37,11 @@ typedef struct sink {
     long   expect, got;
     cn_pid report;
     long  *lat_ns;                  /* latency mode: one per message */
+    int    decode;                  /* decode every message */
 } sink;
+
+/* Of what was decoded: volatile, so the compiler keeps the work. */
+static volatile unsigned long decoded_checksum;
 
 static sink the_sink;
 
@@ -38,9 +50,12 @@ static int sink_call(cn_proc *p, const cn_term *req, const cn_from *from)
     sink *s = &the_sink;
     free(s->lat_ns);
     s->lat_ns = NULL;
+    s->decode = 0;
     if (cn_term_match(req, "{expect_latency, ~l, ~p}", &s->expect, &s->report) &&
         s->expect > 0 && s->expect <= (1L << 24))
         s->lat_ns = malloc((size_t)s->expect * sizeof *s->lat_ns);
+    else if (cn_term_match(req, "{expect, ~l, ~p, decode}", &s->expect, &s->report))
+        s->decode = 1;
     else if (!cn_term_match(req, "{expect, ~l, ~p}", &s->expect, &s->report))
         return CN_UNHANDLED;
     s->got = 0;
@@ -71,10 +86,30 @@ static void report_latency(cn_proc *p, sink *s)
     s->lat_ns = NULL;
 }
 
+/* A message decoded as a receive copies it onto the process heap. */
+static void decode(const cn_term *msg)
+{
+    const char *bytes;
+    size_t len;
+    if (!cn_term_match(msg, "~b", &bytes, &len)) {
+        size_t pos = 0;
+        decoded_checksum += (unsigned long)cn_term_check(msg->data, msg->len, &pos) + pos;
+        return;
+    }
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return;
+    memcpy(copy, bytes, len);
+    decoded_checksum += len ? (unsigned char)copy[len - 1] : 0;
+    free(copy);
+}
+
 static int sink_info(cn_proc *p, const cn_term *msg)
 {
     sink *s = &the_sink;
     long sent;
+    if (s->decode)
+        decode(msg);
     if (s->lat_ns && s->got < s->expect)
         s->lat_ns[s->got] = cn_term_match(msg, "{t, ~l}", &sent) ? now_ns() - sent : 0;
     if (++s->got != s->expect)
@@ -108,6 +143,8 @@ typedef struct source {
     char    name[CN_ATOM_BUF], node[CN_ATOM_BUF];
     cn_pid  report;
     cn_buf  payload;
+    char   *bytes;                  /* encode mode: the payload's bytes */
+    size_t  nbytes;
 } source;
 
 static source the_source;
@@ -118,6 +155,11 @@ static void source_send_batch(cn_proc *p)
     cn_term msg = cn_buf_term(&s->payload, 0);
     const char *node = s->to_pid ? s->pid.node : s->node;
     for (int i = 0; i < SOURCE_BATCH && s->left > 0; i++, s->left--) {
+        if (s->bytes) {
+            cn_buf_reset(&s->payload);
+            cn_term_put_binary(&s->payload, s->bytes, s->nbytes);
+            msg = cn_buf_term(&s->payload, 0);
+        }
         if (s->to_pid)
             cn_send(p, &s->pid, &msg);
         else
@@ -137,7 +179,10 @@ static int source_call(cn_proc *p, const cn_term *req, const cn_from *from)
     source *s = &the_source;
     cn_term dest;
     long bytes;
-    if (!cn_term_match(req, "{send, ~t, ~l, ~l, ~p}", &dest, &s->total, &bytes, &s->report) ||
+    int encode = cn_term_match(req, "{send, ~t, ~l, ~l, ~p, encode}", &dest, &s->total, &bytes,
+                               &s->report);
+    if ((!encode &&
+         !cn_term_match(req, "{send, ~t, ~l, ~l, ~p}", &dest, &s->total, &bytes, &s->report)) ||
         bytes < 0 || bytes > (1 << 24))
         return CN_UNHANDLED;
     s->to_pid = cn_term_match(&dest, "~p", &s->pid);
@@ -147,7 +192,14 @@ static int source_call(cn_proc *p, const cn_term *req, const cn_from *from)
     memset(data, 'x', (size_t)bytes);
     cn_buf_reset(&s->payload);
     cn_term_put_binary(&s->payload, data, (size_t)bytes);
-    free(data);
+    free(s->bytes);
+    s->bytes = NULL;
+    if (encode) {
+        s->bytes = data;
+        s->nbytes = (size_t)bytes;
+    } else {
+        free(data);
+    }
     s->left = s->total;
     cn_replyf(p, from, "ok");
     source_send_batch(p);
@@ -169,6 +221,7 @@ static void source_terminate(cn_proc *p, const cn_term *reason)
     (void)p;
     (void)reason;
     cn_buf_free(&the_source.payload);
+    free(the_source.bytes);
 }
 
 static const cn_proc_ops source_ops = {

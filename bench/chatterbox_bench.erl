@@ -5,8 +5,9 @@
 %%   C fast       priv/bin/chatterbox, the fast protocol (the default)
 %%   C seed       priv/bin/chatterbox --protocol seed (stop-and-wait)
 %%   Erlang fast  the Erlang reference nodes (chatterbox_ref), fast protocol
-%% and, for scale, raw C-to-C distribution throughput measured in the same
-%% run (bench_node, one path, 64-byte messages, as dist_bench measures it).
+%% (There was a "vs raw" column: |m|/s, a cluster-wide count of 4-byte
+%% values, over one path's rate of 64-byte messages, which compares unlike
+%% things; raw distribution throughput is dist_bench's table.)
 %% A run counts only if every node exits 0 and prints the same tuple.
 %% Environment: BENCH_CB_SEND, BENCH_CB_WAIT (seconds), BENCH_CB_SEED.
 -module(chatterbox_bench).
@@ -26,20 +27,16 @@ main(_) ->
     io:format("~nChatterbox: |m| after --send-for ~b --wait-for ~b, seed ~b, one run each~n",
               [Send, Wait, Seed]),
     io:format("(~s)~n~n", [bench_lib:machine()]),
-    Raw = raw_c_to_c(Root),
     Configs = [{"C", fast, C}, {"C", seed, C}, {"Erlang ref", fast, Erl}],
     Rows = [{N, Impl, Proto, run(Dir, N, Exe, Proto, Send, Wait, Seed)}
             || N <- [3, 5], {Impl, Proto, Exe} <- Configs],
-    io:format("~-6s ~-11s ~-6s ~15s ~14s ~7s ~10s ~10s~n",
-              ["nodes", "impl", "proto", "|m|", "|m|/s", "agree", "vs seed", "vs raw"]),
-    [io:format("~-6b ~-11s ~-6s ~15s ~14s ~7s ~10s ~10s~n",
+    io:format("~-6s ~-11s ~-6s ~15s ~14s ~7s ~10s~n",
+              ["nodes", "impl", "proto", "|m|", "|m|/s", "agree", "vs seed"]),
+    [io:format("~-6b ~-11s ~-6s ~15s ~14s ~7s ~10s~n",
                [N, Impl, Proto, bench_lib:fmt_int(M), bench_lib:fmt_int(M div Send), yes_no(Agree),
-                ratio(M, seed_count(N, Rows)), pct(M / Send, Raw)])
+                ratio(M, seed_count(N, Rows))])
      || {N, Impl, Proto, #{count := M, agree := Agree}} <- Rows],
-    io:format("raw C->C distribution: ~s msgs/s (one path, 64-byte messages)~n",
-              [bench_lib:fmt_int(round(Raw))]),
-    io:format("vs seed: |m| over the C seed protocol's |m| with as many nodes; "
-              "vs raw: |m|/s over raw C->C msgs/s~n"),
+    io:format("vs seed: |m| over the C seed protocol's |m| with as many nodes~n"),
     ok.
 
 seed_count(N, Rows) ->
@@ -77,36 +74,10 @@ run(Dir, N, Exe, Proto, Send, Wait, Seed) ->
                [N, filename:basename(Exe), Proto, Outs, Dir]) || not Agree],
     #{count => Count, agree => Agree}.
 
-%% ---- raw C-to-C distribution, as dist_bench measures it --------------------
-
-raw_c_to_c(Root) ->
-    Bin = filename:join([Root, "_build", "c", "rel", "bin", "bench_node"]),
-    Cookie = atom_to_list(erlang:get_cookie()),
-    C1 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("cbb_raw1"), "--cookie", Cookie], #{}),
-    C2 = cnode_proc:start(Bin, ["--sname", bench_lib:uniq("cbb_raw2"), "--cookie", Cookie], #{}),
-    #{node := N1} = C1,
-    #{node := N2} = C2,
-    _ = raw_path(N1, N2, 10000),             % warm up
-    Rate = raw_path(N1, N2, bench_lib:env_int("BENCH_N", 1000000)),
-    [cnode_proc:stop(C) || C <- [C1, C2]],
-    Rate.
-
-raw_path(From, To, N) ->
-    {ok, _} = gen_server:call({sink, To}, {expect, N, self()}, 60000),
-    T0 = erlang:monotonic_time(),
-    ok = gen_server:call({source, From}, {send, {sink, To}, N, 64, self()}, 60000),
-    receive {sink_done, N} -> ok after 300000 -> error(sink_timeout) end,
-    T1 = erlang:monotonic_time(),
-    receive {source_done, _} -> ok after 1000 -> ok end,
-    N / (erlang:convert_time_unit(T1 - T0, native, microsecond) / 1.0e6).
-
 %% ---- helpers ---------------------------------------------------------------
 
 ratio(_, 0) -> "-";
 ratio(M, S) -> io_lib:format("~.1fx", [M / S]).
-
-pct(_, Raw) when Raw == 0 -> "-";
-pct(Rate, Raw) -> io_lib:format("~b%", [round(100 * Rate / Raw)]).
 
 yes_no(true) -> "yes";
 yes_no(false) -> "NO".

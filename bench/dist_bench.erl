@@ -9,6 +9,11 @@
 %%   C->C  C node 1       -> C node 2
 %% and E->C once more to C node 3, started with --no-rx-batching, to show
 %% what batched reading (c_src/node/rxbatch.c) does for an Erlang sender.
+%% In those rows the C sink counts messages without decoding them and the
+%% C source sends one payload encoded once: work the Erlang side does and
+%% the C side skips.  The rows marked * do the same work as Erlang: the C
+%% sink decodes every message (a binary's bytes copied out, as a receive
+%% copies them onto the heap) and the C source encodes every message.
 %% Throughput is N over the time from "go" to the sink's "done"; CPU per
 %% message is the OS processes' user+system time over the run (from /proc),
 %% so Erlang and C are measured the same way.  Then one-way latency inside
@@ -66,22 +71,32 @@ main(_) ->
              {ec, {erlang, A, OsA}, {c, CN1, OsC1}},
              {ce, {c, CN1, OsC1}, {erlang, B, OsB}},
              {cc, {c, CN1, OsC1}, {c, CN2, OsC2}},
-             {ecu, {erlang, A, OsA}, {c, CN3, OsC3}}],
+             {ecu, {erlang, A, OsA}, {c, CN3, OsC3}},
+             {ecw, {erlang, A, OsA}, {cw, CN1, OsC1}},
+             {cwe, {cw, CN1, OsC1}, {erlang, B, OsB}},
+             {cwcw, {cw, CN1, OsC1}, {cw, CN2, OsC2}}],
     Rounds = bench_lib:env_int("BENCH_ROUNDS", 3),
     %% BENCH_PATHS=ee,ec runs a subset (the table still shows every path)
-    Only = string:lexemes(os:getenv("BENCH_PATHS", "ee,ec,ce,cc,ecu"), ","),
+    Only = string:lexemes(os:getenv("BENCH_PATHS", "ee,ec,ce,cc,ecu,ecw,cwe,cwcw"), ","),
     %% rounds interleave the paths, so a busy moment hurts all of them alike
     Runs = [{K, run_path(SK, SN, SO, RK, RN, RO, N)}
             || _ <- lists:seq(1, Rounds), {K, {SK, SN, SO}, {RK, RN, RO}} <- Paths,
                lists:member(atom_to_list(K), Only)],
-    [EE, EC, CE, CC, ECU] = [median_run([R || {K2, R} <- Runs, K2 =:= K]) || {K, _, _} <- Paths],
+    [EE, EC, CE, CC, ECU, ECW, CWE, CWCW] =
+        [median_run([R || {K2, R} <- Runs, K2 =:= K]) || {K, _, _} <- Paths],
     io:format("median of ~b interleaved rounds~n", [Rounds]),
     Base = max(maps:get(rate, EE), 1.0),
     io:format("~-6s ~14s ~9s ~16s ~16s ~10s~n",
               ["path", "msgs/s", "vs E->E", "sender us/msg", "receiver us/msg", "segs/msg"]),
     [print_row(Name, Run, Base, Note)
-     || {Name, Run, Note} <- [{"E->E", EE, ""}, {"E->C", EC, ""}, {"C->E", CE, ""},
-                              {"C->C", CC, ""}, {"E->C", ECU, "  (C node 3: --no-rx-batching)"}]],
+     || {Name, Run, Note} <- [{"E->E", EE, ""},
+                              {"E->C", EC, "  (C sink counts, does not decode)"},
+                              {"C->E", CE, "  (C source sends one pre-encoded payload)"},
+                              {"C->C", CC, "  (both)"},
+                              {"E->C", ECU, "  (C node 3: --no-rx-batching; counts only)"},
+                              {"E->C*", ECW, "  (C sink decodes every message)"},
+                              {"C*->E", CWE, "  (C source encodes every message)"},
+                              {"C*->C*", CWCW, "  (encodes and decodes every message)"}]],
     bench_lib:env_int("BENCH_LAT_N", 200000) > 0 andalso stream_latency(A, B, CN1, CN3),
     Calls > 0 andalso latency_and_memory(A, B, case os:getenv("LATC") of "3" -> CN3; _ -> CN1 end, Calls, Bin, Cookie),
     [cnode_proc:stop(C) || C <- [C1, C2, C3]],
@@ -135,13 +150,18 @@ arm_sink(erlang, Node, N, Report) ->
 arm_sink(c, Node, N, Report) ->
     %% a pid, as the Erlang sink is addressed: the same SEND on the wire
     {ok, Pid} = gen_server:call({sink, Node}, {expect, N, Report}, 60000),
+    Pid;
+arm_sink(cw, Node, N, Report) ->
+    {ok, Pid} = gen_server:call({sink, Node}, {expect, N, Report, decode}, 60000),
     Pid.
 
 start_sender(erlang, Node, Dest, N, Report) ->
     _ = erpc:call(Node, erlang, spawn, [?MODULE, sender, [Dest, N, Report]]),
     ok;
 start_sender(c, Node, Dest, N, Report) ->
-    ok = gen_server:call({source, Node}, {send, Dest, N, ?PAYLOAD_BYTES, Report}, 60000).
+    ok = gen_server:call({source, Node}, {send, Dest, N, ?PAYLOAD_BYTES, Report}, 60000);
+start_sender(cw, Node, Dest, N, Report) ->
+    ok = gen_server:call({source, Node}, {send, Dest, N, ?PAYLOAD_BYTES, Report, encode}, 60000).
 
 sender(Dest, N, Report) ->
     Payload = binary:copy(<<"x">>, ?PAYLOAD_BYTES),
