@@ -569,6 +569,12 @@ bad_flags(_Config) ->
     {match, _} = re:run(O4, "not both"),
     {2, O5} = Run(["x", "--suspect-min", "9000", "--suspect-max", "100"]),
     {match, _} = re:run(O5, "above"),
+    %% the partition and history parameters (issue 14)
+    [begin
+         {2, O} = Run(["x", Flag, Value]),
+         {match, _} = re:run(O, "bad value for " ++ Flag)
+     end || {Flag, Value} <- [{"--history", "0"}, {"--history-seconds", "soon"},
+                              {"--reconnect-timeout", "-1"}, {"--sync", "5"}]],
     {0, O6} = Run(["--help"]),
     {match, _} = re:run(O6, "--join NODE").
 

@@ -1073,17 +1073,25 @@ static void test_churn(uint64_t seed)
     sim_free(s);
 }
 
+/* n nodes from a cluster file (room for chats lines), one membership after
+ * 3 s. */
+static sim *settled_static(int n, uint64_t seed, int chats)
+{
+    sim *s = sim_new(n, seed, 1, 5, chats);
+    s->params = quick_params();
+    bootstrap_static(s);
+    run_until(s, 3000);
+    CHECK(converged(s));
+    return s;
+}
+
 /* Two halves cut apart remove each other; once the cut heals they merge. */
 static int cond_merged(sim *s) { return converged(s); }
 
 static void test_partition(uint64_t seed)
 {
     int n = 12;
-    sim *s = sim_new(n, seed, 1, 5, 16);
-    s->params = quick_params();
-    bootstrap_static(s);
-    run_until(s, 3000);
-    CHECK(converged(s));
+    sim *s = settled_static(n, seed, 16);
     int side[12];
     for (int i = 0; i < n; i++)
         side[i] = i < n / 2;
@@ -1122,11 +1130,7 @@ static void chat_until(sim *s, uint64_t until, uint64_t every)
 static void long_partition(uint64_t seed, uint64_t cut_ms, uint64_t window_ms, int forgotten)
 {
     enum { n = 8 };
-    sim *s = sim_new(n, seed, 1, 5, 4000);
-    s->params = quick_params();
-    bootstrap_static(s);
-    run_until(s, 3000);
-    CHECK(converged(s));
+    sim *s = settled_static(n, seed, 4000);
     chat_until(s, s->now + 2000, 500);
     int side[n];
     for (int i = 0; i < n; i++)
@@ -1174,11 +1178,7 @@ static void long_partition(uint64_t seed, uint64_t cut_ms, uint64_t window_ms, i
 static void test_split_heal(uint64_t seed)
 {
     enum { n = 10 };
-    sim *s = sim_new(n, seed, 1, 5, 8000);
-    s->params = quick_params();
-    bootstrap_static(s);
-    run_until(s, 3000);
-    CHECK(converged(s));
+    sim *s = settled_static(n, seed, 8000);
     for (int round = 0; round < 12; round++) {
         int side[n];
         for (int i = 0; i < n; i++)
