@@ -267,7 +267,7 @@ leader_killed(Config) ->
     expect(NewId =/= LId, {killed_node_still_leader, LId, NewTerm}),
     expect(NewTerm > LTerm, {leader_in_no_later_term, LTerm, NewTerm}),
     %% writes go on, through the new leader
-    _ = await_acks(Counter, acked_count(Counter) + 20),
+    _ = await_acks(Counter, acked_count(Counter) + 20, fun() -> stall_report(Rest, Writers) end),
     Back = durable_cnode(Config, LId, lists:nth(LId, Names)),
     %% its term comes back from its disk (a fresh node starts at 0; a peer
     %% may have told it a later one already, never an earlier)
@@ -374,12 +374,28 @@ counter(N, Waiters) ->
         stop -> ok
     end.
 
-%% Waits until N puts in all were acknowledged; returns the count.
-await_acks(Counter, N) ->
+%% Waits until N puts in all were acknowledged; returns the count.  On a
+%% stall the failure says what Report() returns.
+await_acks(Counter, N) -> await_acks(Counter, N, fun() -> [] end).
+await_acks(Counter, N, Report) ->
     Counter ! {await, N, self()},
     receive {acked, Counter, Count} -> Count
-    after ?T -> ct:fail({writes_stalled, N})
+    after ?T ->
+            Counter ! {await, 0, self()},
+            Acked = receive {acked, Counter, C} -> C after ?T -> unknown end,
+            ct:fail({writes_stalled, N, {acked, Acked}, Report()})
     end.
+
+%% What the nodes and the writers say when writes stall: each node's view
+%% (id, role, term, leader, commit, applied, log length) and each writer's
+%% puts in flight with where they went, and its results so far by kind.
+stall_report(Cs, Writers) ->
+    Nodes = [catch maps:with([id, role, term, leader, commit_index, last_applied, log_length],
+                             status(C)) || C <- Cs],
+    [W ! {report, self()} || W <- Writers],
+    Ws = [receive {writer_report, W, R} -> R after 2000 -> no_report end || W <- Writers],
+    ct:log("stalled: nodes ~p~nwriters ~p", [Nodes, Ws]),
+    {Nodes, Ws}.
 
 acked_count(Counter) -> await_acks(Counter, 0).
 
@@ -409,10 +425,21 @@ writer(W0) ->
                 {Tag, Reply} when is_map_key(Tag, P) -> writer(settle(Tag, Reply, W));
                 {'DOWN', _, process, Pid, Why} -> writer(node_gone(Pid, Why, W));
                 {Late, _} when is_reference(Late) -> writer(W);   % its put timed out
+                {report, To} -> To ! {writer_report, self(), report(W, Now)}, writer(W);
                 stop -> writer(W#{stopping := true})
             after wake_in(W, Now) -> writer(W)
             end
     end.
+
+%% A writer's state for a stall report: its puts in flight (to which node,
+%% for how long) and its results so far by kind.
+report(#{pending := P, done := Done, targets := Ts}, Now) ->
+    Kinds = lists:foldl(fun({put_result, _, _, R, _, _}, M) ->
+                                K = case R of {op_error, Why} -> Why; {down, _} -> down; X -> X end,
+                                maps:update_with(K, fun(X) -> X + 1 end, 1, M)
+                        end, #{}, Done),
+    #{in_flight => [{node(To), Now - Sent} || {_, _, To, Sent} <- maps:values(P)],
+      targets => [node(To) || {subject, To, _} <- Ts], results => Kinds}.
 
 %% Sends puts until ?WRITE_DEPTH are in flight, unless paused.
 fill(#{stopping := false, targets := [S | More], pending := P, paused_until := Until} = W, Now)

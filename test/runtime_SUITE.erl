@@ -44,6 +44,8 @@ groups() ->
      {managed, [], [idle_timeout, unhandled_log, unhandled_stop, unhandled_forward,
                     deferred_reply, sys_state_and_status, sys_suspend_resume,
                     sys_unknown_request, fmt_terms_reused]},
+     {timers, [], [process_timers_in_order, process_timer_cancel,
+                   process_timers_go_with_process, process_timer_while_suspended]},
      {faults, [], [c_node_killed, erlang_node_killed, wrong_cookie]},
      {hostile, [], [malformed_frames, malformed_handshake, impostor_name, junk_to_ctl,
                     name_flood_without_cookie, impostor_holds_peer_name,
@@ -603,6 +605,94 @@ gleam_call_from_c(Config) ->
     {down, noproc} = gen_server:call(W, {gleam_call, {subject, Dead, Tag}, 5000}),
     Actor ! stop,
     Silent ! stop.
+
+%% ---- process timers (cn_start_timer) ---------------------------------------
+
+timers(Config) -> maps:get(timers, gen_server:call({ctl, cnode(Config)}, stats)).
+
+%% Polls Cond (the node's stats, where no event tells) until it holds.
+wait_until(Cond) -> wait_until(Cond, erlang:monotonic_time(millisecond) + ?T).
+wait_until(Cond, Deadline) ->
+    case Cond() of
+        true -> ok;
+        false ->
+            erlang:monotonic_time(millisecond) < Deadline orelse ct:fail(condition_never_held),
+            receive after 5 -> wait_until(Cond, Deadline) end
+    end.
+
+%% 300 timers started in one turn with random delays (2 s and more, so
+%% that the cancels below come first), a third of them cancelled: the others arrive as {timeout, Ref, Msg}, each with
+%% its own ref, in order of due time and, for equal times, of starting;
+%% none of the cancelled ones arrives, none is early, none is left.
+process_timers_in_order(Config) ->
+    W = worker(Config),
+    Specs = [{2000 + rand:uniform(120) - 1, {msg, I}} || I <- lists:seq(1, 300)],
+    T0 = erlang:monotonic_time(millisecond),
+    Refs = gen_server:call(W, {start_timers, Specs}),
+    300 = length(lists:usort(Refs)),
+    All = lists:zip(Specs, Refs),
+    {Cancel, Keep} = lists:partition(fun({{_, {msg, I}}, _}) -> I rem 3 =:= 0 end, All),
+    [true = is_integer(gen_server:call(W, {cancel_timer, R})) || {_, R} <- Cancel],
+    Sorted = lists:sort([{Ms, I, R} || {{Ms, {msg, I}}, R} <- Keep]),
+    Expected = [{timeout, R, {msg, I}} || {_, I, R} <- Sorted],
+    Got = [event(W) || _ <- Expected],
+    Elapsed = erlang:monotonic_time(millisecond) - T0,
+    ct:log("~b timers in ~b ms", [length(Got), Elapsed]),
+    Expected = Got,
+    MaxMs = lists:max([Ms || {{Ms, _}, _} <- Keep]),
+    true = Elapsed >= MaxMs,
+    pong = gen_server:call(W, ping),
+    receive {cnode_event, W, E} -> ct:fail({unexpected, E}) after 0 -> ok end,
+    0 = timers(Config).
+
+%% cn_cancel_timer: the time that was left, then false; false for a timer
+%% that fired; a cancelled timer never arrives (one started after it and
+%% due after it comes first).
+process_timer_cancel(Config) ->
+    W = worker(Config),
+    R = gen_server:call(W, {start_timer, 60000, never}),
+    1 = timers(Config),
+    Left = gen_server:call(W, {cancel_timer, R}),
+    true = Left > 50000 andalso Left =< 60000,
+    false = gen_server:call(W, {cancel_timer, R}),
+    R2 = gen_server:call(W, {start_timer, 0, now}),
+    {timeout, R2, now} = event(W),
+    false = gen_server:call(W, {cancel_timer, R2}),
+    R3 = gen_server:call(W, {start_timer, 20, cancelled}),
+    R4 = gen_server:call(W, {start_timer, 40, later}),
+    true = is_integer(gen_server:call(W, {cancel_timer, R3})),
+    {timeout, R4, later} = event(W),
+    0 = timers(Config).
+
+%% A process's timers go when it exits (none fires for a pid that is gone).
+process_timers_go_with_process(Config) ->
+    W = worker(Config),
+    _ = gen_server:call(W, {start_timers, [{60000, a}, {60000, b}, {0, c}]}),
+    {timeout, _, c} = event(W),
+    2 = timers(Config),
+    M = monitor(process, W),
+    ok = gen_server:call(W, {stop, normal}),
+    {_, normal} = down(M),
+    0 = timers(Config).
+
+%% A timer that fires while its process is suspended is held with its
+%% other messages, and arrives in order after sys:resume.  (ctl starts it:
+%% any code on the loop may start a timer for a local process.)
+process_timer_while_suspended(Config) ->
+    W = worker(Config),
+    ok = sys:suspend(W),
+    W ! {held, 1},
+    ok = gen_server:call({ctl, cnode(Config)}, {start_timer_for, W, 0, fired}),
+    wait_until(fun() -> timers(Config) =:= 0 end),
+    W ! {held, 2},
+    %% the C process answered this after the timer fired and both messages came
+    {status, W, _, [_, suspended | _]} = sys:get_status(W),
+    receive {cnode_event, W, E} -> ct:fail({ran_while_suspended, E}) after 0 -> ok end,
+    ok = sys:resume(W),
+    {held, 1} = event(W),
+    {timeout, R, fired} = event(W),
+    true = is_reference(R),
+    {held, 2} = event(W).
 
 %% ---- managed processes ---------------------------------------------------
 

@@ -1,7 +1,8 @@
-/* cb_node.c - the glue: timers, the `chatterbox` process, connections,
+/* cb_node.c - the glue: the `chatterbox` process, its timers, connections,
  * output (see cb_node.h).  Everything here is I/O; the protocol lives in
  * the core, which this file feeds with events and whose actions it carries
- * out. */
+ * out, each event a turn of the process: messages, and its timers
+ * {timeout, _, tick | phase | progress | reconcile | stop}. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,16 +26,14 @@ typedef struct cb_peer {
 } cb_peer;
 
 struct cb_node {
-    uv_loop_t      *loop;
     const cb_config *cfg;
     cn_node        *node;
     cn_proc        *proc;
     cb_core        *core;
     cb_peer        *peer;
     int             n, me;
-    uv_timer_t      ticker, phase, progress, soon;
-    int             timers_closed;
-    uint64_t        t_start;     /* uv_now at start, ms */
+    int             reconciling; /* a reconcile timer is pending */
+    uint64_t        t_start;     /* cn_proc_now at start, ms */
     cb_phase        at;          /* phase reached */
     FILE           *trace;
     cn_buf          enc;         /* the last encoded term */
@@ -55,7 +54,7 @@ static uint64_t wall_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static uint64_t elapsed_ms(const cb_node *cn) { return uv_now(cn->loop) - cn->t_start; }
+static uint64_t elapsed_ms(const cb_node *cn) { return cn_proc_now(cn->proc) - cn->t_start; }
 
 /* ---- the core's actions ------------------------------------------------- */
 
@@ -193,10 +192,8 @@ static void reconcile(cb_node *cn)
     }
 }
 
-static void on_soon(uv_timer_t *t) { reconcile(t->data); }
-
-/* Runtime callback: only note it; the core hears on the next loop turn,
- * outside the runtime's own frames. */
+/* Runtime callback: only note it; the core hears on the process's next
+ * turn ({timeout, _, reconcile}), outside the runtime's own frames. */
 static void on_status(cn_node *n, const char *peer, int up, void *ud)
 {
     cb_node *cn = ud;
@@ -209,8 +206,8 @@ static void on_status(cn_node *n, const char *peer, int up, void *ud)
         cn->peer[i].dial_at = 0;    /* a dial that failed is over */
     }
     cn->peer[i].connected = up;
-    if (!cn->stopping)
-        uv_timer_start(&cn->soon, on_soon, 0, 0);
+    if (!cn->stopping && !cn->reconciling)
+        cn->reconciling = cn_start_timerf(cn->proc, 0, NULL, "reconcile") == 0;
 }
 
 /* Dials peers that are down by sending them a probe; a dial pending for
@@ -287,9 +284,9 @@ static void cut(cb_node *cn, uint64_t now_ms)
 
 /* ---- the ticker and the phases ------------------------------------------ */
 
-static void on_tick(uv_timer_t *t)
+static void on_tick(cb_node *cn)
 {
-    cb_node *cn = t->data;
+    cn_start_timerf(cn->proc, cn->cfg->tick_ms, NULL, "tick");
     uint64_t now = elapsed_ms(cn);
     cut(cn, now);
     if (!cn->cut_active && now - cn->last_probe >= PROBE_MS) {
@@ -300,22 +297,21 @@ static void on_tick(uv_timer_t *t)
     reconnect(cn);
 }
 
-static void on_phase(uv_timer_t *t)
+static void on_phase(cb_node *cn)
 {
-    cb_node *cn = t->data;
     cn->at++;
     if (cn->at == CB_PHASE_WAIT) {
         cn_log(cn->node, CN_LOG_INFO, "send phase over");
-        uv_timer_start(&cn->phase, on_phase, cn->cfg->wait_for_us / 1000, 0);
+        cn_start_timerf(cn->proc, cn->cfg->wait_for_us / 1000, NULL, "phase");
     } else {
         cn_log(cn->node, CN_LOG_INFO, "wait phase over");
     }
     step(cn, &(cb_event){ .kind = CB_EV_PHASE, .phase = cn->at });
 }
 
-static void on_progress(uv_timer_t *t)
+/* --progress: a line a second on stderr. */
+static void print_progress(cb_node *cn)
 {
-    cb_node *cn = t->data;
     cb_stats st;
     cb_core_stats(cn->core, &st);
     int up = 0;
@@ -334,36 +330,43 @@ static void on_progress(uv_timer_t *t)
     cn->last = st;
 }
 
-static void on_closed(uv_handle_t *h) { (void)h; }
-
-static void close_timers(cb_node *cn)
-{
-    if (cn->timers_closed || !cn->ticker.data)
-        return;
-    cn->timers_closed = 1;
-    uv_close((uv_handle_t *)&cn->ticker, on_closed);
-    uv_close((uv_handle_t *)&cn->phase, on_closed);
-    uv_close((uv_handle_t *)&cn->progress, on_closed);
-    uv_close((uv_handle_t *)&cn->soon, on_closed);
-}
-
-static void on_stop(uv_timer_t *t)
-{
-    cb_node *cn = t->data;
-    close_timers(cn);
-    cn_node_stop(cn->node);
-}
-
-/* Stops on the next loop turn, outside any handler. */
+/* Stops on the process's next turn ({timeout, _, stop}), after the core's
+ * actions of this one.  Ticks and the other timers are ignored from here. */
 static void shutdown_soon(cb_node *cn)
 {
     if (cn->stopping)
         return;
     cn->stopping = 1;
     if (cn->cfg->progress)
-        on_progress(&cn->progress);
-    uv_timer_stop(&cn->ticker);
-    uv_timer_start(&cn->soon, on_stop, 0, 0);
+        print_progress(cn);
+    if (cn_start_timerf(cn->proc, 0, NULL, "stop") < 0)
+        cn_node_stop(cn->node);
+}
+
+/* {timeout, _, What}: CN_OK if msg is one of the process's timers. */
+static int on_timer(cb_node *cn, const cn_term *msg)
+{
+    char what[16];
+    if (!cn_term_match(msg, "{timeout, _, ~a}", what))
+        return CN_UNHANDLED;
+    if (strcmp(what, "stop") == 0) {
+        cn_node_stop(cn->node);
+    } else if (cn->stopping) {
+        /* the run is over: the last timers lapse */
+    } else if (strcmp(what, "tick") == 0) {
+        on_tick(cn);
+    } else if (strcmp(what, "phase") == 0) {
+        on_phase(cn);
+    } else if (strcmp(what, "progress") == 0) {
+        cn_start_timerf(cn->proc, 1000, NULL, "progress");
+        print_progress(cn);
+    } else if (strcmp(what, "reconcile") == 0) {
+        cn->reconciling = 0;
+        reconcile(cn);
+    } else {
+        return CN_UNHANDLED;
+    }
+    return CN_OK;
 }
 
 /* ---- the `chatterbox` process (the listener) ---------------------------- */
@@ -377,7 +380,7 @@ static int cb_info(cn_proc *p, const cn_term *msg)
     if (r == CB_WIRE_BAD && cn_term_match(msg, "{cn_drained, _}"))
         return CN_OK;               /* a refused send's news: ticks pump again */
     if (r == CB_WIRE_BAD)
-        return CN_UNHANDLED;
+        return on_timer(cn, msg);
     if (cn->cut_active || r == CB_WIRE_HELLO)
         return CN_OK;
     for (int i = 0; i < cn->n; i++)
@@ -397,7 +400,6 @@ static void cb_terminate(cn_proc *p, const cn_term *reason)
     cb_node *cn = cn_proc_state(p);
     (void)reason;
     cn->stopping = 1;               /* SIGINT/SIGTERM, or our own stop */
-    close_timers(cn);
 }
 
 static const cn_proc_ops cb_proc_ops = {
@@ -465,22 +467,18 @@ int cb_node_start(cn_node *n, void *ud)
     const cb_config *cfg = cn->cfg;
     char err[600];
     cn->node = n;
-    cn->loop = cn_node_loop(n);
     if ((cn->code = setup(cn, err, sizeof err)) != 0) {
         fprintf(stderr, "chatterbox: %s\n", err);
         return cn->code;
     }
-    uv_timer_init(cn->loop, &cn->ticker);
-    uv_timer_init(cn->loop, &cn->phase);
-    uv_timer_init(cn->loop, &cn->progress);
-    uv_timer_init(cn->loop, &cn->soon);
-    cn->ticker.data = cn->phase.data = cn->progress.data = cn->soon.data = cn;
     cn_node_on_status(n, on_status, cn);
-    cn->t_start = uv_now(cn->loop);
-    uv_timer_start(&cn->ticker, on_tick, 0, cfg->tick_ms);
-    uv_timer_start(&cn->phase, on_phase, cfg->send_for_us / 1000, 0);
-    if (cfg->progress)
-        uv_timer_start(&cn->progress, on_progress, 1000, 1000);
+    cn->t_start = cn_proc_now(cn->proc);
+    if (cn_start_timerf(cn->proc, 0, NULL, "tick") < 0 ||
+        cn_start_timerf(cn->proc, cfg->send_for_us / 1000, NULL, "phase") < 0 ||
+        (cfg->progress && cn_start_timerf(cn->proc, 1000, NULL, "progress") < 0)) {
+        fprintf(stderr, "chatterbox: out of memory\n");
+        return cn->code = CB_EXIT_RUNTIME;
+    }
     fprintf(stderr, "chatterbox: %s ready: id %d of %d nodes, protocol %s, send %.3g s, "
             "wait %.3g s, seed %llu\n", cn_node_name(n), cn->peer[cn->me].id, cn->n,
             cb_protocol_name(cfg->protocol), (double)cfg->send_for_us / 1e6,

@@ -23,8 +23,7 @@ struct gc_node {
     cn_proc      *proc;
     gc_core      *core;
     gc_node_config cfg;
-    uv_timer_t    timer;
-    int           timer_open;
+    cn_deadline   tick;          /* the core's next deadline */
     int           stopped;
     uint64_t      next_prune;
     cn_buf        buf;
@@ -32,7 +31,7 @@ struct gc_node {
     gc_node_stats st;
 };
 
-static uint64_t now_ms(gc_node *g) { return uv_now(cn_node_loop(g->n)); }
+static uint64_t now_ms(gc_node *g) { return cn_proc_now(g->proc); }
 
 static uint64_t wall(uint64_t div)
 {
@@ -76,8 +75,6 @@ static void io_log(void *ud, const char *line)
 
 /* ---- time -------------------------------------------------------------------- */
 
-static void on_timer(uv_timer_t *t);
-
 /* Drops connections to members we no longer talk to. */
 static void prune(gc_node *g, uint64_t now)
 {
@@ -98,36 +95,31 @@ static void prune(gc_node *g, uint64_t now)
     }
 }
 
-/* After every core event: arm the timer for the core's next deadline. */
+/* After every core event: arm the timer for the core's next deadline
+ * (GC_NEVER is UINT64_MAX: disarmed). */
 static void after_core(gc_node *g)
 {
-    if (!g->timer_open)
-        return;
-    uint64_t due = gc_next_deadline(g->core), now = now_ms(g);
-    if (due == GC_NEVER)
-        uv_timer_stop(&g->timer);
-    else
-        uv_timer_start(&g->timer, on_timer, due > now ? due - now : 0, 0);
+    if (!g->stopped)
+        cn_deadline_set(g->proc, &g->tick, gc_next_deadline(g->core));
 }
 
-static void on_timer(uv_timer_t *t)
+static void on_tick(gc_node *g)
 {
-    gc_node *g = t->data;
-    uv_update_time(cn_node_loop(g->n));
     uint64_t now = now_ms(g);
     gc_tick(g->core, now);
     prune(g, now);
     after_core(g);
 }
 
+/* A connection went down: the core hears on the process's next turn, as
+ * {timeout, _, {link_down, Peer}} (this runs inside the runtime's
+ * connection handling). */
 static void on_status(cn_node *n, const char *peer, int up, void *ud)
 {
     gc_node *g = ud;
     (void)n;
-    if (up || g->stopped)
-        return;
-    gc_link_down(g->core, now_ms(g), peer);
-    after_core(g);
+    if (!up && !g->stopped)
+        cn_start_timerf(g->proc, 0, NULL, "{link_down, ~a}", peer);
 }
 
 /* ---- control calls ----------------------------------------------------------- */
@@ -238,6 +230,20 @@ static int gossip_info(cn_proc *p, const cn_term *msg)
     gc_node *g = cn_proc_state(p);
     gc_msg m;
     char err[256];
+    char peer[CN_ATOM_BUF];
+    int tick = cn_deadline_fired(&g->tick, msg);
+    if (tick >= 0) {
+        if (tick)
+            on_tick(g);
+        return CN_OK;
+    }
+    if (cn_term_match(msg, "{timeout, _, {link_down, ~a}}", peer)) {
+        if (!g->stopped) {
+            gc_link_down(g->core, now_ms(g), peer);
+            after_core(g);
+        }
+        return CN_OK;
+    }
     g->st.msgs_in++;
     g->st.bytes_in += msg->len;
     if (gc_wire_decode(&g->in, msg, &m, err, sizeof err) < 0) {
@@ -258,14 +264,6 @@ static int gossip_init(cn_proc *p, void *arg)
     return 0;
 }
 
-static void close_timer(gc_node *g)
-{
-    if (g->timer_open) {
-        g->timer_open = 0;
-        uv_close((uv_handle_t *)&g->timer, NULL);
-    }
-}
-
 /* However we stop (quit, EOF, SIGINT, SIGTERM), the others hear {leave, Self}
  * first: the runtime flushes it before closing connections. */
 static void gossip_terminate(cn_proc *p, const cn_term *reason)
@@ -275,7 +273,6 @@ static void gossip_terminate(cn_proc *p, const cn_term *reason)
     if (!gc_is_leaving(g->core))
         gc_leave(g->core, now_ms(g));
     g->stopped = 1;
-    close_timer(g);
     if (g->cfg.on_stop)
         g->cfg.on_stop(g->cfg.ud);
 }
@@ -300,6 +297,7 @@ gc_node *gc_node_start(cn_node *n, const gc_node_config *cfg, char *err, size_t 
     }
     g->n = n;
     g->cfg = *cfg;
+    g->tick.tag = "tick";
     cn_buf_init(&g->buf);
     uint64_t seed = cfg->seed;
     if (!seed && getrandom(&seed, sizeof seed, 0) != sizeof seed)
@@ -324,16 +322,19 @@ gc_node *gc_node_start(cn_node *n, const gc_node_config *cfg, char *err, size_t 
         free(g);
         return NULL;
     }
-    uv_timer_init(cn_node_loop(n), &g->timer);
-    g->timer.data = g;
-    g->timer_open = 1;
     cn_node_on_status(n, on_status, g);
     return g;
 }
 
-void gc_node_run(gc_node *g)
+/* The entry points below run as turns of the gossip process (the terminal's
+ * input calls them from libuv callbacks; the gossip process's own calls
+ * from inside its turn); none once the process has gone (stopped). */
+
+static void run(cn_proc *p, void *arg)
 {
+    gc_node *g = cn_proc_state(p);
     uint64_t now = now_ms(g);
+    (void)arg;
     if (g->cfg.members && g->cfg.nmembers)
         gc_start_with(g->core, now, g->cfg.members, g->cfg.nmembers);
     else
@@ -341,25 +342,50 @@ void gc_node_run(gc_node *g)
     after_core(g);
 }
 
+void gc_node_run(gc_node *g)
+{
+    if (!g->stopped)
+        cn_proc_run(g->proc, run, NULL);
+}
+
+typedef struct say_arg {
+    const char *text;
+    size_t      len;
+    uint64_t    id;
+} say_arg;
+
+static void say(cn_proc *p, void *arg)
+{
+    gc_node *g = cn_proc_state(p);
+    say_arg *a = arg;
+    a->id = gc_say(g->core, now_ms(g), a->text, a->len);
+    after_core(g);
+}
+
 uint64_t gc_node_say(gc_node *g, const char *text, size_t len)
 {
-    if (g->stopped)
-        return 0;
-    uint64_t id = gc_say(g->core, now_ms(g), text, len);
-    after_core(g);
-    return id;
+    say_arg a = { text, len, 0 };
+    if (!g->stopped)
+        cn_proc_run(g->proc, say, &a);
+    return a.id;
 }
 
 /* Leaves: {leave, Self} goes to the neighbours, then the node stops; the
  * runtime's stop delivers what is queued, also on connections still being
  * set up. */
-void gc_node_quit(gc_node *g)
+static void quit(cn_proc *p, void *arg)
 {
-    if (g->stopped)
-        return;
+    gc_node *g = cn_proc_state(p);
+    (void)arg;
     if (!gc_is_leaving(g->core))
         gc_leave(g->core, now_ms(g));
     cn_node_stop(g->n);
+}
+
+void gc_node_quit(gc_node *g)
+{
+    if (!g->stopped)
+        cn_proc_run(g->proc, quit, NULL);
 }
 
 int    gc_node_joined(const gc_node *g) { return gc_is_joined(g->core); }

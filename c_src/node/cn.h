@@ -110,6 +110,7 @@ typedef struct cn_node_stats {
     size_t   node_names;     /* names in the process's table of node names */
     uint64_t msgs_shed;      /* dropped for a full mailbox (CN_MAILBOX_SHED) */
     uint64_t mailbox_kills;  /* processes killed for a full mailbox */
+    size_t   timers;         /* process timers waiting (cn_start_timer) */
 } cn_node_stats;
 void cn_node_get_stats(const cn_node *n, cn_node_stats *st);
 
@@ -334,10 +335,51 @@ int cn_gleam_call(cn_proc *p, const cn_subject *s, cn_gleam_build build,
 
 /* ---- timers ------------------------------------------------------------- */
 
-/* A timer on the node's loop, for a process's state: cn_timer_free stops
- * it, and frees it once libuv has closed it (callbacks never run after). */
-uv_timer_t *cn_timer_new(cn_node *n, void *data);
-void        cn_timer_free(uv_timer_t *t);
+/* Process timers, as erlang:start_timer/3 and cancel_timer/1.  A timer
+ * belongs to p and ends as the message {timeout, Ref, Msg} to p, which
+ * handle_info gets as a turn of p like any message (behind what the
+ * mailbox holds, held while p is suspended; the mailbox limit never drops
+ * it).  Timers due at the same time fire in the order they were started.
+ * p's timers go when p exits.  Any code on the loop may start one for a
+ * local process (a cn_nodestatus_cb, say, to act on the process's next
+ * turn); it never fires inside the call that started it.
+ *
+ * cn_start_timer: Msg after ms (0: on the loop's next turn); cn_start_timerf
+ * builds Msg from a pattern as cn_sendf does.  Both copy it, set *ref (ref
+ * may be NULL) and return 0, or -1 when p is exiting or memory is short.
+ * cn_cancel_timer: the milliseconds that were left (0 or more) if the
+ * timer was still waiting, now cancelled; -1 if it is unknown, has fired
+ * or was cancelled.  A timer that fired may still have its message in the
+ * mailbox: match Ref in handle_info to drop a stale one, as in Erlang.
+ * cn_proc_now: the loop's clock in ms (uv_now), which timers run on; one
+ * clock for a process and the core it drives. */
+int      cn_start_timer(cn_proc *p, uint64_t ms, const cn_term *msg, cn_ref *ref);
+int      cn_start_timerf(cn_proc *p, uint64_t ms, cn_ref *ref, const char *pattern, ...);
+long     cn_cancel_timer(cn_proc *p, const cn_ref *ref);
+uint64_t cn_proc_now(const cn_proc *p);
+
+/* A deadline: one process timer kept armed for the next deadline of a
+ * core (raft's, gossip's), so that the core's tick is a turn of p.  Its
+ * message is {timeout, Ref, Tag}.  Set tag before first use; zero the rest.
+ * cn_deadline_set arms d for time at on cn_proc_now's clock (a past time:
+ * the next turn; UINT64_MAX: disarmed), and leaves it be if at has not
+ * moved.  cn_deadline_fired, for handle_info: 1 if msg is d firing (d is
+ * then disarmed: set it again), 0 if it is a stale one of d's (a timer
+ * that fired before d moved: drop it), -1 if msg is not d's. */
+typedef struct cn_deadline {
+    const char *tag;                /* an atom */
+    uint64_t    due;                /* 0: not armed */
+    cn_ref      ref;
+} cn_deadline;
+void cn_deadline_set(cn_proc *p, cn_deadline *d, uint64_t at);
+int  cn_deadline_fired(cn_deadline *d, const cn_term *msg);
+
+/* Runs fn(p, arg) now as a turn of p, for the completions of p's own I/O
+ * (a libuv callback of a file or a pipe it reads): in fn p may do what a
+ * handler may (send, call, start timers, cn_stop), and an exit it asks for
+ * happens when fn returns.  Called from p's own handler, fn just runs
+ * inside that turn.  Returns -1 without running fn if p has exited. */
+int cn_proc_run(cn_proc *p, void (*fn)(cn_proc *p, void *arg), void *arg);
 
 /* ---- logging ------------------------------------------------------------ */
 

@@ -165,7 +165,7 @@ void cn__gen_after_turn(cn_proc *p)
     p->last_timeout = p->next_timeout;
     if (p->dead || p->next_timeout < 0 || p->suspended)
         return;
-    if (!p->idle_timer && !(p->idle_timer = cn_timer_new(p->node, p)))
+    if (!p->idle_timer && !(p->idle_timer = cn__timer_new(p->node, p)))
         return;
     uv_timer_start(p->idle_timer, on_idle_timeout, (uint64_t)p->next_timeout, 0);
 }

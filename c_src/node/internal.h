@@ -7,6 +7,7 @@
  *   link.c    links, monitors and exit signals
  *   gen.c     the managed-process dispatch: call, cast, info, timeouts
  *   sys.c     OTP system messages: sys:get_state, get_status, suspend...
+ *   timer.c   process timers: cn_start_timer, cn_cancel_timer
  *   call.c    outgoing gen_server calls and Gleam calls
  *   gleam.c   Subjects
  *   names.c   the node names a node holds (the rest are freed: atom.c)
@@ -181,6 +182,16 @@ typedef struct cn_pending {
     uv_timer_t *timer;
 } cn_pending;
 
+typedef struct cn_ptimer cn_ptimer;  /* route.c: builds pattern in b (reset first); an empty term on failure. */
+cn_term cn__vfmt(cn_buf *b, const char *pattern, va_list ap);
+
+/* A libuv timer for the runtime's own use (node.c): cn__timer_free stops
+ * it, and frees it once libuv has closed it (callbacks never run after). */
+uv_timer_t *cn__timer_new(cn_node *n, void *data);
+void        cn__timer_free(uv_timer_t *t);
+
+/* timer.c */
+
 typedef struct cn_subj_entry {
     UT_hash_handle hh;
     cn_ref ref;
@@ -214,6 +225,7 @@ struct cn_proc {
     cn_subj_entry *subjects;
 
     uv_timer_t *idle_timer;
+    cn_ptimer  *timers;             /* cn_start_timer's, not yet fired */
     long     next_timeout;          /* set by cn_timeout during a turn */
     long     last_timeout;          /* what the last turn armed, -1 none */
     int      suspended;             /* sys:suspend: messages wait in held */
@@ -324,6 +336,12 @@ struct cn_node {
     unsigned   direct_count;        /* ... and how many since */
     int        direct_off;          /* the turn's in-place time is spent */
     cn_proc   *zombies;             /* exited, freed after the turn */
+    uv_timer_t timers;              /* process timers (timer.c): armed for */
+    int        timers_open;         /* the earliest in theap */
+    cn_ptimer **theap;
+    size_t     theap_len, theap_cap;
+    uint64_t   timer_seq;
+    cn_buf     timerbuf;            /* the message of the timer firing */
 
     int        stopping;
     int        rx_batching;
@@ -346,6 +364,20 @@ int  cn__node_direct_ok(cn_node *n);
 void cn__node_dirty(cn_node *n, cn_conn *c);
 void cn__node_conn_gone(cn_node *n, cn_conn *c);
 void cn__node_status(cn_node *n, cn_atom peer, int up);
+
+/* route.c: builds pattern in b (reset first); an empty term on failure. */
+cn_term cn__vfmt(cn_buf *b, const char *pattern, va_list ap);
+
+/* A libuv timer for the runtime's own use (node.c): cn__timer_free stops
+ * it, and frees it once libuv has closed it (callbacks never run after). */
+uv_timer_t *cn__timer_new(cn_node *n, void *data);
+void        cn__timer_free(uv_timer_t *t);
+
+/* timer.c */
+void cn__timers_init(cn_node *n);
+void cn__timers_close(cn_node *n, void (*closed)(uv_handle_t *));
+void cn__timers_free(cn_node *n);
+void cn__timers_on_exit(cn_proc *p);
 
 /* names.c: between loop turns, frees the node names nothing holds when
  * atom.c wants it. */

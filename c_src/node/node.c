@@ -72,7 +72,7 @@ void cn_log(cn_node *n, int level, const char *fmt, ...)
             ts.tv_nsec / 1000000, n ? n->name : "-", names[level + 1], msg);
 }
 
-uv_timer_t *cn_timer_new(cn_node *n, void *data)
+uv_timer_t *cn__timer_new(cn_node *n, void *data)
 {
     uv_timer_t *t = malloc(sizeof *t);
     if (t) {
@@ -84,7 +84,7 @@ uv_timer_t *cn_timer_new(cn_node *n, void *data)
 
 static void free_closed(uv_handle_t *h) { free(h); }
 
-void cn_timer_free(uv_timer_t *t)
+void cn__timer_free(uv_timer_t *t)
 {
     if (!t)
         return;
@@ -559,6 +559,8 @@ static void init_handles(cn_node *n, const cn_node_config *cfg)
         uv_signal_start(&n->sigint, on_signal, SIGINT);
         uv_signal_start(&n->sigterm, on_signal, SIGTERM);
     }
+    cn__timers_init(n);
+    n->handles_open++;
 }
 
 cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, size_t errlen)
@@ -688,6 +690,7 @@ void cn_node_stop(cn_node *n)
         close_handle(n, (uv_handle_t *)&n->sigterm);
     }
     close_handle(n, (uv_handle_t *)&n->check);
+    cn__timers_close(n, on_node_handle_closed);
     /* if anything keeps the loop alive past the drain, say what, instead
      * of hanging quietly */
     uv_timer_init(n->loop, &n->stop_timer);
@@ -706,6 +709,7 @@ void cn_node_free(cn_node *n)
         uv_run(n->loop, UV_RUN_NOWAIT);
     }
     cn__procs_free(n);
+    cn__timers_free(n);
     cn__atom_node_count(-1);
     cn_buf_free(&n->scratch);
     cn_buf_free(&n->sendbuf);

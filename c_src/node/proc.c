@@ -131,6 +131,17 @@ void cn__proc_run(cn_proc *p, void (*fn)(cn_proc *p, void *arg), void *arg)
     end_turn(p);
 }
 
+int cn_proc_run(cn_proc *p, void (*fn)(cn_proc *p, void *arg), void *arg)
+{
+    if (p->dead || p->exiting)
+        return -1;
+    if (p->running)
+        fn(p, arg);
+    else
+        cn__proc_run(p, fn, arg);
+    return 0;
+}
+
 static void run_idle_timeout(cn_proc *p, void *arg)
 {
     (void)arg;
@@ -501,8 +512,9 @@ void cn__proc_exit(cn_proc *p, const cn_term *reason_in)
         cn_log(n, CN_LOG_WARN, "process <%u.%u>%s%s exited: %s", p->pid.num, p->pid.serial,
                p->name ? " " : "", p->name ? p->name : "", txt);
     }
-    cn_timer_free(p->idle_timer);
+    cn__timer_free(p->idle_timer);
     p->idle_timer = NULL;
+    cn__timers_on_exit(p);
     cn__calls_cancel(p);
     cn__monitors_on_exit(p, &reason);
     cn__links_on_exit(p, &reason);

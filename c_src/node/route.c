@@ -110,7 +110,7 @@ int cn_send_named(cn_proc *from, const char *name, const char *node, const cn_te
     return r;
 }
 
-static cn_term vfmt(cn_buf *b, const char *pattern, va_list ap)
+cn_term cn__vfmt(cn_buf *b, const char *pattern, va_list ap)
 {
     cn_buf_reset(b);
     cn_term_vbuild(b, pattern, ap);
@@ -126,7 +126,7 @@ cn_term cn_fmt(cn_proc *p, const char *pattern, ...)
 {
     va_list ap;
     va_start(ap, pattern);
-    cn_term t = vfmt(&p->node->fmt_spare, pattern, ap);
+    cn_term t = cn__vfmt(&p->node->fmt_spare, pattern, ap);
     va_end(ap);
     cn_buf_swap(&p->scratch, &p->node->fmt_spare);
     return t;
@@ -136,7 +136,7 @@ int cn_sendf(cn_proc *from, const cn_pid *to, const char *pattern, ...)
 {
     va_list ap;
     va_start(ap, pattern);
-    cn_term t = vfmt(&from->node->sendbuf, pattern, ap);
+    cn_term t = cn__vfmt(&from->node->sendbuf, pattern, ap);
     va_end(ap);
     if (!t.len) {
         cn_log(from->node, CN_LOG_ERROR, "cn_sendf: bad pattern \"%s\"", pattern);
@@ -149,7 +149,7 @@ int cn_sendf_named(cn_proc *from, const char *name, const char *node, const char
 {
     va_list ap;
     va_start(ap, pattern);
-    cn_term t = vfmt(&from->node->sendbuf, pattern, ap);
+    cn_term t = cn__vfmt(&from->node->sendbuf, pattern, ap);
     va_end(ap);
     if (!t.len) {
         cn_log(from->node, CN_LOG_ERROR, "cn_sendf_named: bad pattern \"%s\"", pattern);

@@ -198,7 +198,6 @@ typedef struct load {
     size_t        nlat, caplat;
     char         *value;
     int           stopping;
-    uv_timer_t   *timer;
     cn_buf        buf;
 } load;
 
@@ -251,13 +250,16 @@ static void load_report(cn_proc *p)
     cn_node_stop(cn_proc_node(p));
 }
 
-static void on_load_timer(uv_timer_t *t)
+/* {timeout, _, load_over}: --seconds are up. */
+static int load_info(cn_proc *p, const cn_term *msg)
 {
-    cn_proc *p = t->data;
     load *l = cn_proc_state(p);
+    if (!cn_term_match(msg, "{timeout, _, load_over}") || l->stopping)
+        return CN_UNHANDLED;
     l->stopping = 1;
     l->end_ns = uv_hrtime();
     load_report(p);
+    return CN_OK;
 }
 
 static int load_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
@@ -311,7 +313,12 @@ static void load_found(cn_proc *p, const cn_subject *s)
     }
     l->node = *s;
     l->start_ns = uv_hrtime();
-    uv_timer_start(l->timer, on_load_timer, (uint64_t)(l->cfg.seconds * 1000), 0);
+    if (cn_start_timerf(p, (uint64_t)(l->cfg.seconds * 1000), NULL, "load_over") < 0) {
+        fprintf(stderr, "raft_kv load: out of memory\n");
+        *l->status = 1;
+        cn_node_stop(cn_proc_node(p));
+        return;
+    }
     load_fill(p);
 }
 
@@ -324,9 +331,8 @@ static int load_init(cn_proc *p, void *arg)
     l->status = ((void **)arg)[1];
     l->run_id = l->cfg.seed ? l->cfg.seed : uv_hrtime();
     l->value = malloc((size_t)l->cfg.value_bytes + 1);
-    l->timer = cn_timer_new(cn_proc_node(p), p);
     cn_proc_set_state(p, l);
-    if (!l->value || !l->timer)
+    if (!l->value)
         return -1;
     memset(l->value, 'v', (size_t)l->cfg.value_bytes);
     find_subject(p, l->cfg.nodes[0], load_found);
@@ -342,7 +348,6 @@ static void load_terminate(cn_proc *p, const cn_term *reason)
         HASH_DEL(l->inflight, q);
         free(q);
     }
-    cn_timer_free(l->timer);
     free(l->lat);
     free(l->value);
     cn_buf_free(&l->buf);
@@ -351,6 +356,7 @@ static void load_terminate(cn_proc *p, const cn_term *reason)
 
 static const cn_proc_ops load_ops = {
     .kind = "raft_load", .init = load_init, .handle_subject = load_subject,
+    .handle_info = load_info,
     .terminate = load_terminate, .unhandled = CN_UNHANDLED_DROP,
 };
 

@@ -80,8 +80,7 @@ typedef struct raft_node {
     rn_held       *held, *held_tail;
     uint64_t       persisted;
     raft_storage  *storage;
-    uv_timer_t    *timer;
-    uv_timer_t    *resolve_timer;
+    cn_deadline    tick;            /* the core's next deadline */
     raft_wire_in  *in;
     cn_buf         buf;
     char           err[256];
@@ -90,7 +89,7 @@ typedef struct raft_node {
     struct { raft_role role; uint64_t term, applied; int leader; } told;
 } raft_node;
 
-static uint64_t now_ms(raft_node *rn) { return uv_now(cn_node_loop(cn_proc_node(rn->proc))); }
+static uint64_t now_ms(raft_node *rn) { return cn_proc_now(rn->proc); }
 
 static rn_peer *peer_by_id(raft_node *rn, int id)
 {
@@ -104,11 +103,8 @@ static rn_peer *peer_by_id(raft_node *rn, int id)
 
 static void after_core(raft_node *rn);
 
-static void on_tick(uv_timer_t *t)
+static void on_tick(raft_node *rn)
 {
-    raft_node *rn = t->data;
-    if (!rn)
-        return;
     raft_tick(rn->r, now_ms(rn));
     after_core(rn);
 }
@@ -169,12 +165,7 @@ static int watch(raft_node *rn, const cn_pid *pid)
 static void after_core(raft_node *rn)
 {
     tell_watchers(rn);
-    uint64_t due = raft_next_deadline(rn->r), now = now_ms(rn);
-    if (due == UINT64_MAX) {
-        uv_timer_stop(rn->timer);
-        return;
-    }
-    uv_timer_start(rn->timer, on_tick, due > now ? due - now : 0, 0);
+    cn_deadline_set(rn->proc, &rn->tick, raft_next_deadline(rn->r));
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -322,14 +313,22 @@ static void io_trace(void *ud, const char *line)
     }
 }
 
-static void on_persisted(void *ud, uint64_t seq)
+static void persisted(cn_proc *p, void *arg)
 {
-    raft_node *rn = ud;
+    raft_node *rn = cn_proc_state(p);
+    uint64_t seq = *(const uint64_t *)arg;
     if (seq > rn->persisted)
         rn->persisted = seq;
     raft_persisted(rn->r, now_ms(rn), seq);
     release_held(rn);
     after_core(rn);
+}
+
+/* Storage's completion: a turn of the raft_kv process. */
+static void on_persisted(void *ud, uint64_t seq)
+{
+    raft_node *rn = ud;
+    cn_proc_run(rn->proc, persisted, &seq);
 }
 
 /* ---- peers -------------------------------------------------------------- */
@@ -386,11 +385,11 @@ static void resolve(raft_node *rn, rn_peer *p)
                            (void *)(intptr_t)p->id) == 0;
 }
 
-static void on_resolve_timer(uv_timer_t *t)
+/* {timeout, _, resolve}, every RESOLVE_RETRY_MS: looks for the Subjects
+ * of peers not yet found. */
+static void on_resolve_timer(raft_node *rn)
 {
-    raft_node *rn = t->data;
-    if (!rn)
-        return;
+    cn_start_timerf(rn->proc, RESOLVE_RETRY_MS, NULL, "resolve");
     for (size_t i = 0; i < rn->npeers; i++) {
         rn_peer *p = &rn->peers[i];
         if (p->kind == RAFT_KIND_UNKNOWN || (p->kind == RAFT_KIND_CN && !p->monitored))
@@ -663,6 +662,14 @@ static int rn_info(cn_proc *p, const cn_term *msg)
 {
     raft_node *rn = cn_proc_state(p);
     cn_ref ref;
+    int tick = cn_deadline_fired(&rn->tick, msg);
+    if (tick >= 0) {
+        if (tick)
+            on_tick(rn);
+        return CN_OK;
+    }
+    if (cn_term_match(msg, "{timeout, _, resolve}"))
+        return on_resolve_timer(rn), CN_OK;
     if (!cn_term_match(msg, "{'DOWN', ~r, process, _, _}", &ref))
         return CN_UNHANDLED;
     for (size_t i = 0; i < rn->npeers; i++) {
@@ -684,8 +691,6 @@ static void storage_closed(void *ud) { (void)ud; }
 
 static void rn_free(raft_node *rn)
 {
-    cn_timer_free(rn->timer);
-    cn_timer_free(rn->resolve_timer);
     if (rn->r)
         raft_free(rn->r);
     if (rn->storage)
@@ -760,9 +765,8 @@ static int rn_init(cn_proc *p, void *arg)
     cn_proc_set_state(p, rn);
     rn->proc = p;
     rn->cfg = *a->cfg;
+    rn->tick.tag = "tick";
     rn->in = calloc(1, sizeof *rn->in);
-    rn->timer = cn_timer_new(cn_proc_node(p), rn);
-    rn->resolve_timer = cn_timer_new(cn_proc_node(p), rn);
     cn_subject_new(p, &rn->self);
     raft_io io = { .ud = rn, .send = io_send, .reply = io_reply,
                    .persist = rn->cfg.data_dir ? io_persist : NULL,
@@ -774,7 +778,7 @@ static int rn_init(cn_proc *p, void *arg)
                        .seed = rn->cfg.seed ? rn->cfg.seed : uv_hrtime() ^ (uint64_t)rn->cfg.id };
     if (rn->cfg.peers && rn->cfg.mode == RAFT_MODE_EMULATION)
         rc.cluster_size = (int)rn->cfg.peers->count;
-    if (!rn->in || !rn->timer || !rn->resolve_timer || !(rn->r = raft_new(&rc, &io)) ||
+    if (!rn->in || !(rn->r = raft_new(&rc, &io)) ||
         (rn->cfg.data_dir && open_storage(rn, loop) < 0) ||
         (rn->cfg.peers && peers_from_file(rn) < 0)) {
         snprintf(a->err, a->errlen, "%s", rn->err[0] ? rn->err : "out of memory");
@@ -784,7 +788,12 @@ static int rn_init(cn_proc *p, void *arg)
     }
     if (rn->cfg.data_dir && !rn->cfg.peers)
         restore_peers(rn);
-    uv_timer_start(rn->resolve_timer, on_resolve_timer, RESOLVE_RETRY_MS, RESOLVE_RETRY_MS);
+    if (cn_start_timerf(p, RESOLVE_RETRY_MS, NULL, "resolve") < 0) {
+        snprintf(a->err, a->errlen, "out of memory");
+        rn_free(rn);
+        cn_proc_set_state(p, NULL);
+        return -1;
+    }
     after_core(rn);
     return 0;
 }

@@ -25,7 +25,10 @@
  *   stop_many                           -> N        stops them
  *   stats                  -> #{procs, conns, msgs_in, msgs_out, rx_streams, rss_kb,
  *                                in_buffered, out_buffered, node_names, msgs_shed,
- *                                mailbox_kills}
+ *                                mailbox_kills, timers}
+ *   {start_timer_for, Pid, Ms, Msg}     -> ok       a timer of worker Pid's,
+ *                                       started by ctl (the worker may be
+ *                                       suspended)
  *   stop_node                           -> ok       then a graceful stop
  * worker calls:
  *   {notify, Pid}          ping -> pong     {echo, T} -> T
@@ -45,6 +48,11 @@
  *   {gleam_call, Subject, Ms}  -> {ok, R} | {down, Reason} | timeout, the
  *                                 request being {ask, ReplySubject}
  *   {timeout, Ms} -> ok       (idle timeout; fires a `timeout` event)
+ *   {start_timer, Ms, Msg} -> Ref   a process timer: {timeout, Ref, Msg}
+ *                                   arrives as an info event
+ *   {cancel_timer, Ref} -> Left | false
+ *   {start_timers, [{Ms, Msg}]} -> [Ref]   all in one turn (one clock
+ *                                   reading: equal Ms are equal due times)
  *   {dead_letter, Pid} -> ok
  *   {fmt_reply, T} -> {ok, {fmt, T}}   cn_fmt's term given to cn_replyf
  *   {fmt_fmt, T}   -> {b, {a, T}}      cn_fmt of the previous cn_fmt's term
@@ -138,6 +146,36 @@ static int flood(cn_proc *p, const cn_dest *d, size_t bytes, int count, int *fai
         sent++;
     cn_buf_free(&b);
     return sent;
+}
+
+/* {start_timers, [{Ms, Msg}]}: each started in this one turn; the refs
+ * in the list's order. */
+static int start_timers(cn_proc *p, const cn_from *from, const cn_term *list)
+{
+    cn_list_iter it;
+    uint32_t count;
+    cn_term e, msg;
+    int ms;
+    cn_buf b;
+    if (cn_list_begin(&it, list, &count) < 0)
+        return CN_UNHANDLED;
+    cn_buf_init(&b);
+    if (count)
+        cn_term_put_list(&b, count);
+    while (cn_list_next(&it, &e) == 1) {
+        cn_ref ref;
+        if (!cn_term_match(&e, "{~i, ~t}", &ms, &msg) || ms < 0 ||
+            cn_start_timer(p, (uint64_t)ms, &msg, &ref) < 0) {
+            cn_buf_free(&b);
+            return cn_replyf(p, from, "error"), CN_OK;
+        }
+        cn_term_put_ref(&b, &ref);
+    }
+    cn_term_put_nil(&b);
+    cn_term t = cn_buf_term(&b, 0);
+    cn_reply(p, from, &t);
+    cn_buf_free(&b);
+    return CN_OK;
 }
 
 static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
@@ -236,6 +274,19 @@ static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
     if (cn_term_match(req, "{timeout, ~i}", &ms)) {
         cn_timeout(p, (unsigned)ms);
         return cn_replyf(p, from, "ok"), CN_OK;
+    }
+    if (cn_term_match(req, "{start_timer, ~i, ~t}", &ms, &t) && ms >= 0) {
+        if (cn_start_timer(p, (uint64_t)ms, &t, &ref) < 0)
+            return cn_replyf(p, from, "error"), CN_OK;
+        return cn_replyf(p, from, "~r", &ref), CN_OK;
+    }
+    if (cn_term_match(req, "{start_timers, ~L}", &t))
+        return start_timers(p, from, &t);
+    if (cn_term_match(req, "{cancel_timer, ~r}", &ref)) {
+        long left = cn_cancel_timer(p, &ref);
+        if (left < 0)
+            return cn_replyf(p, from, "false"), CN_OK;
+        return cn_replyf(p, from, "~l", left), CN_OK;
     }
     if (cn_term_match(req, "{flood, ~t, ~i, ~i}", &t, &bytes, &count) &&
         parse_dest(&t, &pid, name, node, &d) == 0 && bytes >= 0 && count >= 0) {
@@ -381,6 +432,7 @@ static void reply_stats(cn_proc *p, const cn_from *from)
         { "rss_kb", (uint64_t)rss_kb() }, { "in_buffered", st.in_buffered },
         { "out_buffered", st.out_buffered }, { "node_names", st.node_names },
         { "msgs_shed", st.msgs_shed }, { "mailbox_kills", st.mailbox_kills },
+        { "timers", st.timers },
     };
     size_t k = sizeof kv / sizeof kv[0];
     cn_buf b;
@@ -401,6 +453,15 @@ static int ctl_call(cn_proc *p, const cn_term *req, const cn_from *from)
     cn_node *n = cn_proc_node(p);
     char name[CN_ATOM_BUF], policy[CN_ATOM_BUF];
     int count, limit, us;
+    cn_pid pid;
+    cn_term msg;
+    cn_proc *owner;
+
+    if (cn_term_match(req, "{start_timer_for, ~p, ~i, ~t}", &pid, &us, &msg) && us >= 0 &&
+        (owner = cn_proc_by_pid(n, &pid)) != NULL) {
+        int r = cn_start_timer(owner, (uint64_t)us, &msg, NULL);
+        return cn_replyf(p, from, r == 0 ? "ok" : "error"), CN_OK;
+    }
 
     if (cn_term_match(req, "{spawn, ~a, ~a}", name, policy)) {
         static const char *policies[] = { "log", "drop", "stop", "forward" };
