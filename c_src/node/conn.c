@@ -120,9 +120,7 @@ static void close_conn_at(cn_conn *c, const char *why, int level, int silent)
         if (!other) {
             /* nodedown also for a dial that never came up, as
              * monitor_node reports it */
-            if (c->nodeup_sent || c->initiator)
-                cn__node_status(n, c->peer, 0);
-            cn__peer_down(n, c->peer);
+            cn__route_down(n, c->peer, c->nodeup_sent || c->initiator);
         }
     }
     free_if_done(c);
@@ -207,21 +205,11 @@ int cn__conn_busy(const cn_conn *c) { return cn__conn_queued(c) > CN_HIGH_WATER;
 /* Tells the processes that found the connection busy that it drained. */
 static void notify_drained(cn_conn *c)
 {
-    cn_node *n = c->node;
     size_t k = c->ndrain;
     cn_pid *who = c->drain_waiters;
     c->drain_waiters = NULL;
     c->ndrain = c->drain_cap = 0;
-    cn_buf b;
-    cn_buf_init(&b);
-    cn_term_build(&b, "{cn_drained, ~a}", c->peer);
-    cn_term t = cn_buf_term(&b, 0);
-    for (size_t i = 0; i < k && !cn_buf_failed(&b); i++) {
-        cn_proc *p = cn_proc_by_pid(n, &who[i]);
-        if (p)
-            cn__proc_deliver(p, ENV_MSG, NULL, &t, 0);
-    }
-    cn_buf_free(&b);
+    cn__route_drained(c->node, c->peer, who, k);
     free(who);
 }
 
@@ -470,7 +458,7 @@ static void went_up(cn_conn *c)
         uv_timer_stop(&c->timer);
     cn_log(n, CN_LOG_INFO, "connection %s %s is up", c->initiator ? "to" : "from", c->peer);
     c->nodeup_sent = 1;
-    cn__node_status(n, c->peer, 1);
+    cn__route_up(n, c->peer);
     if (c->out.len)
         cn__node_dirty(n, c);
     if (n->stopping) {

@@ -2,7 +2,9 @@
  *
  *   node.c    node lifecycle, listener, epmd registration, loop hooks
  *   conn.c    one TCP connection: dial, handshake, framing, ticks, output
- *   route.c   incoming control messages to processes; outgoing to conns
+ *   route.c   the one boundary between connections and processes: what
+ *             conn.c reports (packets, up, down, drained) and every frame
+ *             processes and link.c send
  *   proc.c    process table, mailboxes, run queue, exit
  *   link.c    links, monitors and exit signals
  *   gen.c     the managed-process dispatch: call, cast, info, timeouts
@@ -182,15 +184,7 @@ typedef struct cn_pending {
     uv_timer_t *timer;
 } cn_pending;
 
-typedef struct cn_ptimer cn_ptimer;  /* route.c: builds pattern in b (reset first); an empty term on failure. */
-cn_term cn__vfmt(cn_buf *b, const char *pattern, va_list ap);
-
-/* A libuv timer for the runtime's own use (node.c): cn__timer_free stops
- * it, and frees it once libuv has closed it (callbacks never run after). */
-uv_timer_t *cn__timer_new(cn_node *n, void *data);
-void        cn__timer_free(uv_timer_t *t);
-
-/* timer.c */
+typedef struct cn_ptimer cn_ptimer;  /* timer.c */
 
 typedef struct cn_subj_entry {
     UT_hash_handle hh;
@@ -265,11 +259,19 @@ void cn__procs_free(cn_node *n);          /* after the loop: every process */
 void cn__exit_signal(cn_proc *p, env_kind kind, const cn_pid *from, const cn_term *reason);
 void cn__links_on_exit(cn_proc *p, const cn_term *reason);
 void cn__monitors_on_exit(cn_proc *p, const cn_term *reason);
+/* A control frame's way out (route.c): the output of the connection to a
+ * node and the flags its peer announced.  link.c writes its links,
+ * monitors and exit signals there and never touches a connection. */
+typedef struct cn_ctl_out {
+    cn_buf  *buf;
+    uint64_t flags;
+} cn_ctl_out;
+
 void cn__peer_down(cn_node *n, cn_atom peer);
-void cn__remote_link(cn_node *n, const cn_dist_msg *m, cn_conn *c);
-void cn__remote_unlink(cn_node *n, const cn_dist_msg *m, cn_conn *c);
+void cn__remote_link(cn_node *n, const cn_dist_msg *m, const cn_ctl_out *back);
+void cn__remote_unlink(cn_node *n, const cn_dist_msg *m, const cn_ctl_out *back);
 void cn__remote_exit(cn_node *n, const cn_dist_msg *m);
-void cn__remote_monitor(cn_node *n, const cn_dist_msg *m, cn_conn *c);
+void cn__remote_monitor(cn_node *n, const cn_dist_msg *m, const cn_ctl_out *back);
 void cn__remote_demonitor(cn_node *n, const cn_dist_msg *m);
 void cn__remote_monitor_exit(cn_node *n, const cn_dist_msg *m);
 void cn__deliver_down(cn_proc *watcher, const cn_mon *mon, const cn_term *reason);
@@ -286,8 +288,18 @@ void cn__calls_cancel(cn_proc *p);
 int  cn__subject_match(cn_proc *p, const cn_term *msg); /* 1: consumed */
 void cn__subjects_free(cn_proc *p);
 
-/* route.c */
+/* route.c: what conn.c reports, and nothing else reaches processes from a
+ * connection.  A packet; a connection up (nodeup); the connection to peer
+ * gone (links and monitors towards it see noconnection; nodedown too if
+ * it had been up or was our dial, as monitor_node reports it); output
+ * drained below the low-water mark (each of who gets {cn_drained, Peer}). */
 void cn__route_packet(cn_conn *c, const cn_dist_msg *m);
+void cn__route_up(cn_node *n, cn_atom peer);
+void cn__route_down(cn_node *n, cn_atom peer, int nodedown);
+void cn__route_drained(cn_node *n, cn_atom peer, const cn_pid *who, size_t k);
+/* The way out for a control frame to node, dialing it if dial: 0, or -1
+ * if there is no connection (and none can be made). */
+int  cn__route_ctl(cn_node *n, cn_atom node, int dial, cn_ctl_out *out);
 
 /* ---- the node ----------------------------------------------------------- */
 

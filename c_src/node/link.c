@@ -100,9 +100,9 @@ void cn_exit(cn_proc *from, const cn_pid *to, const cn_term *reason)
             signal_local(p, ENV_EXIT2, &from->pid, reason);
         return;
     }
-    cn_conn *c = cn__conn_get(n, to->node, 1);
-    if (c)
-        cn_dist_put_exit(cn__conn_out(c), cn__conn_flags(c), 1,
+    cn_ctl_out o;
+    if (cn__route_ctl(n, to->node, 1, &o) == 0)
+        cn_dist_put_exit(o.buf, o.flags, 1,
                          &from->pid, to, reason);
 }
 
@@ -126,10 +126,10 @@ int cn_link(cn_proc *p, const cn_pid *other)
         return 0;
     }
     add_link(p, other);
-    cn_conn *c = cn__conn_get(n, other->node, 1);
-    if (!c)
+    cn_ctl_out o;
+    if (cn__route_ctl(n, other->node, 1, &o) < 0)
         return -1;                  /* peer_down already signalled */
-    cn_dist_put_link(cn__conn_out(c), &p->pid, other);
+    cn_dist_put_link(o.buf, &p->pid, other);
     return 0;
 }
 
@@ -144,24 +144,24 @@ int cn_unlink(cn_proc *p, const cn_pid *other)
             del_link(t, &p->pid);
         return 0;
     }
-    cn_conn *c = cn__conn_get(n, other->node, 0);
-    if (c)
-        cn_dist_put_unlink(cn__conn_out(c), cn__conn_flags(c), ++n->next_unlink_id, &p->pid, other);
+    cn_ctl_out o;
+    if (cn__route_ctl(n, other->node, 0, &o) == 0)
+        cn_dist_put_unlink(o.buf, o.flags, ++n->next_unlink_id, &p->pid, other);
     return 0;
 }
 
-void cn__remote_link(cn_node *n, const cn_dist_msg *m, cn_conn *c)
+void cn__remote_link(cn_node *n, const cn_dist_msg *m, const cn_ctl_out *back)
 {
     cn_proc *t = cn_proc_by_pid(n, &m->to);
     if (!t) {
         cn_term r = atom_term(&n->sigbuf, "noproc");
-        cn_dist_put_exit(cn__conn_out(c), cn__conn_flags(c), 0, &m->to, &m->from, &r);
+        cn_dist_put_exit(back->buf, back->flags, 0, &m->to, &m->from, &r);
         return;
     }
     add_link(t, &m->from);
 }
 
-void cn__remote_unlink(cn_node *n, const cn_dist_msg *m, cn_conn *c)
+void cn__remote_unlink(cn_node *n, const cn_dist_msg *m, const cn_ctl_out *back)
 {
     if (m->kind == CN_DIST_UNLINK_ACK)
         return;
@@ -169,7 +169,7 @@ void cn__remote_unlink(cn_node *n, const cn_dist_msg *m, cn_conn *c)
     if (t)
         del_link(t, &m->from);
     if (m->id)
-        cn_dist_put_unlink_ack(cn__conn_out(c), m->id, &m->to, &m->from);
+        cn_dist_put_unlink_ack(back->buf, m->id, &m->to, &m->from);
 }
 
 void cn__remote_exit(cn_node *n, const cn_dist_msg *m)
@@ -197,9 +197,9 @@ void cn__links_on_exit(cn_proc *p, const cn_term *reason)
             if (t && del_link(t, &p->pid))
                 signal_local(t, ENV_EXIT, &p->pid, reason);
         } else {
-            cn_conn *c = cn__conn_get(n, l->pid.node, 0);
-            if (c)
-                cn_dist_put_exit(cn__conn_out(c), cn__conn_flags(c), 0, &p->pid, &l->pid, reason);
+            cn_ctl_out o;
+            if (cn__route_ctl(n, l->pid.node, 0, &o) == 0)
+                cn_dist_put_exit(o.buf, o.flags, 0, &p->pid, &l->pid, reason);
         }
         free(l);
     }
@@ -301,9 +301,9 @@ int cn_monitor(cn_proc *p, cn_dest dest, cn_ref *ref_out)
         return 0;
     }
     mon_push(&p->mon_out, m);
-    cn_conn *c = cn__conn_get(n, node, 1);
-    if (c)                          /* else peer_down sent DOWN noconnection */
-        cn_dist_put_monitor(cn__conn_out(c), 0, &p->pid, dest.pid, name, &ref);
+    cn_ctl_out o;
+    if (cn__route_ctl(n, node, 1, &o) == 0)   /* else peer_down sent DOWN noconnection */
+        cn_dist_put_monitor(o.buf, 0, &p->pid, dest.pid, name, &ref);
     return 0;
 }
 
@@ -321,20 +321,20 @@ void cn_demonitor(cn_proc *p, const cn_ref *ref)
                 mon_free(back);
         }
     } else {
-        cn_conn *c = cn__conn_get(n, m->target_node, 0);
-        if (c)
-            cn_dist_put_monitor(cn__conn_out(c), 1, &p->pid, m->name ? NULL : &m->target,
+        cn_ctl_out o;
+        if (cn__route_ctl(n, m->target_node, 0, &o) == 0)
+            cn_dist_put_monitor(o.buf, 1, &p->pid, m->name ? NULL : &m->target,
                                 m->name, ref);
     }
     mon_free(m);
 }
 
-void cn__remote_monitor(cn_node *n, const cn_dist_msg *m, cn_conn *c)
+void cn__remote_monitor(cn_node *n, const cn_dist_msg *m, const cn_ctl_out *back)
 {
     cn_proc *t = m->to_is_name ? cn_whereis(n, m->to_name) : cn_proc_by_pid(n, &m->to);
     if (!t) {
         cn_term r = atom_term(&n->sigbuf, "noproc");
-        cn_dist_put_monitor_exit(cn__conn_out(c), cn__conn_flags(c), &m->to,
+        cn_dist_put_monitor_exit(back->buf, back->flags, &m->to,
                                  m->to_is_name ? m->to_name : NULL, &m->from, &m->ref, &r);
         return;
     }
@@ -386,9 +386,9 @@ void cn__monitors_on_exit(cn_proc *p, const cn_term *reason)
                 mon_free(fwd);
             }
         } else {
-            cn_conn *c = cn__conn_get(n, m->watcher.node, 0);
-            if (c)
-                cn_dist_put_monitor_exit(cn__conn_out(c), cn__conn_flags(c), &p->pid, m->name,
+            cn_ctl_out o;
+            if (cn__route_ctl(n, m->watcher.node, 0, &o) == 0)
+                cn_dist_put_monitor_exit(o.buf, o.flags, &p->pid, m->name,
                                          &m->watcher, &m->ref, reason);
         }
         mon_free(m);

@@ -1,10 +1,13 @@
-/* route.c - between connections and processes.
+/* route.c - the one boundary between connections and processes.
  *
- * Incoming: a parsed control message goes to the process it names, or to
- * link.c for links, monitors and exit signals.  Outgoing: a message to a pid
- * goes to the local mailbox or to the connection for the pid's node, dialing
- * it if needed.  Messages to processes that do not exist are dropped, as
- * erts drops them.
+ * Incoming: conn.c reports here and nowhere else that touches a process: a
+ * parsed control message goes to the process it names, or to link.c for
+ * links, monitors and exit signals; a connection up or down becomes nodeup,
+ * nodedown and noconnection; drained output becomes {cn_drained, Node}.
+ * Outgoing: a message to a pid goes to the local mailbox or to the
+ * connection for the pid's node, dialing it if needed, and link.c's frames
+ * go out through cn__route_ctl.  Messages to processes that do not exist
+ * are dropped, as erts drops them.
  */
 #include <stdarg.h>
 #include <string.h>
@@ -18,10 +21,18 @@ static cn_proc *local_target(cn_node *n, const cn_dist_msg *m)
     return cn_proc_by_pid(n, &m->to);
 }
 
+/* The way back on the connection a control message came in on. */
+static cn_ctl_out back_on(cn_conn *c)
+{
+    cn_ctl_out o = { cn__conn_out(c), cn__conn_flags(c) };
+    return o;
+}
+
 void cn__route_packet(cn_conn *c, const cn_dist_msg *m)
 {
     cn_node *n = c->node;
     cn_proc *p;
+    cn_ctl_out back;
     switch (m->kind) {
     case CN_DIST_SEND:
     case CN_DIST_REG_SEND:
@@ -34,18 +45,21 @@ void cn__route_packet(cn_conn *c, const cn_dist_msg *m)
                    c->peer, m->to_name);
         return;
     case CN_DIST_LINK:
-        cn__remote_link(n, m, c);
+        back = back_on(c);
+        cn__remote_link(n, m, &back);
         return;
     case CN_DIST_UNLINK:
     case CN_DIST_UNLINK_ACK:
-        cn__remote_unlink(n, m, c);
+        back = back_on(c);
+        cn__remote_unlink(n, m, &back);
         return;
     case CN_DIST_EXIT:
     case CN_DIST_EXIT2:
         cn__remote_exit(n, m);
         return;
     case CN_DIST_MONITOR:
-        cn__remote_monitor(n, m, c);
+        back = back_on(c);
+        cn__remote_monitor(n, m, &back);
         return;
     case CN_DIST_DEMONITOR:
         cn__remote_demonitor(n, m);
@@ -57,6 +71,38 @@ void cn__route_packet(cn_conn *c, const cn_dist_msg *m)
     case CN_DIST_NODE_LINK:
         return;
     }
+}
+
+void cn__route_up(cn_node *n, cn_atom peer) { cn__node_status(n, peer, 1); }
+
+void cn__route_down(cn_node *n, cn_atom peer, int nodedown)
+{
+    if (nodedown)
+        cn__node_status(n, peer, 0);
+    cn__peer_down(n, peer);
+}
+
+void cn__route_drained(cn_node *n, cn_atom peer, const cn_pid *who, size_t k)
+{
+    cn_buf b;
+    cn_buf_init(&b);
+    cn_term_build(&b, "{cn_drained, ~a}", peer);
+    cn_term t = cn_buf_term(&b, 0);
+    for (size_t i = 0; i < k && !cn_buf_failed(&b); i++) {
+        cn_proc *p = cn_proc_by_pid(n, &who[i]);
+        if (p)
+            cn__proc_deliver(p, ENV_MSG, NULL, &t, 0);
+    }
+    cn_buf_free(&b);
+}
+
+int cn__route_ctl(cn_node *n, cn_atom node, int dial, cn_ctl_out *out)
+{
+    cn_conn *c = cn__conn_get(n, node, dial);
+    if (!c)
+        return -1;
+    *out = back_on(c);
+    return 0;
 }
 
 /* The connection a message from `from` to node goes on: 0 and *c; -1 if
