@@ -16,7 +16,8 @@ all() ->
     [{group, mixed}, {group, all_c}, {group, faults}, {group, conformance}].
 
 groups() ->
-    [{mixed, [], [mixed_erlang_leader, mixed_c_leader, seed_semantics]},
+    [{mixed, [], [mixed_erlang_leader, mixed_c_leader, seed_semantics,
+                   start_election_designates]},
      {all_c, [], [all_c_cluster]},
      {faults, [], [leader_killed, follower_restart, whole_cluster_restart,
                    wiped_follower_repaired, hostile_messages,
@@ -85,6 +86,15 @@ await_states(States, Cs, Deadline, Done, Failure) ->
                     ct:fail({Failure, [{node(P), R, T, A} || {raft_kv_event, P, R, T, _, A}
                                                                   <- maps:values(States)]})
             end
+    end.
+
+%% quiet if no C node of Cs reports a term above 0 within Ms (an absence:
+%% the one bounded wait); else {campaigned, Event}.
+no_term_within(Cs, Ms) ->
+    flush_events(),
+    [ok = gen_server:call({raft_kv, N}, {watch, self()}) || #{node := N} <- Cs],
+    receive {raft_kv_event, _, _, T, _, _} = E when T > 0 -> {campaigned, E}
+    after Ms -> quiet
     end.
 
 flush_events() ->
@@ -186,6 +196,30 @@ mixed_c_leader(Config) ->
     Expected = applied(L),
     [Expected = applied(C) || C <- Cs],
     [Expected = raft_ref_main:applied(R) || R <- Ref],
+    raft_ref_main:stop_nodes(Ref).
+
+%% Three reference nodes and C nodes 4 and 5, as a Gleam user mixes them.
+%% No C node campaigns on its own before the seed's start_election (term 0
+%% with emulation peers: the cluster waits to be told), and start_election
+%% makes its node the leader, also when another C node leads already: a
+%% forced campaign (no pre-vote, a higher term).
+start_election_designates(Config) ->
+    [C4, C5] = Cs = [cnode(Config, I, []) || I <- [4, 5]],
+    Ref = ref_nodes([1, 2, 3], 5),
+    All = Ref ++ [{I, subject(C)} || {I, C} <- lists:zip([4, 5], Cs)],
+    ok = raft_ref_main:set_peers(All),
+    %% an absence, so a bounded look: five election timeouts (300-600 ms)
+    %% after set_peers, neither has campaigned
+    Quiet = no_term_within(Cs, 3000),
+    expect(Quiet =:= quiet, {campaigned_before_start_election, [status(C) || C <- Cs]}),
+    _ = raft_ref_main:elect(All, 4),
+    {4, T4} = await_agreed_leader(Cs, ?T),
+    op_ok = put_kv(subject(C4), <<"k4">>, <<"v4">>),
+    _ = raft_ref_main:elect(All, 5),
+    {5, T5} = await_agreed_leader(Cs, ?T),
+    expect(T5 > T4, {no_later_term, T4, T5}),
+    op_ok = put_kv(subject(C5), <<"k5">>, <<"v5">>),
+    {ok, <<"v4">>} = get_kv(subject(C5), <<"k4">>),
     raft_ref_main:stop_nodes(Ref).
 
 %% The seed's semantics and error strings, answered by a C leader.

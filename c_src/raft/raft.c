@@ -413,8 +413,8 @@ void raft_start_election(raft *r, uint64_t now)
         return;
     if (r->cfg.mode == RAFT_MODE_EMULATION)
         raft__emu_start_election(r);
-    else if (r->role != RAFT_LEADER)
-        raft__campaign(r);
+    else
+        raft__force_campaign(r);
     end_event(r);
 }
 

@@ -54,6 +54,8 @@ typedef struct raft_msg {
     int      granted;                /* VOTE, PRE_VOTE_REPLY; APPEND_REPLY: success */
     uint64_t match;                  /* APPEND_REPLY: match index, or hint on rejection */
     int      has_hint;               /* APPEND_REPLY rejected with a hint (CN) */
+    uint64_t rejected;               /* APPEND_REPLY rejected: the prev index of the */
+    int      has_rejected;           /* append refused (CN; older C nodes omit it) */
     const raft_entry *entries;       /* APPEND: entries index+1 .. index+n */
     size_t   n_entries;
 } raft_msg;

@@ -5,6 +5,12 @@
  * one counts as a pre-vote granted, and while the leader is an alive
  * emulation node (or a candidate we voted for), the election timer is off;
  * its process monitor firing turns it back on (raft_peer_alive).
+ *
+ * The seed designates the first leader with start_election.  In a cluster
+ * with emulation peers a C node therefore never campaigns on a timeout at
+ * term 0 (no election has happened anywhere: no leader, no vote asked);
+ * start_election is a forced campaign (no pre-vote, a higher term, as
+ * TimeoutNow), so the designated node leads even where another already does.
  */
 #include "raft_int.h"
 
@@ -89,9 +95,32 @@ void raft__campaign(raft *r)
     send_all(r, &m, 0, 1);
 }
 
+void raft__force_campaign(raft *r)
+{
+    if (!r->configured || r->role == RAFT_LEADER)
+        return;
+    raft__trace(r, "[node %d] start_election: campaigning now", r->cfg.id);
+    start_election(r);
+}
+
+/* Term 0 with an emulation peer: the cluster waits for start_election. */
+static int awaiting_designation(const raft *r)
+{
+    if (r->term != 0)
+        return 0;
+    for (size_t i = 0; i < r->npeers; i++)
+        if (r->peers[i].kind == RAFT_KIND_EMU)
+            return 1;
+    return 0;
+}
+
 void raft__election_tick(raft *r)
 {
-    if (r->now >= r->election_due)
+    if (r->now < r->election_due)
+        return;
+    if (awaiting_designation(r))
+        raft__reset_election(r);
+    else
         raft__campaign(r);
 }
 

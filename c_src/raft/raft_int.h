@@ -21,6 +21,9 @@ typedef struct raft_peer {
     unsigned       inflight;
     int            probing;            /* CN: one append from match+1 is out to see
                                         * whether it still has what it acknowledged */
+    int            repairing;          /* CN: a rejection moved next back: one append
+                                        * at a time until one is taken */
+    uint64_t       probe_prev;         /* CN: prev index of that one append */
     uint64_t       sent_last;          /* EMU: last index of the append in flight */
     int            stale_tail;         /* EMU: its log runs past what we sent it */
     uint64_t       last_ack;           /* leader: when it last answered */
@@ -150,6 +153,9 @@ void raft__on_vote(raft *r, int from, const raft_msg *m);
 void raft__on_pre_vote(raft *r, int from, const raft_msg *m, raft_token token);
 void raft__on_pre_vote_reply(raft *r, int from, const raft_msg *m);
 void raft__campaign(raft *r);
+/* start_election in raft mode: a campaign without pre-vote, at a higher
+ * term, as TimeoutNow (thesis 3.10): the designated node leads. */
+void raft__force_campaign(raft *r);
 
 /* raft_replication.c */
 void raft__send_appends(raft *r);

@@ -21,6 +21,8 @@ static void send_append_range(raft *r, raft_peer *p, uint64_t next, size_t n)
     r->io.send(r->io.ud, p->id, &m, 0, 0);
     p->last_send = r->now;
     p->inflight++;
+    if (p->probing || p->repairing)
+        p->probe_prev = next - 1;
 }
 
 static void send_append(raft *r, raft_peer *p)
@@ -48,7 +50,7 @@ static void send_append(raft *r, raft_peer *p)
         }
         return;
     }
-    while (p->inflight < (p->probing ? 1u : r->cfg.max_inflight)) {
+    while (p->inflight < (p->probing || p->repairing ? 1u : r->cfg.max_inflight)) {
         size_t n = p->next <= last ? (size_t)(last - p->next + 1) : 0;
         if (n > r->cfg.max_batch)
             n = r->cfg.max_batch;
@@ -162,7 +164,8 @@ void raft__on_append(raft *r, int from, const raft_msg *m, raft_token token)
     if (prev > raft_log_last(&r->log) ||
         (prev > 0 && raft_log_term(&r->log, prev) != m->index_term)) {
         raft_msg rej = { .type = RAFT_MSG_APPEND_REPLY, .term = r->term, .granted = 0,
-                         .match = conflict_hint(r, prev), .has_hint = 1 };
+                         .match = conflict_hint(r, prev), .has_hint = 1,
+                         .rejected = prev, .has_rejected = 1 };
         r->io.reply(r->io.ud, token, &rej, raft__barrier(r));
         return;
     }
@@ -247,15 +250,25 @@ void raft__on_append_reply(raft *r, int from, const raft_msg *m)
             p->match = match;
         if (p->next < p->match + 1)
             p->next = p->match + 1;
+        p->probing = p->repairing = 0;  /* taken: pipeline again */
         raft__advance_commit(r);
     } else {
+        /* While one append at a time repairs the log, only its own refusal
+         * says something new: the others refused appends sent before
+         * (pipelined, reordered, duplicated), and acting on each would
+         * send a window per refusal, without end. */
+        if (p->kind == RAFT_KIND_CN && m->has_rejected && (p->probing || p->repairing) &&
+            m->rejected != p->probe_prev)
+            return;
         uint64_t next = m->has_hint ? m->match + 1 : (p->next > 1 ? p->next - 1 : 1);
         if (p->kind == RAFT_KIND_EMU)
             next = p->next > 1 ? p->next - 1 : 1;
-        if (next <= p->match)
+        if (next <= p->match) {
             next = lost_acknowledged(p, m->has_hint ? m->match : 0);
-        else
+        } else {
             p->probing = 0;
+            p->repairing = p->kind == RAFT_KIND_CN;
+        }
         p->next = next;
         p->inflight = 0;
     }

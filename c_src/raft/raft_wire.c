@@ -143,7 +143,7 @@ raft_wire_kind raft_wire_decode(const cn_term *t, raft_wire_in *in, const char *
 
 int raft_wire_decode_reply(const cn_term *t, raft_msg *m)
 {
-    cn_term a, b;
+    cn_term a, b, c;
     memset(m, 0, sizeof *m);
     if (cn_term_match(t, "{vote_granted, ~t}", &a)) {
         m->type = RAFT_MSG_VOTE;
@@ -161,6 +161,11 @@ int raft_wire_decode_reply(const cn_term *t, raft_msg *m)
         m->type = RAFT_MSG_APPEND_REPLY;
         m->has_hint = 1;
         if (get_u64(&b, &m->match) < 0)
+            return -1;
+    } else if (cn_term_match(t, "{append_entries_rejected, ~t, ~t, ~t}", &a, &b, &c)) {
+        m->type = RAFT_MSG_APPEND_REPLY;
+        m->has_hint = m->has_rejected = 1;
+        if (get_u64(&b, &m->match) < 0 || get_u64(&c, &m->rejected) < 0)
             return -1;
     } else if (cn_term_match(t, "{cn_pre_vote_reply, ~t, true}", &a)) {
         m->type = RAFT_MSG_PRE_VOTE_REPLY;
@@ -221,6 +226,9 @@ void raft_wire_put_reply(cn_buf *b, const raft_msg *m, int hint)
     case RAFT_MSG_APPEND_REPLY:
         if (m->granted)
             cn_term_build(b, "{append_entries_ok, ~u, ~u}", m->term, m->match);
+        else if (hint && m->has_hint && m->has_rejected)
+            cn_term_build(b, "{append_entries_rejected, ~u, ~u, ~u}", m->term, m->match,
+                          m->rejected);
         else if (hint && m->has_hint)
             cn_term_build(b, "{append_entries_rejected, ~u, ~u}", m->term, m->match);
         else

@@ -13,7 +13,8 @@
  *   {cn_pre_vote, Term, CandidateId, LastLogIndex, LastLogTerm, ReplySubject}
  * Replies: {vote_granted, Term} | {vote_denied, Term},
  *   {append_entries_ok, Term, MatchIndex} | {append_entries_rejected, Term}
- *   (C to C: {append_entries_rejected, Term, HintIndex}),
+ *   (C to C: {append_entries_rejected, Term, HintIndex, RefusedPrevIndex};
+ *   the 3-tuple without RefusedPrevIndex from older C nodes is accepted),
  *   {cn_pre_vote_reply, Term, true | false}.
  */
 #ifndef RAFT_WIRE_H

@@ -29,9 +29,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in1.msg.n_entries = in2.msg.n_entries = 0;
     raft_msg reply;
     if (raft_wire_decode_reply(&t, &reply) == 0) {
+        /* a reply decoded comes back the same through its encoding */
         cn_buf b;
         cn_buf_init(&b);
         raft_wire_put_reply(&b, &reply, 1);
+        cn_term t2 = cn_buf_term(&b, 0);
+        raft_msg again;
+        if (cn_buf_failed(&b) || raft_wire_decode_reply(&t2, &again) < 0 ||
+            again.type != reply.type || again.term != reply.term ||
+            again.granted != reply.granted || again.match != reply.match ||
+            again.has_hint != reply.has_hint || again.rejected != reply.rejected ||
+            again.has_rejected != reply.has_rejected)
+            abort();
         cn_buf_free(&b);
     }
     raft_wire_kind k = raft_wire_decode(&t, &in1, &why);
