@@ -13,7 +13,8 @@
 -define(T, 10000).
 
 all() ->
-    [{group, mixed}, {group, all_c}, {group, faults}, {group, conformance}].
+    [{group, mixed}, {group, all_c}, {group, faults}, {group, operations},
+     {group, conformance}].
 
 groups() ->
     [{mixed, [], [mixed_erlang_leader, mixed_c_leader, seed_semantics,
@@ -22,6 +23,7 @@ groups() ->
      {faults, [], [leader_killed, follower_restart, whole_cluster_restart,
                    wiped_follower_repaired, hostile_messages,
                    bad_flags_and_files]},
+     {operations, [], [transfer_leadership, rolling_restart]},
      {conformance, [], [designated_leader_same_applies, emulate_run]}].
 
 init_per_suite(Config) ->
@@ -316,6 +318,104 @@ leader_killed(Config) ->
     Acked = check_stores(Final, Outcomes),
     ct:comment("~b puts acknowledged, all on all 5 nodes (applied ~b)", [Acked, Applied]).
 
+%% ---- operations ------------------------------------------------------------
+
+node_of(#{node := N}) -> N.
+
+%% raft_kv admin, as an operator runs it: {ExitStatus, Output}.
+admin(Config, Args) ->
+    Cookie = atom_to_list(?config(cookie, Config)),
+    cnode_test_lib:run(cnode_test_lib:bin("raft_kv"),
+                       ["admin", "--sname", cnode_test_lib:unique("adm"), "--cookie", Cookie
+                        | Args]).
+
+%% Leadership transfer (Raft thesis 3.10): asked of a follower, the call
+%% names the leader and the CLI asks it in turn; the member named leads in
+%% a later term and takes writes; what cannot be done is refused with why.
+transfer_leadership(Config) ->
+    Ids = [1, 2, 3],
+    Names = [cnode_test_lib:unique("tl") || _ <- Ids],
+    Cs = [durable_cnode(Config, I, N) || {I, N} <- lists:zip(Ids, Names)],
+    ok = raft_ref_main:set_peers([{I, subject(C)} || {I, C} <- lists:zip(Ids, Cs)]),
+    L = wait_leader(Cs, ?T),
+    #{id := LId, term := T0} = status(L),
+    LNode = node_of(L),
+    [F1, F2] = Cs -- [L],
+    F2Id = maps:get(id, status(F2)),
+    op_ok = put_kv(subject(L), <<"before">>, <<"1">>),
+    {error, {not_leader, LNode}} = gen_server:call({raft_kv, node_of(F1)}, {transfer, any}),
+    {error, <<"no such member">>} = gen_server:call({raft_kv, LNode}, {transfer, 9}),
+    {error, <<"that node leads already">>} = gen_server:call({raft_kv, LNode}, {transfer, LId}),
+    {error, _} = gen_server:call({raft_kv, LNode}, {transfer, <<"x">>}),
+    {0, Out} = admin(Config, ["--node", atom_to_list(node_of(F1)), "transfer",
+                              integer_to_list(F2Id)]),
+    ct:log("~s", [Out]),
+    {match, _} = re:run(Out, "asking the leader"),
+    {match, _} = re:run(Out, "handed over .* to member " ++ integer_to_list(F2Id)),
+    {F2Id, T1} = await_agreed_leader(Cs, ?T),
+    expect(T1 > T0, {no_later_term, T0, T1}),
+    op_ok = put_kv(subject(F2), <<"after">>, <<"2">>),
+    {ok, <<"1">>} = get_kv(subject(F2), <<"before">>),
+    %% any: the most up-to-date C member
+    {0, _} = admin(Config, ["--node", atom_to_list(node_of(F2)), "transfer"]),
+    {NewId, _} = await_agreed_leader(Cs, ?T),
+    expect(NewId =/= F2Id, {still_leader, F2Id}),
+    %% usage errors exit 2, failures 1
+    {2, _} = admin(Config, ["--node", atom_to_list(LNode), "move"]),
+    {2, _} = admin(Config, ["--node", atom_to_list(LNode), "transfer", "zero"]),
+    {1, Refused} = admin(Config, ["--node", atom_to_list(LNode), "transfer", "7"]),
+    {match, _} = re:run(Refused, "refused|not lead").
+
+%% Every node stopped with SIGTERM and restarted from its --data-dir in
+%% turn, the leader included, while three clients write: a stopping leader
+%% hands over first (its log says so), every node exits 0, no acknowledged put is lost, the
+%% stores end equal.  Reported: for each step, the longest time no put was
+%% acknowledged (the clients retry after "not leader" at once, and give up
+%% on a put after 1 s).
+rolling_restart(Config) ->
+    Ids = [1, 2, 3],
+    Names = [cnode_test_lib:unique("rr") || _ <- Ids],
+    Cs0 = [durable_cnode(Config, I, N) || {I, N} <- lists:zip(Ids, Names)],
+    ok = raft_ref_main:set_peers([{I, subject(C)} || {I, C} <- lists:zip(Ids, Cs0)]),
+    _ = wait_leader(Cs0, ?T),
+    Counter = start_counter(),
+    Writers = [start_writer(Counter, W, [subject(C) || C <- Cs0]) || W <- ["w1", "w2", "w3"]],
+    _ = await_acks(Counter, 20),
+    {Final, Steps} =
+        lists:foldl(
+          fun(I, {Cs, Acc}) ->
+                  [C] = [X || X <- Cs, maps:get(id, status(X)) =:= I],
+                  Role = maps:get(role, status(C)),
+                  T0 = now_ms(),
+                  0 = cnode_test_lib:stop(C),
+                  forget(C),
+                  %% a leader hands over before it stops (its log says so)
+                  Role =/= leader orelse
+                      expect(re:run(cnode_test_lib:log_text(C), "leadership handed over")
+                             =/= nomatch, {no_handover, I, cnode_test_lib:log_tail(C)}),
+                  Back = durable_cnode(Config, I, lists:nth(I, Names)),
+                  [W ! {add_target, subject(Back)} || W <- Writers],
+                  Rest = [Back | Cs -- [C]],
+                  _ = await_agreed_leader(Rest, ?T),
+                  _ = await_acks(Counter, acked_count(Counter) + 20,
+                                 fun() -> stall_report(Rest, Writers) end),
+                  {Rest, [{I, Role, T0, now_ms()} | Acc]}
+          end, {Cs0, []}, Ids),
+    Outcomes = stop_writers(Counter, Writers),
+    Last = lists:max([maps:get(commit_index, status(C)) || C <- Final]),
+    _ = wait_applied_alike(Final, Last),
+    Acked = check_stores(Final, Outcomes),
+    Gaps = [{I, Role, longest_gap(Outcomes, From, To)} || {I, Role, From, To} <- lists:reverse(Steps)],
+    ct:log("steps (id, role when stopped, longest ms without an acknowledged put): ~p", [Gaps]),
+    ct:comment("~b puts acknowledged, none lost; longest pause per step ~w ms",
+               [Acked, [G || {_, _, G} <- Gaps]]).
+
+%% The longest time between acknowledgements in [From, To] (ms).
+longest_gap(Outcomes, From, To) ->
+    Done = lists:sort([D || {put_result, _, _, op_ok, _, D} <- Outcomes, D >= From, D =< To]),
+    Points = [From | Done] ++ [To || Done =:= []],
+    lists:max([0 | [B - A || {A, B} <- lists:zip(lists:droplast(Points), tl(Points))]]).
+
 %% A durable raft_kv C node, id Id, node name Name, data in the case's
 %% priv_dir: started again with the same Id and Name it restarts from its
 %% disk, and its peers find it again by name.
@@ -460,6 +560,9 @@ writer(W0) ->
                 {'DOWN', _, process, Pid, Why} -> writer(node_gone(Pid, Why, W));
                 {Late, _} when is_reference(Late) -> writer(W);   % its put timed out
                 {report, To} -> To ! {writer_report, self(), report(W, Now)}, writer(W);
+                {add_target, {subject, NewPid, _} = S} ->
+                    erlang:monitor(process, NewPid),
+                    writer(W#{targets := maps:get(targets, W) ++ [S]});
                 stop -> writer(W#{stopping := true})
             after wake_in(W, Now) -> writer(W)
             end
@@ -467,13 +570,14 @@ writer(W0) ->
 
 %% A writer's state for a stall report: its puts in flight (to which node,
 %% for how long) and its results so far by kind.
-report(#{pending := P, done := Done, targets := Ts}, Now) ->
+report(#{pending := P, done := Done, targets := Ts} = W, Now) ->
     Kinds = lists:foldl(fun({put_result, _, _, R, _, _}, M) ->
                                 K = case R of {op_error, Why} -> Why; {down, _} -> down; X -> X end,
                                 maps:update_with(K, fun(X) -> X + 1 end, 1, M)
                         end, #{}, Done),
     #{in_flight => [{node(To), Now - Sent} || {_, _, To, Sent} <- maps:values(P)],
-      targets => [node(To) || {subject, To, _} <- Ts], results => Kinds}.
+      targets => [To || {subject, To, _} <- Ts], results => Kinds,
+      downs => maps:get(downs, W, [])}.
 
 %% Sends puts until ?WRITE_DEPTH are in flight, unless paused.
 fill(#{stopping := false, targets := [S | More], pending := P, paused_until := Until} = W, Now)
@@ -497,6 +601,7 @@ node_gone(Pid, Why, #{targets := Ts, pending := P} = W) ->
     Lost = maps:filter(fun(_, {_, _, To, _}) -> To =:= Pid end, P),
     settle_all(Lost, {down, Why},
                W#{targets := [S || {subject, To, _} = S <- Ts, To =/= Pid],
+                  downs => [{Pid, Why} | maps:get(downs, W, [])],
                   pending := maps:without(maps:keys(Lost), P)}).
 
 %% Puts without an answer for ?PUT_TIMEOUT: their outcome is unknown.

@@ -78,6 +78,13 @@ cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, si
  * stopped) thus delays a stop by stop_drain_ms at most.  uv_run returns
  * once everything is closed. */
 void cn_node_stop(cn_node *n);
+/* SIGINT/SIGTERM (unless no_signals): cb, if set, is asked first.  It
+ * returns 1 if it will stop the node itself (cn_node_stop, now or after
+ * work of its own: a Raft leader hands over first), 0 to stop it now.  It
+ * runs outside any process turn (start a timer for one).  A second signal
+ * stops the node at once. */
+typedef int (*cn_signal_cb)(cn_node *n, int signum, void *ud);
+void cn_node_on_signal(cn_node *n, cn_signal_cb cb, void *ud);
 /* Frees the node after uv_run has returned. */
 void cn_node_free(cn_node *n);
 

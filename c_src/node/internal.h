@@ -330,6 +330,9 @@ struct cn_node {
     uv_prepare_t prepare;
     uv_signal_t sigint, sigterm;
     int        signals;
+    int        signalled;           /* a signal came: the next stops at once */
+    cn_signal_cb signal_cb;
+    void      *signal_ud;
     int        handles_open;
 
     cn_conn   *conns;               /* hash by peer name (named conns) */

@@ -268,9 +268,22 @@ static void on_connection(uv_stream_t *server, int status)
     cn__conn_accept(n, server);
 }
 
+void cn_node_on_signal(cn_node *n, cn_signal_cb cb, void *ud)
+{
+    n->signal_cb = cb;
+    n->signal_ud = ud;
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     cn_node *n = s->data;
+    int first = !n->signalled;
+    n->signalled = 1;
+    if (first && n->signal_cb && n->signal_cb(n, signum, n->signal_ud)) {
+        cn_log(n, CN_LOG_INFO, "signal %d: stopping once the node's own work is done "
+               "(again to stop now)", signum);
+        return;
+    }
     cn_log(n, CN_LOG_INFO, "signal %d: stopping", signum);
     cn_node_stop(n);
 }

@@ -6,6 +6,7 @@
  *   raft_kv client --sname NAME --cookie C --node NODE [--ops N] [--seed N]
  *   raft_kv load   --sname NAME --cookie C --node NODE [--inflight K]
  *                  [--seconds S] [--value-bytes B] [--seed N]
+ *   raft_kv admin  --sname NAME --cookie C --node NODE transfer [ID]
  *   raft_kv emulate --sname NAME [--peers FILE | --nodes N --clients M]
  *                  [--mode emulation|raft] [--seed N]
  *       the Gleam emulation's whole run in one C node: num_nodes nodes and
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "../node/cli.h"
+#include "raft_admin.h"
 #include "raft_client.h"
 #include "raft_emulate.h"
 #include "raft_storage.h"
@@ -39,6 +41,8 @@ static void usage(FILE *f)
             "       raft_kv client --sname NAME --node NODE [--ops N] [--seed N]\n"
             "       raft_kv load --sname NAME --node NODE [--inflight K] [--seconds S]\n"
             "                    [--value-bytes B]\n"
+            "       raft_kv admin --sname NAME --node NODE transfer [ID]   hand leadership\n"
+            "                    to member ID (default: the C member most up to date)\n"
             "       raft_kv emulate --sname NAME [--peers FILE | --nodes N --clients M]\n"
             "       raft_kv repair --data-dir DIR [--truncate]   a damaged log: what cutting\n"
             "                    loses; --truncate cuts it\n"
@@ -66,6 +70,7 @@ typedef struct opts {
     int quiet;
     const char *nodes[64];
     raft_emulate_config emu;
+    raft_admin_config admin;
     int mode_given;
 } opts;
 
@@ -190,7 +195,8 @@ static int parse(opts *o, int argc, char **argv)
     };
     int c;
     if (argc > 1 && (strcmp(argv[1], "client") == 0 || strcmp(argv[1], "load") == 0 ||
-                     strcmp(argv[1], "node") == 0 || strcmp(argv[1], "emulate") == 0)) {
+                     strcmp(argv[1], "node") == 0 || strcmp(argv[1], "emulate") == 0 ||
+                     strcmp(argv[1], "admin") == 0)) {
         o->sub = argv[1];
         argv++;
         argc--;
@@ -200,6 +206,8 @@ static int parse(opts *o, int argc, char **argv)
         if (r)
             return r;
     }
+    if (o->sub && strcmp(o->sub, "admin") == 0)
+        return raft_admin_parse(&o->admin, argc - optind, argv + optind);
     if (optind < argc) {
         fprintf(stderr, "raft_kv: unexpected argument '%s'\n", argv[optind]);
         return -1;
@@ -253,10 +261,12 @@ static int start_node(cn_node *n, run_ctx *x)
     }
     o->raft.trace = x->trace;
     o->raft.peers = x->pf;
-    if (!raft_node_start(n, &o->raft, err, sizeof err)) {
+    cn_proc *p = raft_node_start(n, &o->raft, err, sizeof err);
+    if (!p) {
         fprintf(stderr, "raft_kv: %s\n", err);
         return -1;
     }
+    raft_node_stop_on_signal(p);    /* a leader hands over before it stops */
     return 0;
 }
 
@@ -283,6 +293,10 @@ static int start(cn_node *n, void *ud)
     if (!o->client.nnodes) {
         fprintf(stderr, "raft_kv %s: --node is required\n", o->sub);
         return -1;
+    }
+    if (strcmp(o->sub, "admin") == 0) {
+        o->admin.node = o->nodes[0];
+        return raft_admin_start(n, &o->admin, &x->status) ? 0 : -1;
     }
     cn_proc *p = strcmp(o->sub, "client") == 0 ? raft_client_start(n, &o->client, &x->status)
                                                : raft_load_start(n, &o->client, &x->status);

@@ -253,6 +253,7 @@ void raft__become_follower(raft *r, uint64_t term)
                                      * leader of the old term would keep it off */
         r->leader_verified = 0;     /* known equal to the old leader's log, not the next */
     }
+    r->transfer_to = 0;             /* a transfer ends here, done or not */
     /* waiting clients stay: their entries may still commit (raft_wait) */
     if (r->role != RAFT_FOLLOWER || r->prevoting) {
         r->role = RAFT_FOLLOWER;
@@ -406,6 +407,16 @@ void raft_peer_alive(raft *r, uint64_t now, int peer, int alive)
     end_event(r);
 }
 
+int raft_transfer(raft *r, uint64_t now, int target, const char **why)
+{
+    r->now = now;
+    int rc = raft__transfer_start(r, target, why);
+    end_event(r);
+    return rc;
+}
+
+int raft_transfer_target(const raft *r) { return r->transfer_to; }
+
 void raft_start_election(raft *r, uint64_t now)
 {
     r->now = now;
@@ -433,6 +444,7 @@ void raft_recv(raft *r, uint64_t now, int from, const raft_msg *m, raft_token to
     case RAFT_MSG_APPEND:       raft__on_append(r, from, m, token); break;
     case RAFT_MSG_COMMIT:       raft__on_commit(r, m); break;
     case RAFT_MSG_PRE_VOTE:     raft__on_pre_vote(r, from, m, token); break;
+    case RAFT_MSG_TIMEOUT_NOW:  raft__on_timeout_now(r, m); break;
     default:                    break;
     }
     end_event(r);

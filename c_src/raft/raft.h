@@ -43,6 +43,7 @@ typedef enum raft_msg_type {
     RAFT_MSG_COMMIT,             /* commit */
     RAFT_MSG_PRE_VOTE,           /* CN only: term(+1) candidate last_index last_term */
     RAFT_MSG_PRE_VOTE_REPLY,     /* CN only: term granted */
+    RAFT_MSG_TIMEOUT_NOW,        /* CN only: term leader; campaign now (a transfer) */
 } raft_msg_type;
 
 typedef struct raft_msg {
@@ -116,6 +117,14 @@ void  raft_set_peer_kind(raft *r, int peer, raft_peer_kind kind);
 void  raft_peer_alive(raft *r, uint64_t now, int peer, int alive);
 
 void  raft_start_election(raft *r, uint64_t now);
+/* Leadership transfer (leader, raft mode; Raft thesis 3.10): target (an
+ * id; 0: the C peer most up to date) gets our log, then is told to
+ * campaign at once.  Meanwhile client commands are answered "not leader"
+ * (not taken).  Returns 0 once under way, or -1 and *why.  It ends when
+ * this node steps down (done) or after an election timeout (abandoned:
+ * raft_transfer_target is then 0 while this node still leads). */
+int   raft_transfer(raft *r, uint64_t now, int target, const char **why);
+int   raft_transfer_target(const raft *r);   /* 0: none under way */
 /* A message from peer `from`; for requests, token says where the reply
  * goes; for replies, call is the call id given to send (emulation) or 0. */
 void  raft_recv(raft *r, uint64_t now, int from, const raft_msg *m, raft_token token);

@@ -4,6 +4,7 @@
  *                       bookkeeping, applying committed entries
  *   raft_election.c     timers, pre-vote, votes (raft mode)
  *   raft_replication.c  appends, commit, client commands (raft mode)
+ *   raft_transfer.c     leadership transfer (raft mode)
  *   raft_emulation.c    the seed's designated-leader behaviour
  */
 #ifndef RAFT_INT_H
@@ -98,6 +99,9 @@ struct raft {
     uint64_t heartbeat_due;
     uint64_t quorum_due;
     uint64_t last_leader_contact;
+    int      transfer_to;              /* leader: handing over to this peer */
+    int      transfer_sent;            /* ... TimeoutNow is out */
+    uint64_t transfer_due;             /* ... abandoned after this */
     int      prevoting;
     int      prevote_waiting;          /* granted counting emulation peers, no C answer yet */
     int      votes;
@@ -156,6 +160,12 @@ void raft__campaign(raft *r);
 /* start_election in raft mode: a campaign without pre-vote, at a higher
  * term, as TimeoutNow (thesis 3.10): the designated node leads. */
 void raft__force_campaign(raft *r);
+
+/* raft_transfer.c */
+int  raft__transfer_start(raft *r, int target, const char **why);
+void raft__transfer_progress(raft *r);
+void raft__transfer_tick(raft *r);
+void raft__on_timeout_now(raft *r, const raft_msg *m);
 
 /* raft_replication.c */
 void raft__send_appends(raft *r);

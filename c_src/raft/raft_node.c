@@ -87,6 +87,10 @@ typedef struct raft_node {
     cn_pid         watchers[MAX_WATCHERS];   /* get raft_kv_event messages */
     size_t         nwatchers;
     struct { raft_role role; uint64_t term, applied; int leader; } told;
+    cn_from        transfer_from;   /* {transfer, _}'s caller, answered at the end */
+    int            transfer_asked;
+    int            transfer_target;
+    int            stop_after_transfer;  /* SIGTERM on a leader: hand over, then stop */
 } raft_node;
 
 static uint64_t now_ms(raft_node *rn) { return cn_proc_now(rn->proc); }
@@ -161,10 +165,34 @@ static int watch(raft_node *rn, const cn_pid *pid)
     return 0;
 }
 
+/* A transfer under way has ended: its caller hears how, and a node
+ * stopping after it stops. */
+static void transfer_ended(raft_node *rn)
+{
+    if (raft_transfer_target(rn->r) || !(rn->transfer_asked || rn->stop_after_transfer))
+        return;
+    int done = raft_get_role(rn->r) != RAFT_LEADER;
+    if (rn->transfer_asked) {
+        rn->transfer_asked = 0;
+        if (done)
+            cn_replyf(rn->proc, &rn->transfer_from, "{ok, ~i}", rn->transfer_target);
+        else
+            cn_replyf(rn->proc, &rn->transfer_from, "{error, ~s}",
+                      "not done within an election timeout: still leader");
+    }
+    if (rn->stop_after_transfer) {
+        rn->stop_after_transfer = 0;
+        cn_log(cn_proc_node(rn->proc), CN_LOG_INFO, "raft_kv %d: %s; stopping", rn->cfg.id,
+               done ? "leadership handed over" : "the handover did not finish in time");
+        cn_node_stop(cn_proc_node(rn->proc));
+    }
+}
+
 /* Arms the timer for the core's next deadline. */
 static void after_core(raft_node *rn)
 {
     tell_watchers(rn);
+    transfer_ended(rn);
     cn_deadline_set(rn->proc, &rn->tick, raft_next_deadline(rn->r));
 }
 
@@ -537,8 +565,8 @@ static void handle_request(raft_node *rn, const cn_term *msg)
         raft_recv(rn->r, now, in->msg.node, &in->msg, tok);
         break;
     }
-    case RAFT_WIRE_COMMIT:
-        raft_recv(rn->r, now, 0, &in->msg, 0);
+    case RAFT_WIRE_NOTICE:
+        raft_recv(rn->r, now, in->msg.node, &in->msg, 0);   /* node: 0 for a commit */
         break;
     case RAFT_WIRE_CLIENT: {
         uint64_t tok = token_new(rn, &in->reply_to, 0);
@@ -630,12 +658,42 @@ static void put_applied(raft_node *rn, cn_buf *b)
     cn_term_put_nil(b);
 }
 
+/* {transfer, Id | any}: answered {ok, Id} once this leader has handed
+ * over, {error, Why} if it cannot or did not in time, and from a follower
+ * {error, {not_leader, LeaderNode | none}} (where to ask). */
+static int call_transfer(raft_node *rn, const cn_term *target, const cn_from *from)
+{
+    long long id = 0;
+    const char *why;
+    if (!cn_term_is_atom(target, "any") && (cn_term_get_long(target, &id) < 0 ||
+                                             id < 1 || id > (1 << 30)))
+        return cn_replyf(rn->proc, from, "{error, ~s}", "the target is an id or any"), CN_OK;
+    if (raft_get_role(rn->r) != RAFT_LEADER) {
+        rn_peer *l = peer_by_id(rn, raft_get_leader(rn->r));
+        if (l && l->node[0])
+            return cn_replyf(rn->proc, from, "{error, {not_leader, ~a}}", l->node), CN_OK;
+        return cn_replyf(rn->proc, from, "{error, {not_leader, none}}"), CN_OK;
+    }
+    if (rn->transfer_asked)
+        return cn_replyf(rn->proc, from, "{error, ~s}", "a transfer is already under way"), CN_OK;
+    if (raft_transfer(rn->r, now_ms(rn), (int)id, &why) < 0)
+        return cn_replyf(rn->proc, from, "{error, ~s}", why), CN_OK;
+    rn->transfer_from = *from;
+    rn->transfer_asked = 1;
+    rn->transfer_target = raft_transfer_target(rn->r);
+    after_core(rn);
+    return CN_OK;
+}
+
 static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
 {
     raft_node *rn = cn_proc_state(p);
     cn_buf *b = &rn->buf;
     cn_pid pid;
+    cn_term arg;
     cn_buf_reset(b);
+    if (cn_term_match(req, "{transfer, ~t}", &arg))
+        return call_transfer(rn, &arg, from);
     if (cn_term_match(req, "subject")) {
         cn_subject_put(b, &rn->self);
     } else if (cn_term_match(req, "status")) {
@@ -658,6 +716,33 @@ static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
     return CN_OK;
 }
 
+/* SIGINT/SIGTERM: a leader hands over to the most up-to-date C peer
+ * before it stops, so its clients wait one election at most; any other
+ * node, or a leader that cannot, stops now. */
+static void hand_over_and_stop(raft_node *rn)
+{
+    const char *why;
+    if (raft_get_role(rn->r) == RAFT_LEADER && !raft_transfer_target(rn->r) &&
+        raft_transfer(rn->r, now_ms(rn), 0, &why) == 0) {
+        cn_log(cn_proc_node(rn->proc), CN_LOG_INFO,
+               "raft_kv %d: stopping: handing leadership to node %d first", rn->cfg.id,
+               raft_transfer_target(rn->r));
+        rn->stop_after_transfer = 1;
+        after_core(rn);
+        return;
+    }
+    cn_node_stop(cn_proc_node(rn->proc));
+}
+
+static int on_signal(cn_node *n, int signum, void *ud)
+{
+    (void)n;
+    (void)signum;
+    return cn_start_timerf(ud, 0, NULL, "hand_over_and_stop") == 0;
+}
+
+void raft_node_stop_on_signal(cn_proc *p) { cn_node_on_signal(cn_proc_node(p), on_signal, p); }
+
 static int rn_info(cn_proc *p, const cn_term *msg)
 {
     raft_node *rn = cn_proc_state(p);
@@ -670,6 +755,8 @@ static int rn_info(cn_proc *p, const cn_term *msg)
     }
     if (cn_term_match(msg, "{timeout, _, resolve}"))
         return on_resolve_timer(rn), CN_OK;
+    if (cn_term_match(msg, "{timeout, _, hand_over_and_stop}"))
+        return hand_over_and_stop(rn), CN_OK;
     if (!cn_term_match(msg, "{'DOWN', ~r, process, _, _}", &ref))
         return CN_UNHANDLED;
     for (size_t i = 0; i < rn->npeers; i++) {

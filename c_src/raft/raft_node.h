@@ -7,6 +7,9 @@
  * gen_server:call({raft_kv, Node}, {watch, Pid}) makes Pid get
  * {raft_kv_event, RaftPid, Role, Term, Leader | none, LastApplied} now and
  * whenever one of those changes (at most 16 watchers).
+ * gen_server:call({raft_kv, Node}, {transfer, Id | any}) hands leadership
+ * over (Raft thesis 3.10): {ok, Id} once done, {error, Why} if it cannot,
+ * {error, {not_leader, LeaderNode | none}} from a follower.
  */
 #ifndef RAFT_NODE_H
 #define RAFT_NODE_H
@@ -29,6 +32,10 @@ typedef struct raft_node_config {
 /* Spawns the raft_kv process on n; NULL (with err) if it cannot start
  * (bad data directory, name taken). */
 cn_proc *raft_node_start(cn_node *n, const raft_node_config *cfg, char *err, size_t errlen);
+/* SIGINT/SIGTERM stop the node through p: a leader hands over to a C
+ * peer first (at most an election timeout), so a rolling restart loses
+ * no leader's clients to a dead leader.  (One raft_kv process per node.) */
+void raft_node_stop_on_signal(cn_proc *p);
 /* The node's Subject (what gen_server:call({raft_kv, Node}, subject) gives). */
 void raft_node_subject(cn_proc *p, cn_subject *out);
 

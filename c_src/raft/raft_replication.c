@@ -83,6 +83,7 @@ void raft__leader_tick(raft *r)
         send_append(r, p);
     }
     r->heartbeat_due = r->now + r->cfg.heartbeat_ms;
+    raft__transfer_tick(r);
     if (r->now >= r->quorum_due) {
         int contact = 1;
         for (size_t i = 0; i < r->npeers; i++) {
@@ -252,6 +253,7 @@ void raft__on_append_reply(raft *r, int from, const raft_msg *m)
             p->next = p->match + 1;
         p->probing = p->repairing = 0;  /* taken: pipeline again */
         raft__advance_commit(r);
+        raft__transfer_progress(r);
     } else {
         /* While one append at a time repairs the log, only its own refusal
          * says something new: the others refused appends sent before
@@ -289,6 +291,10 @@ void raft__on_commit(raft *r, const raft_msg *m)
 
 void raft__on_client(raft *r, const cn_term *cmd, raft_token token)
 {
+    if (r->role == RAFT_LEADER && r->transfer_to) {
+        raft__client_error(r, token, cmd, "not leader");    /* handing over: not taken */
+        return;
+    }
     if (r->role == RAFT_LEADER) {
         if (raft__append_local(r, r->term, cmd) < 0) {
             raft__client_error(r, token, cmd, "out of memory");   /* not taken */

@@ -117,7 +117,7 @@ static raft_wire_kind decode_client(const cn_term *t, raft_wire_in *in, const ch
 
 raft_wire_kind raft_wire_decode(const cn_term *t, raft_wire_in *in, const char **why)
 {
-    cn_term a;
+    cn_term a, b;
     memset(&in->msg, 0, sizeof in->msg);
     *why = "unknown message";
     if (cn_term_match(t, "start_election"))
@@ -130,7 +130,15 @@ raft_wire_kind raft_wire_decode(const cn_term *t, raft_wire_in *in, const char *
             *why = "malformed commit_notification";
             return RAFT_WIRE_BAD;
         }
-        return RAFT_WIRE_COMMIT;
+        return RAFT_WIRE_NOTICE;
+    }
+    if (cn_term_match(t, "{cn_timeout_now, ~t, ~t}", &a, &b)) {
+        in->msg.type = RAFT_MSG_TIMEOUT_NOW;
+        if (get_u64(&a, &in->msg.term) < 0 || get_id(&b, &in->msg.node) < 0) {
+            *why = "malformed cn_timeout_now";
+            return RAFT_WIRE_BAD;
+        }
+        return RAFT_WIRE_NOTICE;
     }
     if (cn_term_match(t, "{request_vote, _, _, _, _, _}"))
         return decode_vote(t, in, RAFT_MSG_REQUEST_VOTE, why);
@@ -211,6 +219,9 @@ void raft_wire_put_request(cn_buf *b, const raft_msg *m, const cn_subject *reply
         return;
     case RAFT_MSG_COMMIT:
         cn_term_build(b, "{commit_notification, ~u}", m->commit);
+        return;
+    case RAFT_MSG_TIMEOUT_NOW:
+        cn_term_build(b, "{cn_timeout_now, ~u, ~l}", m->term, (long)m->node);
         return;
     default:
         b->failed = 1;

@@ -11,6 +11,7 @@
  *   {client_delete, K, ReplySubject}
  * and, only ever between C nodes,
  *   {cn_pre_vote, Term, CandidateId, LastLogIndex, LastLogTerm, ReplySubject}
+ *   {cn_timeout_now, Term, LeaderId}   (a leadership transfer: campaign now)
  * Replies: {vote_granted, Term} | {vote_denied, Term},
  *   {append_entries_ok, Term, MatchIndex} | {append_entries_rejected, Term}
  *   (C to C: {append_entries_rejected, Term, HintIndex, RefusedPrevIndex};
@@ -28,7 +29,7 @@ typedef enum raft_wire_kind {
     RAFT_WIRE_SET_PEERS,       /* list: the [{Id, Subject}] term */
     RAFT_WIRE_START_ELECTION,
     RAFT_WIRE_REQUEST,         /* msg + reply subject */
-    RAFT_WIRE_COMMIT,          /* msg */
+    RAFT_WIRE_NOTICE,          /* msg: one-way (commit_notification, cn_timeout_now) */
     RAFT_WIRE_CLIENT,          /* cmd (an encoded Command) + reply subject */
 } raft_wire_kind;
 

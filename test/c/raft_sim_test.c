@@ -426,7 +426,7 @@ typedef struct stepnote {            /* the ring of recent steps */
 } stepnote;
 
 enum { SN_TICK, SN_REQ, SN_REP, SN_CLIENT, SN_FWD, SN_DISK, SN_CRASH, SN_RESTART,
-       SN_CUT, SN_HEAL, SN_DROPS, SN_START, SN_ALIVE };
+       SN_CUT, SN_HEAL, SN_DROPS, SN_START, SN_ALIVE, SN_TRANSFER };
 
 /* fault classes, for minimizing a failing schedule */
 enum { F_DROP = 1, F_DUP = 2, F_SLOW = 4, F_PART = 8, F_CRASH = 16, F_DISK = 32,
@@ -512,8 +512,8 @@ static int chance(sim *s, unsigned permille) { return permille && rnd(s) % 1000 
 static const char *mtype_name(int t)
 {
     static const char *names[] = { "request_vote", "vote", "append", "append_reply", "commit",
-                                   "pre_vote", "pre_vote_reply" };
-    return t >= 0 && t <= RAFT_MSG_PRE_VOTE_REPLY ? names[t] : "?";
+                                   "pre_vote", "pre_vote_reply", "timeout_now" };
+    return t >= 0 && t <= RAFT_MSG_TIMEOUT_NOW ? names[t] : "?";
 }
 
 static void note(sim *s, int what, int node, int from, const raft_msg *m, uint64_t call,
@@ -546,7 +546,7 @@ static void format_note(const stepnote *sn, char *out, size_t sz)
 {
     static const char *whats[] = { "tick", "recv", "reply", "client", "forward", "disk",
                                    "CRASH", "RESTART", "PARTITION", "HEAL", "faults", "start_election",
-                                   "alive" };
+                                   "alive", "transfer" };
     int k = snprintf(out, sz, "t=%-7llu node %d %-9s", (unsigned long long)sn->t, sn->node,
                      whats[sn->what]);
     if (k < 0 || (size_t)k >= sz)
@@ -816,7 +816,8 @@ static void io_send(void *ud, int peer, const raft_msg *m, uint64_t after, uint6
         return;
     }
     if (m->type != RAFT_MSG_REQUEST_VOTE && m->type != RAFT_MSG_APPEND &&
-        m->type != RAFT_MSG_COMMIT && m->type != RAFT_MSG_PRE_VOTE)
+        m->type != RAFT_MSG_COMMIT && m->type != RAFT_MSG_PRE_VOTE &&
+        m->type != RAFT_MSG_TIMEOUT_NOW)
         sim_fail(s, "node %d sends a %s as a request", n->id, mtype_name(m->type));
     if ((is_emu(s, peer) || n->mode == RAFT_MODE_EMULATION) && !seed_message(m->type))
         sim_fail(s, "wire: node %d sends %s to emulation peer %d", n->id, mtype_name(m->type), peer);
@@ -1604,7 +1605,7 @@ static void deliver(sim *s, netmsg *nm)
     switch (nm->kind) {
     case NM_REQ: {
         raft_token tok = 0;
-        if (nm->m.type != RAFT_MSG_COMMIT)
+        if (nm->m.type != RAFT_MSG_COMMIT && nm->m.type != RAFT_MSG_TIMEOUT_NOW)
             tok = route_new(s, (route){ .kind = R_PEER, .node = d->id, .requester = nm->from,
                                         .inc = nm->from_inc, .call = nm->call });
         note(s, SN_REQ, d->id, nm->from, &nm->m, nm->call, 0);
@@ -1733,6 +1734,18 @@ static void do_chaos(sim *s)
     } else if (k < 82) {
         if ((s->faults & F_START) && n->up && (n->kind == RAFT_KIND_CN || s->cfg->emu_lead))
             start_election_at(s, n);
+    } else if (k < 88) {
+        /* a leadership transfer, asked of whichever C core leads */
+        const char *why;
+        for (int i = 1; i <= s->n && (s->faults & F_START); i++) {
+            node *l = &s->nodes[i];
+            if (l->up && l->mode == RAFT_MODE_RAFT && raft_get_role(l->r) == RAFT_LEADER &&
+                raft_transfer(l->r, s->now, 0, &why) == 0) {
+                note(s, SN_TRANSFER, l->id, 0, NULL, 0, 0);
+                touch(l);
+                break;
+            }
+        }
     }
     update_liveness(s);
 }
@@ -2194,7 +2207,7 @@ static int run_schedule(const sim_cfg *cfg, uint64_t seed, uint64_t steps, int f
 static void minimize(const sim_cfg *cfg, uint64_t seed, uint64_t steps)
 {
     static const struct { int bit; const char *name; } classes[] = {
-        { F_START, "start_election" }, { F_DUP, "duplicates" }, { F_SLOW, "slow messages" },
+        { F_START, "start_election and transfers" }, { F_DUP, "duplicates" }, { F_SLOW, "slow messages" },
         { F_DISK, "slow disk" }, { F_DROP, "drops" }, { F_PART, "partitions" }, { F_CRASH, "crashes" },
     };
     int faults = F_ALL;

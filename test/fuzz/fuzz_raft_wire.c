@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();                     /* every rejection says why */
     cn_buf b;
     cn_buf_init(&b);
-    if (k == RAFT_WIRE_REQUEST || k == RAFT_WIRE_COMMIT) {
+    if (k == RAFT_WIRE_REQUEST || k == RAFT_WIRE_NOTICE) {
         raft_wire_put_request(&b, &in1.msg, &in1.reply_to);
         if (cn_buf_failed(&b))
             abort();

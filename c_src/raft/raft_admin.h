@@ -1,0 +1,27 @@
+/* raft_admin.h - raft_kv's admin mode: operating a running cluster.
+ *
+ *   raft_kv admin --sname NAME --cookie C --node NODE transfer [ID]
+ *       hands leadership to member ID (default: the C member most up to
+ *       date), asking NODE; a follower names the leader, which is asked in
+ *       turn.  Prints what happened; exits 0 once the leader has handed
+ *       over, 1 if it could not.
+ */
+#ifndef RAFT_ADMIN_H
+#define RAFT_ADMIN_H
+
+#include "../node/cn.h"
+
+typedef struct raft_admin_config {
+    const char *node;            /* the member asked first */
+    const char *command;         /* "transfer" */
+    int         target;          /* transfer: an id, 0 for any */
+} raft_admin_config;
+
+/* Checks a command line's positional words (after the options); 0, or -1
+ * with a message on stderr. */
+int raft_admin_parse(raft_admin_config *cfg, int argc, char **argv);
+/* Runs the command; the node stops when it is done, *status the exit
+ * status. */
+cn_proc *raft_admin_start(cn_node *n, const raft_admin_config *cfg, int *status);
+
+#endif
