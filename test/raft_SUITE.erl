@@ -23,7 +23,7 @@ groups() ->
      {faults, [], [leader_killed, follower_restart, whole_cluster_restart,
                    wiped_follower_repaired, hostile_messages,
                    bad_flags_and_files]},
-     {operations, [], [transfer_leadership, rolling_restart]},
+     {operations, [], [transfer_leadership, rolling_restart, status_command]},
      {conformance, [], [designated_leader_same_applies, emulate_run]}].
 
 init_per_suite(Config) ->
@@ -323,11 +323,50 @@ leader_killed(Config) ->
 node_of(#{node := N}) -> N.
 
 %% raft_kv admin, as an operator runs it: {ExitStatus, Output}.
-admin(Config, Args) ->
+admin(Config, Args) -> cli(Config, "admin", Args).
+
+cli(Config, Sub, Args) ->
     Cookie = atom_to_list(?config(cookie, Config)),
     cnode_test_lib:run(cnode_test_lib:bin("raft_kv"),
-                       ["admin", "--sname", cnode_test_lib:unique("adm"), "--cookie", Cookie
-                        | Args]).
+                       [Sub, "--sname", cnode_test_lib:unique("adm"), "--cookie", Cookie | Args]).
+
+%% raft_kv status: C nodes 1 and 2 and reference (emulation) node 3, node 1
+%% designated.  Asked of either C node it prints one row per member, each
+%% read from that member (the leader's commit index on its own row), the
+%% emulation member as such; --json gives the same as JSON lines.  With
+%% node 2 killed, its row says unreachable and the exit status is 1.
+status_command(Config) ->
+    [C1, C2] = Cs = [cnode(Config, I, []) || I <- [1, 2]],
+    Ref = ref_nodes([3], 3),
+    All = [{I, subject(C)} || {I, C} <- lists:zip([1, 2], Cs)] ++ Ref,
+    ok = raft_ref_main:set_peers(All),
+    _ = raft_ref_main:elect(All, 1),
+    {1, _} = await_agreed_leader(Cs, ?T),
+    op_ok = put_kv(subject(C1), <<"k">>, <<"v">>),
+    {0, Table} = cli(Config, "status", ["--node", atom_to_list(node_of(C2))]),
+    ct:log("~s", [Table]),
+    Lines = string:split(string:trim(Table), "\n", all),
+    [Header, Row1, Row2, Row3] = Lines,
+    {match, _} = re:run(Header, "^ID +NODE +ROLE +TERM +LEADER +COMMIT"),
+    N1 = atom_to_list(node_of(C1)),
+    {match, _} = re:run(Row1, "^1 +" ++ N1 ++ " +leader +[1-9][0-9]* +1 "),
+    {match, _} = re:run(Row2, "^2 +" ++ atom_to_list(node_of(C2)) ++ " +follower "),
+    {match, _} = re:run(Row3, "^3 .*emulation member"),
+    {0, Json} = cli(Config, "status", ["--node", N1, "--json"]),
+    Objs = [begin {ok, O} = cnode_json:decode(iolist_to_binary(L)), O end
+            || L <- string:split(string:trim(Json), "\n", all)],
+    [#{<<"id">> := 1, <<"role">> := <<"leader">>, <<"members">> := [1, 2, 3],
+       <<"commit_index">> := Commit},
+     #{<<"id">> := 2, <<"role">> := <<"follower">>, <<"leader">> := 1},
+     #{<<"id">> := 3, <<"error">> := _}] = Objs,
+    true = Commit >= 1,
+    137 = cnode_test_lib:kill(C2),
+    forget(C2),
+    {1, Down} = cli(Config, "status", ["--node", N1]),
+    ct:log("~s", [Down]),
+    {match, _} = re:run(Down, "\n2 +\\S+ +unreachable"),
+    {2, _} = cli(Config, "status", ["--node", N1, "extra"]),
+    raft_ref_main:stop_nodes(Ref).
 
 %% Leadership transfer (Raft thesis 3.10): asked of a follower, the call
 %% names the leader and the CLI asks it in turn; the member named leads in
@@ -857,6 +896,14 @@ bad_flags_and_files(Config) ->
     {2, O2} = Run(["--sname", "x", "--id", "0"]),
     {match, _} = re:run(O2, "bad value for --id"),
     {2, _} = Run(["--sname", "x", "--no-such-flag"]),
+    %% --version: every binary, one version (CN_VERSION)
+    Versions = [begin
+                    {0, V} = cnode_test_lib:run(cnode_test_lib:bin(B), ["--version"]),
+                    {match, [Ver]} = re:run(V, "^" ++ B ++ " ([0-9.]+) ",
+                                            [{capture, all_but_first, binary}]),
+                    Ver
+                end || B <- ["raft_kv", "gossip_chat", "chatterbox", "echo_node"]],
+    [_] = lists:usort(Versions),
     Bad = filename:join(Dir, "bad_peers.json"),
     ok = file:write_file(Bad, <<"{\"nodes\": [{\"name\": \"no_at_sign\"}]}">>),
     {2, O3} = Run(["--peers", Bad, "--id", "1"]),

@@ -33,6 +33,9 @@ int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *p
 {
     long v;
     switch (opt) {
+    case CN_OPT_VERSION:
+        printf("%s %s (libuv %s)\n", prog, CN_VERSION, uv_version_string());
+        exit(0);
     case CN_OPT_SNAME:
     case CN_OPT_NAME:
         if (cfg->name) {

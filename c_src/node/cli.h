@@ -9,6 +9,7 @@
  *   --input-budget MIB           memory for packets being received (cn.h)
  *   --max-output MIB             output queued to a peer before sends fail (cn.h)
  *   -v / --verbose               more logging on stderr (repeatable)
+ *   --version                    prints the binary's version (CN_VERSION) and exits
  * A binary adds its own options to CN_CLI_OPTIONS in its getopt_long table
  * and passes unknown option ids to cn_cli_node_opt.
  */
@@ -30,6 +31,7 @@ enum {
     CN_OPT_NO_RX_BATCHING,
     CN_OPT_INPUT_BUDGET,
     CN_OPT_MAX_OUTPUT,
+    CN_OPT_VERSION,
 };
 
 #define CN_CLI_OPTIONS                                              \
@@ -42,7 +44,8 @@ enum {
     { "verbose", no_argument, 0, CN_OPT_VERBOSE },                  \
     { "no-rx-batching", no_argument, 0, CN_OPT_NO_RX_BATCHING },    \
     { "input-budget", required_argument, 0, CN_OPT_INPUT_BUDGET },  \
-    { "max-output", required_argument, 0, CN_OPT_MAX_OUTPUT }
+    { "max-output", required_argument, 0, CN_OPT_MAX_OUTPUT },     \
+    { "version", no_argument, 0, CN_OPT_VERSION }
 
 #define CN_CLI_USAGE                                                            \
     "  --sname NAME | --name NAME  node name (as erl -sname / -name)\n"        \
@@ -53,7 +56,8 @@ enum {
     "  --no-rx-batching            read inbound streams segment by segment\n"  \
     "  --input-budget MIB          memory for packets being received (default 256)\n" \
     "  --max-output MIB            output queued to a peer before sends fail (default 64)\n" \
-    "  -v, --verbose               more logging on stderr (repeat for more)\n"
+    "  -v, --verbose               more logging on stderr (repeat for more)\n"    \
+    "  --version                   print the version and exit\n"
 
 /* Applies one shared option.  Returns 0, 1 if opt is not a shared option,
  * -1 (after printing why) if its argument is bad. */

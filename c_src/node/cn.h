@@ -28,6 +28,9 @@
 #include "buf.h"
 #include "term.h"
 
+/* The project's version: every binary's --version prints it. */
+#define CN_VERSION "0.10.0"
+
 typedef struct cn_node cn_node;
 typedef struct cn_proc cn_proc;
 

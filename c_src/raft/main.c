@@ -7,6 +7,7 @@
  *   raft_kv load   --sname NAME --cookie C --node NODE [--inflight K]
  *                  [--seconds S] [--value-bytes B] [--seed N]
  *   raft_kv admin  --sname NAME --cookie C --node NODE transfer [ID]
+ *   raft_kv status --sname NAME --cookie C --node NODE [--json]
  *   raft_kv emulate --sname NAME [--peers FILE | --nodes N --clients M]
  *                  [--mode emulation|raft] [--seed N]
  *       the Gleam emulation's whole run in one C node: num_nodes nodes and
@@ -31,7 +32,7 @@
 enum {
     OPT_ID = 1, OPT_MODE, OPT_DATA_DIR, OPT_PEERS, OPT_ELECTION, OPT_HEARTBEAT, OPT_TRACE,
     OPT_QUIET, OPT_SEED, OPT_NODE, OPT_OPS, OPT_INFLIGHT, OPT_SECONDS, OPT_VALUE, OPT_HELP,
-    OPT_NODES, OPT_CLIENTS,
+    OPT_NODES, OPT_CLIENTS, OPT_JSON,
 };
 
 static void usage(FILE *f)
@@ -43,6 +44,8 @@ static void usage(FILE *f)
             "                    [--value-bytes B]\n"
             "       raft_kv admin --sname NAME --node NODE transfer [ID]   hand leadership\n"
             "                    to member ID (default: the C member most up to date)\n"
+            "       raft_kv status --sname NAME --node NODE [--json]   one row per member,\n"
+            "                    read from each member (exit 1 if one does not answer)\n"
             "       raft_kv emulate --sname NAME [--peers FILE | --nodes N --clients M]\n"
             "       raft_kv repair --data-dir DIR [--truncate]   a damaged log: what cutting\n"
             "                    loses; --truncate cuts it\n"
@@ -158,6 +161,7 @@ static int apply(opts *o, int c, const char *arg)
             return bad("--clients", arg);
         o->emu.num_clients = (int)v;
         return 0;
+    case OPT_JSON:      o->admin.json = 1; return 0;
     case OPT_HELP:
     case 'h':
         return 1;
@@ -190,13 +194,14 @@ static int parse(opts *o, int argc, char **argv)
         { "value-bytes", required_argument, 0, OPT_VALUE },
         { "nodes", required_argument, 0, OPT_NODES },
         { "clients", required_argument, 0, OPT_CLIENTS },
+        { "json", no_argument, 0, OPT_JSON },
         { "help", no_argument, 0, OPT_HELP },
         { 0, 0, 0, 0 },
     };
     int c;
     if (argc > 1 && (strcmp(argv[1], "client") == 0 || strcmp(argv[1], "load") == 0 ||
                      strcmp(argv[1], "node") == 0 || strcmp(argv[1], "emulate") == 0 ||
-                     strcmp(argv[1], "admin") == 0)) {
+                     strcmp(argv[1], "admin") == 0 || strcmp(argv[1], "status") == 0)) {
         o->sub = argv[1];
         argv++;
         argc--;
@@ -208,6 +213,12 @@ static int parse(opts *o, int argc, char **argv)
     }
     if (o->sub && strcmp(o->sub, "admin") == 0)
         return raft_admin_parse(&o->admin, argc - optind, argv + optind);
+    if (o->sub && strcmp(o->sub, "status") == 0)
+        o->admin.command = "status";
+    if (o->admin.json && !(o->sub && strcmp(o->sub, "status") == 0)) {
+        fprintf(stderr, "raft_kv: --json is for raft_kv status\n");
+        return -1;
+    }
     if (optind < argc) {
         fprintf(stderr, "raft_kv: unexpected argument '%s'\n", argv[optind]);
         return -1;
@@ -294,7 +305,7 @@ static int start(cn_node *n, void *ud)
         fprintf(stderr, "raft_kv %s: --node is required\n", o->sub);
         return -1;
     }
-    if (strcmp(o->sub, "admin") == 0) {
+    if (strcmp(o->sub, "admin") == 0 || strcmp(o->sub, "status") == 0) {
         o->admin.node = o->nodes[0];
         return raft_admin_start(n, &o->admin, &x->status) ? 0 : -1;
     }

@@ -1,7 +1,10 @@
 /* raft_admin.c - raft_kv's admin mode (see raft_admin.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+
+#include <cJSON.h>
 
 #include "../node/cli.h"
 #include "raft_admin.h"
@@ -123,8 +126,245 @@ static const cn_proc_ops admin_ops = {
     .unhandled = CN_UNHANDLED_LOG,
 };
 
+
+/* ---- status ------------------------------------------------------------- */
+
+#define MAX_MEMBERS 64
+
+typedef enum { ROW_WAIT, ROW_OK, ROW_DOWN, ROW_EMU } row_state;
+
+typedef struct row {
+    int       id;
+    char      node[CN_ATOM_BUF];
+    row_state state;
+    char      err[160];              /* ROW_DOWN: why */
+    char      role[16], mode[16];
+    long long term, leader, commit, applied, log_length;
+    int       members[MAX_MEMBERS];  /* the ids this member knows */
+    int       nmembers;
+} row;
+
+typedef struct status_run {
+    raft_admin_config cfg;
+    int  *status;
+    row   rows[MAX_MEMBERS];
+    int   nrows, waiting;
+} status_run;
+
+static void put_json(const row *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", r->id);
+    cJSON_AddStringToObject(o, "node", r->node);
+    if (r->state == ROW_OK) {
+        cJSON_AddStringToObject(o, "role", r->role);
+        cJSON_AddNumberToObject(o, "term", (double)r->term);
+        if (r->leader)
+            cJSON_AddNumberToObject(o, "leader", (double)r->leader);
+        else
+            cJSON_AddNullToObject(o, "leader");
+        cJSON_AddNumberToObject(o, "commit_index", (double)r->commit);
+        cJSON_AddNumberToObject(o, "last_applied", (double)r->applied);
+        cJSON_AddNumberToObject(o, "log_length", (double)r->log_length);
+        cJSON_AddStringToObject(o, "mode", r->mode);
+        cJSON *m = cJSON_AddArrayToObject(o, "members");
+        for (int i = 0; i < r->nmembers; i++)
+            cJSON_AddItemToArray(m, cJSON_CreateNumber(r->members[i]));
+    } else {
+        cJSON_AddStringToObject(o, "error", r->state == ROW_EMU
+                                ? "an emulation member: it has no status call" : r->err);
+    }
+    char *txt = cJSON_PrintUnformatted(o);
+    if (txt)
+        printf("%s\n", txt);
+    free(txt);
+    cJSON_Delete(o);
+}
+
+static void put_line(const row *r)
+{
+    if (r->state == ROW_OK) {
+        char leader[24];
+        snprintf(leader, sizeof leader, r->leader ? "%lld" : "none", r->leader);
+        printf("%-4d %-28s %-10s %6lld %-6s %10lld %10lld %10lld %d\n", r->id, r->node, r->role,
+               r->term, leader, r->commit, r->applied, r->log_length, r->nmembers);
+    } else {
+        printf("%-4d %-28s %s\n", r->id, r->node, r->state == ROW_EMU
+               ? "emulation member (no status call)" : r->err);
+    }
+}
+
+static int by_id(const void *a, const void *b)
+{
+    return ((const row *)a)->id - ((const row *)b)->id;
+}
+
+static void status_print(cn_proc *p)
+{
+    status_run *s = cn_proc_state(p);
+    int down = 0;
+    qsort(s->rows, (size_t)s->nrows, sizeof s->rows[0], by_id);
+    if (!s->cfg.json)
+        printf("%-4s %-28s %-10s %6s %-6s %10s %10s %10s %s\n", "ID", "NODE", "ROLE", "TERM",
+               "LEADER", "COMMIT", "APPLIED", "LOG", "MEMBERS");
+    for (int i = 0; i < s->nrows; i++) {
+        if (s->cfg.json)
+            put_json(&s->rows[i]);
+        else
+            put_line(&s->rows[i]);
+        down += s->rows[i].state == ROW_DOWN;
+    }
+    fflush(stdout);
+    *s->status = down ? 1 : 0;
+    cn_node_stop(cn_proc_node(p));
+}
+
+/* The value of the atom key in a map term; -1 if it has none. */
+static int map_get(const cn_term *map, const char *key, cn_term *out)
+{
+    cn_map_iter it;
+    cn_term k;
+    uint32_t n;
+    if (cn_map_begin(&it, map, &n) < 0)
+        return -1;
+    while (cn_map_next(&it, &k, out) == 1)
+        if (cn_term_is_atom(&k, key))
+            return 0;
+    return -1;
+}
+
+static long long map_int(const cn_term *map, const char *key)
+{
+    cn_term v;
+    long long x = 0;
+    if (map_get(map, key, &v) < 0 || cn_term_get_long(&v, &x) < 0)
+        return 0;
+    return x;
+}
+
+static void map_atom(const cn_term *map, const char *key, char *out, size_t outsz)
+{
+    cn_term v;
+    char atom[CN_ATOM_BUF];
+    if (map_get(map, key, &v) == 0 && cn_term_match(&v, "~a", atom))
+        snprintf(out, outsz, "%s", atom);
+    else
+        snprintf(out, outsz, "?");
+}
+
+/* Fills r from an info map; -1 if it is not one. */
+static int read_info(const cn_term *info, row *r)
+{
+    cn_term v, e;
+    cn_list_iter li;
+    uint32_t count;
+    if (map_get(info, "role", &v) < 0 || map_get(info, "term", &v) < 0)
+        return -1;
+    map_atom(info, "role", r->role, sizeof r->role);
+    map_atom(info, "mode", r->mode, sizeof r->mode);
+    r->term = map_int(info, "term");
+    r->leader = map_int(info, "leader");       /* none: 0 */
+    r->commit = map_int(info, "commit_index");
+    r->applied = map_int(info, "last_applied");
+    r->log_length = map_int(info, "log_length");
+    r->nmembers = 0;
+    if (map_get(info, "members", &v) == 0 && cn_list_begin(&li, &v, &count) == 0)
+        while (cn_list_next(&li, &e) == 1 && r->nmembers < MAX_MEMBERS)
+            r->members[r->nmembers++] = (int)map_int(&e, "id");
+    return 0;
+}
+
+static void row_answered(cn_proc *p, cn_call_status st, const cn_term *reply, void *ud)
+{
+    status_run *s = cn_proc_state(p);
+    row *r = &s->rows[(intptr_t)ud];
+    if (st != CN_CALL_OK) {
+        char txt[96] = "";
+        if (reply)
+            cn_term_format(reply, txt, sizeof txt);
+        snprintf(r->err, sizeof r->err, "unreachable (%s%s%s)",
+                 st == CN_CALL_TIMEOUT ? "timeout" : "down", txt[0] ? ": " : "", txt);
+        r->state = ROW_DOWN;
+    } else if (read_info(reply, r) < 0) {
+        snprintf(r->err, sizeof r->err, "answered something that is not raft_kv's info");
+        r->state = ROW_DOWN;
+    } else {
+        r->state = ROW_OK;
+    }
+    if (--s->waiting == 0)
+        status_print(p);
+}
+
+/* The first member's answer lists the members: each is asked itself. */
+static void members_known(cn_proc *p, cn_call_status st, const cn_term *reply, void *ud)
+{
+    status_run *s = cn_proc_state(p);
+    cn_term v, e;
+    cn_list_iter li;
+    uint32_t count;
+    (void)ud;
+    if (st != CN_CALL_OK || map_get(reply, "members", &v) < 0 ||
+        cn_list_begin(&li, &v, &count) < 0) {
+        char txt[160] = "";
+        if (reply)
+            cn_term_format(reply, txt, sizeof txt);
+        fprintf(stderr, "raft_kv status: no raft_kv info from %s: %s%s%s\n", s->cfg.node,
+                st == CN_CALL_TIMEOUT ? "timeout" : st == CN_CALL_OK ? "not an info map" : "down",
+                txt[0] ? " " : "", txt);
+        *s->status = 1;
+        cn_node_stop(cn_proc_node(p));
+        return;
+    }
+    while (cn_list_next(&li, &e) == 1 && s->nrows < MAX_MEMBERS) {
+        row *r = &s->rows[s->nrows++];
+        char kind[16];
+        r->id = (int)map_int(&e, "id");
+        map_atom(&e, "node", r->node, sizeof r->node);
+        map_atom(&e, "kind", kind, sizeof kind);
+        r->state = strcmp(kind, "emulation") == 0 ? ROW_EMU : ROW_WAIT;
+    }
+    s->waiting = 1;                 /* until every call is out */
+    for (int i = 0; i < s->nrows; i++) {
+        row *r = &s->rows[i];
+        if (r->state != ROW_WAIT)
+            continue;
+        if (strcmp(r->node, "none") == 0) {
+            snprintf(r->err, sizeof r->err, "node not known yet");
+            r->state = ROW_DOWN;
+            continue;
+        }
+        cn_term req = cn_fmt(p, "info");
+        cn_dest d = { NULL, "raft_kv", r->node };
+        s->waiting++;
+        if (cn_call(p, d, &req, ADMIN_TIMEOUT_MS / 2, row_answered, (void *)(intptr_t)i) < 0)
+            row_answered(p, CN_CALL_DOWN, NULL, (void *)(intptr_t)i);
+    }
+    if (--s->waiting == 0)
+        status_print(p);
+}
+
+static int status_init(cn_proc *p, void *arg)
+{
+    status_run *s = calloc(1, sizeof *s);
+    if (!s)
+        return -1;
+    s->cfg = *(const raft_admin_config *)((void **)arg)[0];
+    s->status = ((void **)arg)[1];
+    cn_proc_set_state(p, s);
+    cn_term req = cn_fmt(p, "info");
+    cn_dest d = { NULL, "raft_kv", s->cfg.node };
+    if (cn_call(p, d, &req, ADMIN_TIMEOUT_MS / 2, members_known, NULL) < 0)
+        members_known(p, CN_CALL_DOWN, NULL, NULL);
+    return 0;
+}
+
+static const cn_proc_ops status_ops = {
+    .kind = "raft_status", .init = status_init, .terminate = admin_terminate,
+    .unhandled = CN_UNHANDLED_LOG,
+};
+
 cn_proc *raft_admin_start(cn_node *n, const raft_admin_config *cfg, int *status)
 {
     void *arg[2] = { (void *)cfg, status };
-    return cn_spawn(n, &admin_ops, arg, NULL);
+    return cn_spawn(n, strcmp(cfg->command, "status") == 0 ? &status_ops : &admin_ops, arg, NULL);
 }

@@ -5,6 +5,12 @@
  *       date), asking NODE; a follower names the leader, which is asked in
  *       turn.  Prints what happened; exits 0 once the leader has handed
  *       over, 1 if it could not.
+ *   raft_kv status --sname NAME --cookie C --node NODE [--json]
+ *       one row per member of NODE's cluster, each read from that member
+ *       itself (id, node, role, term, leader, commit index, last applied,
+ *       log length, members); an unreachable member shown as such, an
+ *       emulation member as one (it has no status call).  --json: one JSON
+ *       object a line.  Exits 0 if every C member answered, else 1.
  */
 #ifndef RAFT_ADMIN_H
 #define RAFT_ADMIN_H
@@ -13,8 +19,9 @@
 
 typedef struct raft_admin_config {
     const char *node;            /* the member asked first */
-    const char *command;         /* "transfer" */
+    const char *command;         /* "transfer" or "status" */
     int         target;          /* transfer: an id, 0 for any */
+    int         json;            /* status: JSON lines */
 } raft_admin_config;
 
 /* Checks a command line's positional words (after the options); 0, or -1

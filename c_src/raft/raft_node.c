@@ -615,10 +615,12 @@ static int rn_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
     return CN_OK;
 }
 
-static void put_status(raft_node *rn, cn_buf *b)
+#define COMMON_FIELDS 9
+
+/* The pairs status and info share (COMMON_FIELDS of them). */
+static void put_common(raft_node *rn, cn_buf *b)
 {
     raft *r = rn->r;
-    cn_term_put_map(b, 10);
     cn_term_build(b, "id");
     cn_term_put_long(b, rn->cfg.id);
     cn_term_build(b, "role");
@@ -637,8 +639,48 @@ static void put_status(raft_node *rn, cn_buf *b)
     cn_term_put_long(b, raft_get_vote(r));
     cn_term_build(b, "mode");
     cn_term_put_atom(b, rn->cfg.mode == RAFT_MODE_RAFT ? "raft" : "emulation");
+}
+
+/* status: the common fields and the whole store (the bridge's view). */
+static void put_status(raft_node *rn, cn_buf *b)
+{
+    cn_term_put_map(b, COMMON_FIELDS + 1);
+    put_common(rn, b);
     cn_term_build(b, "store");
-    raft_kv_put_map(raft_get_kv(r), b);
+    raft_kv_put_map(raft_get_kv(rn->r), b);
+}
+
+static const char *kind_name(raft_peer_kind k)
+{
+    return k == RAFT_KIND_CN ? "c" : k == RAFT_KIND_EMU ? "emulation" : "unknown";
+}
+
+static void put_member(cn_buf *b, int id, const char *node, const char *kind)
+{
+    cn_term_put_map(b, 3);
+    cn_term_build(b, "id");
+    cn_term_put_long(b, id);
+    cn_term_build(b, "node");
+    cn_term_put_atom(b, node[0] ? node : "none");
+    cn_term_build(b, "kind");
+    cn_term_put_atom(b, kind);
+}
+
+/* info: the common fields without the store (its size bounds nothing
+ * here), this node's name, and the members as this node knows them:
+ * [#{id, node, kind}], itself included (kind c). */
+static void put_info(raft_node *rn, cn_buf *b)
+{
+    cn_term_put_map(b, COMMON_FIELDS + 2);
+    put_common(rn, b);
+    cn_term_build(b, "node");
+    cn_term_put_atom(b, cn_node_name(cn_proc_node(rn->proc)));
+    cn_term_build(b, "members");
+    cn_term_put_list(b, (uint32_t)rn->npeers + 1);
+    put_member(b, rn->cfg.id, cn_node_name(cn_proc_node(rn->proc)), "c");
+    for (size_t i = 0; i < rn->npeers; i++)
+        put_member(b, rn->peers[i].id, rn->peers[i].node, kind_name(rn->peers[i].kind));
+    cn_term_put_nil(b);
 }
 
 /* [{Index, Term, Command}] for every applied entry (tests compare the
@@ -698,6 +740,8 @@ static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
         cn_subject_put(b, &rn->self);
     } else if (cn_term_match(req, "status")) {
         put_status(rn, b);
+    } else if (cn_term_match(req, "info")) {
+        put_info(rn, b);
     } else if (cn_term_match(req, "applied")) {
         put_applied(rn, b);
     } else if (cn_term_match(req, "{watch, ~p}", &pid)) {
