@@ -241,6 +241,13 @@ seed_semantics(Config) ->
     [F | _] = Cs -- [L],
     op_ok = put_kv(subject(F), <<"via_follower">>, <<"v">>),
     {ok, <<"v">>} = get_kv(subject(F), <<"via_follower">>),
+    %% what cannot be taken is answered at once, saying why
+    Why = <<"keys and values must be binaries (Gleam Strings)">>,
+    {op_error, Why} = call(S, fun(R) -> {client_put, 42, <<"v">>, R} end),
+    {op_error, Why} = call(S, fun(R) -> {client_put, <<"k">>, v, R} end),
+    {op_error, Why} = call(subject(F), fun(R) -> {client_delete, [], R} end),
+    {error, Why} = call(S, fun(R) -> {client_get, k, R} end),
+    {error, {unknown_call, {bogus, 1}}} = gen_server:call({raft_kv, node_of(L)}, {bogus, 1}),
     %% the bridge's status map
     #{id := _, role := leader, term := T, leader := _, commit_index := CI,
       last_applied := _, store := #{<<"via_follower">> := <<"v">>}} = status(L),
@@ -910,6 +917,20 @@ bad_flags_and_files(Config) ->
     {match, _} = re:run(O3, "must look like alive@host"),
     {2, O4} = Run(["--peers", filename:join(Dir, "missing.json"), "--id", "1"]),
     {match, _} = re:run(O4, "cannot read"),
+    %% --id and the node's name must agree with the peers file
+    Host = cnode_test_lib:host(),
+    Two = filename:join(Dir, "two_peers.json"),
+    ok = file:write_file(Two, iolist_to_binary(
+                                io_lib:format("{\"nodes\": [{\"name\": \"pa@~s\", \"id\": 1},"
+                                              " {\"name\": \"pb@~s\", \"id\": 2}]}", [Host, Host]))),
+    Me = cnode_test_lib:unique("pc"),
+    {2, O9} = Run(["--sname", Me, "--cookie", "c", "--peers", Two, "--id", "9"]),
+    {match, _} = re:run(O9, "--id 9 is not in"),
+    {2, O10} = Run(["--sname", Me, "--cookie", "c", "--peers", Two, "--id", "2"]),
+    {match, _} = re:run(O10, "--id 2 is pb@" ++ Host ++ " in .*but this node is " ++ Me),
+    {2, O11} = Run(["--sname", Me, "--cookie", "c", "--peers", Two]),
+    {match, _} = re:run(O11, "is not in .*give --id"),
+    {2, _} = Run(["--sname", Me, "--cookie", "c"]),       % no --id
     Data = filename:join(Dir, "corrupt_data"),
     ok = filelib:ensure_path(Data),
     ok = file:write_file(filename:join(Data, "meta"), <<"not a meta file at all">>),

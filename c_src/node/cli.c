@@ -109,8 +109,9 @@ int cn_cli_run(const cn_node_config *cfg, const cn_cli_app *app)
         uv_loop_close(&loop);
         return 1;
     }
-    if (app->start && app->start(n, app->ud) != 0) {
-        rc = 1;
+    int started = app->start ? app->start(n, app->ud) : 0;
+    if (started != 0) {
+        rc = started == 2 ? 2 : 1;
         cn_node_stop(n);
     } else if (!app->quiet_ready) {
         printf("ready %s\n", cn_node_name(n));

@@ -74,7 +74,8 @@ int cn_cli_int(const char *s, long min, long max, long *out);
  * or 1 if the node or start failed (the reason is on stderr). */
 typedef struct cn_cli_app {
     const char *prog;
-    int       (*start)(cn_node *n, void *ud);   /* non-zero: failed */
+    int       (*start)(cn_node *n, void *ud);   /* 0; 2: a usage error (exit
+                                                 * status 2); else failed (1) */
     void       *ud;
     int         quiet_ready;
 } cn_cli_app;

@@ -230,9 +230,17 @@ static int parse(opts *o, int argc, char **argv)
 static int own_entry(opts *o, const cn_peers *pf, const char *node_name)
 {
     if (o->raft.id) {
-        for (size_t i = 0; i < pf->count; i++)
-            if (pf->nodes[i].id == o->raft.id)
-                return 0;
+        for (size_t i = 0; i < pf->count; i++) {
+            const cn_peer_entry *e = &pf->nodes[i];
+            if (e->id != o->raft.id)
+                continue;
+            if (e->name[0] && strcmp(e->name, node_name) != 0) {
+                fprintf(stderr, "raft_kv: --id %d is %s in %s, but this node is %s\n",
+                        o->raft.id, e->name, o->peers_file, node_name);
+                return -1;
+            }
+            return 0;
+        }
         fprintf(stderr, "raft_kv: --id %d is not in %s\n", o->raft.id, o->peers_file);
         return -1;
     }
@@ -257,10 +265,10 @@ static int start_node(cn_node *n, run_ctx *x)
     opts *o = x->o;
     char err[512];
     if (x->pf && own_entry(o, x->pf, cn_node_name(n)) < 0)
-        return -1;
+        return 2;                   /* a usage error: the flags disagree with the file */
     if (!o->raft.id) {
         fprintf(stderr, "raft_kv: --id is required\n");
-        return -1;
+        return 2;
     }
     if (!o->quiet) {
         x->trace = o->trace_file ? fopen(o->trace_file, "a") : stdout;
@@ -303,7 +311,7 @@ static int start(cn_node *n, void *ud)
     o->client.nodes = o->nodes;
     if (!o->client.nnodes) {
         fprintf(stderr, "raft_kv %s: --node is required\n", o->sub);
-        return -1;
+        return 2;
     }
     if (strcmp(o->sub, "admin") == 0 || strcmp(o->sub, "status") == 0) {
         o->admin.node = o->nodes[0];

@@ -574,6 +574,10 @@ static void handle_request(raft_node *rn, const cn_term *msg)
         raft_client(rn->r, now, &cmd, tok);
         break;
     }
+    case RAFT_WIRE_CLIENT_BAD:
+        cn_subject_sendf(rn->proc, &in->reply_to, in->get ? "{error, ~s}" : "{op_error, ~s}",
+                         why);
+        return;
     default:
         cn_term_format(msg, txt, sizeof txt);
         cn_log(n, CN_LOG_WARN, "raft_kv: %s: dropped %s", why ? why : "unknown message", txt);
@@ -753,7 +757,7 @@ static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
             cn_term_build(b, "ok");
         }
     } else {
-        return CN_UNHANDLED;
+        cn_term_build(b, "{error, {unknown_call, ~t}}", req);   /* at once, not a timeout */
     }
     cn_term t = cn_buf_term(b, 0);
     cn_reply(p, from, &t);

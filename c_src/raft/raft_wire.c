@@ -94,6 +94,25 @@ static raft_wire_kind decode_append(const cn_term *t, raft_wire_in *in, const ch
     return RAFT_WIRE_REQUEST;
 }
 
+/* A client request with a reply subject but keys or values that are not
+ * binaries (Gleam Strings): answered with why, not dropped. */
+static raft_wire_kind client_bad(const cn_term *t, raft_wire_in *in, const char **why)
+{
+    cn_term s;
+    in->get = 0;
+    if (cn_term_match(t, "{client_get, _, ~t}", &s))
+        in->get = 1;
+    else if (!cn_term_match(t, "{client_put, _, _, ~t}", &s) &&
+             !cn_term_match(t, "{client_delete, _, ~t}", &s))
+        return RAFT_WIRE_BAD;
+    if (cn_subject_from_term(&s, &in->reply_to) < 0) {
+        *why = "client request without a reply subject";
+        return RAFT_WIRE_BAD;
+    }
+    *why = "keys and values must be binaries (Gleam Strings)";
+    return RAFT_WIRE_CLIENT_BAD;
+}
+
 static raft_wire_kind decode_client(const cn_term *t, raft_wire_in *in, const char **why)
 {
     const char *k, *v;
@@ -107,7 +126,7 @@ static raft_wire_kind decode_client(const cn_term *t, raft_wire_in *in, const ch
     else if (cn_term_match(t, "{client_delete, ~b, ~t}", &k, &kl, &s))
         cn_term_build(&in->cmd, "{delete, ~b}", k, kl);
     else
-        return RAFT_WIRE_BAD;
+        return client_bad(t, in, why);
     if (cn_subject_from_term(&s, &in->reply_to) < 0 || cn_buf_failed(&in->cmd)) {
         *why = "client request without a reply subject";
         return RAFT_WIRE_BAD;

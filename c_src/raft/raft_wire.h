@@ -31,6 +31,8 @@ typedef enum raft_wire_kind {
     RAFT_WIRE_REQUEST,         /* msg + reply subject */
     RAFT_WIRE_NOTICE,          /* msg: one-way (commit_notification, cn_timeout_now) */
     RAFT_WIRE_CLIENT,          /* cmd (an encoded Command) + reply subject */
+    RAFT_WIRE_CLIENT_BAD,      /* a client request we can answer but not take:
+                                  why + reply subject; get: a get's error shape */
 } raft_wire_kind;
 
 #define RAFT_WIRE_MAX_BATCH 4096
@@ -41,6 +43,7 @@ typedef struct raft_wire_in {
     cn_subject     reply_to;
     cn_term        list;                  /* SET_PEERS */
     cn_buf         cmd;                   /* CLIENT: the Command term */
+    int            get;                   /* CLIENT_BAD: it was a client_get */
     raft_entry     entries[RAFT_WIRE_MAX_BATCH]; /* point into the message */
 } raft_wire_in;
 
