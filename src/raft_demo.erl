@@ -25,7 +25,7 @@ main() ->
     io:format("== starting 3 C nodes and 2 Erlang nodes~n"),
     Cs = [cnode_proc:start(Bin, ["--sname", "demo_c" ++ integer_to_list(I) ++ "_" ++ Tag,
                                  "--cookie", Cookie, "--id", integer_to_list(I),
-                                 "--election-timeout", "300"],
+                                 "--election-timeout", "300", "--trace"],
                            #{stdout => Self,
                              log => filename:join(log_dir(Root), "c" ++ integer_to_list(I) ++ ".log")})
           || I <- [1, 2, 3]],

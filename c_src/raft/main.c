@@ -15,7 +15,8 @@
  *
  * A node waits for set_peers (from a Gleam or Erlang main) unless --peers
  * names its cluster (peers.json; its own entry found by --id or by name).
- * Trace lines (the seed's format) go to stdout, logs to stderr; "ready NODE"
+ * Trace lines (the seed's format; in raft mode only with --trace or --trace-file)
+ * go to stdout, logs to stderr; "ready NODE"
  * on stdout says the node is registered and serving.
  */
 #include <stdio.h>
@@ -32,7 +33,7 @@
 enum {
     OPT_ID = 1, OPT_MODE, OPT_DATA_DIR, OPT_PEERS, OPT_ELECTION, OPT_HEARTBEAT, OPT_TRACE,
     OPT_QUIET, OPT_SEED, OPT_NODE, OPT_OPS, OPT_INFLIGHT, OPT_SECONDS, OPT_VALUE, OPT_HELP,
-    OPT_NODES, OPT_CLIENTS, OPT_JSON,
+    OPT_NODES, OPT_CLIENTS, OPT_JSON, OPT_TRACE_ON,
 };
 
 static void usage(FILE *f)
@@ -58,7 +59,9 @@ static void usage(FILE *f)
             "                         waiting for set_peers\n"
             "  --election-timeout MS  minimum election timeout (default 300; max is twice it)\n"
             "  --heartbeat MS         heartbeat interval (default a quarter of the above)\n"
-            "  --trace-file PATH      write trace lines there instead of stdout\n"
+            "  --trace                trace lines on stdout (the seed's; default in\n"
+            "                         emulation mode, off in raft mode)\n"
+            "  --trace-file PATH      write trace lines there (implies --trace)\n"
             "  --quiet                no trace lines\n"
             "  --seed N               seed for randomized timeouts (and client ops)\n"
             CN_CLI_USAGE);
@@ -70,7 +73,7 @@ typedef struct opts {
     raft_node_config raft;
     raft_client_config client;
     const char *peers_file, *trace_file;
-    int quiet;
+    int quiet, trace_on;
     const char *nodes[64];
     raft_emulate_config emu;
     raft_admin_config admin;
@@ -110,6 +113,7 @@ static int apply(opts *o, int c, const char *arg)
     case OPT_PEERS:     o->peers_file = arg; return 0;
     case OPT_TRACE:     o->trace_file = arg; return 0;
     case OPT_QUIET:     o->quiet = 1; return 0;
+    case OPT_TRACE_ON:  o->trace_on = 1; return 0;
     case OPT_ELECTION:
         if (cn_cli_int(arg, 10, 600000, &v) < 0)
             return bad("--election-timeout", arg);
@@ -185,6 +189,7 @@ static int parse(opts *o, int argc, char **argv)
         { "election-timeout", required_argument, 0, OPT_ELECTION },
         { "heartbeat", required_argument, 0, OPT_HEARTBEAT },
         { "trace-file", required_argument, 0, OPT_TRACE },
+        { "trace", no_argument, 0, OPT_TRACE_ON },
         { "quiet", no_argument, 0, OPT_QUIET },
         { "seed", required_argument, 0, OPT_SEED },
         { "node", required_argument, 0, OPT_NODE },
@@ -270,7 +275,10 @@ static int start_node(cn_node *n, run_ctx *x)
         fprintf(stderr, "raft_kv: --id is required\n");
         return 2;
     }
-    if (!o->quiet) {
+    /* the per-entry trace: the seed's, so on in emulation mode; in raft
+     * mode only when asked for */
+    int trace = o->trace_on || o->trace_file || o->raft.mode == RAFT_MODE_EMULATION;
+    if (!o->quiet && trace) {
         x->trace = o->trace_file ? fopen(o->trace_file, "a") : stdout;
         if (!x->trace) {
             fprintf(stderr, "raft_kv: cannot open %s\n", o->trace_file);
