@@ -23,7 +23,8 @@ groups() ->
      {faults, [], [leader_killed, follower_restart, whole_cluster_restart,
                    wiped_follower_repaired, hostile_messages,
                    bad_flags_and_files]},
-     {operations, [], [transfer_leadership, rolling_restart, status_command]},
+     {operations, [], [transfer_leadership, rolling_restart, status_command,
+                       load_counts_failures]},
      {conformance, [], [designated_leader_same_applies, emulate_run]}].
 
 init_per_suite(Config) ->
@@ -336,6 +337,38 @@ cli(Config, Sub, Args) ->
     Cookie = atom_to_list(?config(cookie, Config)),
     cnode_test_lib:run(cnode_test_lib:bin("raft_kv"),
                        [Sub, "--sname", cnode_test_lib:unique("adm"), "--cookie", Cookie | Args]).
+
+%% raft_kv load against a leader whose followers are killed a moment into
+%% the run: the puts it could not get answered are counted and reported
+%% (errors, timeouts, unanswered), not lost from the report.
+load_counts_failures(Config) ->
+    Names = [cnode_test_lib:unique("lf") || _ <- [1, 2, 3]],
+    Host = cnode_test_lib:host(),
+    Peers = filename:join(?config(priv_dir, Config), "peers_load.json"),
+    ok = file:write_file(Peers, ["{\"nodes\": [",
+                                 lists:join(",", [io_lib:format("{\"name\": \"~s@~s\", \"id\": ~b}",
+                                                                [N, Host, I])
+                                                  || {I, N} <- lists:zip([1, 2, 3], Names)]),
+                                 "]}"]),
+    Cs = [cnode(Config, I, ["--peers", Peers], [{name, N}])
+          || {I, N} <- lists:zip([1, 2, 3], Names)],
+    L = wait_leader(Cs, ?T),
+    Self = self(),
+    spawn_link(fun() ->
+                       Self ! {load_done, cli(Config, "load", ["--node", atom_to_list(node_of(L)),
+                                                               "--seconds", "7", "--inflight", "8"])}
+               end),
+    %% a moment of writes, then the followers go
+    _ = wait_applied([L], maps:get(commit_index, status(L)) + 50),
+    [137 = cnode_test_lib:kill(F) || F <- Cs -- [L]],
+    [forget(F) || F <- Cs -- [L]],
+    {0, Out} = receive {load_done, R} -> R after 30000 -> ct:fail(load_never_ended) end,
+    ct:log("~s", [Out]),
+    {match, [Json]} = re:run(Out, "(\\{\"ops\".*\\})", [{capture, all_but_first, binary}]),
+    {ok, #{<<"ops">> := Ops, <<"errors">> := E, <<"timeouts">> := T, <<"unanswered">> := U}} =
+        cnode_json:decode(Json),
+    expect(Ops >= 50, {too_few_ops, Ops}),
+    expect(E + T + U > 0, {failures_not_counted, Json}).
 
 %% raft_kv status: C nodes 1 and 2 and reference (emulation) node 3, node 1
 %% designated.  Asked of either C node it prints one row per member, each

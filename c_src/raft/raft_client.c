@@ -9,6 +9,9 @@
 #include "raft_wire.h"
 
 #define CALL_TIMEOUT_MS 5000         /* the seed's client waits 5 s */
+#define SWEEP_MS 250                 /* load: how often timed-out puts are counted */
+#define BACKOFF_MIN_MS 10            /* load: the pause after an error, doubling */
+#define BACKOFF_MAX_MS 500           /* ... up to this while errors go on */
 #define RESOLVE_TIMEOUT_MS 5000
 
 static const char *const KEYS[] = { "a", "b", "c", "d", "e" };
@@ -191,7 +194,9 @@ typedef struct load {
     cn_subject    node;           /* where requests go (the leader, once known) */
     size_t        target;
     inflight_req *inflight;
-    uint64_t      next_key, done, errors, redirects;
+    uint64_t      next_key, done, errors, timeouts, redirects;
+    unsigned      backoff_ms;     /* errors in a row: sends pause (no quorum) */
+    int           paused;
     uint64_t      run_id;         /* keys are fresh in every run */
     uint64_t      start_ns, end_ns;
     uint64_t     *lat;            /* microseconds */
@@ -241,20 +246,64 @@ static void load_report(cn_proc *p)
     double p50 = l->nlat ? (double)l->lat[l->nlat / 2] / 1000.0 : 0;
     double p99 = l->nlat ? (double)l->lat[(l->nlat * 99) / 100] / 1000.0 : 0;
     double max = l->nlat ? (double)l->lat[l->nlat - 1] / 1000.0 : 0;
-    printf("{\"ops\": %llu, \"errors\": %llu, \"seconds\": %.3f, \"writes_per_s\": %.1f, "
-           "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"inflight\": %d}\n",
-           (unsigned long long)l->done, (unsigned long long)l->errors, secs,
+    printf("{\"ops\": %llu, \"errors\": %llu, \"timeouts\": %llu, \"unanswered\": %u, "
+           "\"seconds\": %.3f, \"writes_per_s\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
+           "\"max_ms\": %.3f, \"inflight\": %d}\n",
+           (unsigned long long)l->done, (unsigned long long)l->errors,
+           (unsigned long long)l->timeouts, HASH_COUNT(l->inflight), secs,
            secs > 0 ? (double)l->done / secs : 0, p50, p99, max, l->cfg.inflight);
     fflush(stdout);
     *l->status = l->done > 0 ? 0 : 1;
     cn_node_stop(cn_proc_node(p));
 }
 
-/* {timeout, _, load_over}: --seconds are up. */
+/* Puts unanswered for CALL_TIMEOUT_MS are counted as timeouts (their
+ * outcome is unknown) and their slots refilled. */
+static void sweep(cn_proc *p)
+{
+    load *l = cn_proc_state(p);
+    uint64_t now = uv_hrtime();
+    inflight_req *q, *tmp;
+    HASH_ITER(hh, l->inflight, q, tmp) {
+        if (now - q->started_ns < (uint64_t)CALL_TIMEOUT_MS * 1000000u)
+            continue;
+        cn_subject s = { *cn_self(p), q->tag };
+        HASH_DEL(l->inflight, q);
+        cn_subject_drop(p, &s);
+        free(q);
+        l->timeouts++;
+    }
+    cn_start_timerf(p, SWEEP_MS, NULL, "sweep");
+    load_fill(p);
+}
+
+/* An error answer ("not leader" while there is none, "replication failed"
+ * without a quorum): sends pause, for longer while errors go on, instead
+ * of spinning on a cluster that cannot take them. */
+static void back_off(cn_proc *p)
+{
+    load *l = cn_proc_state(p);
+    l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (l->backoff_ms > BACKOFF_MAX_MS)
+        l->backoff_ms = BACKOFF_MAX_MS;
+    if (!l->paused && cn_start_timerf(p, l->backoff_ms, NULL, "resume") == 0)
+        l->paused = 1;
+}
+
+/* Its timers: {timeout, _, load_over | sweep | resume}. */
 static int load_info(cn_proc *p, const cn_term *msg)
 {
     load *l = cn_proc_state(p);
-    if (!cn_term_match(msg, "{timeout, _, load_over}") || l->stopping)
+    if (l->stopping)
+        return CN_OK;
+    if (cn_term_match(msg, "{timeout, _, sweep}"))
+        return sweep(p), CN_OK;
+    if (cn_term_match(msg, "{timeout, _, resume}")) {
+        l->paused = 0;
+        load_fill(p);
+        return CN_OK;
+    }
+    if (!cn_term_match(msg, "{timeout, _, load_over}"))
         return CN_UNHANDLED;
     l->stopping = 1;
     l->end_ns = uv_hrtime();
@@ -288,8 +337,10 @@ static int load_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
         if (l->nlat < l->caplat)
             l->lat[l->nlat++] = us;
         l->done++;
+        l->backoff_ms = 0;
     } else {
         l->errors++;
+        back_off(p);
     }
     free(q);
     load_fill(p);
@@ -299,7 +350,7 @@ static int load_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
 static void load_fill(cn_proc *p)
 {
     load *l = cn_proc_state(p);
-    while (!l->stopping && HASH_COUNT(l->inflight) < (unsigned)l->cfg.inflight)
+    while (!l->stopping && !l->paused && HASH_COUNT(l->inflight) < (unsigned)l->cfg.inflight)
         send_put(p);
 }
 
@@ -313,7 +364,8 @@ static void load_found(cn_proc *p, const cn_subject *s)
     }
     l->node = *s;
     l->start_ns = uv_hrtime();
-    if (cn_start_timerf(p, (uint64_t)(l->cfg.seconds * 1000), NULL, "load_over") < 0) {
+    if (cn_start_timerf(p, (uint64_t)(l->cfg.seconds * 1000), NULL, "load_over") < 0 ||
+        cn_start_timerf(p, SWEEP_MS, NULL, "sweep") < 0) {
         fprintf(stderr, "raft_kv load: out of memory\n");
         *l->status = 1;
         cn_node_stop(cn_proc_node(p));

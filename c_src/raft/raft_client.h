@@ -6,7 +6,10 @@
  *           them ("[client] PUT \"a\" = \"val_3\" -> OK").
  *   load:   a benchmark client — puts of fresh keys with `inflight`
  *           requests always outstanding against the leader, for `seconds`;
- *           prints one JSON line with writes/s and latency percentiles.
+ *           prints one JSON line with writes/s, latency percentiles, and
+ *           the puts that failed: errors (answered so), timeouts (no answer
+ *           in 5 s) and unanswered (still out at the end).  After an error
+ *           it pauses sends, 10 ms doubling to 500 ms while errors go on.
  * Both find a node's Subject with gen_server:call({raft_kv, Node}, subject).
  */
 #ifndef RAFT_CLIENT_H
