@@ -24,7 +24,7 @@ groups() ->
                    wiped_follower_repaired, hostile_messages,
                    bad_flags_and_files]},
      {operations, [], [transfer_leadership, rolling_restart, status_command,
-                       load_counts_failures]},
+                       load_counts_failures, cli_errors_name_the_cause]},
      {conformance, [], [designated_leader_same_applies, emulate_run]}].
 
 init_per_suite(Config) ->
@@ -369,6 +369,27 @@ load_counts_failures(Config) ->
         cnode_json:decode(Json),
     expect(Ops >= 50, {too_few_ops, Ops}),
     expect(E + T + U > 0, {failures_not_counted, Json}).
+
+%% raft_kv client, admin and status tell apart why a node cannot be
+%% asked: not registered with epmd, a handshake refused (a wrong cookie),
+%% a node up without a raft_kv process; each exits 1.
+cli_errors_name_the_cause(Config) ->
+    Host = cnode_test_lib:host(),
+    Missing = cnode_test_lib:unique("gone") ++ "@" ++ Host,
+    {1, O1} = cli(Config, "status", ["--node", Missing]),
+    {match, _} = re:run(O1, "cannot reach " ++ Missing ++ ": node is not registered with epmd"),
+    C = cnode(Config, 1, []),
+    N = atom_to_list(node_of(C)),
+    {1, O2} = cnode_test_lib:run(cnode_test_lib:bin("raft_kv"),
+                                 ["admin", "--sname", cnode_test_lib:unique("adm"),
+                                  "--cookie", "not_the_cookie", "--node", N, "transfer"]),
+    {match, _} = re:run(O2, "cannot reach " ++ N ++ ": handshake refused .*wrong cookie"),
+    E = cnode_test_lib:start("echo_node", Config),
+    put(started, [E | started()]),
+    EN = atom_to_list(node_of(E)),
+    {1, O3} = cli(Config, "client", ["--node", EN, "--ops", "1"]),
+    {match, _} = re:run(O3, EN ++ " is up but runs no raft_kv process"),
+    ct:log("~s~n~s~n~s", [O1, O2, O3]).
 
 %% raft_kv status: C nodes 1 and 2 and reference (emulation) node 3, node 1
 %% designated.  Asked of either C node it prints one row per member, each

@@ -108,6 +108,13 @@ int  cn_node_busy(cn_node *n, const char *peer);
 /* Connected peers; fills up to max names (valid until the loop's next
  * turn: copy them to keep them), returns the count. */
 size_t cn_node_peers(cn_node *n, const char **names, size_t max);
+/* Why the last attempt to connect to peer failed, for people: "node is
+ * not registered with epmd on HOST", "cannot reach epmd on HOST",
+ * "connection refused on HOST:PORT", "handshake refused by the peer (wrong
+ * cookie?)", ...; NULL if no attempt has failed since it was last up (the
+ * node remembers the last 32 peers that failed).  Valid until the loop's
+ * next turn. */
+const char *cn_node_dial_error(cn_node *n, const char *peer);
 /* Drops the connection to peer (as erlang:disconnect_node/1). */
 void cn_node_disconnect(cn_node *n, const char *peer);
 

@@ -89,6 +89,29 @@ static const char *conn_name(const cn_conn *c, char *buf, size_t size)
     return buf;
 }
 
+/* A dial that never came up: why, as a person would want it said. */
+static void note_dial_failure(cn_conn *c, const char *why)
+{
+    char text[600];
+    switch (c->state) {
+    case CONN_RESOLVING:
+    case CONN_EPMD:
+        snprintf(text, sizeof text, "%s on %s", why, c->peer_host);
+        break;
+    case CONN_CONNECTING:
+        snprintf(text, sizeof text, "connection refused on %s:%d (epmd knows the node: "
+                 "is it stopping?)", c->peer_host, ntohs(c->peer_addr.sin_port));
+        break;
+    case CONN_HANDSHAKE:
+        snprintf(text, sizeof text, c->hs.error ? "handshake failed: %s"
+                 : "handshake refused by the peer (%s: wrong cookie?)", c->hs.error ? c->hs.error : why);
+        break;
+    default:
+        snprintf(text, sizeof text, "%s", why);
+    }
+    cn__node_dial_failed(c->node, c->peer, text);
+}
+
 /* level: how loudly to say why (CN_LOG_DEBUG for expected closes). */
 static void close_conn_at(cn_conn *c, const char *why, int level, int silent)
 {
@@ -96,6 +119,8 @@ static void close_conn_at(cn_conn *c, const char *why, int level, int silent)
     char name[CN_ATOM_BUF + 16];
     if (c->state == CONN_CLOSING)
         return;
+    if (c->initiator && c->peer && !c->nodeup_sent && !silent)
+        note_dial_failure(c, why);
     cn_log(n, level, "connection %s %s: %s", c->initiator ? "to" : "from",
            conn_name(c, name, sizeof name), why);
     unregister(c);
@@ -458,6 +483,7 @@ static void went_up(cn_conn *c)
         uv_timer_stop(&c->timer);
     cn_log(n, CN_LOG_INFO, "connection %s %s is up", c->initiator ? "to" : "from", c->peer);
     c->nodeup_sent = 1;
+    cn__node_dial_failed(n, c->peer, NULL);
     cn__route_up(n, c->peer);
     if (c->out.len)
         cn__node_dirty(n, c);

@@ -331,6 +331,8 @@ struct cn_node {
     uv_signal_t sigint, sigterm;
     int        signals;
     int        signalled;           /* a signal came: the next stops at once */
+    struct { char peer[CN_ATOM_BUF]; char why[600]; } dial_errors[32];
+    unsigned   dial_error_next;     /* cn_node_dial_error's ring */
     cn_signal_cb signal_cb;
     void      *signal_ud;
     int        handles_open;
@@ -379,6 +381,8 @@ int  cn__node_direct_ok(cn_node *n);
 void cn__node_dirty(cn_node *n, cn_conn *c);
 void cn__node_conn_gone(cn_node *n, cn_conn *c);
 void cn__node_status(cn_node *n, cn_atom peer, int up);
+/* Remembers why a dial to peer failed (why NULL: it came up, forget). */
+void cn__node_dial_failed(cn_node *n, const char *peer, const char *why);
 
 /* route.c: builds pattern in b (reset first); an empty term on failure. */
 cn_term cn__vfmt(cn_buf *b, const char *pattern, va_list ap);

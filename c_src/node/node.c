@@ -92,6 +92,32 @@ void cn__timer_free(uv_timer_t *t)
     uv_close((uv_handle_t *)t, free_closed);
 }
 
+void cn__node_dial_failed(cn_node *n, const char *peer, const char *why)
+{
+    unsigned k = sizeof n->dial_errors / sizeof n->dial_errors[0];
+    for (unsigned i = 0; i < k; i++)
+        if (strcmp(n->dial_errors[i].peer, peer) == 0) {
+            if (why)
+                snprintf(n->dial_errors[i].why, sizeof n->dial_errors[i].why, "%s", why);
+            else
+                n->dial_errors[i].peer[0] = '\0';
+            return;
+        }
+    if (!why)
+        return;
+    unsigned i = n->dial_error_next++ % k;
+    snprintf(n->dial_errors[i].peer, sizeof n->dial_errors[i].peer, "%s", peer);
+    snprintf(n->dial_errors[i].why, sizeof n->dial_errors[i].why, "%s", why);
+}
+
+const char *cn_node_dial_error(cn_node *n, const char *peer)
+{
+    for (unsigned i = 0; i < sizeof n->dial_errors / sizeof n->dial_errors[0]; i++)
+        if (n->dial_errors[i].peer[0] && strcmp(n->dial_errors[i].peer, peer) == 0)
+            return n->dial_errors[i].why;
+    return NULL;
+}
+
 const char *cn_node_name(const cn_node *n) { return n->name; }
 int         cn_node_port(const cn_node *n) { return n->port; }
 uv_loop_t  *cn_node_loop(const cn_node *n) { return n->loop; }

@@ -19,6 +19,25 @@ typedef struct admin {
     int   hops;
 } admin;
 
+void raft_call_failure(cn_proc *p, const char *node, cn_call_status st, const cn_term *reply,
+                       char *out, size_t outsz)
+{
+    const char *dial = cn_node_dial_error(cn_proc_node(p), node);
+    char txt[160] = "";
+    if (reply)
+        cn_term_format(reply, txt, sizeof txt);
+    if (st == CN_CALL_TIMEOUT)
+        snprintf(out, outsz, "no answer from raft_kv on %s in time", node);
+    else if (reply && cn_term_is_atom(reply, "noproc"))
+        snprintf(out, outsz, "%s is up but runs no raft_kv process", node);
+    else if (dial)
+        snprintf(out, outsz, "cannot reach %s: %s", node, dial);
+    else if (reply && cn_term_is_atom(reply, "noconnection"))
+        snprintf(out, outsz, "lost the connection to %s", node);
+    else
+        snprintf(out, outsz, "raft_kv on %s failed: %s", node, txt[0] ? txt : "no reason given");
+}
+
 int raft_admin_parse(raft_admin_config *cfg, int argc, char **argv)
 {
     long v;
@@ -59,11 +78,9 @@ static void answered(cn_proc *p, cn_call_status st, const cn_term *reply, void *
     int id;
     (void)ud;
     if (st != CN_CALL_OK) {
-        char txt[256] = "";
-        if (reply)
-            cn_term_format(reply, txt, sizeof txt);
-        fprintf(stderr, "raft_kv admin: no answer from raft_kv on %s: %s%s%s\n", a->node,
-                st == CN_CALL_TIMEOUT ? "timeout" : "down", txt[0] ? " " : "", txt);
+        char text[1400];
+        raft_call_failure(p, a->node, st, reply, text, sizeof text);
+        fprintf(stderr, "raft_kv admin: %s\n", text);
         done(p, 1);
     } else if (cn_term_match(reply, "{ok, ~i}", &id)) {
         printf("leadership handed over by %s to member %d\n", a->node, id);
@@ -137,7 +154,7 @@ typedef struct row {
     int       id;
     char      node[CN_ATOM_BUF];
     row_state state;
-    char      err[160];              /* ROW_DOWN: why */
+    char      err[1500];              /* ROW_DOWN: why */
     char      role[16], mode[16];
     long long term, leader, commit, applied, log_length;
     int       members[MAX_MEMBERS];  /* the ids this member knows */
@@ -279,11 +296,9 @@ static void row_answered(cn_proc *p, cn_call_status st, const cn_term *reply, vo
     status_run *s = cn_proc_state(p);
     row *r = &s->rows[(intptr_t)ud];
     if (st != CN_CALL_OK) {
-        char txt[96] = "";
-        if (reply)
-            cn_term_format(reply, txt, sizeof txt);
-        snprintf(r->err, sizeof r->err, "unreachable (%s%s%s)",
-                 st == CN_CALL_TIMEOUT ? "timeout" : "down", txt[0] ? ": " : "", txt);
+        char why[1400];
+        raft_call_failure(p, r->node, st, reply, why, sizeof why);
+        snprintf(r->err, sizeof r->err, "unreachable: %s", why);
         r->state = ROW_DOWN;
     } else if (read_info(reply, r) < 0) {
         snprintf(r->err, sizeof r->err, "answered something that is not raft_kv's info");
@@ -305,12 +320,13 @@ static void members_known(cn_proc *p, cn_call_status st, const cn_term *reply, v
     (void)ud;
     if (st != CN_CALL_OK || map_get(reply, "members", &v) < 0 ||
         cn_list_begin(&li, &v, &count) < 0) {
-        char txt[160] = "";
-        if (reply)
-            cn_term_format(reply, txt, sizeof txt);
-        fprintf(stderr, "raft_kv status: no raft_kv info from %s: %s%s%s\n", s->cfg.node,
-                st == CN_CALL_TIMEOUT ? "timeout" : st == CN_CALL_OK ? "not an info map" : "down",
-                txt[0] ? " " : "", txt);
+        char why[1400];
+        if (st == CN_CALL_OK)
+            snprintf(why, sizeof why, "%s answered something that is not raft_kv's info",
+                     s->cfg.node);
+        else
+            raft_call_failure(p, s->cfg.node, st, reply, why, sizeof why);
+        fprintf(stderr, "raft_kv status: %s\n", why);
         *s->status = 1;
         cn_node_stop(cn_proc_node(p));
         return;

@@ -24,6 +24,12 @@ typedef struct raft_admin_config {
     int         json;            /* status: JSON lines */
 } raft_admin_config;
 
+/* Why a call to {raft_kv, node} failed, said for people: no such node
+ * (not registered with epmd on HOST), handshake refused (wrong cookie?),
+ * connection refused, node up but no raft_kv process, a timeout. */
+void raft_call_failure(cn_proc *p, const char *node, cn_call_status st, const cn_term *reply,
+                       char *out, size_t outsz);
+
 /* Checks a command line's positional words (after the options); 0, or -1
  * with a message on stderr. */
 int raft_admin_parse(raft_admin_config *cfg, int argc, char **argv);

@@ -5,6 +5,7 @@
 
 #include <uthash.h>
 
+#include "raft_admin.h"
 #include "raft_client.h"
 #include "raft_wire.h"
 
@@ -29,16 +30,28 @@ static uint64_t next_rand(uint64_t *s)
 
 typedef void (*subject_cb)(cn_proc *p, const cn_subject *s);
 
+typedef struct find {
+    subject_cb cb;
+    char       node[CN_ATOM_BUF];
+} find;
+
 static void got_subject(cn_proc *p, cn_call_status st, const cn_term *reply, void *ud)
 {
-    subject_cb cb = (subject_cb)ud;
+    find *f = ud;
+    subject_cb cb = f->cb;
     cn_subject s;
     if (st != CN_CALL_OK || cn_subject_from_term(reply, &s) < 0) {
-        cn_log(cn_proc_node(p), CN_LOG_ERROR, "cannot reach a raft_kv process (%s)",
-               st == CN_CALL_TIMEOUT ? "timeout" : "not running there");
+        char why[1400];
+        if (st == CN_CALL_OK)
+            snprintf(why, sizeof why, "%s answered no Subject", f->node);
+        else
+            raft_call_failure(p, f->node, st, reply, why, sizeof why);
+        fprintf(stderr, "raft_kv: %s\n", why);
+        free(f);
         cb(p, NULL);
         return;
     }
+    free(f);
     cb(p, &s);
 }
 
@@ -46,8 +59,19 @@ static void find_subject(cn_proc *p, const char *node, subject_cb cb)
 {
     cn_term req = cn_fmt(p, "subject");
     cn_dest d = { NULL, "raft_kv", node };
-    if (cn_call(p, d, &req, RESOLVE_TIMEOUT_MS, got_subject, (void *)cb) < 0)
+    find *f = malloc(sizeof *f);
+    if (!f) {
         cb(p, NULL);
+        return;
+    }
+    f->cb = cb;
+    snprintf(f->node, sizeof f->node, "%s", node);
+    if (cn_call(p, d, &req, RESOLVE_TIMEOUT_MS, got_subject, f) < 0) {
+        const char *dial = cn_node_dial_error(cn_proc_node(p), node);
+        fprintf(stderr, "raft_kv: cannot reach %s%s%s\n", node, dial ? ": " : "", dial ? dial : "");
+        free(f);
+        cb(p, NULL);
+    }
 }
 
 /* ---- client ------------------------------------------------------------- */
