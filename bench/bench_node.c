@@ -129,9 +129,14 @@ static void sink_terminate(cn_proc *p, const cn_term *reason)
     the_sink.lat_ns = NULL;
 }
 
+/* Unlimited mailbox, as an Erlang sink's: a sender faster than the sink
+ * (C->C, or any path on a busy machine) queues what the sink has not
+ * handled yet instead of meeting the default limit, which kills the
+ * process with {mailbox_full, _} and would end the run short. */
 static const cn_proc_ops sink_ops = {
     .kind = "sink", .handle_call = sink_call, .handle_info = sink_info,
     .terminate = sink_terminate, .unhandled = CN_UNHANDLED_DROP,
+    .mailbox_limit = CN_MAILBOX_UNLIMITED,
 };
 
 /* ---- source ------------------------------------------------------------- */

@@ -134,8 +134,14 @@ run_path(SKind, SNode, SOs, RKind, RNode, ROs, N) ->
     Cpu0 = {bench_lib:cpu(SOs), bench_lib:cpu(ROs)},
     Segs0 = tcp_segments(),
     T0 = erlang:monotonic_time(),
+    Mon = monitor(process, Dest),
     start_sender(SKind, SNode, Dest, N, Self),
-    receive {sink_done, N} -> ok after 300000 -> error(sink_timeout) end,
+    %% a sink that dies (its node's log says why) ends the run at once
+    receive
+        {sink_done, N} -> demonitor(Mon, [flush]);
+        {'DOWN', Mon, process, _, Why} -> error({sink_died, SKind, RKind, Why})
+    after 300000 -> error(sink_timeout)
+    end,
     T1 = erlang:monotonic_time(),
     receive {source_done, _} -> ok after 0 -> ok end,
     {S1, R1} = {bench_lib:cpu(SOs), bench_lib:cpu(ROs)},

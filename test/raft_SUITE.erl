@@ -24,7 +24,7 @@ groups() ->
                    wiped_follower_repaired, hostile_messages,
                    bad_flags_and_files]},
      {operations, [], [transfer_leadership, rolling_restart, status_command,
-                       load_counts_failures, cli_errors_name_the_cause]},
+                       load_counts_failures, cli_errors_name_the_cause, status_bounded]},
      {conformance, [], [designated_leader_same_applies, emulate_run]}].
 
 init_per_suite(Config) ->
@@ -390,6 +390,30 @@ cli_errors_name_the_cause(Config) ->
     {1, O3} = cli(Config, "client", ["--node", EN, "--ops", "1"]),
     {match, _} = re:run(O3, EN ++ " is up but runs no raft_kv process"),
     ct:log("~s~n~s~n~s", [O1, O2, O3]).
+
+%% status shows the store in full only while it holds at most 10,000 keys
+%% (too_large beyond, store_size always), so it answers in bounded time
+%% whatever the store holds.  A one-node cluster filled by raft_kv load.
+status_bounded(Config) ->
+    C = cnode(Config, 1, []),
+    ok = raft_ref_main:set_peers([{1, subject(C)}]),
+    _ = wait_leader([C], ?T),
+    #{store := #{}, store_size := 0} = status(C),
+    fill(Config, C, 10),
+    #{store := too_large, store_size := Size} = status(C),
+    true = Size > 10000,
+    #{members := [#{id := 1}]} = gen_server:call({raft_kv, node_of(C)}, info).
+
+%% raft_kv load against C until its store passes 10,000 keys (Runs left).
+fill(_Config, C, 0) -> ct:fail({store_never_filled, maps:get(store_size, status(C))});
+fill(Config, C, Runs) ->
+    case maps:get(store_size, status(C)) > 10000 of
+        true -> ok;
+        false ->
+            {0, _} = cli(Config, "load", ["--node", atom_to_list(node_of(C)), "--seconds", "2",
+                                          "--inflight", "64", "--value-bytes", "8"]),
+            fill(Config, C, Runs - 1)
+    end.
 
 %% raft_kv status: C nodes 1 and 2 and reference (emulation) node 3, node 1
 %% designated.  Asked of either C node it prints one row per member, each

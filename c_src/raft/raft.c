@@ -300,6 +300,8 @@ raft *raft_new(const raft_config *cfg, const raft_io *io)
         r->cfg.heartbeat_ms = r->cfg.election_min_ms / 4;
     if (!r->cfg.max_batch)
         r->cfg.max_batch = 512;
+    if (!r->cfg.max_batch_bytes)
+        r->cfg.max_batch_bytes = 4u << 20;
     if (!r->cfg.max_inflight)
         r->cfg.max_inflight = 8;
     if (!r->cfg.emu_vote_timeout_ms)

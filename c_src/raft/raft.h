@@ -98,6 +98,8 @@ typedef struct raft_config {
     unsigned  election_max_ms;       /* default 600 */
     unsigned  heartbeat_ms;          /* default 75 */
     unsigned  max_batch;             /* entries per append; default 512 */
+    size_t    max_batch_bytes;       /* command bytes per append (one entry at least);
+                                      * default 4 MiB, well inside a packet */
     unsigned  max_inflight;          /* appends in flight per CN peer; default 8 */
     unsigned  emu_vote_timeout_ms;   /* emulation: 1000, as the seed */
     unsigned  emu_append_timeout_ms; /* emulation: 2000, as the seed */

@@ -569,8 +569,18 @@ static void handle_request(raft_node *rn, const cn_term *msg)
         raft_recv(rn->r, now, in->msg.node, &in->msg, 0);   /* node: 0 for a commit */
         break;
     case RAFT_WIRE_CLIENT: {
-        uint64_t tok = token_new(rn, &in->reply_to, 0);
         cn_term cmd = cn_buf_term(&in->cmd, 0);
+        if (cmd.len > RAFT_MAX_COMMAND) {
+            char too[160];
+            snprintf(too, sizeof too, "too large: %zu bytes of key and value (raft_kv takes "
+                     "at most %u)", cmd.len, RAFT_MAX_COMMAND);
+            cn_buf_reset(&rn->buf);
+            raft_kv_put_error(&rn->buf, &cmd, too);
+            cn_term err = cn_buf_term(&rn->buf, 0);
+            cn_subject_send(rn->proc, &in->reply_to, &err);
+            return;
+        }
+        uint64_t tok = token_new(rn, &in->reply_to, 0);
         raft_client(rn->r, now, &cmd, tok);
         break;
     }
@@ -645,13 +655,24 @@ static void put_common(raft_node *rn, cn_buf *b)
     cn_term_put_atom(b, rn->cfg.mode == RAFT_MODE_RAFT ? "raft" : "emulation");
 }
 
-/* status: the common fields and the whole store (the bridge's view). */
+#define STATUS_STORE_MAX 10000      /* keys status still shows in full */
+
+/* status: the common fields, the store's size and, while it holds at most
+ * STATUS_STORE_MAX keys, the store itself (the bridge's view); beyond,
+ * store is too_large, so status answers in bounded time whatever the
+ * store holds. */
 static void put_status(raft_node *rn, cn_buf *b)
 {
-    cn_term_put_map(b, COMMON_FIELDS + 1);
+    const raft_kv *kv = raft_get_kv(rn->r);
+    cn_term_put_map(b, COMMON_FIELDS + 2);
     put_common(rn, b);
+    cn_term_build(b, "store_size");
+    cn_term_put_ulong(b, raft_kv_count(kv));
     cn_term_build(b, "store");
-    raft_kv_put_map(raft_get_kv(rn->r), b);
+    if (raft_kv_count(kv) <= STATUS_STORE_MAX)
+        raft_kv_put_map(kv, b);
+    else
+        cn_term_put_atom(b, "too_large");
 }
 
 static const char *kind_name(raft_peer_kind k)

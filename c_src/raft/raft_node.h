@@ -3,7 +3,10 @@
  * Registered as raft_kv.  It owns a Gleam Subject that takes exactly the
  * emulation's messages, so it can sit in any Gleam or Erlang raft_kv
  * cluster; gen_server:call({raft_kv, Node}, subject) returns that Subject
- * and gen_server:call({raft_kv, Node}, status) a map of its state.
+ * and gen_server:call({raft_kv, Node}, status) a map of its state (the
+ * store in full while it holds at most 10,000 keys, else too_large;
+ * store_size always); info is the same without the store, plus the node's
+ * name and the members it knows.
  * gen_server:call({raft_kv, Node}, {watch, Pid}) makes Pid get
  * {raft_kv_event, RaftPid, Role, Term, Leader | none, LastApplied} now and
  * whenever one of those changes (at most 16 watchers).
@@ -17,6 +20,11 @@
 #include "../node/cn.h"
 #include "../node/peers.h"
 #include "raft.h"
+
+/* A client command (key and value, encoded) larger than this is refused
+ * with an error that says so: one entry must fit an append (raft.h's
+ * max_batch_bytes) and a packet with room to spare. */
+#define RAFT_MAX_COMMAND (1u << 20)
 
 typedef struct raft_node_config {
     int         id;

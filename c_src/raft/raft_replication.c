@@ -12,6 +12,22 @@
 
 #include "raft_int.h"
 
+/* How many of the n entries from next one append carries: max_batch at
+ * most, and no more command bytes than max_batch_bytes (one at least), so
+ * that big values never make a packet the peer refuses. */
+static size_t batch_size(const raft *r, uint64_t next, size_t n)
+{
+    if (n > r->cfg.max_batch)
+        n = r->cfg.max_batch;
+    size_t bytes = 0, k = 0;
+    for (; k < n; k++) {
+        bytes += raft_log_get(&r->log, next + k)->cmd.len;
+        if (k > 0 && bytes > r->cfg.max_batch_bytes)
+            break;
+    }
+    return k;
+}
+
 static void send_append_range(raft *r, raft_peer *p, uint64_t next, size_t n)
 {
     raft_msg m = { .type = RAFT_MSG_APPEND, .term = r->term, .node = r->cfg.id,
@@ -38,9 +54,7 @@ static void send_append(raft *r, raft_peer *p)
          * there (from index 1 for a new leader). */
         p->next = p->match + 1;
         if (!p->inflight && p->next <= last) {
-            size_t n = (size_t)(last - p->next + 1);
-            if (n > r->cfg.max_batch)
-                n = r->cfg.max_batch;
+            size_t n = batch_size(r, p->next, (size_t)(last - p->next + 1));
             p->sent_last = p->next + n - 1;
             send_append_range(r, p, p->next, n);
         } else if (!p->inflight && r->commit > p->commit_sent) {
@@ -51,9 +65,7 @@ static void send_append(raft *r, raft_peer *p)
         return;
     }
     while (p->inflight < (p->probing || p->repairing ? 1u : r->cfg.max_inflight)) {
-        size_t n = p->next <= last ? (size_t)(last - p->next + 1) : 0;
-        if (n > r->cfg.max_batch)
-            n = r->cfg.max_batch;
+        size_t n = p->next <= last ? batch_size(r, p->next, (size_t)(last - p->next + 1)) : 0;
         if (n == 0 && (p->inflight > 0 || r->now - p->last_send < r->cfg.heartbeat_ms))
             break;
         send_append_range(r, p, p->next, n);
