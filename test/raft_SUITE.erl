@@ -249,6 +249,13 @@ seed_semantics(Config) ->
     {op_error, Why} = call(subject(F), fun(R) -> {client_delete, [], R} end),
     {error, Why} = call(S, fun(R) -> {client_get, k, R} end),
     {error, {unknown_call, {bogus, 1}}} = gen_server:call({raft_kv, node_of(L)}, {bogus, 1}),
+    %% values up to the documented limit go through a follower; past it,
+    %% an error that says so
+    Big = binary:copy(<<"v">>, 900000),
+    op_ok = put_kv(subject(F), <<"big">>, Big),
+    {ok, Big} = get_kv(S, <<"big">>),
+    {op_error, <<"too large: ", _/binary>>} =
+        put_kv(subject(F), <<"huge">>, binary:copy(<<"v">>, 1100000)),
     %% the bridge's status map
     #{id := _, role := leader, term := T, leader := _, commit_index := CI,
       last_applied := _, store := #{<<"via_follower">> := <<"v">>}} = status(L),
