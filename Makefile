@@ -1,4 +1,6 @@
-# Build: `make` builds every binary into priv/bin.  `make test` runs the C
+# Build: `make` builds every binary into priv/bin and the Erlang side;
+# `make install PREFIX=/usr/local` installs the binaries, the runtime as a
+# static and a shared library, its headers and cnode.pc.  `make test` runs the C
 # unit tests, a short fuzz run, and the Common Test suites against real erl
 # nodes (C binaries under ASan/UBSan).  `make bench` prints the benchmarks.
 # `make demo` runs the main job.
@@ -19,6 +21,9 @@ SAN_CC     := clang
 SAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=undefined
 SAN_DIR    := _build/c/san
+PIC_DIR    := _build/c/pic
+VERSION    := $(shell sed -n 's/^\#define CN_VERSION "\(.*\)"/\1/p' c_src/node/cn.h)
+SONAME     := libcnode.so.$(firstword $(subst ., ,$(VERSION)))
 LOSE_SO    := $(OBJ_DIR)/lib/liblose_unsynced.so
 LOSE_TOOL  := $(OBJ_DIR)/bin/lose_unsynced
 
@@ -39,7 +44,7 @@ MAINS       := $(foreach b,$(BINS) $(TOOLS),$($(b)_MAIN))
 PROTO_SRC   := $(filter-out $(MAINS) c_src/node/%,$(wildcard c_src/*/*.c))
 HEADERS     := $(wildcard c_src/*/*.h)
 
-.PHONY: all san deps test test-c fuzz bench demo clean erlang soak
+.PHONY: all san deps test test-c fuzz bench demo clean erlang soak install
 all: $(addprefix $(PRIV)/bin/,$(BUILT_BINS)) $(PRIV)/bin/cnode-check erlang
 
 # The Erlang side (reference peers, cnode-check) in _build/default.
@@ -63,6 +68,27 @@ $(1)/%.o: c_src/%.c $(HEADERS)
 endef
 $(eval $(call libs,$(OBJ_DIR),$(CC),))
 $(eval $(call libs,$(SAN_DIR),$(SAN_CC),$(SAN_CFLAGS)))
+$(eval $(call libs,$(PIC_DIR),$(CC),-fPIC))
+
+# The runtime as a shared library, for programs outside this tree.
+$(PIC_DIR)/libcnode.so.$(VERSION): $(patsubst c_src/%.c,$(PIC_DIR)/%.o,$(NODE_SRC))
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+
+# ---- install -----------------------------------------------------------------
+PREFIX  ?= /usr/local
+DESTDIR ?=
+PUBLIC_HEADERS := $(addprefix c_src/node/,cn.h term.h buf.h cli.h peers.h)
+install: all $(OBJ_DIR)/libcnode.a $(PIC_DIR)/libcnode.so.$(VERSION)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include/cnode
+	install -m 755 $(addprefix $(PRIV)/bin/,$(BUILT_BINS)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(OBJ_DIR)/libcnode.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(PIC_DIR)/libcnode.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libcnode.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libcnode.so
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(PREFIX)/include/cnode/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@EI_DIR@|$(EI_DIR)|' \
+		c_src/node/cnode.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cnode.pc
 
 # A binary: release build in $(2) (priv/bin for the product, _build/c/rel/bin
 # for tools), sanitizer build for the tests in _build/c/san/bin.
