@@ -1,6 +1,7 @@
 # Build: `make` builds every binary into priv/bin and the Erlang side;
-# `make install PREFIX=/usr/local` installs the binaries, the runtime as a
-# static and a shared library, its headers and cnode.pc.  `make test` runs the C
+# `make install PREFIX=/usr/local` installs the binaries and their man
+# pages, the runtime as a static and a shared library, its headers and
+# cnode.pc.  `make test` runs the C
 # unit tests, a short fuzz run, and the Common Test suites against real erl
 # nodes (C binaries under ASan/UBSan).  `make bench` prints the benchmarks.
 # `make demo` runs the main job.
@@ -87,6 +88,9 @@ install: all $(OBJ_DIR)/libcnode.a $(PIC_DIR)/libcnode.so.$(VERSION)
 	ln -sf libcnode.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libcnode.so
 	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(PREFIX)/include/cnode/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	for b in $(BUILT_BINS); do \
+		scripts/manpage.sh $(PRIV)/bin/$$b $(VERSION) > $(DESTDIR)$(PREFIX)/share/man/man1/$$b.1 || exit 1; done
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@EI_DIR@|$(EI_DIR)|' \
 		c_src/node/cnode.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cnode.pc
 

@@ -22,10 +22,14 @@ P=$T/prefix
 if make -s install PREFIX="$P" > "$T/install.log" 2>&1; then ok "make install PREFIX=$P"
 else cat "$T/install.log"; fail "make install"; finish; fi
 for f in bin/raft_kv bin/gossip_chat bin/chatterbox bin/echo_node lib/libcnode.a \
-         lib/libcnode.so lib/pkgconfig/cnode.pc include/cnode/cn.h include/cnode/cli.h; do
+         lib/libcnode.so lib/pkgconfig/cnode.pc include/cnode/cn.h include/cnode/cli.h \
+         share/man/man1/raft_kv.1 share/man/man1/gossip_chat.1; do
     [ -e "$P/$f" ] || { fail "$f installed"; finish; }
 done
-ok "binaries, libraries, headers and cnode.pc in place"
+ok "binaries, man pages, libraries, headers and cnode.pc in place"
+if head -1 "$P/share/man/man1/raft_kv.1" | grep -q '^\.TH RAFT_KV 1' &&
+   grep -q -- '--data-dir' "$P/share/man/man1/raft_kv.1"; then ok "raft_kv.1 is --help as a man page"
+else fail "raft_kv.1"; fi
 export PKG_CONFIG_PATH=$P/lib/pkgconfig
 ver=$(pkg-config --modversion cnode)
 if "$P/bin/raft_kv" --version | grep -q "^raft_kv $ver "; then ok "installed raft_kv --version is $ver"
