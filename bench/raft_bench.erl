@@ -7,11 +7,20 @@
 %%               driven by `raft_kv load` (a C client on its own node)
 %%   reference   3 and 5 Erlang emulation nodes (in memory: the seed has no
 %%               disk), driven by the same `raft_kv load` through a Subject
-%%   etcd 3.4    3 members from Debian's etcd-server (fsync on, its
+%%   reference   labelled "stop-and-wait": the seed's design, one entry
+%%               replicated at a time
+%%   etcd 3.4    3 and 5 members from Debian's etcd-server (fsync on, its
 %%               default), driven over its JSON gateway by keep-alive HTTP
 %%               clients in Erlang
-%% and prints writes/s, p50 and p99 side by side with the ratio to etcd.
-%% Knobs (environment): BENCH_RAFT_SECONDS, BENCH_RAFT_SYSTEMS (say c,etcd).
+%% Every row is BENCH_RAFT_RUNS runs (default 3) of the same cluster and
+%% load, reported as the median with min-max; each counts its failed writes
+%% (error answers and 5 s timeouts) and the servers' CPU per committed write:
+%% user+system seconds of every server process of the cluster (C nodes, etcd
+%% members, the reference's node) over the run, divided by the writes, a
+%% figure that does not depend on how each client is written.  Ratios are
+%% to etcd with as many members and as many clients.
+%% Knobs (environment): BENCH_RAFT_SECONDS, BENCH_RAFT_RUNS,
+%% BENCH_RAFT_SYSTEMS (say c,etcd).
 -module(raft_bench).
 -export([main/0]).
 %% on the reference cluster's node
@@ -30,30 +39,61 @@ main() ->
     %% BENCH_RAFT_SYSTEMS=c runs a subset (c, ref, etcd)
     Only = string:lexemes(os:getenv("BENCH_RAFT_SYSTEMS", "c,ref,etcd"), ","),
     On = fun(S) -> lists:member(S, Only) end,
-    Rows = lists:append([c_cluster(Bin, Tmp, N, Secs) || On("c"), N <- [3, 5]] ++
-                        [ref_cluster(Bin, N, Secs) || On("ref"), N <- [3, 5]] ++
-                        [etcd_cluster(Tmp, Secs) || On("etcd")]),
-    Etcd = fun(Clients) ->
-                   case [R || #{system := "etcd", clients := C} = R <- Rows, C =:= Clients] of
+    Runs = bench_lib:env_int("BENCH_RAFT_RUNS", 3),
+    Rows = lists:append([c_cluster(Bin, Tmp, N, Secs, Runs) || On("c"), N <- [3, 5]] ++
+                        [ref_cluster(Bin, N, Secs, Runs) || On("ref"), N <- [3, 5]] ++
+                        [etcd_cluster(Tmp, N, Secs, Runs) || On("etcd"), N <- [3, 5]]),
+    Etcd = fun(Nodes, Clients) ->
+                   case [R || #{system := "etcd", nodes := N, clients := C} = R <- Rows,
+                              N =:= Nodes, C =:= Clients] of
                        [#{rate := E}] when E > 0 -> E;
                        _ -> undefined
                    end
            end,
-    io:format("~-12s ~5s ~8s ~12s ~9s ~9s ~9s  ~s~n",
-              ["system", "nodes", "clients", "writes/s", "p50 ms", "p99 ms", "vs etcd", "durability"]),
-    [io:format("~-12s ~5b ~8b ~12.1f ~9.3f ~9.3f ~9s  ~s~n",
-               [Sys, N, C, Rate, P50, P99, ratio(Rate, Etcd(C)), Dur])
-     || #{system := Sys, nodes := N, clients := C, rate := Rate, p50 := P50, p99 := P99,
-          durability := Dur} <- Rows],
+    io:format("median of ~b runs [min-max]; CPU: server user+system us per committed write~n",
+              [Runs]),
+    io:format("~-26s ~5s ~7s ~24s ~8s ~8s ~8s ~7s ~10s  ~s~n",
+              ["system", "nodes", "clients", "writes/s [min-max]", "p50 ms", "p99 ms", "vs etcd",
+               "failed", "CPU us/w", "durability"]),
+    [io:format("~-26s ~5b ~7b ~24s ~8.3f ~8.3f ~8s ~7b ~10.1f  ~s~n",
+               [Sys, N, C, spread(Rate, Min, Max), P50, P99, ratio(Rate, Etcd(N, C)), Failed,
+                Cpu, Dur])
+     || #{system := Sys, nodes := N, clients := C, rate := Rate, min := Min, max := Max,
+          p50 := P50, p99 := P99, failed := Failed, cpu_us := Cpu, durability := Dur} <- Rows],
     _ = os:cmd("rm -rf " ++ Tmp),
     ok.
 
 ratio(_, undefined) -> "-";
 ratio(R, E) -> lists:flatten(io_lib:format("~.2fx", [R / E])).
 
+spread(Rate, Min, Max) ->
+    lists:flatten(io_lib:format("~.1f [~b-~b]", [Rate, round(Min), round(Max)])).
+
+%% CPU seconds of the server processes; one that is gone is said, not hidden.
+servers_cpu(OsPids) ->
+    lists:sum([case catch bench_lib:cpu(P) of
+                   T when is_float(T) -> T;
+                   _ -> io:format("(server process ~b is gone: its CPU is not counted)~n", [P]), 0.0
+               end || P <- OsPids]).
+
+%% Runs Load() Runs times against the server processes OsPids: the row of
+%% the median run (by writes/s) with the min and max, the failures summed,
+%% and the servers' CPU per committed write in microseconds.
+measure(Runs, OsPids, Load) ->
+    Rs = [begin
+              C0 = servers_cpu(OsPids),
+              R = Load(),
+              C1 = servers_cpu(OsPids),
+              R#{cpu_us => (C1 - C0) * 1.0e6 / max(1, maps:get(ops, R))}
+          end || _ <- lists:seq(1, Runs)],
+    Sorted = lists:sort(fun(#{rate := A}, #{rate := B}) -> A =< B end, Rs),
+    Median = lists:nth((length(Sorted) + 1) div 2, Sorted),
+    Median#{min => maps:get(rate, hd(Sorted)), max => maps:get(rate, lists:last(Sorted)),
+            failed => lists:sum([maps:get(failed, R) || R <- Rs])}.
+
 %% ---- C clusters ----------------------------------------------------------
 
-c_cluster(Bin, Tmp, N, Secs) ->
+c_cluster(Bin, Tmp, N, Secs, Runs) ->
     Cookie = atom_to_list(erlang:get_cookie()),
     Names = [bench_lib:uniq("rb" ++ integer_to_list(I)) || I <- lists:seq(1, N)],
     Host = bench_lib:host(),
@@ -68,7 +108,9 @@ c_cluster(Bin, Tmp, N, Secs) ->
                            #{log => filename:join(Tmp, Nm ++ ".log")})
           || Nm <- Names],
     Leader = wait_leader([maps:get(node, C) || C <- Cs], 20000),
-    Rows = [load_row("C raft_kv", N, "fsync", Bin, Cookie, Leader, Clients, Secs)
+    OsPids = [maps:get(os_pid, C) || C <- Cs],
+    Rows = [measure(Runs, OsPids,
+                    fun() -> load_row("C raft_kv", N, "fsync", Bin, Cookie, Leader, Clients, Secs) end)
             || Clients <- [1, 256]],
     [cnode_proc:stop(C) || C <- Cs],
     Rows.
@@ -93,11 +135,19 @@ load_row(System, N, Dur, Bin, Cookie, Node, Clients, Secs) ->
                               "--value-bytes", integer_to_list(?VALUE_BYTES),
                               "2>/dev/null"], " ")),
     #{system => System, nodes => N, clients => Clients, durability => Dur,
-      rate => num(Out, "writes_per_s"), p50 => num(Out, "p50_ms"), p99 => num(Out, "p99_ms")}.
+      rate => num(Out, "writes_per_s"), p50 => num(Out, "p50_ms"), p99 => num(Out, "p99_ms"),
+      ops => round(num(Out, "ops")),
+      %% failed: answered with an error or unanswered for 5 s (the puts still
+      %% out when the run ends are neither: etcd's clients finish theirs)
+      failed => round(num(Out, "errors") + num(Out, "timeouts"))}.
 
 num(Json, Key) ->
     case re:run(Json, "\"" ++ Key ++ "\": ([0-9.]+)", [{capture, all_but_first, list}]) of
-        {match, [V]} -> list_to_float(V);
+        {match, [V]} ->
+            case string:to_float(V) of
+                {F, []} -> F;
+                _ -> float(list_to_integer(V))        % counts: 707
+            end;
         _ -> error({no_field, Key, Json})
     end.
 
@@ -106,7 +156,7 @@ num(Json, Key) ->
 %% N reference nodes on a node of their own, with a registered raft_kv
 %% process there that hands out the leader's Subject (what the C load tool
 %% asks a node for).
-ref_cluster(Bin, N, Secs) ->
+ref_cluster(Bin, N, Secs, Runs) ->
     Cookie = atom_to_list(erlang:get_cookie()),
     Code = [filename:absname(filename:dirname(code:which(M))) || M <- [raft_ref_main, ?MODULE]],
     {ok, Peer, Node} = peer:start(#{name => bench_lib:uniq("rref"),
@@ -114,7 +164,10 @@ ref_cluster(Bin, N, Secs) ->
     Self = self(),
     _ = erpc:call(Node, erlang, spawn, [?MODULE, ref_host, [N, Self]]),
     receive {ref_ready, Node} -> ok after 20000 -> error(ref_not_ready) end,
-    Rows = [load_row("reference", N, "memory", Bin, Cookie, Node, Clients, Secs)
+    OsPid = bench_lib:os_pid(Node),
+    Rows = [measure(Runs, [OsPid],
+                    fun() -> load_row("reference (stop-and-wait)", N, "memory", Bin, Cookie, Node,
+                                      Clients, Secs) end)
             || Clients <- [1, 256]],
     peer:stop(Peer),
     Rows.
@@ -137,23 +190,25 @@ ref_loop(Leader) ->
 
 %% ---- etcd ----------------------------------------------------------------
 
-etcd_cluster(Tmp, Secs) ->
+etcd_cluster(Tmp, N, Secs, Runs) ->
     case os:find_executable("etcd") of
         false ->
             io:format("(etcd not installed: apt-get install etcd-server)~n"),
             [];
-        Etcd -> etcd_run(Etcd, Tmp, Secs)
+        Etcd -> etcd_run(Etcd, Tmp, N, Secs, Runs)
     end.
 
-etcd_run(Etcd, Tmp, Secs) ->
-    Base = 24000 + (list_to_integer(os:getpid()) rem 1000) * 10,
+etcd_run(Etcd, Tmp, N, Secs, Runs) ->
+    Base = 24000 + (list_to_integer(os:getpid()) rem 1000) * 20 + (N - 3) * 5,
+    Members = lists:seq(1, N),
     Peer = fun(I) -> Base + I end,
     Client = fun(I) -> Base + 5 + I end,
-    Cluster = string:join([io_lib:format("e~b=http://127.0.0.1:~b", [I, Peer(I)]) || I <- [1, 2, 3]],
+    Cluster = string:join([io_lib:format("e~b=http://127.0.0.1:~b", [I, Peer(I)]) || I <- Members],
                           ","),
     Ports = [open_port({spawn_executable, Etcd},
                        [{args, ["--name", "e" ++ integer_to_list(I),
-                                "--data-dir", filename:join(Tmp, "etcd" ++ integer_to_list(I)),
+                                "--data-dir", filename:join(Tmp, "etcd" ++ integer_to_list(N) ++ "_"
+                                                            ++ integer_to_list(I)),
                                 "--listen-peer-urls", url(Peer(I)),
                                 "--initial-advertise-peer-urls", url(Peer(I)),
                                 "--listen-client-urls", url(Client(I)),
@@ -161,10 +216,11 @@ etcd_run(Etcd, Tmp, Secs) ->
                                 "--initial-cluster", lists:flatten(Cluster),
                                 "--initial-cluster-state", "new", "--log-level", "error"]},
                         exit_status, stderr_to_stdout, binary])
-             || I <- [1, 2, 3]],
+             || I <- Members],
     OsPids = [element(2, erlang:port_info(P, os_pid)) || P <- Ports],
-    LeaderPort = etcd_leader([Client(I) || I <- [1, 2, 3]], 30000),
-    Rows = [etcd_load(LeaderPort, Clients, Secs) || Clients <- [1, 256]],
+    LeaderPort = etcd_leader([Client(I) || I <- Members], 30000),
+    Rows = [measure(Runs, OsPids, fun() -> etcd_load(LeaderPort, N, Clients, Secs) end)
+            || Clients <- [1, 256]],
     [os:cmd("kill -TERM " ++ integer_to_list(P)) || P <- OsPids],
     [receive {Port, {exit_status, _}} -> ok after 10000 -> ok end || Port <- Ports],
     Rows.
@@ -225,7 +281,7 @@ headers(S, Len) ->
         {ok, http_eoh} -> Len
     end.
 
-etcd_load(Port, Clients, Secs) ->
+etcd_load(Port, N, Clients, Secs) ->
     Self = self(),
     Value = base64:encode(binary:copy(<<"v">>, ?VALUE_BYTES)),
     Stop = erlang:monotonic_time(millisecond) + Secs * 1000,
@@ -237,8 +293,9 @@ etcd_load(Port, Clients, Secs) ->
     Elapsed = erlang:convert_time_unit(erlang:monotonic_time() - T0, native, microsecond) / 1.0e6,
     Lat = lists:sort(lists:append([L || {L, _} <- Results])),
     Count = length(Lat),
-    #{system => "etcd", nodes => 3, clients => Clients, durability => "fsync",
-      rate => Count / Elapsed, p50 => pct(Lat, 50), p99 => pct(Lat, 99)}.
+    #{system => "etcd", nodes => N, clients => Clients, durability => "fsync",
+      rate => Count / Elapsed, p50 => pct(Lat, 50), p99 => pct(Lat, 99), ops => Count,
+      failed => lists:sum([E || {_, E} <- Results])}.
 
 etcd_worker(Parent, Port, Value, Stop, Run, W) ->
     {ok, S} = gen_tcp:connect("127.0.0.1", Port, [binary, {active, false}, {packet, http_bin},
