@@ -263,15 +263,22 @@ seed_semantics(Config) ->
 
 %% ---- all-C through epmd --------------------------------------------------
 
+%% A peers.json in the case's priv_dir naming Names on this host, ids from
+%% 1; its path.
+peers_file(Config, File, Names) ->
+    Host = cnode_test_lib:host(),
+    Path = filename:join(?config(priv_dir, Config), File),
+    ok = file:write_file(Path, ["{\"nodes\": [",
+                                lists:join(",", [io_lib:format("{\"name\": \"~s@~s\", \"id\": ~b}",
+                                                               [N, Host, I])
+                                                 || {I, N} <- lists:zip(lists:seq(1, length(Names)),
+                                                                        Names)]),
+                                "]}"]),
+    Path.
+
 all_c_cluster(Config) ->
     Names = [cnode_test_lib:unique("rc") || _ <- [1, 2, 3]],
-    Host = cnode_test_lib:host(),
-    Peers = filename:join(?config(priv_dir, Config), "peers_all_c.json"),
-    Json = ["{\"nodes\": [",
-            lists:join(",", [io_lib:format("{\"name\": \"~s@~s\", \"id\": ~b}", [N, Host, I])
-                             || {I, N} <- lists:zip([1, 2, 3], Names)]),
-            "]}"],
-    ok = file:write_file(Peers, Json),
+    Peers = peers_file(Config, "peers_all_c.json", Names),
     Cs = [begin
               C = cnode_test_lib:start("raft_kv", Config,
                                        [{name, N},
@@ -337,6 +344,16 @@ leader_killed(Config) ->
 
 node_of(#{node := N}) -> N.
 
+%% Three durable C nodes (ids 1-3) formed by set_peers, with a leader:
+%% {Names, Nodes, Leader}; a node restarted as durable_cnode(Config, I,
+%% lists:nth(I, Names)) comes back with its data.
+durable_cluster(Config, Prefix) ->
+    Ids = [1, 2, 3],
+    Names = [cnode_test_lib:unique(Prefix) || _ <- Ids],
+    Cs = [durable_cnode(Config, I, N) || {I, N} <- lists:zip(Ids, Names)],
+    ok = raft_ref_main:set_peers([{I, subject(C)} || {I, C} <- lists:zip(Ids, Cs)]),
+    {Names, Cs, wait_leader(Cs, ?T)}.
+
 %% raft_kv admin, as an operator runs it: {ExitStatus, Output}.
 admin(Config, Args) -> cli(Config, "admin", Args).
 
@@ -350,13 +367,7 @@ cli(Config, Sub, Args) ->
 %% (errors, timeouts, unanswered), not lost from the report.
 load_counts_failures(Config) ->
     Names = [cnode_test_lib:unique("lf") || _ <- [1, 2, 3]],
-    Host = cnode_test_lib:host(),
-    Peers = filename:join(?config(priv_dir, Config), "peers_load.json"),
-    ok = file:write_file(Peers, ["{\"nodes\": [",
-                                 lists:join(",", [io_lib:format("{\"name\": \"~s@~s\", \"id\": ~b}",
-                                                                [N, Host, I])
-                                                  || {I, N} <- lists:zip([1, 2, 3], Names)]),
-                                 "]}"]),
+    Peers = peers_file(Config, "peers_load.json", Names),
     Cs = [cnode(Config, I, ["--peers", Peers], [{name, N}])
           || {I, N} <- lists:zip([1, 2, 3], Names)],
     L = wait_leader(Cs, ?T),
@@ -464,11 +475,7 @@ status_command(Config) ->
 %% names the leader and the CLI asks it in turn; the member named leads in
 %% a later term and takes writes; what cannot be done is refused with why.
 transfer_leadership(Config) ->
-    Ids = [1, 2, 3],
-    Names = [cnode_test_lib:unique("tl") || _ <- Ids],
-    Cs = [durable_cnode(Config, I, N) || {I, N} <- lists:zip(Ids, Names)],
-    ok = raft_ref_main:set_peers([{I, subject(C)} || {I, C} <- lists:zip(Ids, Cs)]),
-    L = wait_leader(Cs, ?T),
+    {_, Cs, L} = durable_cluster(Config, "tl"),
     #{id := LId, term := T0} = status(L),
     LNode = node_of(L),
     [F1, F2] = Cs -- [L],
@@ -505,10 +512,7 @@ transfer_leadership(Config) ->
 %% on a put after 1 s).
 rolling_restart(Config) ->
     Ids = [1, 2, 3],
-    Names = [cnode_test_lib:unique("rr") || _ <- Ids],
-    Cs0 = [durable_cnode(Config, I, N) || {I, N} <- lists:zip(Ids, Names)],
-    ok = raft_ref_main:set_peers([{I, subject(C)} || {I, C} <- lists:zip(Ids, Cs0)]),
-    _ = wait_leader(Cs0, ?T),
+    {Names, Cs0, _} = durable_cluster(Config, "rr"),
     Counter = start_counter(),
     Writers = [start_writer(Counter, W, [subject(C) || C <- Cs0]) || W <- ["w1", "w2", "w3"]],
     _ = await_acks(Counter, 20),

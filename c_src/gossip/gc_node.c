@@ -342,11 +342,14 @@ static void run(cn_proc *p, void *arg)
     after_core(g);
 }
 
-void gc_node_run(gc_node *g)
+/* One of the entry points as a turn, unless the process has gone. */
+static void as_turn(gc_node *g, void (*fn)(cn_proc *p, void *arg), void *arg)
 {
     if (!g->stopped)
-        cn_proc_run(g->proc, run, NULL);
+        cn_proc_run(g->proc, fn, arg);
 }
+
+void gc_node_run(gc_node *g) { as_turn(g, run, NULL); }
 
 typedef struct say_arg {
     const char *text;
@@ -365,8 +368,7 @@ static void say(cn_proc *p, void *arg)
 uint64_t gc_node_say(gc_node *g, const char *text, size_t len)
 {
     say_arg a = { text, len, 0 };
-    if (!g->stopped)
-        cn_proc_run(g->proc, say, &a);
+    as_turn(g, say, &a);
     return a.id;
 }
 
@@ -382,11 +384,7 @@ static void quit(cn_proc *p, void *arg)
     cn_node_stop(g->n);
 }
 
-void gc_node_quit(gc_node *g)
-{
-    if (!g->stopped)
-        cn_proc_run(g->proc, quit, NULL);
-}
+void gc_node_quit(gc_node *g) { as_turn(g, quit, NULL); }
 
 int    gc_node_joined(const gc_node *g) { return gc_is_joined(g->core); }
 size_t gc_node_member_count(const gc_node *g) { return gc_member_count(g->core); }

@@ -386,6 +386,9 @@ void cn__node_dial_failed(cn_node *n, const char *peer, const char *why);
 
 /* route.c: builds pattern in b (reset first); an empty term on failure. */
 cn_term cn__vfmt(cn_buf *b, const char *pattern, va_list ap);
+/* The *f senders' build: pattern in the node's send buffer (copied by the
+ * send before it returns); -1 after a log line naming fn if it is bad. */
+int cn__send_fmt(cn_node *n, const char *fn, cn_term *out, const char *pattern, va_list ap);
 
 /* A libuv timer for the runtime's own use (node.c): cn__timer_free stops
  * it, and frees it once libuv has closed it (callbacks never run after). */

@@ -178,28 +178,31 @@ cn_term cn_fmt(cn_proc *p, const char *pattern, ...)
     return t;
 }
 
+int cn__send_fmt(cn_node *n, const char *fn, cn_term *out, const char *pattern, va_list ap)
+{
+    *out = cn__vfmt(&n->sendbuf, pattern, ap);
+    if (out->len)
+        return 0;
+    cn_log(n, CN_LOG_ERROR, "%s: bad pattern \"%s\"", fn, pattern);
+    return -1;
+}
+
 int cn_sendf(cn_proc *from, const cn_pid *to, const char *pattern, ...)
 {
     va_list ap;
+    cn_term t;
     va_start(ap, pattern);
-    cn_term t = cn__vfmt(&from->node->sendbuf, pattern, ap);
+    int r = cn__send_fmt(from->node, "cn_sendf", &t, pattern, ap);
     va_end(ap);
-    if (!t.len) {
-        cn_log(from->node, CN_LOG_ERROR, "cn_sendf: bad pattern \"%s\"", pattern);
-        return -1;
-    }
-    return cn_send(from, to, &t);
+    return r < 0 ? -1 : cn_send(from, to, &t);
 }
 
 int cn_sendf_named(cn_proc *from, const char *name, const char *node, const char *pattern, ...)
 {
     va_list ap;
+    cn_term t;
     va_start(ap, pattern);
-    cn_term t = cn__vfmt(&from->node->sendbuf, pattern, ap);
+    int r = cn__send_fmt(from->node, "cn_sendf_named", &t, pattern, ap);
     va_end(ap);
-    if (!t.len) {
-        cn_log(from->node, CN_LOG_ERROR, "cn_sendf_named: bad pattern \"%s\"", pattern);
-        return -1;
-    }
-    return cn_send_named(from, name, node, &t);
+    return r < 0 ? -1 : cn_send_named(from, name, node, &t);
 }

@@ -198,14 +198,11 @@ int cn_start_timer(cn_proc *p, uint64_t ms, const cn_term *msg, cn_ref *ref)
 int cn_start_timerf(cn_proc *p, uint64_t ms, cn_ref *ref, const char *pattern, ...)
 {
     va_list ap;
+    cn_term t;
     va_start(ap, pattern);
-    cn_term t = cn__vfmt(&p->node->sendbuf, pattern, ap);
+    int r = cn__send_fmt(p->node, "cn_start_timerf", &t, pattern, ap);
     va_end(ap);
-    if (!t.len) {
-        cn_log(p->node, CN_LOG_ERROR, "cn_start_timerf: bad pattern \"%s\"", pattern);
-        return -1;
-    }
-    return cn_start_timer(p, ms, &t, ref);
+    return r < 0 ? -1 : cn_start_timer(p, ms, &t, ref);
 }
 
 long cn_cancel_timer(cn_proc *p, const cn_ref *ref)
