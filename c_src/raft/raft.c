@@ -41,7 +41,7 @@ uint64_t raft__random(raft *r, uint64_t lo, uint64_t hi)
 
 int raft__quorum(const raft *r)
 {
-    int size = r->cfg.cluster_size > 0 ? r->cfg.cluster_size : (int)r->npeers + 1;
+    int size = r->cfg.cluster_size > 0 ? r->cfg.cluster_size : raft__voters(r);
     return size / 2 + 1;
 }
 
@@ -88,6 +88,7 @@ void raft__truncate(raft *r, uint64_t keep)
         return;
     raft_log_truncate(&r->log, keep);
     raft__fail_waits_after(r, keep, "not leader");  /* those commands never committed */
+    raft__conf_truncated(r, keep);
     if (!r->truncated || keep < r->truncate_keep)
         r->truncate_keep = keep;
     r->truncated = 1;
@@ -108,6 +109,7 @@ int raft__append_local(raft *r, uint64_t term, const cn_term *cmd)
         return -1;
     if (!r->dirty_from)
         r->dirty_from = raft_log_last(&r->log);
+    raft__conf_appended(r, raft_log_last(&r->log), cmd);
     return 0;
 }
 
@@ -166,9 +168,12 @@ void raft_persisted(raft *r, uint64_t now, uint64_t seq)
 
 /* ---- applying ----------------------------------------------------------- */
 
-static void wait_error(raft *r, raft_token token, int get, const char *why);
-
 int raft__wait(raft *r, uint64_t index, uint64_t term, const cn_term *cmd, raft_token token)
+{
+    return raft__wait_as(r, index, term, raft_kv_is_get(cmd), token);
+}
+
+int raft__wait_as(raft *r, uint64_t index, uint64_t term, int get, raft_token token)
 {
     if (r->nwaits == r->capwaits) {
         size_t cap = r->capwaits ? r->capwaits * 2 : 64;
@@ -178,16 +183,16 @@ int raft__wait(raft *r, uint64_t index, uint64_t term, const cn_term *cmd, raft_
         r->waits = v;
         r->capwaits = cap;
     }
-    r->waits[r->nwaits++] = (raft_wait){ index, term, token, raft_kv_is_get(cmd) };
+    r->waits[r->nwaits++] = (raft_wait){ index, term, token, get };
     return 0;
 }
 
 void raft__client_error(raft *r, raft_token token, const cn_term *cmd, const char *why)
 {
-    wait_error(r, token, raft_kv_is_get(cmd), why);
+    raft__wait_error(r, token, raft_kv_is_get(cmd), why);
 }
 
-static void wait_error(raft *r, raft_token token, int get, const char *why)
+void raft__wait_error(raft *r, raft_token token, int get, const char *why)
 {
     cn_buf_reset(&r->result);
     raft_kv_put_error_as(&r->result, get, why);
@@ -203,7 +208,7 @@ void raft__fail_waits_after(raft *r, uint64_t keep, const char *why)
     while (k > 0 && r->waits[k - 1].index > keep)
         k--;
     for (size_t i = k; i < r->nwaits; i++)
-        wait_error(r, r->waits[i].token, r->waits[i].get, why);
+        raft__wait_error(r, r->waits[i].token, r->waits[i].get, why);
     r->nwaits = k;
 }
 
@@ -216,8 +221,14 @@ void raft__apply(raft *r)
         if (!e)
             break;
         cn_buf_reset(&r->result);
-        raft_kv_apply(r->kv, &e->cmd, r->cfg.id, idx, RAFT_KV_TRACE_SLOT, &r->result, r->line,
-                      sizeof r->line);
+        if (raft_conf_is(&e->cmd)) {    /* in force since appended: nothing to do */
+            cn_term_put_atom(&r->result, "ok");
+            snprintf(r->line, sizeof r->line, "[node %d] slot %llu: CONFIGURATION", r->cfg.id,
+                     (unsigned long long)idx);
+        } else {
+            raft_kv_apply(r->kv, &e->cmd, r->cfg.id, idx, RAFT_KV_TRACE_SLOT, &r->result,
+                          r->line, sizeof r->line);
+        }
         r->applied = idx;
         if (r->line[0] && r->io.trace)
             r->io.trace(r->io.ud, r->line);
@@ -230,7 +241,7 @@ void raft__apply(raft *r)
                 cn_term res = cn_buf_term(&r->result, 0);
                 r->io.client_reply(r->io.ud, r->waits[w].token, &res);
             } else {                /* another leader's entry won the index */
-                wait_error(r, r->waits[w].token, r->waits[w].get, "not leader");
+                raft__wait_error(r, r->waits[w].token, r->waits[w].get, "not leader");
             }
             w++;
         }
@@ -254,6 +265,7 @@ void raft__become_follower(raft *r, uint64_t term)
         r->leader_verified = 0;     /* known equal to the old leader's log, not the next */
     }
     r->transfer_to = 0;             /* a transfer ends here, done or not */
+    raft__change_abort(r, "not leader");    /* nothing of it was appended */
     /* waiting clients stay: their entries may still commit (raft_wait) */
     if (r->role != RAFT_FOLLOWER || r->prevoting) {
         r->role = RAFT_FOLLOWER;
@@ -335,7 +347,12 @@ void raft_free(raft *r)
     raft_log_free(&r->log);
     raft_kv_free(r->kv);
     cn_buf_free(&r->result);
+    for (size_t i = 0; i < r->npeers; i++)
+        free(r->peers[i].node);
     free(r->peers);
+    raft_conf_free(&r->boot);
+    free(r->conf_entries);
+    free(r->change.node);
     free(r->pp);
     free(r->waits);
     free(r);
@@ -349,6 +366,7 @@ int raft_restore(raft *r, uint64_t term, int vote, const raft_entry *entries, si
         if (raft_log_append(&r->log, entries[i].term, &entries[i].cmd) < 0)
             return -1;
     r->durable_index = raft_log_last(&r->log);
+    raft__conf_restore(r);
     return 0;
 }
 
@@ -360,27 +378,11 @@ static void end_event(raft *r)
     flush_persist(r);
 }
 
-void raft_set_peers(raft *r, uint64_t now, const int *ids, size_t n)
+void raft_set_peers(raft *r, uint64_t now, const raft_member *peers, size_t n)
 {
     r->now = now;
-    raft_peer *v = calloc(n ? n : 1, sizeof *v);
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        raft_peer *old = raft__peer(r, ids[i]);
-        if (old) {
-            v[i] = *old;
-        } else {
-            v[i].id = ids[i];
-            v[i].alive = 1;
-            v[i].next = raft_log_last(&r->log) + 1;
-        }
-    }
-    free(r->peers);
-    r->peers = v;
-    r->npeers = n;
-    r->configured = 1;
-    raft__trace(r, "[node %d] Peers configured (%zu peers)", r->cfg.id, n);
+    raft__conf_bootstrap(r, peers, n);
+    raft__trace(r, "[node %d] Peers configured (%zu peers)", r->cfg.id, r->boot.n);
     if (r->cfg.mode == RAFT_MODE_RAFT && r->role != RAFT_LEADER)
         raft__reset_election(r);
     end_event(r);
@@ -418,6 +420,23 @@ int raft_transfer(raft *r, uint64_t now, int target, const char **why)
 }
 
 int raft_transfer_target(const raft *r) { return r->transfer_to; }
+
+int raft_add_member(raft *r, uint64_t now, int id, const char *node, raft_token token,
+                    const char **why)
+{
+    r->now = now;
+    int rc = raft__change_start(r, RAFT_CHANGE_ADD, id, node, token, why);
+    end_event(r);
+    return rc;
+}
+
+int raft_remove_member(raft *r, uint64_t now, int id, raft_token token, const char **why)
+{
+    r->now = now;
+    int rc = raft__change_start(r, RAFT_CHANGE_REMOVE, id, NULL, token, why);
+    end_event(r);
+    return rc;
+}
 
 void raft_start_election(raft *r, uint64_t now)
 {
@@ -507,6 +526,14 @@ const raft_log *raft_get_log(const raft *r) { return &r->log; }
 const raft_kv *raft_get_kv(const raft *r) { return r->kv; }
 int raft_get_id(const raft *r) { return r->cfg.id; }
 int raft_is_busy(const raft *r) { return r->op.kind != EMU_NONE; }
+int raft_is_member(const raft *r) { return r->member; }
+uint64_t raft_get_config_index(const raft *r) { return r->conf_index; }
+
+int raft_peer_is_voter(const raft *r, int peer)
+{
+    const raft_peer *p = raft__peer((raft *)r, peer);
+    return p && p->voter;
+}
 
 uint64_t raft_next_deadline(const raft *r)
 {

@@ -66,6 +66,12 @@ typedef uint64_t raft_token;         /* the caller's handle for a reply address 
 
 typedef struct raft raft;
 
+/* A member of a configuration: its id and node name (NULL if unknown). */
+typedef struct raft_member {
+    int         id;
+    const char *node;
+} raft_member;
+
 typedef struct raft_io {
     void *ud;
     /* Send msg to peer.  after_persist: hold it until raft_persisted(seq)
@@ -88,10 +94,14 @@ typedef struct raft_io {
     void (*trace)(void *ud, const char *line);
     /* An entry was applied (for status, tests and the sim's invariants). */
     void (*applied)(void *ud, uint64_t index, uint64_t term, const cn_term *cmd);
+    /* The peers to talk to changed (optional): the other members of the
+     * configuration in force, and a new member catching up at the leader. */
+    void (*members)(void *ud, const raft_member *peers, size_t n);
 } raft_io;
 
 typedef struct raft_config {
     int       id;
+    const char *name;                /* this node's name, for configuration entries */
     raft_mode mode;
     int       cluster_size;          /* 0: peers + 1 */
     unsigned  election_min_ms;       /* raft mode; default 300 */
@@ -112,8 +122,21 @@ void  raft_free(raft *r);
 /* Restart: state recovered from storage (before any event). */
 int   raft_restore(raft *r, uint64_t term, int vote, const raft_entry *entries, size_t n);
 
-/* set_peers: ids of the other nodes (kinds may be set later). */
-void  raft_set_peers(raft *r, uint64_t now, const int *ids, size_t n);
+/* set_peers: the bootstrap configuration, the other nodes (kinds may be
+ * set later).  A configuration entry in the log overrides it. */
+void  raft_set_peers(raft *r, uint64_t now, const raft_member *peers, size_t n);
+/* NULL, or why a set_peers on a running cluster (raft mode) must be
+ * refused: it differs from the configuration in force. */
+const char *raft_set_peers_refused(raft *r, const raft_member *peers, size_t n);
+/* Membership changes (raft mode, at the leader; see raft_membership.c):
+ * 0 once under way, the result (ok or {error, Why}) going to token through
+ * io.client_reply; -1 and *why if refused at once (token unused). */
+int   raft_add_member(raft *r, uint64_t now, int id, const char *node, raft_token token,
+                      const char **why);
+int   raft_remove_member(raft *r, uint64_t now, int id, raft_token token, const char **why);
+/* Configuration entries ({cn_config, [{Id, Node}]}). */
+int   raft_conf_is(const cn_term *cmd);
+int   raft_conf_valid(const cn_term *cmd);
 void  raft_set_peer_kind(raft *r, int peer, raft_peer_kind kind);
 /* Liveness of an emulation peer (its process monitor fired = 0). */
 void  raft_peer_alive(raft *r, uint64_t now, int peer, int alive);
@@ -146,6 +169,9 @@ const raft_log *raft_get_log(const raft *r);
 const raft_kv  *raft_get_kv(const raft *r);
 int         raft_get_id(const raft *r);
 int         raft_is_busy(const raft *r);           /* emulation: a call is under way */
+int         raft_is_member(const raft *r);         /* a voter of its configuration */
+uint64_t    raft_get_config_index(const raft *r);  /* 0: the bootstrap set */
+int         raft_peer_is_voter(const raft *r, int peer);
 /* Next time raft_tick has something to do (UINT64_MAX: nothing). */
 uint64_t    raft_next_deadline(const raft *r);
 const char *raft_role_name(raft_role role);

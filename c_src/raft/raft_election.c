@@ -22,7 +22,7 @@ static int emu_leader_alive(raft *r)
 
 void raft__reset_election(raft *r)
 {
-    if (r->role == RAFT_LEADER || !r->configured || emu_leader_alive(r)) {
+    if (r->role == RAFT_LEADER || !r->member || emu_leader_alive(r)) {
         r->election_due = RAFT_NEVER;
         return;
     }
@@ -34,7 +34,7 @@ void raft__reset_election(raft *r)
 static void send_all(raft *r, const raft_msg *m, uint64_t after, int cn_only)
 {
     for (size_t i = 0; i < r->npeers; i++) {
-        if (cn_only && r->peers[i].kind != RAFT_KIND_CN)
+        if (!r->peers[i].voter || (cn_only && r->peers[i].kind != RAFT_KIND_CN))
             continue;
         r->io.send(r->io.ud, r->peers[i].id, m, after, 0);
     }
@@ -63,7 +63,7 @@ static void start_election(raft *r)
 
 void raft__campaign(raft *r)
 {
-    if (!r->configured || r->role == RAFT_LEADER)
+    if (!r->member || r->role == RAFT_LEADER)
         return;
     /* Alive emulation peers count as granted, but only once a C peer has
      * granted too, or after a whole round that had enough grants with them
@@ -77,9 +77,9 @@ void raft__campaign(raft *r)
     r->prevotes = 1;
     for (size_t i = 0; i < r->npeers; i++) {
         raft_peer *p = &r->peers[i];
-        p->prevote = p->kind == RAFT_KIND_EMU && p->alive;
+        p->prevote = p->voter && p->kind == RAFT_KIND_EMU && p->alive;
         r->prevotes += p->prevote;
-        cn_peers += p->kind != RAFT_KIND_EMU;
+        cn_peers += p->voter && p->kind != RAFT_KIND_EMU;
     }
     r->election_due = r->now + raft__random(r, r->cfg.election_min_ms, r->cfg.election_max_ms);
     if (r->prevotes >= raft__quorum(r)) {
@@ -97,7 +97,7 @@ void raft__campaign(raft *r)
 
 void raft__force_campaign(raft *r)
 {
-    if (!r->configured || r->role == RAFT_LEADER)
+    if (!r->member || r->role == RAFT_LEADER)
         return;
     raft__trace(r, "[node %d] start_election: campaigning now", r->cfg.id);
     start_election(r);
@@ -163,7 +163,8 @@ void raft__on_vote(raft *r, int from, const raft_msg *m)
             return;
         }
         raft_peer *p = raft__peer(r, from);
-        if (r->role != RAFT_CANDIDATE || m->term != r->term || !m->granted || !p || p->vote)
+        if (r->role != RAFT_CANDIDATE || m->term != r->term || !m->granted || !p || !p->voter ||
+            p->vote)
             return;
         p->vote = 1;
         r->votes++;
@@ -202,7 +203,7 @@ void raft__on_pre_vote_reply(raft *r, int from, const raft_msg *m)
     raft_peer *p = raft__peer(r, from);
     if (p)
         r->prevote_waiting = 0;
-    if (!r->prevoting || !m->granted || !p || p->prevote)
+    if (!r->prevoting || !m->granted || !p || !p->voter || p->prevote)
         return;
     p->prevote = 1;
     if (++r->prevotes >= raft__quorum(r))

@@ -5,6 +5,7 @@
  *   raft_election.c     timers, pre-vote, votes (raft mode)
  *   raft_replication.c  appends, commit, client commands (raft mode)
  *   raft_transfer.c     leadership transfer (raft mode)
+ *   raft_membership.c   the configuration and its changes
  *   raft_emulation.c    the seed's designated-leader behaviour
  */
 #ifndef RAFT_INT_H
@@ -13,9 +14,34 @@
 #include "raft.h"
 
 #define RAFT_NEVER UINT64_MAX
+#define RAFT_CONF_MAX 1000           /* members of a configuration */
+
+typedef struct raft_conf_member {
+    int   id;
+    char *node;
+} raft_conf_member;
+
+typedef struct raft_conf {
+    raft_conf_member *m;
+    size_t            n;
+} raft_conf;
+
+typedef enum raft_change_kind { RAFT_CHANGE_NONE, RAFT_CHANGE_ADD, RAFT_CHANGE_REMOVE } raft_change_kind;
+
+/* Leader: the membership change under way, until its entry is appended. */
+typedef struct raft_change {
+    raft_change_kind kind;
+    int        id;
+    char      *node;
+    raft_token token;
+    uint64_t   round_start, round_end;   /* ADD: the catch-up round */
+    int        rounds;
+} raft_change;
 
 typedef struct raft_peer {
     int            id;
+    char          *node;               /* its node name, or NULL */
+    int            voter;              /* 0: a new member catching up */
     raft_peer_kind kind;
     int            alive;              /* EMU: its process is up */
     uint64_t       next, match;
@@ -90,9 +116,16 @@ struct raft {
     uint64_t  commit, applied;
     uint64_t  leader_verified;         /* follower: log known equal to leader's up to here */
 
-    raft_peer *peers;
+    raft_peer *peers;                  /* the other members, and a learner */
     size_t     npeers;
-    int        configured;             /* set_peers seen */
+    int        configured;             /* a configuration is known */
+    int        member;                 /* this node votes in it */
+    raft_conf  boot;                   /* set_peers / the peers file */
+    uint64_t  *conf_entries;           /* indexes of configuration entries in the log */
+    size_t     nconf, capconf;
+    uint64_t   conf_index;             /* the one in force (0: boot) */
+    raft_change change;
+    char       why[320];
 
     uint64_t now;
     uint64_t election_due;
@@ -142,6 +175,8 @@ void     raft__truncate(raft *r, uint64_t keep);
 void     raft__apply(raft *r);
 int      raft__wait(raft *r, uint64_t index, uint64_t term, const cn_term *cmd,
                     raft_token token);
+int      raft__wait_as(raft *r, uint64_t index, uint64_t term, int get, raft_token token);
+void     raft__wait_error(raft *r, raft_token token, int get, const char *why);
 int      raft__quorum(const raft *r);
 raft_peer *raft__peer(raft *r, int id);
 uint64_t raft__random(raft *r, uint64_t lo, uint64_t hi);
@@ -166,6 +201,23 @@ int  raft__transfer_start(raft *r, int target, const char **why);
 void raft__transfer_progress(raft *r);
 void raft__transfer_tick(raft *r);
 void raft__on_timeout_now(raft *r, const raft_msg *m);
+
+/* raft_membership.c */
+int   raft_conf_decode(const cn_term *cmd, raft_conf *c);
+void  raft_conf_free(raft_conf *c);
+raft_conf_member *raft_conf_find(const raft_conf *c, int id);
+int   raft__voters(const raft *r);
+void  raft__conf_apply(raft *r);
+void  raft__conf_appended(raft *r, uint64_t idx, const cn_term *cmd);
+void  raft__conf_truncated(raft *r, uint64_t keep);
+void  raft__conf_restore(raft *r);
+void  raft__conf_bootstrap(raft *r, const raft_member *peers, size_t n);
+void  raft__conf_committed(raft *r);
+int   raft__change_start(raft *r, raft_change_kind kind, int id, const char *node,
+                         raft_token token, const char **why);
+void  raft__change_progress(raft *r);
+void  raft__change_tick(raft *r);
+void  raft__change_abort(raft *r, const char *why);
 
 /* raft_replication.c */
 void raft__send_appends(raft *r);

@@ -38,6 +38,7 @@ typedef struct rn_peer {
     cn_subject     subject;
     int            has_subject;
     cn_subject     reply;            /* our reply subject for this peer */
+    int            has_reply;
     cn_ref         mon;
     int            monitored;
     raft_peer_kind kind;
@@ -50,6 +51,8 @@ typedef struct rn_token {
     uint64_t   id;
     cn_subject to;
     int        requester;            /* peer id of a request's sender */
+    int        is_call;              /* a gen_server call's: answered to from */
+    cn_from    from;
 } rn_token;
 
 typedef struct rn_call {
@@ -74,6 +77,8 @@ typedef struct raft_node {
     cn_subject     self;
     rn_peer       *peers;
     size_t         npeers;
+    rn_peer       *offer;           /* set_peers' Subjects, while the core takes them */
+    size_t         noffer;
     rn_token      *tokens;
     uint64_t       next_token;
     rn_call       *calls;
@@ -244,6 +249,21 @@ static uint64_t token_new(raft_node *rn, const cn_subject *to, int requester)
     return t->id;
 }
 
+/* A token for a gen_server call's caller (a membership change). */
+static uint64_t token_call(raft_node *rn, const cn_from *from)
+{
+    cn_subject none;
+    memset(&none, 0, sizeof none);
+    uint64_t id = token_new(rn, &none, 0);
+    rn_token *t = NULL;
+    HASH_FIND(hh, rn->tokens, &id, sizeof id, t);
+    if (t) {
+        t->is_call = 1;
+        t->from = *from;
+    }
+    return id;
+}
+
 static rn_token *token_take(raft_node *rn, raft_token id)
 {
     rn_token *t = NULL;
@@ -299,7 +319,10 @@ static void io_client_reply(void *ud, raft_token token, const cn_term *result)
     raft_node *rn = ud;
     rn_token *t = token_take(rn, token);
     if (t) {
-        cn_subject_send(rn->proc, &t->to, result);
+        if (t->is_call)
+            cn_reply(rn->proc, &t->from, result);
+        else
+            cn_subject_send(rn->proc, &t->to, result);
         free(t);
     }
 }
@@ -425,15 +448,48 @@ static void on_resolve_timer(raft_node *rn)
     }
 }
 
-static int set_peers(raft_node *rn, rn_peer *v, size_t n)
+/* The core's peers changed (set_peers, a configuration entry, a new
+ * member catching up): the table follows, keeping what it knew of those
+ * that stay (their Subjects, monitors, reply Subjects, kinds), taking the
+ * Subjects set_peers offered, and looking for the others by name. */
+static void io_members(void *ud, const raft_member *m, size_t n)
 {
-    int *ids = malloc((n ? n : 1) * sizeof *ids);
-    if (!ids)
-        return -1;
+    raft_node *rn = ud;
+    rn_peer *v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        abort();                    /* a peer table out of step with the core */
+    for (size_t i = 0; i < n; i++) {
+        rn_peer *old = peer_by_id(rn, m[i].id), *offered = NULL;
+        for (size_t k = 0; k < rn->noffer; k++)
+            if (rn->offer[k].id == m[i].id)
+                offered = &rn->offer[k];
+        int renamed = old && m[i].node && m[i].node[0] && strcmp(old->node, m[i].node) != 0;
+        if (old && !renamed) {
+            v[i] = *old;
+            old->id = 0;            /* carried over */
+        } else {
+            v[i].id = m[i].id;
+            snprintf(v[i].node, sizeof v[i].node, "%s", m[i].node ? m[i].node : "");
+        }
+        if (offered && (!v[i].has_subject || !cn_pid_eq(&v[i].subject.owner,
+                                                        &offered->subject.owner) ||
+                        !cn_ref_eq(&v[i].subject.tag, &offered->subject.tag))) {
+            v[i].subject = offered->subject;
+            v[i].has_subject = 1;
+            snprintf(v[i].node, sizeof v[i].node, "%s", offered->subject.owner.node);
+            v[i].monitored = 0;     /* a new owner: monitored below (the old one is dropped) */
+            if (old && old->id == 0 && old->monitored)
+                cn_demonitor(rn->proc, &old->mon);
+        }
+    }
     for (size_t i = 0; i < rn->npeers; i++) {
-        if (rn->peers[i].monitored)
-            cn_demonitor(rn->proc, &rn->peers[i].mon);
-        cn_subject_drop(rn->proc, &rn->peers[i].reply);
+        rn_peer *o = &rn->peers[i];
+        if (o->id == 0)
+            continue;               /* carried over */
+        if (o->monitored)
+            cn_demonitor(rn->proc, &o->mon);
+        if (o->has_reply)
+            cn_subject_drop(rn->proc, &o->reply);
     }
     free(rn->peers);
     rn->peers = v;
@@ -441,25 +497,67 @@ static int set_peers(raft_node *rn, rn_peer *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         rn_peer *p = &v[i];
         p->rn = rn;
-        ids[i] = p->id;
-        cn_subject_new(rn->proc, &p->reply);
-        if (p->has_subject) {
-            snprintf(p->node, sizeof p->node, "%s", p->subject.owner.node);
-            monitor_peer(rn, p);
+        if (!p->has_reply) {
+            cn_subject_new(rn->proc, &p->reply);
+            p->has_reply = 1;
         }
+        if (p->has_subject && !p->monitored)
+            monitor_peer(rn, p);
+        if (rn->cfg.mode == RAFT_MODE_RAFT && (p->kind == RAFT_KIND_UNKNOWN || !p->has_subject))
+            resolve(rn, p);
     }
-    raft_set_peers(rn->r, now_ms(rn), ids, n);
-    free(ids);
-    if (rn->cfg.mode == RAFT_MODE_RAFT)
-        for (size_t i = 0; i < n; i++)
-            resolve(rn, &rn->peers[i]);
+}
+
+/* offered: peers with the Subjects set_peers gave (or names only, from
+ * the peers file); the core decides what is in force and io_members
+ * brings the table in line. */
+static int set_peers(raft_node *rn, rn_peer *offered, size_t n)
+{
+    raft_member *m = malloc((n ? n : 1) * sizeof *m);
+    if (!m) {
+        free(offered);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (offered[i].has_subject)
+            snprintf(offered[i].node, sizeof offered[i].node, "%s",
+                     offered[i].subject.owner.node);
+        m[i].id = offered[i].id;
+        m[i].node = offered[i].node;
+    }
+    rn->offer = offered;
+    rn->noffer = n;
+    raft_set_peers(rn->r, now_ms(rn), m, n);
+    rn->offer = NULL;
+    rn->noffer = 0;
+    free(offered);
+    free(m);
     return 0;
 }
 
 static void save_peers(raft_node *rn, const cn_term *list);
 
-/* {set_peers, [{Id, Subject}]} from a Gleam or Erlang main. */
-static void on_set_peers(raft_node *rn, const cn_term *list)
+static int refuse_set_peers(raft_node *rn, const rn_peer *v, size_t n)
+{
+    raft_member *m = malloc((n ? n : 1) * sizeof *m);
+    if (!m)
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        m[i].id = v[i].id;
+        m[i].node = v[i].node;
+    }
+    const char *why = raft_set_peers_refused(rn->r, m, n);
+    free(m);
+    if (why)
+        cn_log(cn_proc_node(rn->proc), CN_LOG_WARN, "raft_kv %d: set_peers refused: %s",
+               rn->cfg.id, why);
+    return why != NULL;
+}
+
+/* {set_peers, [{Id, Subject}]} from a Gleam or Erlang main (live), or
+ * the set saved in the data directory (at start).  A live one that
+ * would change the configuration of a running cluster is refused. */
+static void on_set_peers(raft_node *rn, const cn_term *list, int live)
 {
     cn_list_iter it;
     uint32_t n;
@@ -485,10 +583,16 @@ static void on_set_peers(raft_node *rn, const cn_term *list)
             continue;               /* a list that includes us */
         v[k].id = id;
         v[k].has_subject = 1;
+        snprintf(v[k].node, sizeof v[k].node, "%s", v[k].subject.owner.node);
         k++;
     }
+    if (live && refuse_set_peers(rn, v, k)) {
+        free(v);
+        return;
+    }
     set_peers(rn, v, k);
-    save_peers(rn, list);
+    if (live)
+        save_peers(rn, list);
 }
 
 /* The peer set outlives a restart (DIR/peers): a node of a set_peers
@@ -518,7 +622,7 @@ static void restore_peers(raft_node *rn)
     if (r > 0 && cn_term_from_ext(b.data, b.len, &list) == 0) {
         cn_log(cn_proc_node(rn->proc), CN_LOG_INFO, "raft_kv: peer set restored from %s/peers",
                rn->cfg.data_dir);
-        on_set_peers(rn, &list);
+        on_set_peers(rn, &list, 0);
     } else if (r != 0) {
         cn_log(cn_proc_node(rn->proc), CN_LOG_WARN,
                "raft_kv: %s/peers is unreadable: waiting for set_peers", rn->cfg.data_dir);
@@ -555,7 +659,7 @@ static void handle_request(raft_node *rn, const cn_term *msg)
     uint64_t now = now_ms(rn);
     switch (raft_wire_decode(msg, in, &why)) {
     case RAFT_WIRE_SET_PEERS:
-        on_set_peers(rn, &in->list);
+        on_set_peers(rn, &in->list, 1);
         break;
     case RAFT_WIRE_START_ELECTION:
         raft_start_election(rn->r, now);
@@ -620,9 +724,13 @@ static int rn_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
         cn_subject_drop(p, s);
         raft_reply_recv(rn->r, now_ms(rn), peer, &m, call);
     } else {
-        for (size_t i = 0; i < rn->npeers; i++)
-            if (cn_ref_eq(&rn->peers[i].reply.tag, &s->tag))
-                raft_reply_recv(rn->r, now_ms(rn), rn->peers[i].id, &m, 0);
+        /* the core may change the peer table: find the peer first */
+        int peer = 0;
+        for (size_t i = 0; i < rn->npeers && !peer; i++)
+            if (rn->peers[i].has_reply && cn_ref_eq(&rn->peers[i].reply.tag, &s->tag))
+                peer = rn->peers[i].id;
+        if (peer)
+            raft_reply_recv(rn->r, now_ms(rn), peer, &m, 0);
     }
     release_held(rn);
     after_core(rn);
@@ -680,9 +788,11 @@ static const char *kind_name(raft_peer_kind k)
     return k == RAFT_KIND_CN ? "c" : k == RAFT_KIND_EMU ? "emulation" : "unknown";
 }
 
-static void put_member(cn_buf *b, int id, const char *node, const char *kind)
+static void put_member(cn_buf *b, int id, const char *node, const char *kind, int voter)
 {
-    cn_term_put_map(b, 3);
+    cn_term_put_map(b, 4);
+    cn_term_build(b, "voter");
+    cn_term_put_atom(b, voter ? "true" : "false");
     cn_term_build(b, "id");
     cn_term_put_long(b, id);
     cn_term_build(b, "node");
@@ -702,9 +812,11 @@ static void put_info(raft_node *rn, cn_buf *b)
     cn_term_put_atom(b, cn_node_name(cn_proc_node(rn->proc)));
     cn_term_build(b, "members");
     cn_term_put_list(b, (uint32_t)rn->npeers + 1);
-    put_member(b, rn->cfg.id, cn_node_name(cn_proc_node(rn->proc)), "c");
+    put_member(b, rn->cfg.id, cn_node_name(cn_proc_node(rn->proc)), "c",
+               raft_is_member(rn->r));
     for (size_t i = 0; i < rn->npeers; i++)
-        put_member(b, rn->peers[i].id, rn->peers[i].node, kind_name(rn->peers[i].kind));
+        put_member(b, rn->peers[i].id, rn->peers[i].node, kind_name(rn->peers[i].kind),
+                   raft_peer_is_voter(rn->r, rn->peers[i].id));
     cn_term_put_nil(b);
 }
 
@@ -725,6 +837,38 @@ static void put_applied(raft_node *rn, cn_buf *b)
     cn_term_put_nil(b);
 }
 
+/* {error, {not_leader, LeaderNode | none}}: where to ask instead. */
+static int reply_not_leader(raft_node *rn, const cn_from *from)
+{
+    rn_peer *l = peer_by_id(rn, raft_get_leader(rn->r));
+    if (l && l->node[0])
+        return cn_replyf(rn->proc, from, "{error, {not_leader, ~a}}", l->node), CN_OK;
+    return cn_replyf(rn->proc, from, "{error, {not_leader, none}}"), CN_OK;
+}
+
+/* {add_member, Id, Node} and {remove_member, Id}: answered ok once the
+ * configuration entry has committed, {error, Why} if the change failed,
+ * and from a follower as call_transfer's. */
+static int call_change(raft_node *rn, int add, const cn_term *id_t, const char *node,
+                       const cn_from *from)
+{
+    long long id;
+    const char *why;
+    if (cn_term_get_long(id_t, &id) < 0 || id < 1 || id > (1 << 30))
+        return cn_replyf(rn->proc, from, "{error, ~s}", "the member id is an integer >= 1"), CN_OK;
+    if (raft_get_role(rn->r) != RAFT_LEADER)
+        return reply_not_leader(rn, from);
+    uint64_t tok = token_call(rn, from);
+    int rc = add ? raft_add_member(rn->r, now_ms(rn), (int)id, node, tok, &why)
+                 : raft_remove_member(rn->r, now_ms(rn), (int)id, tok, &why);
+    if (rc < 0) {
+        free(token_take(rn, tok));
+        cn_replyf(rn->proc, from, "{error, ~s}", why);
+    }
+    after_core(rn);
+    return CN_OK;
+}
+
 /* {transfer, Id | any}: answered {ok, Id} once this leader has handed
  * over, {error, Why} if it cannot or did not in time, and from a follower
  * {error, {not_leader, LeaderNode | none}} (where to ask). */
@@ -735,12 +879,8 @@ static int call_transfer(raft_node *rn, const cn_term *target, const cn_from *fr
     if (!cn_term_is_atom(target, "any") && (cn_term_get_long(target, &id) < 0 ||
                                              id < 1 || id > (1 << 30)))
         return cn_replyf(rn->proc, from, "{error, ~s}", "the target is an id or any"), CN_OK;
-    if (raft_get_role(rn->r) != RAFT_LEADER) {
-        rn_peer *l = peer_by_id(rn, raft_get_leader(rn->r));
-        if (l && l->node[0])
-            return cn_replyf(rn->proc, from, "{error, {not_leader, ~a}}", l->node), CN_OK;
-        return cn_replyf(rn->proc, from, "{error, {not_leader, none}}"), CN_OK;
-    }
+    if (raft_get_role(rn->r) != RAFT_LEADER)
+        return reply_not_leader(rn, from);
     if (rn->transfer_asked)
         return cn_replyf(rn->proc, from, "{error, ~s}", "a transfer is already under way"), CN_OK;
     if (raft_transfer(rn->r, now_ms(rn), (int)id, &why) < 0)
@@ -759,8 +899,13 @@ static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
     cn_pid pid;
     cn_term arg;
     cn_buf_reset(b);
+    char node[CN_ATOM_BUF];
     if (cn_term_match(req, "{transfer, ~t}", &arg))
         return call_transfer(rn, &arg, from);
+    if (cn_term_match(req, "{add_member, ~t, ~a}", &arg, node))
+        return call_change(rn, 1, &arg, node, from);
+    if (cn_term_match(req, "{remove_member, ~t}", &arg))
+        return call_change(rn, 0, &arg, NULL, from);
     if (cn_term_match(req, "subject")) {
         cn_subject_put(b, &rn->self);
     } else if (cn_term_match(req, "status")) {
@@ -926,8 +1071,10 @@ static int rn_init(cn_proc *p, void *arg)
     cn_subject_new(p, &rn->self);
     raft_io io = { .ud = rn, .send = io_send, .reply = io_reply,
                    .persist = rn->cfg.data_dir ? io_persist : NULL,
-                   .client_reply = io_client_reply, .forward = io_forward, .trace = io_trace };
+                   .client_reply = io_client_reply, .forward = io_forward, .trace = io_trace,
+                   .members = io_members };
     raft_config rc = { .id = rn->cfg.id, .mode = rn->cfg.mode,
+                       .name = cn_node_name(cn_proc_node(p)),
                        .election_min_ms = rn->cfg.election_min_ms,
                        .election_max_ms = rn->cfg.election_max_ms,
                        .heartbeat_ms = rn->cfg.heartbeat_ms,

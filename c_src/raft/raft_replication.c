@@ -44,6 +44,8 @@ static void send_append_range(raft *r, raft_peer *p, uint64_t next, size_t n)
 static void send_append(raft *r, raft_peer *p)
 {
     uint64_t last = raft_log_last(&r->log);
+    if (r->role != RAFT_LEADER)
+        return;                     /* stepped down on the way here */
     if (p->kind == RAFT_KIND_EMU) {
         if (!p->alive)
             return;
@@ -96,10 +98,13 @@ void raft__leader_tick(raft *r)
     }
     r->heartbeat_due = r->now + r->cfg.heartbeat_ms;
     raft__transfer_tick(r);
+    raft__change_tick(r);
     if (r->now >= r->quorum_due) {
-        int contact = 1;
+        int contact = r->member;
         for (size_t i = 0; i < r->npeers; i++) {
             raft_peer *p = &r->peers[i];
+            if (!p->voter)
+                continue;
             contact += p->kind == RAFT_KIND_EMU ? p->alive
                                                 : r->now - p->last_ack < r->cfg.election_max_ms;
         }
@@ -123,15 +128,20 @@ void raft__advance_commit(raft *r)
 {
     if (r->role != RAFT_LEADER)
         return;
+    /* the quorum-th highest index held by voters (this node only if it is one) */
     uint64_t stack[64];
     uint64_t *m = r->npeers + 1 <= 64 ? stack : malloc((r->npeers + 1) * sizeof *m);
     if (!m)
         return;
-    m[0] = r->durable_index;
+    size_t k = 0;
+    if (r->member)
+        m[k++] = r->durable_index;
     for (size_t i = 0; i < r->npeers; i++)
-        m[i + 1] = r->peers[i].stale_tail ? 0 : r->peers[i].match;
-    qsort(m, r->npeers + 1, sizeof *m, cmp_desc);
-    uint64_t n = m[raft__quorum(r) - 1];
+        if (r->peers[i].voter)
+            m[k++] = r->peers[i].stale_tail ? 0 : r->peers[i].match;
+    qsort(m, k, sizeof *m, cmp_desc);
+    int q = raft__quorum(r);
+    uint64_t n = q >= 1 && (size_t)q <= k ? m[q - 1] : 0;
     if (m != stack)
         free(m);
     if (n > r->commit && raft_log_term(&r->log, n) == r->term) {
@@ -140,7 +150,9 @@ void raft__advance_commit(raft *r)
         for (size_t i = 0; i < r->npeers; i++)
             if (r->peers[i].kind == RAFT_KIND_EMU)
                 send_append(r, &r->peers[i]);
+        raft__conf_committed(r);
     }
+    raft__change_progress(r);
 }
 
 /* A rejection's hint: where the follower's log may still agree. */

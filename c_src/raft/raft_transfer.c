@@ -16,7 +16,7 @@ static raft_peer *best_target(raft *r)
     raft_peer *best = NULL;
     for (size_t i = 0; i < r->npeers; i++) {
         raft_peer *p = &r->peers[i];
-        if (p->kind != RAFT_KIND_CN || r->now - p->last_ack >= r->cfg.election_max_ms)
+        if (p->kind != RAFT_KIND_CN || !p->voter || r->now - p->last_ack >= r->cfg.election_max_ms)
             continue;
         if (!best || p->match > best->match)
             best = p;
@@ -51,6 +51,8 @@ int raft__transfer_start(raft *r, int target, const char **why)
         *why = "that node leads already";
     else if (!(p = target ? raft__peer(r, target) : best_target(r)))
         *why = target ? "no such member" : "no C member answering to take over";
+    else if (!p->voter)
+        *why = "the target is not a voting member yet";
     else if (p->kind != RAFT_KIND_CN)
         *why = "the target is not a C node (emulation nodes cannot take over on request)";
     else

@@ -46,7 +46,7 @@ static int decode_entries(const cn_term *list, raft_wire_in *in, const char **wh
             *why = "entries are not consecutive from prev_log_index + 1";
             return -1;
         }
-        if (!raft_cmd_valid(&cmd)) {
+        if (!raft_cmd_valid(&cmd) && !raft_conf_valid(&cmd)) {
             *why = "an entry's command is malformed";
             return -1;
         }

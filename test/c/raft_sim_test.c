@@ -1089,12 +1089,12 @@ static void node_boot(sim *s, node *n)
     model_clear(&n->mirror);         /* a new core, an empty store */
     n->was_leader = 0;
     n->tick_same = 0;
-    int ids[MAXN];
+    raft_member peers[MAXN];
     size_t k = 0;
     for (int i = 1; i <= s->n; i++)
         if (i != n->id)
-            ids[k++] = i;
-    raft_set_peers(n->r, s->now, ids, k);
+            peers[k++] = (raft_member){ i, NULL };
+    raft_set_peers(n->r, s->now, peers, k);
     for (int i = 1; i <= s->n; i++) {
         if (i == n->id)
             continue;
