@@ -14,7 +14,7 @@
 
 all() ->
     [{group, mixed}, {group, all_c}, {group, faults}, {group, operations},
-     {group, conformance}].
+     {group, membership}, {group, conformance}].
 
 groups() ->
     [{mixed, [], [mixed_erlang_leader, mixed_c_leader, seed_semantics,
@@ -23,6 +23,7 @@ groups() ->
      {faults, [], [leader_killed, follower_restart, whole_cluster_restart,
                    wiped_follower_repaired, hostile_messages,
                    bad_flags_and_files]},
+     {membership, [], [grow_and_remove_leader, replace_dead_member, membership_errors]},
      {operations, [], [transfer_leadership, rolling_restart, status_command,
                        load_counts_failures, cli_errors_name_the_cause, status_bounded]},
      {conformance, [], [designated_leader_same_applies, emulate_run]}].
@@ -95,9 +96,18 @@ await_states(States, Cs, Deadline, Done, Failure) ->
 %% the one bounded wait); else {campaigned, Event}.
 no_term_within(Cs, Ms) ->
     flush_events(),
+    Nodes = maps:from_list([{N, true} || #{node := N} <- Cs]),
     [ok = gen_server:call({raft_kv, N}, {watch, self()}) || #{node := N} <- Cs],
-    receive {raft_kv_event, _, _, T, _, _} = E when T > 0 -> {campaigned, E}
-    after Ms -> quiet
+    Deadline = now_ms() + Ms,
+    no_term_until(Nodes, Deadline).
+
+%% (other nodes this process watches may send events meanwhile)
+no_term_until(Nodes, Deadline) ->
+    receive
+        {raft_kv_event, P, _, T, _, _} = E when T > 0, is_map_key(node(P), Nodes) ->
+            {campaigned, E};
+        {raft_kv_event, _, _, _, _, _} -> no_term_until(Nodes, Deadline)
+    after max(0, Deadline - now_ms()) -> quiet
     end.
 
 flush_events() ->
@@ -621,6 +631,185 @@ now_ms() -> erlang:monotonic_time(millisecond).
 
 expect(true, _) -> ok;
 expect(false, Failure) -> ct:fail(Failure).
+
+%% ---- membership -------------------------------------------------------------
+
+info(#{node := N}) -> gen_server:call({raft_kv, N}, info).
+voters(C) -> lists:sort([Id || #{id := Id, voter := true} <- maps:get(members, info(C))]).
+id_of(C) -> maps:get(id, status(C)).
+data_dir(Config, Name) -> filename:join(?config(priv_dir, Config), Name ++ "_data").
+
+%% Every leadership any watched node reports ({raft_kv_event, _, leader,
+%% Term, ...}), kept until asked: two nodes leading in one term is the
+%% failure this watches for.  Nodes join the watch as they are added.
+start_leader_watch(Cs) ->
+    Owner = self(),
+    W = spawn_link(fun() -> leader_watch(Owner, #{}) end),
+    [watch_leaders(W, C) || C <- Cs],
+    W.
+
+watch_leaders(W, #{node := N}) ->
+    W ! {watch, N, self()},
+    receive {watching, W, N} -> ok after ?T -> ct:fail({cannot_watch, N}) end.
+
+leader_watch(Owner, Seen) ->
+    receive
+        {watch, N, From} ->
+            ok = gen_server:call({raft_kv, N}, {watch, self()}),
+            From ! {watching, self(), N},
+            leader_watch(Owner, Seen);
+        {raft_kv_event, P, leader, T, _, _} ->
+            leader_watch(Owner, maps:update_with(T, fun(Ns) -> lists:usort([node(P) | Ns]) end,
+                                                 [node(P)], Seen));
+        {raft_kv_event, _, _, _, _, _} -> leader_watch(Owner, Seen);
+        {leaders, From} -> From ! {leaders, self(), Seen}
+    end.
+
+%% Stops the watch; fails if a term ever had two leaders.  Returns the
+%% number of terms with a leader.
+no_two_leaders(W) ->
+    W ! {leaders, self()},
+    Seen = receive {leaders, W, S} -> S after ?T -> ct:fail(leader_watch_stuck) end,
+    Twice = maps:filter(fun(_, Ns) -> length(Ns) > 1 end, Seen),
+    expect(Twice =:= #{}, {two_leaders_in_a_term, Twice}),
+    map_size(Seen).
+
+%% The node's output is written by its owner process as it comes: the
+%% line may follow the call that proved it was logged by a moment.
+await_log(C, Re, Deadline) ->
+    case re:run(cnode_test_lib:log_text(C), Re) of
+        {match, _} -> ok;
+        nomatch when Deadline > 0 ->
+            expect(now_ms() < Deadline, {not_logged, Re, cnode_test_lib:log_tail(C)}),
+            timer:sleep(20),
+            await_log(C, Re, Deadline)
+    end.
+
+%% admin add NEW through Via (any member: a follower names the leader).
+admin_add(Config, Via, New) ->
+    {Status, Out} = admin(Config, ["--node", atom_to_list(node_of(Via)), "add",
+                                   atom_to_list(node_of(New))]),
+    ct:log("add ~s: ~s", [node_of(New), Out]),
+    expect(Status =:= 0 andalso re:run(Out, "added: a voting member") =/= nomatch,
+           {add_failed, node_of(New), Status, Out}).
+
+%% A three-node cluster under write load grows to five through raft_kv
+%% admin add (the new nodes started with --id and no peers: they wait, and
+%% catch up as non-voters before they vote), then its leader is removed:
+%% it steps down once the change commits and another leads in a later
+%% term.  No acknowledged put is lost, the four members end with equal
+%% stores and the same four voters, and no term ever had two leaders.
+grow_and_remove_leader(Config) ->
+    {_, Cs0, L0} = durable_cluster(Config, "mg"),
+    Watch = start_leader_watch(Cs0),
+    Counter = start_counter(),
+    Writers = [start_writer(Counter, W, [subject(C) || C <- Cs0]) || W <- ["w1", "w2", "w3"]],
+    _ = await_acks(Counter, 50),
+    New = [durable_cnode(Config, I, cnode_test_lib:unique("mg")) || I <- [4, 5]],
+    %% a node with no peers waits to be added: it never campaigns
+    quiet = no_term_within(New, 1000),
+    [F | _] = Cs0 -- [L0],
+    lists:foreach(fun(N) ->
+                          admin_add(Config, F, N),
+                          watch_leaders(Watch, N),
+                          [W ! {add_target, subject(N)} || W <- Writers],
+                          _ = await_acks(Counter, acked_count(Counter) + 30)
+                  end, New),
+    All = Cs0 ++ New,
+    [expect(voters(C) =:= [1, 2, 3, 4, 5], {not_five_voters, node_of(C), voters(C)})
+     || C <- All],
+    {LId, LTerm} = await_agreed_leader(All, ?T),
+    [L] = [C || C <- All, id_of(C) =:= LId],
+    {0, Out} = admin(Config, ["--node", atom_to_list(node_of(L)), "remove",
+                              atom_to_list(node_of(L))]),
+    ct:log("remove the leader: ~s", [Out]),
+    Rest = All -- [L],
+    {NewId, NewTerm} = await_agreed_leader(Rest, ?T),
+    expect(NewId =/= LId andalso NewTerm > LTerm, {removed_leader_still_leads, LId, NewTerm}),
+    _ = await_acks(Counter, acked_count(Counter) + 30, fun() -> stall_report(Rest, Writers) end),
+    Outcomes = stop_writers(Counter, Writers),
+    Last = lists:max([maps:get(commit_index, status(C)) || C <- Rest]),
+    _ = wait_applied_alike(Rest, Last),
+    Acked = check_stores(Rest, Outcomes),
+    Four = lists:sort([id_of(C) || C <- Rest]),
+    [expect(voters(C) =:= Four, {wrong_voters, node_of(C), voters(C)}) || C <- Rest],
+    expect(maps:get(role, status(L)) =/= leader, removed_node_leads),
+    Terms = no_two_leaders(Watch),
+    ct:comment("~b puts acknowledged, none lost; ~b terms with a leader, one each",
+               [Acked, Terms]).
+
+%% A member is killed and its disk is lost: the operator removes it (by
+%% name, while it is down) and adds a new empty node in its place, which
+%% catches up through the leader.  The new node, restarted, knows its
+%% cluster from its own log (no set_peers, no peers file).
+replace_dead_member(Config) ->
+    {Names, Cs, L} = durable_cluster(Config, "rd"),
+    Watch = start_leader_watch(Cs),
+    S = subject(L),
+    [op_ok = put_kv(S, <<"a", (integer_to_binary(K))/binary>>, <<"v">>) || K <- lists:seq(1, 30)],
+    [F, Other] = Cs -- [L],
+    FName = lists:nth(id_of(F), Names),
+    137 = cnode_test_lib:kill(F),
+    forget(F),
+    ok = file:del_dir_r(data_dir(Config, FName)),
+    {0, Out} = admin(Config, ["--node", atom_to_list(node_of(Other)), "remove",
+                              atom_to_list(node_of(F))]),
+    ct:log("remove the dead member: ~s", [Out]),
+    [expect(voters(C) =:= lists:sort([id_of(C2) || C2 <- [L, Other]]), {still_three, voters(C)})
+     || C <- [L, Other]],
+    NewName = cnode_test_lib:unique("rd"),
+    N = durable_cnode(Config, 4, NewName),
+    admin_add(Config, Other, N),
+    watch_leaders(Watch, N),
+    Members = [L, Other, N],
+    {LId, _} = await_agreed_leader(Members, ?T),
+    [Leader] = [C || C <- Members, id_of(C) =:= LId],
+    [op_ok = put_kv(subject(Leader), <<"b", (integer_to_binary(K))/binary>>, <<"w">>)
+     || K <- lists:seq(1, 30)],
+    Last = maps:get(commit_index, status(Leader)),
+    _ = wait_applied_alike(Members, Last),
+    [Store | _] = Stores = [maps:get(store, status(C)) || C <- Members],
+    expect(map_size(Store) =:= 60 andalso lists:all(fun(X) -> X =:= Store end, Stores),
+           {stores, [map_size(X) || X <- Stores]}),
+    %% restarted, the new member finds its cluster in its log
+    0 = cnode_test_lib:stop(N),
+    forget(N),
+    N2 = durable_cnode(Config, 4, NewName),
+    expect(lists:sort(voters(N2)) =:= lists:sort([id_of(C) || C <- [L, Other, N2]]),
+           {restart_forgot_members, voters(N2)}),
+    watch_leaders(Watch, N2),
+    _ = await_agreed_leader([L, Other, N2], ?T),
+    _ = wait_applied_alike([L, Other, N2], Last),
+    no_two_leaders(Watch).
+
+%% What membership changes refuse, and how: usage errors exit 2; a node
+%% that is not running, or not a member, exits 1 saying so; set_peers with
+%% another peer set on a running cluster is refused (logged), the same set
+%% is taken.
+membership_errors(Config) ->
+    {_, Cs, L} = durable_cluster(Config, "me"),
+    LN = atom_to_list(node_of(L)),
+    Missing = cnode_test_lib:unique("gone") ++ "@" ++ cnode_test_lib:host(),
+    {2, _} = admin(Config, ["--node", LN, "add"]),
+    {2, _} = admin(Config, ["--node", LN, "add", "7"]),
+    {2, _} = admin(Config, ["--node", LN, "remove", "x", "y"]),
+    {1, O1} = admin(Config, ["--node", LN, "add", Missing]),
+    {match, _} = re:run(O1, "cannot reach " ++ Missing),
+    {1, O2} = admin(Config, ["--node", LN, "remove", Missing]),
+    {match, _} = re:run(O2, "not a member"),
+    {error, {not_leader, _}} =
+        gen_server:call({raft_kv, node_of(hd(Cs -- [L]))}, {remove_member, 2}),
+    {error, _} = gen_server:call({raft_kv, node_of(L)}, {add_member, 0, 'x@y'}),
+    %% removing a member that is not there: nothing to change
+    ok = gen_server:call({raft_kv, node_of(L)}, {remove_member, 9}),
+    All = [{id_of(C), subject(C)} || C <- Cs],
+    ok = raft_ref_main:set_peers(lists:sublist(lists:keysort(1, All), 2)),
+    [begin
+         expect(voters(C) =:= [1, 2, 3], {set_peers_changed_members, voters(C)}),
+         await_log(C, "set_peers refused", now_ms() + ?T)
+     end || C <- Cs, id_of(C) =< 2],
+    ok = raft_ref_main:set_peers(All),
+    op_ok = put_kv(subject(L), <<"k">>, <<"v">>).
 
 %% ---- leader_killed's clients ---------------------------------------------------
 

@@ -6,7 +6,7 @@
  *   raft_kv client --sname NAME --cookie C --node NODE [--ops N] [--seed N]
  *   raft_kv load   --sname NAME --cookie C --node NODE [--inflight K]
  *                  [--seconds S] [--value-bytes B] [--seed N]
- *   raft_kv admin  --sname NAME --cookie C --node NODE transfer [ID]
+ *   raft_kv admin  --sname NAME --cookie C --node NODE transfer [ID] | add NEW | remove M
  *   raft_kv status --sname NAME --cookie C --node NODE [--json]
  *   raft_kv emulate --sname NAME [--peers FILE | --nodes N --clients M]
  *                  [--mode emulation|raft] [--seed N]
@@ -45,6 +45,10 @@ static void usage(FILE *f)
             "                    [--value-bytes B]\n"
             "       raft_kv admin --sname NAME --node NODE transfer [ID]   hand leadership\n"
             "                    to member ID (default: the C member most up to date)\n"
+            "       raft_kv admin --sname NAME --node NODE add NEW   add the raft_kv node NEW\n"
+            "                    (started with --id and no peers) as a voting member\n"
+            "       raft_kv admin --sname NAME --node NODE remove MEMBER   remove a member\n"
+            "                    (its node name or id; it need not be running)\n"
             "       raft_kv status --sname NAME --node NODE [--json]   one row per member,\n"
             "                    read from each member (exit 1 if one does not answer)\n"
             "       raft_kv emulate --sname NAME [--peers FILE | --nodes N --clients M]\n"

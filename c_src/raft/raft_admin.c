@@ -10,6 +10,7 @@
 #include "raft_admin.h"
 
 #define ADMIN_TIMEOUT_MS 10000       /* a transfer takes an election timeout */
+#define ADD_TIMEOUT_MS 600000        /* a new member catching up a long log */
 #define MAX_HOPS 3                   /* followers naming the leader */
 
 typedef struct admin {
@@ -41,24 +42,49 @@ void raft_call_failure(cn_proc *p, const char *node, cn_call_status st, const cn
 int raft_admin_parse(raft_admin_config *cfg, int argc, char **argv)
 {
     long v;
-    if (argc < 1) {
-        fprintf(stderr, "raft_kv admin: a command is required (transfer [ID])\n");
+    const char *cmd = argc >= 1 ? argv[0] : NULL;
+    if (!cmd) {
+        fprintf(stderr, "raft_kv admin: a command is required (transfer [ID], add NODE, "
+                "remove NODE|ID)\n");
         return -1;
     }
-    if (strcmp(argv[0], "transfer") != 0) {
-        fprintf(stderr, "raft_kv admin: unknown command '%s' (transfer [ID])\n", argv[0]);
+    if (strcmp(cmd, "transfer") != 0 && strcmp(cmd, "add") != 0 && strcmp(cmd, "remove") != 0) {
+        fprintf(stderr, "raft_kv admin: unknown command '%s' (transfer [ID], add NODE, "
+                "remove NODE|ID)\n", cmd);
         return -1;
     }
-    cfg->command = "transfer";
+    cfg->command = strcmp(cmd, "transfer") == 0 ? "transfer" : strcmp(cmd, "add") == 0 ? "add"
+                                                                                       : "remove";
+    int transfer = strcmp(cmd, "transfer") == 0;
     if (argc > 2) {
-        fprintf(stderr, "raft_kv admin transfer: unexpected argument '%s'\n", argv[2]);
+        fprintf(stderr, "raft_kv admin %s: unexpected argument '%s'\n", cmd, argv[2]);
         return -1;
     }
-    if (argc == 2 && cn_cli_int(argv[1], 1, 1 << 30, &v) < 0) {
+    if (!transfer && argc != 2) {
+        fprintf(stderr, "raft_kv admin %s: which node? (%s)\n", cmd,
+                strcmp(cmd, "add") == 0 ? "add NODE" : "remove NODE|ID");
+        return -1;
+    }
+    cfg->target = 0;
+    cfg->member = NULL;
+    if (argc == 2 && (transfer || strcmp(cmd, "remove") == 0) && argv[1][0] >= '0' &&
+        argv[1][0] <= '9') {
+        if (cn_cli_int(argv[1], 1, 1 << 30, &v) < 0) {
+            fprintf(stderr, "raft_kv admin %s: bad member id '%s'\n", cmd, argv[1]);
+            return -1;
+        }
+        cfg->target = (int)v;
+    } else if (argc == 2 && transfer) {
         fprintf(stderr, "raft_kv admin transfer: bad member id '%s'\n", argv[1]);
         return -1;
+    } else if (argc == 2) {
+        if (!strchr(argv[1], '@')) {
+            fprintf(stderr, "raft_kv admin %s: '%s' is not a node name (name@host)\n", cmd,
+                    argv[1]);
+            return -1;
+        }
+        cfg->member = argv[1];
     }
-    cfg->target = argc == 2 ? (int)v : 0;
     return 0;
 }
 
@@ -69,7 +95,19 @@ static void done(cn_proc *p, int status)
     cn_node_stop(cn_proc_node(p));
 }
 
+static void fail(cn_proc *p, const char *fmt, const char *arg)
+{
+    fputs("raft_kv admin: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    done(p, 1);
+}
+
+static int map_get(const cn_term *map, const char *key, cn_term *out);
+static long long map_int(const cn_term *map, const char *key);
 static void ask(cn_proc *p);
+
+static int is(const admin *a, const char *command) { return strcmp(a->cfg.command, command) == 0; }
 
 static void answered(cn_proc *p, cn_call_status st, const cn_term *reply, void *ud)
 {
@@ -80,16 +118,21 @@ static void answered(cn_proc *p, cn_call_status st, const cn_term *reply, void *
     if (st != CN_CALL_OK) {
         char text[1400];
         raft_call_failure(p, a->node, st, reply, text, sizeof text);
-        fprintf(stderr, "raft_kv admin: %s\n", text);
-        done(p, 1);
-    } else if (cn_term_match(reply, "{ok, ~i}", &id)) {
+        fail(p, "%s", text);
+    } else if (is(a, "transfer") && cn_term_match(reply, "{ok, ~i}", &id)) {
         printf("leadership handed over by %s to member %d\n", a->node, id);
         fflush(stdout);
         done(p, 0);
+    } else if (!is(a, "transfer") && cn_term_match(reply, "ok")) {
+        if (is(a, "add"))
+            printf("%s (id %d) added: a voting member of the cluster\n", a->cfg.member,
+                   a->cfg.target);
+        else
+            printf("member %d removed from the cluster\n", a->cfg.target);
+        fflush(stdout);
+        done(p, 0);
     } else if (cn_term_match(reply, "{error, {not_leader, none}}")) {
-        fprintf(stderr, "raft_kv admin: %s does not lead and knows no leader (an election "
-                "under way?)\n", a->node);
-        done(p, 1);
+        fail(p, "%s does not lead and knows no leader (an election under way?)", a->node);
     } else if (cn_term_match(reply, "{error, {not_leader, ~a}}", leader) &&
                a->hops < MAX_HOPS) {
         printf("%s does not lead; asking the leader, %s\n", a->node, leader);
@@ -110,13 +153,69 @@ static void answered(cn_proc *p, cn_call_status st, const cn_term *reply, void *
 static void ask(cn_proc *p)
 {
     admin *a = cn_proc_state(p);
-    cn_term req = a->cfg.target ? cn_fmt(p, "{transfer, ~i}", a->cfg.target)
-                                : cn_fmt(p, "{transfer, any}");
+    cn_term req;
+    if (is(a, "add"))
+        req = cn_fmt(p, "{add_member, ~i, ~a}", a->cfg.target, a->cfg.member);
+    else if (is(a, "remove"))
+        req = cn_fmt(p, "{remove_member, ~i}", a->cfg.target);
+    else if (a->cfg.target)
+        req = cn_fmt(p, "{transfer, ~i}", a->cfg.target);
+    else
+        req = cn_fmt(p, "{transfer, any}");
     cn_dest d = { NULL, "raft_kv", a->node };
-    if (cn_call(p, d, &req, ADMIN_TIMEOUT_MS, answered, NULL) < 0) {
-        fprintf(stderr, "raft_kv admin: cannot reach %s\n", a->node);
-        done(p, 1);
+    /* an addition lasts as long as the new member takes to catch up */
+    unsigned ms = is(a, "add") ? ADD_TIMEOUT_MS : ADMIN_TIMEOUT_MS;
+    if (cn_call(p, d, &req, ms, answered, NULL) < 0)
+        fail(p, "cannot reach %s", a->node);
+}
+
+/* The member's id: add reads it from the new node's info, remove NODE
+ * from the members the node asked knows. */
+static void id_found(cn_proc *p, cn_call_status st, const cn_term *reply, void *ud)
+{
+    admin *a = cn_proc_state(p);
+    const char *asked = ud ? a->cfg.member : a->node;
+    cn_term members, e;
+    cn_list_iter li;
+    uint32_t n;
+    char node[CN_ATOM_BUF];
+    if (st != CN_CALL_OK) {
+        char text[1400];
+        raft_call_failure(p, asked, st, reply, text, sizeof text);
+        fail(p, "%s", text);
+        return;
     }
+    if (is(a, "add")) {
+        a->cfg.target = (int)map_int(reply, "id");
+        if (a->cfg.target < 1)
+            fail(p, "%s gave no id (is it a raft_kv node?)", a->cfg.member);
+        else
+            ask(p);
+        return;
+    }
+    if (map_get(reply, "members", &members) == 0 && cn_list_begin(&li, &members, &n) == 0)
+        while (cn_list_next(&li, &e) == 1)
+            if (map_get(&e, "node", &members) == 0 && cn_term_match(&members, "~a", node) &&
+                strcmp(node, a->cfg.member) == 0) {
+                a->cfg.target = (int)map_int(&e, "id");
+                ask(p);
+                return;
+            }
+    fail(p, "%s is not a member of the cluster", a->cfg.member);
+}
+
+static void start(cn_proc *p)
+{
+    admin *a = cn_proc_state(p);
+    if (a->cfg.target || is(a, "transfer")) {
+        ask(p);
+        return;
+    }
+    int add = is(a, "add");
+    cn_term req = cn_fmt(p, "info");
+    cn_dest d = { NULL, "raft_kv", add ? a->cfg.member : a->node };
+    if (cn_call(p, d, &req, ADMIN_TIMEOUT_MS, id_found, add ? a : NULL) < 0)
+        fail(p, "cannot reach %s", d.node);
 }
 
 static int admin_init(cn_proc *p, void *arg)
@@ -128,7 +227,7 @@ static int admin_init(cn_proc *p, void *arg)
     a->status = ((void **)arg)[1];
     snprintf(a->node, sizeof a->node, "%s", a->cfg.node);
     cn_proc_set_state(p, a);
-    ask(p);
+    start(p);
     return 0;
 }
 

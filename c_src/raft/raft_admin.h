@@ -5,6 +5,15 @@
  *       date), asking NODE; a follower names the leader, which is asked in
  *       turn.  Prints what happened; exits 0 once the leader has handed
  *       over, 1 if it could not.
+ *   raft_kv admin --sname NAME --cookie C --node NODE add NEW
+ *       adds the raft_kv node NEW (started with --id, no peers: it waits)
+ *       to NODE's cluster: NEW's id is read from NEW itself, the leader
+ *       (found as for transfer) has it catch up as a non-voter, then makes
+ *       it a voter.  Exits 0 once that configuration has committed.
+ *   raft_kv admin --sname NAME --cookie C --node NODE remove MEMBER
+ *       removes MEMBER (a node name, or an id) from NODE's cluster; exits 0
+ *       once the configuration without it has committed.  MEMBER need not
+ *       be running (a dead machine is replaced by remove, then add).
  *   raft_kv status --sname NAME --cookie C --node NODE [--json]
  *       one row per member of NODE's cluster, each read from that member
  *       itself (id, node, role, term, leader, commit index, last applied,
@@ -19,8 +28,9 @@
 
 typedef struct raft_admin_config {
     const char *node;            /* the member asked first */
-    const char *command;         /* "transfer" or "status" */
-    int         target;          /* transfer: an id, 0 for any */
+    const char *command;         /* "transfer", "add", "remove" or "status" */
+    int         target;          /* transfer: an id, 0 for any; remove: an id or 0 */
+    const char *member;          /* add: the new node; remove: a node name (target 0) */
     int         json;            /* status: JSON lines */
 } raft_admin_config;
 

@@ -306,7 +306,9 @@ static void io_reply(void *ud, raft_token token, const raft_msg *m, uint64_t aft
         return;
     rn_peer *p = peer_by_id(rn, t->requester);
     cn_buf_reset(&rn->buf);
-    raft_wire_put_reply(&rn->buf, m, p && p->kind == RAFT_KIND_CN);
+    /* a requester we do not know of is a C leader adding us (membership
+     * changes are among C nodes): it understands the extensions */
+    raft_wire_put_reply(&rn->buf, m, !p || p->kind == RAFT_KIND_CN);
     if (!cn_buf_failed(&rn->buf)) {
         cn_term r = cn_buf_term(&rn->buf, 0);
         send_or_hold(rn, &t->to, &r, after);

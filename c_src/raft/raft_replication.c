@@ -278,6 +278,8 @@ void raft__on_append_reply(raft *r, int from, const raft_msg *m)
         p->probing = p->repairing = 0;  /* taken: pipeline again */
         raft__advance_commit(r);
         raft__transfer_progress(r);
+        if (!(p = raft__peer(r, from)))
+            return;                 /* a configuration entry moved or dropped it */
     } else {
         /* While one append at a time repairs the log, only its own refusal
          * says something new: the others refused appends sent before
