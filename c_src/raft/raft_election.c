@@ -22,7 +22,7 @@ static int emu_leader_alive(raft *r)
 
 void raft__reset_election(raft *r)
 {
-    if (r->role == RAFT_LEADER || !r->member || emu_leader_alive(r)) {
+    if (r->role == RAFT_LEADER || !raft__may_campaign(r) || emu_leader_alive(r)) {
         r->election_due = RAFT_NEVER;
         return;
     }
@@ -46,7 +46,7 @@ static void start_election(raft *r)
     r->role = RAFT_CANDIDATE;
     r->leader = 0;
     raft__set_term(r, r->term + 1, r->cfg.id);
-    r->votes = 1;
+    r->votes = r->member;           /* our vote counts only if we are a voter */
     for (size_t i = 0; i < r->npeers; i++)
         r->peers[i].vote = 0;
     raft__trace(r, "[node %d] Starting election for term %llu", r->cfg.id,
@@ -63,7 +63,7 @@ static void start_election(raft *r)
 
 void raft__campaign(raft *r)
 {
-    if (!r->member || r->role == RAFT_LEADER)
+    if (!raft__may_campaign(r) || r->role == RAFT_LEADER)
         return;
     /* Alive emulation peers count as granted, but only once a C peer has
      * granted too, or after a whole round that had enough grants with them
@@ -74,7 +74,7 @@ void raft__campaign(raft *r)
     int quiet = r->prevoting && r->prevote_waiting, cn_peers = 0;
     r->prevoting = 1;
     r->prevote_waiting = 0;
-    r->prevotes = 1;
+    r->prevotes = r->member;
     for (size_t i = 0; i < r->npeers; i++) {
         raft_peer *p = &r->peers[i];
         p->prevote = p->voter && p->kind == RAFT_KIND_EMU && p->alive;
@@ -97,7 +97,7 @@ void raft__campaign(raft *r)
 
 void raft__force_campaign(raft *r)
 {
-    if (!r->member || r->role == RAFT_LEADER)
+    if (!raft__may_campaign(r) || r->role == RAFT_LEADER)
         return;
     raft__trace(r, "[node %d] start_election: campaigning now", r->cfg.id);
     start_election(r);
@@ -118,8 +118,8 @@ void raft__election_tick(raft *r)
 {
     if (r->now < r->election_due)
         return;
-    if (awaiting_designation(r))
-        raft__reset_election(r);
+    if (!raft__may_campaign(r) || awaiting_designation(r))
+        raft__reset_election(r);    /* (off while we may not campaign) */
     else
         raft__campaign(r);
 }

@@ -120,7 +120,9 @@ struct raft {
     size_t     npeers;
     int        configured;             /* a configuration is known */
     int        member;                 /* this node votes in it */
+    int        was_member;             /* ... in the one before it */
     raft_conf  boot;                   /* set_peers / the peers file */
+    int        booted;                 /* ... was given */
     uint64_t  *conf_entries;           /* indexes of configuration entries in the log */
     size_t     nconf, capconf;
     uint64_t   conf_index;             /* the one in force (0: boot) */
@@ -207,6 +209,7 @@ int   raft_conf_decode(const cn_term *cmd, raft_conf *c);
 void  raft_conf_free(raft_conf *c);
 raft_conf_member *raft_conf_find(const raft_conf *c, int id);
 int   raft__voters(const raft *r);
+int   raft__may_campaign(const raft *r);
 void  raft__conf_apply(raft *r);
 void  raft__conf_appended(raft *r, uint64_t idx, const cn_term *cmd);
 void  raft__conf_truncated(raft *r, uint64_t keep);

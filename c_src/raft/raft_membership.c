@@ -19,7 +19,10 @@
  * that entry has committed (ok), or why the change failed.  A leader that
  * removed itself leads until the entry commits, not counting itself, then
  * tells the most up-to-date member to campaign and steps down.  A node that
- * is not a voter of its own configuration never campaigns.
+ * is not a voter of its latest configuration campaigns only while that
+ * configuration is uncommitted and it was a voter of the one before (it
+ * may still be needed to commit it, thesis 4.2.2); its own vote does not
+ * count then.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,7 +124,7 @@ static int current(const raft *r, raft_conf *c)
     }
     c->n = 0;
     c->m = NULL;
-    if (!r->configured)
+    if (!r->booted)
         return -1;
     c->m = calloc(r->boot.n + 1, sizeof *c->m);
     if (!c->m)
@@ -142,6 +145,27 @@ static int current(const raft *r, raft_conf *c)
 
 static int adding(const raft *r) { return r->change.kind == RAFT_CHANGE_ADD; }
 
+/* Is this node a voter of the configuration before the latest one? */
+static int previous_has_self(const raft *r)
+{
+    if (r->nconf == 0)
+        return 0;                   /* the bootstrap set is the first */
+    if (r->nconf == 1)
+        return r->booted;           /* the bootstrap set: we are in it if given one */
+    raft_conf c;
+    const raft_entry *e = raft_log_get(&r->log, r->conf_entries[r->nconf - 2]);
+    if (!e || raft_conf_decode(&e->cmd, &c) < 0)
+        return 0;
+    int in = raft_conf_find(&c, r->cfg.id) != NULL;
+    raft_conf_free(&c);
+    return in;
+}
+
+int raft__may_campaign(const raft *r)
+{
+    return r->member || (r->was_member && r->conf_index > r->commit);
+}
+
 /* Makes r->peers the members of the latest configuration other than this
  * node (voters), plus the server catching up (a non-voter), keeping what
  * the leader knows of those that stay; tells io.members. */
@@ -149,11 +173,13 @@ void raft__conf_apply(raft *r)
 {
     raft_conf c;
     if (current(r, &c) < 0) {
-        if (r->nconf || r->configured)
+        if (r->nconf || r->booted)
             abort();                /* the configuration in force cannot be lost */
-        return;
+        c.m = NULL;                 /* none (any more): a node waiting to be added */
+        c.n = 0;
     }
     int learner = adding(r) && !raft_conf_find(&c, r->change.id);
+    r->was_member = previous_has_self(r);
     size_t n = c.n + (size_t)learner;
     raft_peer *v = calloc(n ? n : 1, sizeof *v);
     raft_member *out = calloc(n ? n : 1, sizeof *out);
@@ -194,8 +220,10 @@ void raft__conf_apply(raft *r)
     free(r->peers);
     r->peers = v;
     r->npeers = k;
-    r->configured = 1;
+    r->configured = r->nconf || r->booted;
     r->conf_index = r->nconf ? r->conf_entries[r->nconf - 1] : 0;
+    if (r->cfg.mode == RAFT_MODE_RAFT && r->role != RAFT_LEADER)
+        raft__reset_election(r);    /* on if we may campaign now, off if not */
     if (r->io.members)
         r->io.members(r->io.ud, out, k);
     free(out);
@@ -263,7 +291,7 @@ void raft__conf_bootstrap(raft *r, const raft_member *peers, size_t n)
     }
     raft_conf_free(&r->boot);
     r->boot = b;
-    r->configured = 1;
+    r->booted = 1;
     raft__conf_apply(r);
 }
 

@@ -63,7 +63,11 @@
  * leader takes turns).  A cluster with emulation cores gets start_election
  * at node 1 (a C core) when it boots, as the seed's main sends it: before
  * any election C cores do not campaign beside emulation peers; volatile-3 (io.persist NULL: nothing may be gated;
- * no crashes; a quarter of the rounds).  Each schedule draws max_batch and max_inflight, a
+ * no crashes; a quarter of the rounds); members-5 (all C: nodes 1-3
+ * bootstrap the cluster, 4 and 5 start with no peers, and the chaos asks
+ * the leader to add or remove a random node, so configurations change
+ * under every fault; the liveness checks then wait for the members of the
+ * leader's configuration only).  Each schedule draws max_batch and max_inflight, a
  * start time, and its fault mix; a failing one is printed with its last
  * steps and trace lines, then minimized (fault classes dropped, fewest fault
  * steps) and printed again with a replay line.  Known limitations of mixed
@@ -236,6 +240,8 @@ static int model_apply(model *m, const cn_term *cmd, cn_buf *res)
         }
     } else if (cn_term_match(cmd, "noop")) {
         cn_term_build(res, "op_ok");
+    } else if (cn_term_match(cmd, "{cn_config, _}")) {
+        cn_term_build(res, "ok");   /* a configuration: no change to the store */
     } else {
         return -1;
     }
@@ -308,7 +314,7 @@ typedef struct ev {
     netmsg  *nm;
 } ev;
 
-enum { R_PEER, R_CLIENT };
+enum { R_PEER, R_CLIENT, R_ADMIN };
 typedef struct route {
     int      kind;
     int      node;                   /* the node given this token */
@@ -395,6 +401,9 @@ typedef struct sim_cfg {
     int n_emu;                       /* the last n_emu are emulation cores */
     int emu_lead;                    /* chaos may start elections at them */
     int volatile_disk;               /* io.persist NULL: no storage, no crashes */
+    int boot;                        /* membership: nodes 1..boot bootstrap the cluster,
+                                      * the others wait to be added; chaos adds and
+                                      * removes members (0: all bootstrap, no changes) */
 } sim_cfg;
 
 typedef struct gent {
@@ -426,11 +435,11 @@ typedef struct stepnote {            /* the ring of recent steps */
 } stepnote;
 
 enum { SN_TICK, SN_REQ, SN_REP, SN_CLIENT, SN_FWD, SN_DISK, SN_CRASH, SN_RESTART,
-       SN_CUT, SN_HEAL, SN_DROPS, SN_START, SN_ALIVE, SN_TRANSFER };
+       SN_CUT, SN_HEAL, SN_DROPS, SN_START, SN_ALIVE, SN_TRANSFER, SN_ADD, SN_REMOVE };
 
 /* fault classes, for minimizing a failing schedule */
 enum { F_DROP = 1, F_DUP = 2, F_SLOW = 4, F_PART = 8, F_CRASH = 16, F_DISK = 32,
-       F_START = 64, F_ALL = 127 };
+       F_START = 64, F_MEMBER = 128, F_ALL = 255 };
 
 typedef struct sim {
     const sim_cfg *cfg;
@@ -486,6 +495,7 @@ typedef struct sim {
     int        record_lines;
     /* stats */
     uint64_t steps, elections, msgs, acked, crashes, parts;
+    uint64_t changes_ok, changes_failed;  /* membership changes answered */
 } sim;
 
 static void sim_fail(sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -546,7 +556,7 @@ static void format_note(const stepnote *sn, char *out, size_t sz)
 {
     static const char *whats[] = { "tick", "recv", "reply", "client", "forward", "disk",
                                    "CRASH", "RESTART", "PARTITION", "HEAL", "faults", "start_election",
-                                   "alive", "transfer" };
+                                   "alive", "transfer", "add", "remove" };
     int k = snprintf(out, sz, "t=%-7llu node %d %-9s", (unsigned long long)sn->t, sn->node,
                      whats[sn->what]);
     if (k < 0 || (size_t)k >= sz)
@@ -586,6 +596,8 @@ static void format_note(const stepnote *sn, char *out, size_t sz)
         snprintf(out, sz, "peer %d alive=%llu", sn->from, (unsigned long long)sn->a);
     } else if (sn->what == SN_DROPS) {
         snprintf(out, sz, "drop/dup/slow permille changed");
+    } else if (sn->what == SN_ADD || sn->what == SN_REMOVE) {
+        snprintf(out, sz, "member %d", sn->from);
     }
 }
 
@@ -895,6 +907,17 @@ static void io_client_reply(void *ud, raft_token token, const cn_term *result)
     route *r = route_get(s, token);
     if (!r)
         return;
+    if (r->kind == R_ADMIN && r->node == n->id) {
+        if (r->answered++)
+            sim_fail(s, "node %d answers a membership change twice", n->id);
+        if (cn_term_match(result, "ok"))
+            s->changes_ok++;
+        else if (cn_term_match(result, "{error, _}"))
+            s->changes_failed++;
+        else
+            sim_fail(s, "node %d answers a membership change with a malformed result", n->id);
+        return;
+    }
     if (r->kind != R_CLIENT || r->node != n->id) {
         sim_fail(s, "node %d answers a client on token %llu that is not a client's of its own",
                  n->id, (unsigned long long)token);
@@ -969,6 +992,8 @@ static void reference_apply(sim *s, gent *g, uint64_t idx, const cn_term *cmd)
         sim_fail(s, "the model has no command %s (index %llu)", c, (unsigned long long)idx);
     g->res_len = s->refres.len - g->res_off;
     s->ref_n = idx;
+    if (raft_conf_is(cmd))
+        return;                     /* the core's, not the store's */
     cn_buf real;
     cn_buf_init(&real);
     raft_kv_apply(s->ref, cmd, 0, idx, RAFT_KV_TRACE_SLOT, &real, tr, sizeof tr);
@@ -1061,9 +1086,19 @@ static const raft_io sim_io = {
 
 static void touch(node *n) { n->touched = 1; }
 
+/* What raft_node's resolution does: peers are classified as they appear
+ * (a configuration entry brings new ones). */
+static void set_kinds(sim *s, node *n)
+{
+    for (int i = 1; i <= s->n; i++)
+        if (i != n->id)
+            raft_set_peer_kind(n->r, i, s->nodes[i].kind);
+}
+
 static void node_boot(sim *s, node *n)
 {
-    raft_config cfg = { .id = n->id, .mode = n->mode, .seed = rnd(s) | 1,
+    static const char *const names[MAXN + 1] = { "", "n1", "n2", "n3", "n4", "n5" };
+    raft_config cfg = { .id = n->id, .mode = n->mode, .seed = rnd(s) | 1, .name = names[n->id],
                         .max_batch = s->max_batch, .max_inflight = s->max_inflight };
     raft_io io = sim_io;
     io.ud = n;
@@ -1089,18 +1124,19 @@ static void node_boot(sim *s, node *n)
     model_clear(&n->mirror);         /* a new core, an empty store */
     n->was_leader = 0;
     n->tick_same = 0;
+    /* the bootstrap set, as set_peers or a peers file gives it (a node
+     * outside it waits to be added, or finds its cluster in its log) */
+    int boot = s->cfg->boot ? s->cfg->boot : s->n;
     raft_member peers[MAXN];
     size_t k = 0;
-    for (int i = 1; i <= s->n; i++)
+    for (int i = 1; i <= boot; i++)
         if (i != n->id)
-            peers[k++] = (raft_member){ i, NULL };
-    raft_set_peers(n->r, s->now, peers, k);
-    for (int i = 1; i <= s->n; i++) {
-        if (i == n->id)
-            continue;
-        raft_set_peer_kind(n->r, i, s->nodes[i].kind);
+            peers[k++] = (raft_member){ i, names[i] };
+    if (n->id <= boot)
+        raft_set_peers(n->r, s->now, peers, k);
+    set_kinds(s, n);
+    for (int i = 1; i <= s->n; i++)
         n->alive_view[i] = 1;       /* set_peers: alive until told otherwise */
-    }
     touch(n);
 }
 
@@ -1510,6 +1546,8 @@ static void post_step(sim *s)
     handle_replies(s);
     for (int i = 1; i <= s->n; i++) {
         node *n = &s->nodes[i];
+        if (n->up && n->touched && s->cfg->boot)
+            set_kinds(s, n);
         if (n->up && n->touched)
             check_node(s, n);
         n->touched = 0;
@@ -1699,6 +1737,34 @@ static void start_election_at(sim *s, node *n)
     touch(n);
 }
 
+/* Is node i a voter in node l's configuration? */
+static int voter_in(sim *s, int l, int i)
+{
+    raft *r = s->nodes[l].r;
+    return i == l ? raft_is_member(r) : raft_peer_is_voter(r, i);
+}
+
+/* An operator's add or remove of node x, asked of whichever node leads. */
+static void change_members(sim *s, int x)
+{
+    static const char *const names[MAXN + 1] = { "", "n1", "n2", "n3", "n4", "n5" };
+    const char *why;
+    for (int i = 1; i <= s->n; i++) {
+        node *l = &s->nodes[i];
+        if (!l->up || raft_get_role(l->r) != RAFT_LEADER)
+            continue;
+        raft_token tok = route_new(s, (route){ .kind = R_ADMIN, .node = l->id });
+        int remove = voter_in(s, i, x);
+        note(s, remove ? SN_REMOVE : SN_ADD, l->id, x, NULL, 0, 0);
+        int rc = remove ? raft_remove_member(l->r, s->now, x, tok, &why)
+                        : raft_add_member(l->r, s->now, x, names[x], tok, &why);
+        if (rc < 0)
+            s->changes_failed++;
+        touch(l);
+        return;
+    }
+}
+
 static void do_chaos(sim *s)
 {
     static const unsigned drops[] = { 0, 10, 50, 200 }, dups[] = { 0, 20, 100 },
@@ -1746,6 +1812,9 @@ static void do_chaos(sim *s)
                 break;
             }
         }
+    } else if (k < 96) {
+        if ((s->faults & F_MEMBER) && s->cfg->boot)
+            change_members(s, x);
     }
     update_liveness(s);
 }
@@ -1964,7 +2033,7 @@ static int stable_leader(sim *s)
         int ok = 1;
         for (int i = 1; i <= s->n && ok; i++) {
             node *n = &s->nodes[i];
-            if (i == l || !n->up)
+            if (i == l || !n->up || (s->cfg->boot && !voter_in(s, l, i)))
                 continue;
             if (raft_get_term(n->r) > t)
                 ok = 0;
@@ -2021,11 +2090,23 @@ static int probe(sim *s, uint64_t until, const char *key, int (*leader)(sim *))
     return 0;
 }
 
+/* Node i is one the liveness checks wait for: with membership changes,
+ * only the members of the leader's configuration are kept up to date. */
+static int kept(sim *s, int i)
+{
+    if (!s->nodes[i].up)
+        return 0;
+    if (!s->cfg->boot)
+        return 1;
+    int l = stable_leader(s);
+    return !l || i == l || voter_in(s, l, i);
+}
+
 static uint64_t conv_idx;
 static int converged(sim *s)
 {
     for (int i = 1; i <= s->n; i++)
-        if (s->nodes[i].up && raft_get_applied(s->nodes[i].r) < conv_idx)
+        if (kept(s, i) && raft_get_applied(s->nodes[i].r) < conv_idx)
             return 0;
     return 1;
 }
@@ -2051,7 +2132,7 @@ static int all_applied(sim *s)
 {
     for (int i = 1; i <= s->n; i++) {
         node *n = &s->nodes[i];
-        if (n->up && !seed_store(s, n) && raft_get_applied(n->r) != s->ref_n)
+        if (kept(s, i) && !seed_store(s, n) && raft_get_applied(n->r) != s->ref_n)
             return 0;
     }
     return 1;
@@ -2070,7 +2151,7 @@ static void final_stores(sim *s)
     }
     for (int i = 1; i <= s->n && !s->failed; i++) {
         node *n = &s->nodes[i];
-        if (n->up && !seed_store(s, n) &&
+        if (kept(s, i) && !seed_store(s, n) &&
             !model_same(&s->model, raft_get_kv(n->r), why, sizeof why))
             sim_fail(s, "node %d's store at the end (index %llu) differs from the model: %s",
                      n->id, (unsigned long long)s->ref_n, why);
@@ -2121,6 +2202,7 @@ typedef struct run_stats {
     uint64_t known[K_COUNT], seed_answers, seed_applies;
     uint64_t runs, steps, elections, commits, acked, crashes, parts, msgs;
     uint64_t slowest_ms, slowest_seed, sum_elect_ms, failures;
+    uint64_t changes_ok, changes_failed, final_members[MAXN + 1];
 } run_stats;
 
 static void print_failure(sim *s, const char *what)
@@ -2187,6 +2269,12 @@ static int run_schedule(const sim_cfg *cfg, uint64_t seed, uint64_t steps, int f
         st->parts += s->parts;
         st->msgs += s->msgs;
         st->sum_elect_ms += elect_ms;
+        st->changes_ok += s->changes_ok;
+        st->changes_failed += s->changes_failed;
+        int l = stable_leader(s), m = 0;
+        for (int i = 1; l && i <= s->n; i++)
+            m += voter_in(s, l, i);
+        st->final_members[m]++;
         if (!s->known && elect_ms > st->slowest_ms) {
             st->slowest_ms = elect_ms;
             st->slowest_seed = seed;
@@ -2209,6 +2297,7 @@ static void minimize(const sim_cfg *cfg, uint64_t seed, uint64_t steps)
     static const struct { int bit; const char *name; } classes[] = {
         { F_START, "start_election and transfers" }, { F_DUP, "duplicates" }, { F_SLOW, "slow messages" },
         { F_DISK, "slow disk" }, { F_DROP, "drops" }, { F_PART, "partitions" }, { F_CRASH, "crashes" },
+        { F_MEMBER, "membership changes" },
     };
     int faults = F_ALL;
     for (size_t i = 0; i < sizeof classes / sizeof *classes; i++) {
@@ -2465,7 +2554,7 @@ static void cut_node(sim *s, int x, int y, int on)
  * it (state machine safety). */
 static int scenario_emu_overwrite(uint64_t seed)
 {
-    static const sim_cfg cfg = { "mixed-5", 5, 2, 0, 0 };
+    static const sim_cfg cfg = { "mixed-5", 5, 2, 0, 0, 0 };
     sim *s = xrealloc(NULL, sizeof *s);
     sim_init(s, &cfg, seed, 0);
     sim_boot_all(s);
@@ -3049,7 +3138,7 @@ static sim *emu_replay(const sim_cfg *cfg, const script_op *ops, size_t n, size_
 
 static void test_emulation_seed5(void)
 {
-    static const sim_cfg cfg = { "emulation-5", 5, 5, 0, 0 };
+    static const sim_cfg cfg = { "emulation-5", 5, 5, 0, 0, 0 };
     static const script_op ops[] = {
         { 'd', "a", 0 }, { 'p', "b", "val_84" }, { 'd', "e", 0 }, { 'g', "e", 0 },
         { 'p', "b", "val_55" }, { 'g', "e", 0 }, { 'd', "b", 0 }, { 'p', "c", "val_30" },
@@ -3084,7 +3173,7 @@ static void test_emulation_seed5(void)
 
 static void test_emulation_seed3(void)
 {
-    static const sim_cfg cfg = { "emulation-3", 3, 3, 0, 0 };
+    static const sim_cfg cfg = { "emulation-3", 3, 3, 0, 0, 0 };
     static const script_op ops[] = {
         { 'p', "x", "hello" }, { 'g', "x", 0 }, { 'p', "x", "world" },
         { 'd', "x", 0 },       { 'g', "x", 0 }, { 'd', "x", 0 },
@@ -3118,7 +3207,7 @@ static void test_emulation_seed3(void)
  * commits every command, and every node applies the same sequence. */
 static void test_emulation_crash(void)
 {
-    static const sim_cfg cfg = { "emulation-5-crash", 5, 5, 0, 0 };
+    static const sim_cfg cfg = { "emulation-5-crash", 5, 5, 0, 0, 0 };
     static const char *keys[] = { "a", "b", "c", "d", "e" };
     script_op ops[24];
     char vals[24][16];
@@ -3178,13 +3267,14 @@ static double secs(void)
 }
 
 static const sim_cfg configs[] = {
-    { "raft-3", 3, 0, 0, 0 },
-    { "raft-5", 5, 0, 0, 0 },
-    { "mixed-3", 3, 1, 0, 0 },
-    { "mixed-5", 5, 2, 0, 0 },
-    { "mixed-5e3", 5, 3, 0, 0 },
-    { "emulead-5", 5, 2, 1, 0 },
-    { "volatile-3", 3, 0, 0, 1 },
+    { "raft-3", 3, 0, 0, 0, 0 },
+    { "raft-5", 5, 0, 0, 0, 0 },
+    { "mixed-3", 3, 1, 0, 0, 0 },
+    { "mixed-5", 5, 2, 0, 0, 0 },
+    { "mixed-5e3", 5, 3, 0, 0, 0 },
+    { "emulead-5", 5, 2, 1, 0, 0 },
+    { "volatile-3", 3, 0, 0, 1, 0 },
+    { "members-5", 5, 0, 0, 0, 3 },
 };
 
 int main(void)
@@ -3263,6 +3353,13 @@ int main(void)
                (unsigned long long)st.slowest_seed,
                (unsigned long long)(st.runs ? st.sum_elect_ms / st.runs : 0),
                (unsigned long long)st.failures, secs() - t0);
+        if (cfg->boot)
+            printf("raft_sim_test: %-9s membership changes: %llu committed, %llu refused or "
+                   "abandoned; voters at the end: 1:%llu 2:%llu 3:%llu 4:%llu 5:%llu\n",
+                   cfg->name, (unsigned long long)st.changes_ok,
+                   (unsigned long long)st.changes_failed, (unsigned long long)st.final_members[1],
+                   (unsigned long long)st.final_members[2], (unsigned long long)st.final_members[3],
+                   (unsigned long long)st.final_members[4], (unsigned long long)st.final_members[5]);
         if (st.known[K_NO_C] || st.known[K_EMU_LEADER] || st.known[K_NO_START] ||
             st.seed_answers || st.seed_applies)
             printf("raft_sim_test: %-9s known limitations (not failures): %llu schedules with no "
@@ -3282,6 +3379,8 @@ int main(void)
         for (size_t i = 0; i < ncfg; i++) {
             const sim_cfg *cfg = &configs[i];
             uint64_t fails_m = 0, fails_r = 0, stepdown = 0;
+            if (cfg->boot)
+                continue;           /* the scenarios assume every node a member from the start */
             double t0 = secs();
             /* the minority scenario needs a C node on the majority side */
             int minority = cfg->n - cfg->n_emu > (cfg->n >= 5 ? 2 : 1);
