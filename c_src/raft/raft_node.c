@@ -473,7 +473,8 @@ static void io_members(void *ud, const raft_member *m, size_t n)
             v[i].id = m[i].id;
             snprintf(v[i].node, sizeof v[i].node, "%s", m[i].node ? m[i].node : "");
         }
-        if (offered && (!v[i].has_subject || !cn_pid_eq(&v[i].subject.owner,
+        if (offered && offered->has_subject &&
+            (!v[i].has_subject || !cn_pid_eq(&v[i].subject.owner,
                                                         &offered->subject.owner) ||
                         !cn_ref_eq(&v[i].subject.tag, &offered->subject.tag))) {
             v[i].subject = offered->subject;
