@@ -430,7 +430,20 @@ status_bounded(Config) ->
     fill(Config, C, 10),
     #{store := too_large, store_size := Size} = status(C),
     true = Size > 10000,
-    #{members := [#{id := 1}]} = gen_server:call({raft_kv, node_of(C)}, info).
+    #{members := [#{id := 1}]} = gen_server:call({raft_kv, node_of(C)}, info),
+    %% the whole store, a page at a time, in key order, each key once
+    Pairs = pages(C, first, []),
+    Keys = [K || {K, _} <- Pairs],
+    expect(length(Keys) =:= Size andalso Keys =:= lists:usort(Keys),
+           {pages, length(Keys), Size}),
+    {error, _} = gen_server:call({raft_kv, node_of(C)}, {store, first, 0}),
+    {error, _} = gen_server:call({raft_kv, node_of(C)}, {store, 7, 10}).
+
+pages(C, From, Acc) ->
+    case gen_server:call({raft_kv, node_of(C)}, {store, From, 3000}) of
+        {ok, Page, done} -> lists:append(lists:reverse([Page | Acc]));
+        {ok, Page, Next} when length(Page) =:= 3000 -> pages(C, Next, [Page | Acc])
+    end.
 
 %% raft_kv load against C until its store passes 10,000 keys (Runs left).
 fill(_Config, C, 0) -> ct:fail({store_never_filled, maps:get(store_size, status(C))});

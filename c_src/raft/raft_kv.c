@@ -176,13 +176,23 @@ int raft_kv_apply(raft_kv *kv, const cn_term *cmd, int node, uint64_t slot,
     return -1;
 }
 
-static int by_key(const void *a, const void *b)
+static int key_cmp(const char *a, size_t al, const char *b, size_t bl)
 {
-    const kv_item *x = *(const kv_item *const *)a, *y = *(const kv_item *const *)b;
-    size_t n = x->klen < y->klen ? x->klen : y->klen;
-    int c = memcmp(x->key, y->key, n);
-    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+    size_t n = al < bl ? al : bl;
+    int c = memcmp(a, b, n);
+    return c ? c : (al > bl) - (al < bl);
 }
+
+static int item_cmp(const kv_item *x, const kv_item *y)
+{
+    return key_cmp(x->key, x->klen, y->key, y->klen);
+}
+
+static int by_item(const void *a, const void *b)
+{
+    return item_cmp(*(const kv_item *const *)a, *(const kv_item *const *)b);
+}
+
 
 void raft_kv_each(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,
                                                 const char *v, size_t vl), void *ud)
@@ -193,10 +203,80 @@ void raft_kv_each(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t 
         return;
     for (kv_item *it = kv->items; it; it = it->hh.next)
         v[i++] = it;
-    qsort(v, n, sizeof *v, by_key);
+    qsort(v, n, sizeof *v, by_item);
     for (i = 0; i < n; i++)
         fn(ud, v[i]->key, v[i]->klen, v[i]->val, v[i]->vlen);
     free(v);
+}
+
+
+/* A max-heap of the `limit` smallest keys seen, its root the largest. */
+static void heap_down(kv_item **h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && item_cmp(h[l], h[m]) > 0)
+            m = l;
+        if (r < n && item_cmp(h[r], h[m]) > 0)
+            m = r;
+        if (m == i)
+            return;
+        kv_item *t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static void heap_up(kv_item **h, size_t i)
+{
+    while (i > 0 && item_cmp(h[i], h[(i - 1) / 2]) > 0) {
+        kv_item *t = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+
+size_t raft_kv_put_page(const raft_kv *kv, const char *after, size_t afterlen, size_t limit,
+                        cn_buf *b, int *more, const char **last, size_t *lastlen)
+{
+    kv_item **h = malloc((limit ? limit : 1) * sizeof *h);
+    size_t n = 0;
+    *more = 0;
+    if (!h) {
+        cn_term_put_nil(b);
+        b->failed = 1;
+        return 0;
+    }
+    for (kv_item *it = kv->items; it; it = it->hh.next) {
+        if (after && key_cmp(it->key, it->klen, after, afterlen) <= 0)
+            continue;
+        if (n < limit) {
+            h[n++] = it;
+            heap_up(h, n - 1);
+        } else {
+            *more = 1;
+            if (limit && item_cmp(it, h[0]) < 0) {
+                h[0] = it;
+                heap_down(h, n, 0);
+            }
+        }
+    }
+    qsort(h, n, sizeof *h, by_item);
+    *last = n ? h[n - 1]->key : NULL;
+    *lastlen = n ? h[n - 1]->klen : 0;
+    if (n)
+        cn_term_put_list(b, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        cn_term_put_tuple(b, 2);
+        cn_term_put_binary(b, h[i]->key, h[i]->klen);
+        cn_term_put_binary(b, h[i]->val, h[i]->vlen);
+    }
+    cn_term_put_nil(b);
+    free(h);
+    return n;
 }
 
 static void put_pair(void *ud, const char *k, size_t kl, const char *v, size_t vl)

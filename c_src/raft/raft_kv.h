@@ -30,6 +30,13 @@ int raft_kv_apply(raft_kv *kv, const cn_term *cmd, int node, uint64_t slot,
 
 /* The store as a Gleam Dict (an Erlang map), keys sorted. */
 void raft_kv_put_map(const raft_kv *kv, cn_buf *b);
+/* A page of the store: a list of {K, V}, the first `limit` keys after
+ * `after` (all keys if after is NULL) in key order.  Returns how many;
+ * *more says whether keys remain past them, *last is the page's last key
+ * (valid until the store changes).  Time linear in the store's size,
+ * memory in limit: no sort of the whole, no reply of it. */
+size_t raft_kv_put_page(const raft_kv *kv, const char *after, size_t afterlen, size_t limit,
+                        cn_buf *b, int *more, const char **last, size_t *lastlen);
 /* Visits keys in sorted order. */
 void raft_kv_each(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,
                                                 const char *v, size_t vl), void *ud);

@@ -823,6 +823,34 @@ static void put_info(raft_node *rn, cn_buf *b)
     cn_term_put_nil(b);
 }
 
+#define STORE_PAGE_MAX 10000
+
+/* {store, first | AfterKey, Limit}: {ok, [{K, V}], done | LastKey}, the
+ * store a page at a time in key order (status shows it whole only while
+ * small); {error, Why} for a bad start or limit. */
+static void put_store_page(raft_node *rn, cn_buf *b, const cn_term *start, const cn_term *lim)
+{
+    long long limit;
+    const char *after = NULL;
+    size_t alen = 0;
+    int more;
+    if (cn_term_get_long(lim, &limit) < 0 || limit < 1 || limit > STORE_PAGE_MAX ||
+        (!cn_term_is_atom(start, "first") && !cn_term_match(start, "~b", &after, &alen))) {
+        cn_term_build(b, "{error, ~s}", "{store, first | AfterKey (a binary), Limit (1..10000)}");
+        return;
+    }
+    cn_term_put_tuple(b, 3);
+    cn_term_put_atom(b, "ok");
+    const char *last;
+    size_t lastlen;
+    size_t n = raft_kv_put_page(raft_get_kv(rn->r), after, alen, (size_t)limit, b, &more, &last,
+                                &lastlen);
+    if (!more || n == 0)
+        cn_term_put_atom(b, "done");
+    else
+        cn_term_put_binary(b, last, lastlen);   /* where the next page starts */
+}
+
 /* [{Index, Term, Command}] for every applied entry (tests compare the
  * apply order of nodes with it). */
 static void put_applied(raft_node *rn, cn_buf *b)
@@ -903,6 +931,7 @@ static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
     cn_term arg;
     cn_buf_reset(b);
     char node[CN_ATOM_BUF];
+    cn_term lim;
     if (cn_term_match(req, "{transfer, ~t}", &arg))
         return call_transfer(rn, &arg, from);
     if (cn_term_match(req, "{add_member, ~t, ~a}", &arg, node))
@@ -915,6 +944,8 @@ static int rn_handle_call(cn_proc *p, const cn_term *req, const cn_from *from)
         put_status(rn, b);
     } else if (cn_term_match(req, "info")) {
         put_info(rn, b);
+    } else if (cn_term_match(req, "{store, ~t, ~t}", &arg, &lim)) {
+        put_store_page(rn, b, &arg, &lim);
     } else if (cn_term_match(req, "applied")) {
         put_applied(rn, b);
     } else if (cn_term_match(req, "{watch, ~p}", &pid)) {
