@@ -48,7 +48,7 @@ struct raft_storage {
     void     (*closed)(void *);
     void      *closed_ud;
     int        closing;
-    /* recovered state */
+    /* recovered state; then the term and vote last handed to a batch */
     uint64_t   term;
     int        vote;
     raft_log   recovered;
@@ -500,15 +500,18 @@ static void do_batch(uv_work_t *w)
 {
     raft_storage *s = w->data;
     batch *b = s->writing;
+    int wrote = 0;
     for (size_t i = 0; i < b->nops; i++) {
         op *o = &b->ops[i];
         if (o->truncate && o->keep < s->count) {
             if (ftruncate(s->log_fd, (off_t)s->offsets[o->keep]) < 0)
                 goto io_error;
             s->count = (size_t)o->keep;
+            wrote = 1;
         }
         if (!o->n)
             continue;
+        wrote = 1;
         if (o->first != s->count + 1) {
             snprintf(b->error, sizeof b->error, "log write at index %llu after %zu entries",
                      (unsigned long long)o->first, s->count);
@@ -529,11 +532,17 @@ static void do_batch(uv_work_t *w)
         }
         s->entries_written += o->n;
     }
-    if (fdatasync(s->log_fd) < 0)
-        goto io_error;
-    s->fsyncs++;
-    if (b->has_meta && write_meta(s, b) < 0)
-        goto io_error;
+    /* one sync of the log; meta (two more) only when term or vote moved */
+    if (wrote) {
+        if (fdatasync(s->log_fd) < 0)
+            goto io_error;
+        s->fsyncs++;
+    }
+    if (b->has_meta) {
+        if (write_meta(s, b) < 0)
+            goto io_error;
+        s->fsyncs += 2;             /* the new file and its directory */
+    }
     return;
 io_error:
     snprintf(b->error, sizeof b->error, "%s", strerror(errno));
@@ -622,9 +631,13 @@ void raft_storage_persist(raft_storage *s, uint64_t seq, int truncate, uint64_t 
         put32(h, (uint32_t)len);
         put32(h + 4, (uint32_t)crc32(0, p, (uInt)len));
     }
-    b->has_meta = 1;
-    b->term = term;
-    b->vote = vote;
+    if (term != s->term || vote != s->vote) {
+        b->has_meta = 1;
+        s->term = term;
+        s->vote = vote;
+    }
+    b->term = s->term;
+    b->vote = s->vote;
     b->seq = seq;
     submit(s);
 }

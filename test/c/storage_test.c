@@ -205,6 +205,44 @@ static void test_meta_behind_log(void)
     CHECK(term == 4 && vote == 0);
 }
 
+/* Syncs per batch: one of the log; meta (a file and its directory: two
+ * more) only when term or vote changed.  Ten batches in one term: the
+ * first writes meta, the other nine sync the log alone; then a vote. */
+static void test_syncs_per_batch(void)
+{
+    char d[512], err[512] = "";
+    snprintf(d, sizeof d, "%s/syncs", root);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    raft_storage *s = raft_storage_open(&loop, d, 1, on_done, NULL, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    uint64_t fsyncs0, fsyncs, entries;
+    raft_storage_stats(s, &fsyncs0, &entries);
+    raft_entry e = { 1, { "\x77\x04noop", 6 } };
+    for (uint64_t i = 1; i <= 10; i++) {
+        raft_storage_persist(s, i, 0, 0, i, &e, 1, 1, 0);
+        while (done_seq < i)
+            uv_run(&loop, UV_RUN_ONCE);
+    }
+    raft_storage_stats(s, &fsyncs, &entries);
+    CHECK(entries == 10);
+    CHECK(fsyncs - fsyncs0 == 10 + 2);
+    raft_storage_persist(s, 11, 0, 0, 11, NULL, 0, 2, 3);    /* a vote, no entries */
+    while (done_seq < 11)
+        uv_run(&loop, UV_RUN_ONCE);
+    raft_storage_stats(s, &fsyncs, &entries);
+    CHECK(fsyncs - fsyncs0 == 10 + 2 + 2);
+    raft_storage_close(s, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    uint64_t term;
+    int vote;
+    CHECK(reopen("syncs", 1, err, sizeof err, &term, &vote) == 10);
+    CHECK(term == 2 && vote == 3);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/storage_test_%d", (int)getpid());
@@ -215,6 +253,7 @@ int main(void)
     test_gap_refused();
     test_other_node_refused();
     test_meta_behind_log();
+    test_syncs_per_batch();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     CHECK(system(cmd) == 0);
