@@ -21,7 +21,8 @@ groups() ->
                    start_election_designates]},
      {all_c, [], [all_c_cluster]},
      {faults, [], [leader_killed, follower_restart, whole_cluster_restart,
-                   wiped_follower_repaired, hostile_messages,
+                   wiped_follower_repaired, forward_answered_when_leader_stops,
+                   hostile_messages,
                    bad_flags_and_files]},
      {membership, [], [grow_and_remove_leader, replace_dead_member, membership_errors]},
      {operations, [], [transfer_leadership, rolling_restart, status_command,
@@ -349,6 +350,42 @@ leader_killed(Config) ->
     Applied = wait_applied_alike(Final, Last),
     Acked = check_stores(Final, Outcomes),
     ct:comment("~b puts acknowledged, all on all 5 nodes (applied ~b)", [Acked, Applied]).
+
+%% A follower forwards a put to its leader, which is paused (SIGSTOP)
+%% the moment before: the client is answered "replication failed" (the
+%% outcome unknown) by the follower within its forwarding timeout (3 s),
+%% not left to its own timeout; the others elect a new leader meanwhile,
+%% and after SIGCONT all three agree again.  A forward to a leader that
+%% answers is relayed as before.
+forward_answered_when_leader_stops(Config) ->
+    {_, Cs, L} = durable_cluster(Config, "fw"),
+    [F | _] = Cs -- [L],
+    op_ok = put_kv(subject(F), <<"before">>, <<"1">>),
+    Pid = integer_to_list(maps:get(os_pid, L)),
+    [] = os:cmd("kill -STOP " ++ Pid),
+    T0 = now_ms(),
+    S = subject(F),
+    ReplyTag = make_ref(),
+    {subject, FP, FTag} = S,
+    FP ! {FTag, {client_put, <<"during">>, <<"2">>, {subject, self(), ReplyTag}}},
+    R = receive {ReplyTag, X} -> X after 10000 -> no_answer end,
+    Took = now_ms() - T0,
+    [] = os:cmd("kill -CONT " ++ Pid),
+    ct:log("put through a follower while the leader is paused: ~p after ~b ms", [R, Took]),
+    expect(R =:= {op_error, <<"replication failed">>} orelse R =:= op_ok, {answer, R}),
+    expect(Took < 4500, {answered_late, Took}),
+    _ = await_agreed_leader(Cs, ?T),
+    op_ok = put_until_taken(subject(F), <<"after">>, <<"3">>, now_ms() + ?T).
+
+%% A client's put, again after "not leader" (not taken: a woken old leader
+%% may still answer so for a moment), until Deadline.
+put_until_taken(S, K, V, Deadline) ->
+    case put_kv(S, K, V) of
+        {op_error, <<"not leader">>} when Deadline > 0 ->
+            expect(now_ms() < Deadline, {never_taken, K}),
+            put_until_taken(S, K, V, Deadline);
+        R -> R
+    end.
 
 %% ---- operations ------------------------------------------------------------
 

@@ -16,6 +16,12 @@
  *
  * Durability.  Messages the core marks after_persist wait in a queue until
  * the storage reports that write durable.
+ *
+ * Forwarding.  A follower sends a client's command to the leader with a
+ * reply Subject of its own and relays the answer, so it knows what is
+ * outstanding: if the leader goes down, or says nothing for
+ * FORWARD_TIMEOUT_MS, the client is answered "replication failed" (the
+ * outcome unknown: the leader may have appended it) instead of nothing.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +37,7 @@
 #define RESOLVE_RETRY_MS 500
 #define RESOLVE_CALL_MS 2000
 #define MAX_WATCHERS 16
+#define FORWARD_TIMEOUT_MS 3000      /* under the 5 s a Gleam client waits */
 
 typedef struct rn_peer {
     int            id;
@@ -62,6 +69,15 @@ typedef struct rn_call {
     uint64_t call;
 } rn_call;
 
+typedef struct rn_fwd {           /* a command forwarded to the leader */
+    UT_hash_handle hh;
+    cn_ref     tag;                   /* our reply Subject's tag */
+    cn_subject client;
+    int        leader;
+    int        get;                   /* the error shape */
+    uint64_t   sent;
+} rn_fwd;
+
 typedef struct rn_held {
     struct rn_held *next;
     uint64_t   after;
@@ -82,6 +98,7 @@ typedef struct raft_node {
     rn_token      *tokens;
     uint64_t       next_token;
     rn_call       *calls;
+    rn_fwd        *fwds;
     rn_held       *held, *held_tail;
     uint64_t       persisted;
     raft_storage  *storage;
@@ -337,8 +354,17 @@ static void io_forward(void *ud, raft_token token, int leader, const cn_term *cm
     if (!t)
         return;
     cn_buf_reset(&rn->buf);
-    if (p && p->has_subject) {
-        raft_wire_put_client(&rn->buf, cmd, &t->to);
+    rn_fwd *f = p && p->has_subject ? calloc(1, sizeof *f) : NULL;
+    if (f) {
+        cn_subject via;
+        cn_subject_new(rn->proc, &via);
+        f->tag = via.tag;
+        f->client = t->to;
+        f->leader = leader;
+        f->get = raft_kv_is_get(cmd);
+        f->sent = now_ms(rn);
+        HASH_ADD(hh, rn->fwds, tag, sizeof f->tag, f);
+        raft_wire_put_client(&rn->buf, cmd, &via);
         cn_term fwd = cn_buf_term(&rn->buf, 0);
         if (!cn_buf_failed(&rn->buf))
             cn_subject_send(rn->proc, &p->subject, &fwd);
@@ -387,6 +413,7 @@ static void on_persisted(void *ud, uint64_t seq)
 /* ---- peers -------------------------------------------------------------- */
 
 static void resolve(raft_node *rn, rn_peer *p);
+static void forwards_fail(raft_node *rn, int leader, uint64_t older_than);
 
 static void monitor_peer(raft_node *rn, rn_peer *p)
 {
@@ -443,6 +470,7 @@ static void resolve(raft_node *rn, rn_peer *p)
 static void on_resolve_timer(raft_node *rn)
 {
     cn_start_timerf(rn->proc, RESOLVE_RETRY_MS, NULL, "resolve");
+    forwards_fail(rn, 0, FORWARD_TIMEOUT_MS);
     for (size_t i = 0; i < rn->npeers; i++) {
         rn_peer *p = &rn->peers[i];
         if (p->kind == RAFT_KIND_UNKNOWN || (p->kind == RAFT_KIND_CN && !p->monitored))
@@ -703,6 +731,33 @@ static void handle_request(raft_node *rn, const cn_term *msg)
     after_core(rn);
 }
 
+/* A forward ends: the client gets reply, or (NULL) "replication failed". */
+static void forward_end(raft_node *rn, rn_fwd *f, const cn_term *reply)
+{
+    if (reply) {
+        cn_subject_send(rn->proc, &f->client, reply);
+    } else {
+        cn_buf_reset(&rn->buf);
+        raft_kv_put_error_as(&rn->buf, f->get, "replication failed");
+        cn_term err = cn_buf_term(&rn->buf, 0);
+        cn_subject_send(rn->proc, &f->client, &err);
+    }
+    cn_subject via = { *cn_self(rn->proc), f->tag };
+    cn_subject_drop(rn->proc, &via);
+    HASH_DEL(rn->fwds, f);
+    free(f);
+}
+
+/* Forwards to leader (0: any) that are older than the timeout (0: all of them). */
+static void forwards_fail(raft_node *rn, int leader, uint64_t older_than)
+{
+    uint64_t now = now_ms(rn);
+    rn_fwd *f, *tmp;
+    HASH_ITER(hh, rn->fwds, f, tmp)
+        if ((!leader || f->leader == leader) && (!older_than || now - f->sent >= older_than))
+            forward_end(rn, f, NULL);
+}
+
 static int rn_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
 {
     raft_node *rn = cn_proc_state(p);
@@ -710,6 +765,12 @@ static int rn_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
     char txt[256];
     if (cn_ref_eq(&s->tag, &rn->self.tag)) {
         handle_request(rn, msg);
+        return CN_OK;
+    }
+    rn_fwd *f = NULL;
+    HASH_FIND(hh, rn->fwds, &s->tag, sizeof s->tag, f);
+    if (f) {
+        forward_end(rn, f, msg);    /* the leader's answer, relayed */
         return CN_OK;
     }
     if (raft_wire_decode_reply(msg, &m) < 0) {
@@ -1013,6 +1074,7 @@ static int rn_info(cn_proc *p, const cn_term *msg)
             continue;
         pe->monitored = 0;
         cn_log(cn_proc_node(p), CN_LOG_INFO, "raft peer %d at %s is down", pe->id, pe->node);
+        forwards_fail(rn, pe->id, 0);
         raft_peer_alive(rn->r, now_ms(rn), pe->id, 0);
         /* a C node comes back with a new Subject: look for it */
         if (pe->kind == RAFT_KIND_CN)
@@ -1039,6 +1101,11 @@ static void rn_free(raft_node *rn)
     HASH_ITER(hh, rn->calls, c, ct) {
         HASH_DEL(rn->calls, c);
         free(c);
+    }
+    rn_fwd *f, *ft;
+    HASH_ITER(hh, rn->fwds, f, ft) {
+        HASH_DEL(rn->fwds, f);
+        free(f);
     }
     while (rn->held) {
         rn_held *h = rn->held;
