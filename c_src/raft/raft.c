@@ -109,6 +109,8 @@ int raft__append_local(raft *r, uint64_t term, const cn_term *cmd)
         return -1;
     if (!r->dirty_from)
         r->dirty_from = raft_log_last(&r->log);
+    if (r->volatile_storage)
+        r->durable_index = raft_log_last(&r->log);  /* no disk: as durable as it gets */
     raft__conf_appended(r, raft_log_last(&r->log), cmd);
     return 0;
 }
@@ -212,10 +214,16 @@ void raft__fail_waits_after(raft *r, uint64_t keep, const char *why)
     r->nwaits = k;
 }
 
+/* Applies committed entries, at most RAFT_APPLY_BATCH per event: a node
+ * with a long log to apply (a restart, a follower far behind) applies it
+ * over many loop turns (raft_next_deadline is now while some remain), so
+ * it goes on answering heartbeats and votes meanwhile. */
 void raft__apply(raft *r)
 {
     size_t w = 0;
-    while (r->applied < r->commit) {
+    uint64_t until = r->commit - r->applied > RAFT_APPLY_BATCH ? r->applied + RAFT_APPLY_BATCH
+                                                               : r->commit;
+    while (r->applied < until) {
         uint64_t idx = r->applied + 1;
         const raft_entry *e = raft_log_get(&r->log, idx);
         if (!e)
@@ -502,9 +510,16 @@ void raft_client(raft *r, uint64_t now, const cn_term *cmd, raft_token token)
     end_event(r);
 }
 
+static int apply_pending(const raft *r)
+{
+    return r->applied < r->commit && raft_log_get(&r->log, r->applied + 1);
+}
+
 void raft_tick(raft *r, uint64_t now)
 {
     r->now = now;
+    if (apply_pending(r))
+        raft__apply(r);
     if (r->cfg.mode == RAFT_MODE_EMULATION)
         raft__emu_tick(r);
     else if (r->role == RAFT_LEADER)
@@ -537,6 +552,8 @@ int raft_peer_is_voter(const raft *r, int peer)
 
 uint64_t raft_next_deadline(const raft *r)
 {
+    if (apply_pending(r))
+        return r->now;              /* more to apply: a later turn */
     if (r->cfg.mode == RAFT_MODE_EMULATION)
         return r->op.kind != EMU_NONE && !r->op.disk_wait ? r->op.deadline : RAFT_NEVER;
     if (r->role == RAFT_LEADER)

@@ -15,6 +15,7 @@
 
 #define RAFT_NEVER UINT64_MAX
 #define RAFT_CONF_MAX 1000           /* members of a configuration */
+#define RAFT_APPLY_BATCH 4096        /* entries applied in one event at most */
 
 typedef struct raft_conf_member {
     int   id;

@@ -3253,6 +3253,53 @@ static void test_emulation_crash(void)
 
 /* ---- main ------------------------------------------------------------------ */
 
+static void count_reply(void *ud, raft_token token, const cn_term *result)
+{
+    (void)token;
+    (void)result;
+    (*(int *)ud)++;
+}
+
+/* A node restarted with a long log applies it a bounded part per event:
+ * a one-node cluster restored with 10,000 entries elects itself, commits
+ * its no-op (and so all of them), and applies them over several ticks,
+ * asking for the next at once, never all in the event that committed. */
+static void test_bounded_apply(void)
+{
+    int replies = 0;
+    raft_io io = { .ud = &replies, .client_reply = count_reply };
+    raft_config cfg = { .id = 1, .mode = RAFT_MODE_RAFT, .seed = 7, .name = "n1" };
+    raft *r = raft_new(&cfg, &io);
+    enum { N = 10000 };
+    raft_entry *e = xrealloc(NULL, N * sizeof *e);
+    cn_buf cmd;
+    cn_buf_init(&cmd);
+    cn_term_build(&cmd, "{put, ~b, ~b}", "k", (size_t)1, "v", (size_t)1);
+    for (size_t i = 0; i < N; i++)
+        e[i] = (raft_entry){ 1, cn_buf_term(&cmd, 0) };
+    CHECK(raft_restore(r, 1, 1, e, N) == 0);
+    raft_set_peers(r, 1000, NULL, 0);
+    raft_start_election(r, 1000);
+    CHECK(raft_get_role(r) == RAFT_LEADER);
+    CHECK(raft_get_commit(r) == N + 1);
+    CHECK(raft_get_applied(r) < N + 1);
+    unsigned ticks = 0;
+    while (raft_get_applied(r) < N + 1 && ticks < 100) {
+        CHECK(raft_next_deadline(r) == 1000);     /* more to apply: now */
+        raft_tick(r, 1000);
+        ticks++;
+    }
+    CHECK(raft_get_applied(r) == N + 1);
+    CHECK(ticks >= 2);
+    CHECK(raft_next_deadline(r) > 1000);          /* then only the heartbeat */
+    CHECK(raft_kv_count(raft_get_kv(r)) == 1);
+    printf("raft_sim_test: bounded apply: %d entries applied over %u events after the commit\n",
+           N + 1, ticks + 1);
+    raft_free(r);
+    free(e);
+    cn_buf_free(&cmd);
+}
+
 static uint64_t env_u64(const char *name, uint64_t def)
 {
     const char *v = getenv(name);
@@ -3411,6 +3458,7 @@ int main(void)
         test_emulation_seed5();
         test_emulation_seed3();
         test_emulation_crash();
+        test_bounded_apply();
     }
     printf("raft_sim_test: total %.1f s\n", secs() - t_all);
     cn_atom_cleanup();
