@@ -558,25 +558,27 @@ text_lines(Name, Acc) ->
 bad_flags(_Config) ->
     Bin = cnode_test_lib:bin("gossip_chat"),
     Run = fun(Args) -> cnode_test_lib:run(Bin, Args) end,
-    {2, O1} = Run(["--cookie", "c"]),
-    {match, _} = re:run(O1, "node name is required"),
-    {2, O2} = Run(["x", "--period", "fast"]),
-    {match, _} = re:run(O2, "bad value for --period"),
-    {2, O3} = Run(["x", "--input", "/nonexistent/file"]),
-    {match, _} = re:run(O3, "cannot open /nonexistent/file"),
-    {2, _} = Run(["x", "--bogus"]),
-    {2, O4} = Run(["x", "--join", "a", "--peers", "p.json"]),
-    {match, _} = re:run(O4, "not both"),
-    {2, O5} = Run(["x", "--suspect-min", "9000", "--suspect-max", "100"]),
-    {match, _} = re:run(O5, "above"),
+    %% a usage error: one line naming the flag and pointing to --help, exit 2
+    Usage = fun(Args, Re) -> cnode_test_lib:usage_error(Bin, Args, Re) end,
+    Usage(["--cookie", "c"], "node name is required"),
+    Usage(["x", "--period", "fast"], "bad value for --period: 'fast'"),
+    Usage(["x", "--input", "/nonexistent/file"], "cannot open /nonexistent/file"),
+    Usage(["x", "--bogus"], "unknown option '--bogus'"),
+    Usage(["x", "--bogus=1"], "unknown option '--bogus'"),
+    Usage(["x", "-q"], "unknown option '-q'"),
+    Usage(["x", "--join"], "missing value for '--join'"),
+    Usage(["x", "--port", "no"], "--port needs a port number"),
+    Usage(["x", "--join", "a", "--peers", "p.json"], "not both"),
+    Usage(["x", "--suspect-min", "9000", "--suspect-max", "100"], "above"),
+    Usage(["x", "stray"], "unexpected argument 'stray'"),
     %% the partition and history parameters (issue 14)
-    [begin
-         {2, O} = Run(["x", Flag, Value]),
-         {match, _} = re:run(O, "bad value for " ++ Flag)
-     end || {Flag, Value} <- [{"--history", "0"}, {"--history-seconds", "soon"},
-                              {"--reconnect-timeout", "-1"}, {"--sync", "5"}]],
+    [Usage(["x", Flag, Value], "bad value for " ++ Flag)
+     || {Flag, Value} <- [{"--history", "0"}, {"--history-seconds", "soon"},
+                          {"--reconnect-timeout", "-1"}, {"--sync", "5"}]],
     {0, O6} = Run(["--help"]),
-    {match, _} = re:run(O6, "--join NODE").
+    {match, _} = re:run(O6, "\\Ausage: gossip_chat NAME"),
+    {match, _} = re:run(O6, "\noptions:\n  --join NODE"),
+    {match, _} = re:run(O6, "\nnode options \\(every binary\\):\n  --sname").
 
 
 conn_stats(Nodes) ->

@@ -250,11 +250,10 @@ name_in_use(Config) ->
 bad_flags(_Config) ->
     Bin = cnode_test_lib:bin("testnode"),
     Run = fun(Args) -> cnode_test_lib:run(Bin, Args) end,
-    {2, Out1} = Run(["--sname", "x", "--port", "notaport"]),
-    {match, _} = re:run(Out1, "--port needs a port number"),
-    {2, Out2} = Run(["--cookie", "c"]),
-    {match, _} = re:run(Out2, "node name is required"),
-    {2, _} = Run(["--sname", "x", "--bogus"]),
+    Usage = fun(Args, Re) -> cnode_test_lib:usage_error(Bin, Args, Re) end,
+    Usage(["--sname", "x", "--port", "notaport"], "--port needs a port number"),
+    Usage(["--cookie", "c"], "node name is required"),
+    Usage(["--sname", "x", "--bogus"], "unknown option '--bogus'"),
     {1, Out3} = Run(["--sname", "bad name!", "--cookie", "c"]),
     {match, _} = re:run(Out3, "bad node name").
 
