@@ -810,7 +810,19 @@ wrong_cookie(Config) ->
     %% the node logged it and keeps serving others
     pong = net_adm:ping(N),
     Log = cnode_test_lib:log_text(?config(cnode, Config)),
-    {match, _} = re:run(Log, "wrong cookie").
+    {match, _} = re:run(Log, "wrong cookie"),
+    %% a peer that keeps retrying is warned about once in 10 s, not every
+    %% time (cn_log's rate limit)
+    Retry = cnode_test_lib:unique("retry") ++ "@x",
+    [{error, _} = cnode_test_lib:raw_handshake(N, Retry, wrong_cookie) || _ <- lists:seq(1, 5)],
+    Warned = fun() ->
+                     L = cnode_test_lib:log_text(?config(cnode, Config)),
+                     [X || X <- string:split(L, "\n", all), string:find(X, Retry) =/= nomatch,
+                           string:find(X, "warning") =/= nomatch]
+             end,
+    wait_until(fun() -> Warned() =/= [] end),
+    pong = net_adm:ping(N),
+    [_] = Warned().
 
 %% ---- hostile input -------------------------------------------------------
 
