@@ -247,11 +247,14 @@ static int start(cn_node *n, void *ud)
     uv_loop_t *loop = cn_node_loop(n);
     char err[512];
     rs->n = n;
+    o->input.log_file = o->log_file != NULL;
     rs->in = gc_input_new(loop, o->gossip.out, &o->input, err, sizeof err);
     if (!rs->in) {
         fprintf(stderr, "gossip_chat: %s\n", err);
         return -1;
     }
+    if (gc_input_is_tty(rs->in))
+        cn_node_log_to(n, gc_input_log, rs->in);   /* not into the chat */
     if (o->join)
         full_join_name(o, cn_node_name(n));
     o->gossip.on_change = on_change;
@@ -319,6 +322,7 @@ int main(int argc, char **argv)
     int status = cn_cli_run(&o.node, &app);
     gc_node_free(rs.g);
     gc_input_free(rs.in);
+    gc_out_free(&out);
     free(members);
     if (pfp)
         cn_peers_free(pfp);
