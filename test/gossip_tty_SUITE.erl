@@ -21,7 +21,7 @@
 all() -> [{group, terminal}].
 
 groups() ->
-    [{terminal, [], [typing_while_lines_arrive, quit_before_joining,
+    [{terminal, [], [typing_while_lines_arrive, quit_before_joining, wrong_cookie_shown,
                      membership_does_not_flap]}].
 
 init_per_suite(Config0) ->
@@ -194,6 +194,24 @@ quit_before_joining(Config) ->
     [_] = rows(Rows, "^" ?TIME "\\* 1 line not sent \\(not joined yet\\)$"),
     [_] = rows(Rows, "^" ?TIME "\\* you left the chat$"),
     [] = rows(Rows, "an early line"),
+    ok.
+
+%% A joiner with the wrong cookie says why it waits (its contact refuses
+%% the handshake), and its contact is not flooded with warnings.
+wrong_cookie_shown(Config) ->
+    A = cnode_test_lib:unique("ttg"),
+    FA = start_pane(Config, "a", A, []),
+    await(Config, "a", has("chat started")),
+    W = cnode_test_lib:unique("tth"),
+    start_pane(Config, "w", W, ["--join", A, "--cookie", "not_the_cookie"]),
+    await(Config, "w", has("^waiting for " ++ q(FA) ++ ": .*cookie")),
+    %% the contact: one warning on its status line, none in its chat
+    Rows = await(Config, "a", has("^! .*" ++ q(full(W)) ++ ".*cookie")),
+    [] = rows(Rows, "^" ?TIME ".*cookie"),
+    type_line(Config, "w", "/quit"),
+    await(Config, "w", fun(R) -> lists:member("exit status 0", R) end),
+    type_line(Config, "a", "/quit"),
+    await(Config, "a", fun(R) -> lists:member("exit status 0", R) end),
     ok.
 
 %% A node that leaves and is back within GC_OUT_SETTLE_MS (3 s) is shown
