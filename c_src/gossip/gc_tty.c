@@ -12,6 +12,7 @@
  * the prompt row never wraps).  Text is UTF-8; a code point counts as one
  * column.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,10 +23,11 @@
 
 struct gc_tty {
     uv_tty_t    h;
+    uv_signal_t winch;                /* the terminal was resized: redraw */
     FILE       *out;
     gc_tty_ops  ops;
     char        prompt[32];
-    int         open, raw, closed;
+    int         open, winch_open, raw, closed;
     char       *line;                 /* what is being typed */
     size_t      len, cap, cur;        /* cur: the cursor, a byte offset */
     size_t      scroll;               /* first code point shown */
@@ -371,6 +373,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         redraw(t);
 }
 
+static void on_winch(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    redraw(s->data);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------- */
 
 gc_tty *gc_tty_new(uv_loop_t *loop, int fd, FILE *out, const char *prompt,
@@ -396,6 +404,9 @@ gc_tty *gc_tty_new(uv_loop_t *loop, int fd, FILE *out, const char *prompt,
     }
     t->h.data = t;
     t->open = 1;
+    uv_signal_init(loop, &t->winch);
+    t->winch.data = t;
+    t->winch_open = 1;
     return t;
 }
 
@@ -404,6 +415,7 @@ void gc_tty_start(gc_tty *t)
     if (uv_tty_set_mode(&t->h, UV_TTY_MODE_RAW) == 0)
         t->raw = 1;
     uv_read_start((uv_stream_t *)&t->h, on_alloc, on_read);
+    uv_signal_start(&t->winch, on_winch, SIGWINCH);
     draw(t);
 }
 
@@ -421,6 +433,10 @@ void gc_tty_close(gc_tty *t)
         uv_read_stop((uv_stream_t *)&t->h);
         uv_close((uv_handle_t *)&t->h, NULL);
         t->open = 0;
+    }
+    if (t->winch_open) {
+        uv_close((uv_handle_t *)&t->winch, NULL);
+        t->winch_open = 0;
     }
 }
 
