@@ -19,14 +19,14 @@
 -export([two_nodes_chat/1, third_joins_through_either/1, kill_detected/1, quit_seen_at_once/1,
          eof_and_sigint_leave/1, thousand_messages/1, mixed_chat/1, junk_dropped/1,
          slow_node_not_removed/1, removed_node_returns/1, restart_rejoins/1, script_mode/1,
-         bad_flags/1, scale_50/1]).
+         join_nobody/1, bad_flags/1, scale_50/1]).
 
 -define(T, 15000).
 
 all() ->
     [two_nodes_chat, third_joins_through_either, kill_detected, quit_seen_at_once,
      eof_and_sigint_leave, thousand_messages, mixed_chat, junk_dropped, slow_node_not_removed,
-     removed_node_returns, restart_rejoins, script_mode, bad_flags, scale_50].
+     removed_node_returns, restart_rejoins, script_mode, join_nobody, bad_flags, scale_50].
 
 init_per_suite(Config0) ->
     Config = cnode_test_lib:init_dist(Config0),
@@ -553,6 +553,32 @@ text_lines(Name, Acc) ->
                 _ -> lists:reverse([L | Acc])
             end
     after ?T -> ct:fail({no_text_lines, lists:reverse(Acc)})
+    end.
+
+%% Joining through a node that is not there: the node says why (a warning,
+%% not only with -v), and /quit does not wait for a join that never comes.
+join_nobody(Config) ->
+    Nobody = cnode_test_lib:unique("nobody"),
+    C = start_c(Config, [{args, ["--join", Nobody]}]),
+    Why = "warning: gossip: waiting for " ++ Nobody ++ "@[^:]+: node is not registered with epmd",
+    log_matches(C, Why, erlang:monotonic_time(millisecond) + ?T),
+    0 = stop(C),
+    Script = filename:join(?config(priv_dir, Config), "quit_only.txt"),
+    ok = file:write_file(Script, "/quit\n"),
+    {0, Out} = cnode_test_lib:run(cnode_test_lib:bin("gossip_chat"),
+                                  [cnode_test_lib:unique("q"), "--cookie",
+                                   atom_to_list(?config(cookie, Config)), "--join", Nobody,
+                                   "--input", Script]),
+    {match, _} = re:run(Out, "^ready ").
+
+log_matches(C, Re, Deadline) ->
+    case re:run(cnode_test_lib:log_text(C), Re) of
+        {match, _} -> ok;
+        nomatch ->
+            erlang:monotonic_time(millisecond) > Deadline andalso
+                ct:fail({not_in_log, Re, cnode_test_lib:log_tail(C)}),
+            timer:sleep(100),
+            log_matches(C, Re, Deadline)
     end.
 
 bad_flags(_Config) ->
