@@ -198,19 +198,23 @@ static void drop_held(gc_out *o, size_t i)
 {
     free(o->held[i].node);
     free(o->held[i].line);
-    o->held[i] = o->held[--o->nheld];
+    memmove(o->held + i, o->held + i + 1, (--o->nheld - i) * sizeof *o->held);  /* in order */
 }
 
-/* On a terminal: a node back before its leave was shown.  1 if one was
- * held (then neither is shown). */
+/* On a terminal: a node back before its leave was shown.  1 if a notice
+ * about it was held (then neither it nor the return is shown). */
 static int cancel_held(gc_out *o, const char *node)
 {
-    for (size_t i = 0; i < o->nheld; i++)
+    int found = 0;
+    for (size_t i = 0; i < o->nheld;) {
         if (strcmp(o->held[i].node, node) == 0) {
             drop_held(o, i);
-            return 1;
+            found = 1;
+        } else {
+            i++;
         }
-    return 0;
+    }
+    return found;
 }
 
 void gc_out_tick(gc_out *o, uint64_t now, int all)
