@@ -255,14 +255,25 @@ static int start(cn_node *n, void *ud)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = { CN_CLI_OPTIONS, { 0, 0, 0, 0 } };
+    static const struct option opts[] = { CN_CLI_OPTIONS, { "help", no_argument, 0, 'h' },
+                                          { 0, 0, 0, 0 } };
     cn_node_config cfg = { 0 };
     int c;
-    while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1)
-        if (cn_cli_node_opt(&cfg, c, optarg, "bench_node") != 0)
-            return 2;
+    while ((c = cn_cli_getopt(argc, argv, "vh", opts, "bench_node")) != -1) {
+        if (c == 'h') {
+            cn_cli_help(stdout, "usage: bench_node --sname NAME [options]\n"
+                        "The benchmarks' C node: processes sink, source and echo.\n", NULL);
+            return 0;
+        }
+        if (c == '?' || cn_cli_node_opt(&cfg, c, optarg, "bench_node") != 0)
+            return CN_EXIT_USAGE;
+    }
+    if (optind < argc) {
+        cn_cli_usage_error("bench_node", "unexpected argument '%s'", argv[optind]);
+        return CN_EXIT_USAGE;
+    }
     if (cn_cli_node_check(&cfg, "bench_node") < 0)
-        return 2;
+        return CN_EXIT_USAGE;
     cn_cli_app app = { .prog = "bench_node", .start = start };
     int rc = cn_cli_run(&cfg, &app);
     cn_atom_cleanup();

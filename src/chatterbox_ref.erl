@@ -68,7 +68,9 @@ queued(undefined) -> false.                % closed meanwhile
 run_cli(Args) ->
     case parse_args(Args) of
         help -> io:put_chars(usage()), 0;
-        {error, Why} -> io:format(standard_error, "chatterbox_ref: ~s~n", [Why]), 2;
+        {error, Why} ->
+            io:format(standard_error, "chatterbox_ref: ~s (see chatterbox_ref --help)~n", [Why]),
+            2;
         {ok, Opts} -> run(Opts)
     end.
 
@@ -96,7 +98,7 @@ parse([], O) -> O;
 parse(["--help" | _], _) -> help;
 parse([Flag], _) when Flag =/= "-v", Flag =/= "--verbose" ->
     case lists:member(Flag, value_flags()) of
-        true -> bad("missing argument for '~s'; try --help", [Flag]);
+        true -> bad("missing value for '~s'", [Flag]);
         false -> unknown(Flag)
     end;
 parse([V | R], O) when V =:= "-v"; V =:= "--verbose" -> parse(R, O#{progress => true});
@@ -106,8 +108,8 @@ parse([Flag, Arg | R], O) ->
         false -> unknown(Flag)
     end.
 
-unknown([$- | _] = Flag) -> bad("unknown option '~s'; try --help", [Flag]);
-unknown(Arg) -> bad("unexpected argument '~s'; try --help", [Arg]).
+unknown([$- | _] = Flag) -> bad("unknown option '~s'", [Flag]);
+unknown(Arg) -> bad("unexpected argument '~s'", [Arg]).
 
 value_flags() ->
     ["-p", "-h", "--peer-config-file", "--send-for", "--wait-for", "--with-seed",

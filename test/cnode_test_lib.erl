@@ -9,6 +9,7 @@
 
 -export([init_dist/1, root/0, bin/1, unique/1, host/0,
          start/2, start/3, stop/1, kill/1, wait_exit/2, log_text/1, log_tail/1, run/2, run/3, run/4, check_run/4,
+         usage_error/3,
          await/2, raw_handshake/3, raw_handshake/4]).
 
 -define(config_cookie(C), proplists:get_value(cookie, C)).
@@ -90,6 +91,20 @@ run(Exe, Args, SilenceMs, Env) ->
     P = open_port({spawn_executable, Exe},
                   [{args, Args}, {env, Env}, exit_status, stderr_to_stdout, binary]),
     run_collect(P, <<>>, SilenceMs).
+
+%% A usage error as every binary reports it (c_src/node/cli.h): exit
+%% status 2 and one line, "PROG: ... (see PROG --help)", matching Re.
+usage_error(Exe, Args, Re) ->
+    case run(Exe, Args) of
+        {2, Out} ->
+            Line = "\\A([a-z_]+): [^\n]*(?:" ++ Re ++ ")[^\n]* \\(see \\1 --help\\)\n\\z",
+            case re:run(Out, Line) of
+                {match, _} -> Out;
+                nomatch -> ct:fail({not_one_usage_line, Args, {expected, Re}, {got, Out}})
+            end;
+        Other ->
+            ct:fail({not_a_usage_error, Args, Other})
+    end.
 
 %% cnode-check (docs/check.md): `cnode-check run File --out PrivDir Flags`
 %% with Env added; logs the output and returns {ExitStatus, Output, RunDir,

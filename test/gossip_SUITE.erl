@@ -19,14 +19,14 @@
 -export([two_nodes_chat/1, third_joins_through_either/1, kill_detected/1, quit_seen_at_once/1,
          eof_and_sigint_leave/1, thousand_messages/1, mixed_chat/1, junk_dropped/1,
          slow_node_not_removed/1, removed_node_returns/1, restart_rejoins/1, script_mode/1,
-         bad_flags/1, scale_50/1]).
+         join_nobody/1, bad_flags/1, scale_50/1]).
 
 -define(T, 15000).
 
 all() ->
     [two_nodes_chat, third_joins_through_either, kill_detected, quit_seen_at_once,
      eof_and_sigint_leave, thousand_messages, mixed_chat, junk_dropped, slow_node_not_removed,
-     removed_node_returns, restart_rejoins, script_mode, bad_flags, scale_50].
+     removed_node_returns, restart_rejoins, script_mode, join_nobody, bad_flags, scale_50].
 
 init_per_suite(Config0) ->
     Config = cnode_test_lib:init_dist(Config0),
@@ -555,28 +555,56 @@ text_lines(Name, Acc) ->
     after ?T -> ct:fail({no_text_lines, lists:reverse(Acc)})
     end.
 
+%% Joining through a node that is not there: the node says why (a warning,
+%% not only with -v), and /quit does not wait for a join that never comes.
+join_nobody(Config) ->
+    Nobody = cnode_test_lib:unique("nobody"),
+    C = start_c(Config, [{args, ["--join", Nobody]}]),
+    Why = "warning: gossip: waiting for " ++ Nobody ++ "@[^:]+: node is not registered with epmd",
+    log_matches(C, Why, erlang:monotonic_time(millisecond) + ?T),
+    0 = stop(C),
+    Script = filename:join(?config(priv_dir, Config), "quit_only.txt"),
+    ok = file:write_file(Script, "/quit\n"),
+    {0, Out} = cnode_test_lib:run(cnode_test_lib:bin("gossip_chat"),
+                                  [cnode_test_lib:unique("q"), "--cookie",
+                                   atom_to_list(?config(cookie, Config)), "--join", Nobody,
+                                   "--input", Script]),
+    {match, _} = re:run(Out, "^ready ").
+
+log_matches(C, Re, Deadline) ->
+    case re:run(cnode_test_lib:log_text(C), Re) of
+        {match, _} -> ok;
+        nomatch ->
+            erlang:monotonic_time(millisecond) > Deadline andalso
+                ct:fail({not_in_log, Re, cnode_test_lib:log_tail(C)}),
+            timer:sleep(100),
+            log_matches(C, Re, Deadline)
+    end.
+
 bad_flags(_Config) ->
     Bin = cnode_test_lib:bin("gossip_chat"),
     Run = fun(Args) -> cnode_test_lib:run(Bin, Args) end,
-    {2, O1} = Run(["--cookie", "c"]),
-    {match, _} = re:run(O1, "node name is required"),
-    {2, O2} = Run(["x", "--period", "fast"]),
-    {match, _} = re:run(O2, "bad value for --period"),
-    {2, O3} = Run(["x", "--input", "/nonexistent/file"]),
-    {match, _} = re:run(O3, "cannot open /nonexistent/file"),
-    {2, _} = Run(["x", "--bogus"]),
-    {2, O4} = Run(["x", "--join", "a", "--peers", "p.json"]),
-    {match, _} = re:run(O4, "not both"),
-    {2, O5} = Run(["x", "--suspect-min", "9000", "--suspect-max", "100"]),
-    {match, _} = re:run(O5, "above"),
+    %% a usage error: one line naming the flag and pointing to --help, exit 2
+    Usage = fun(Args, Re) -> cnode_test_lib:usage_error(Bin, Args, Re) end,
+    Usage(["--cookie", "c"], "node name is required"),
+    Usage(["x", "--period", "fast"], "bad value for --period: 'fast'"),
+    Usage(["x", "--input", "/nonexistent/file"], "cannot open /nonexistent/file"),
+    Usage(["x", "--bogus"], "unknown option '--bogus'"),
+    Usage(["x", "--bogus=1"], "unknown option '--bogus'"),
+    Usage(["x", "-q"], "unknown option '-q'"),
+    Usage(["x", "--join"], "missing value for '--join'"),
+    Usage(["x", "--port", "no"], "--port needs a port number"),
+    Usage(["x", "--join", "a", "--peers", "p.json"], "not both"),
+    Usage(["x", "--suspect-min", "9000", "--suspect-max", "100"], "above"),
+    Usage(["x", "stray"], "unexpected argument 'stray'"),
     %% the partition and history parameters (issue 14)
-    [begin
-         {2, O} = Run(["x", Flag, Value]),
-         {match, _} = re:run(O, "bad value for " ++ Flag)
-     end || {Flag, Value} <- [{"--history", "0"}, {"--history-seconds", "soon"},
-                              {"--reconnect-timeout", "-1"}, {"--sync", "5"}]],
+    [Usage(["x", Flag, Value], "bad value for " ++ Flag)
+     || {Flag, Value} <- [{"--history", "0"}, {"--history-seconds", "soon"},
+                          {"--reconnect-timeout", "-1"}, {"--sync", "5"}]],
     {0, O6} = Run(["--help"]),
-    {match, _} = re:run(O6, "--join NODE").
+    {match, _} = re:run(O6, "\\Ausage: gossip_chat NAME"),
+    {match, _} = re:run(O6, "\noptions:\n  --join NODE"),
+    {match, _} = re:run(O6, "\nnode options \\(every binary\\):\n  --sname").
 
 
 conn_stats(Nodes) ->

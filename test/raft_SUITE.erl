@@ -1226,11 +1226,20 @@ bad_flags_and_files(Config) ->
     Bin = cnode_test_lib:bin("raft_kv"),
     Dir = ?config(priv_dir, Config),
     Run = fun(Args) -> cnode_test_lib:run(Bin, Args) end,
-    {2, O1} = Run(["--sname", "x", "--mode", "bogus"]),
-    {match, _} = re:run(O1, "bad value for --mode"),
-    {2, O2} = Run(["--sname", "x", "--id", "0"]),
-    {match, _} = re:run(O2, "bad value for --id"),
-    {2, _} = Run(["--sname", "x", "--no-such-flag"]),
+    %% usage errors: one line naming the flag, pointing to --help, exit 2
+    Usage = fun(Args, Re) -> cnode_test_lib:usage_error(Bin, Args, Re) end,
+    Usage(["--sname", "x", "--mode", "bogus"], "bad value for --mode"),
+    Usage(["--sname", "x", "--id", "0"], "bad value for --id"),
+    Usage(["--sname", "x", "--no-such-flag"], "unknown option '--no-such-flag'"),
+    Usage(["--sname", "x", "--id"], "missing value for '--id'"),
+    %% the same layout of --help everywhere (c_src/node/cli.h)
+    [begin
+         {0, H} = cnode_test_lib:run(cnode_test_lib:bin(B), ["--help"]),
+         {match, _} = re:run(H, "\\Ausage: " ++ B ++ " "),
+         B =:= "echo_node" orelse re:run(H, "\noptions:\n") =/= nomatch orelse
+             ct:fail({no_options_section, B}),
+         {match, _} = re:run(H, "\nnode options \\(every binary\\):\n  --sname")
+     end || B <- ["raft_kv", "gossip_chat", "chatterbox", "echo_node"]],
     %% --version: every binary, one version (CN_VERSION)
     Versions = [begin
                     {0, V} = cnode_test_lib:run(cnode_test_lib:bin(B), ["--version"]),
@@ -1266,10 +1275,8 @@ bad_flags_and_files(Config) ->
                    "--data-dir", Data]),
     {match, _} = re:run(O5, "is corrupt"),
     %% raft_kv repair: its own bad arguments, a directory without a log
-    {2, O6} = Run(["repair"]),
-    {match, _} = re:run(O6, "--data-dir DIR is required"),
-    {2, O7} = Run(["repair", "--data-dir", Data, "--bogus"]),
-    {match, _} = re:run(O7, "unknown argument --bogus"),
+    Usage(["repair"], "repair: --data-dir DIR is required"),
+    Usage(["repair", "--data-dir", Data, "--bogus"], "repair: unknown argument '--bogus'"),
     {1, O8} = Run(["repair", "--data-dir", filename:join(Dir, "no_such_dir")]),
     {match, _} = re:run(O8, "cannot open"),
     ok.

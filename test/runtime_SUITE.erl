@@ -250,11 +250,10 @@ name_in_use(Config) ->
 bad_flags(_Config) ->
     Bin = cnode_test_lib:bin("testnode"),
     Run = fun(Args) -> cnode_test_lib:run(Bin, Args) end,
-    {2, Out1} = Run(["--sname", "x", "--port", "notaport"]),
-    {match, _} = re:run(Out1, "--port needs a port number"),
-    {2, Out2} = Run(["--cookie", "c"]),
-    {match, _} = re:run(Out2, "node name is required"),
-    {2, _} = Run(["--sname", "x", "--bogus"]),
+    Usage = fun(Args, Re) -> cnode_test_lib:usage_error(Bin, Args, Re) end,
+    Usage(["--sname", "x", "--port", "notaport"], "--port needs a port number"),
+    Usage(["--cookie", "c"], "node name is required"),
+    Usage(["--sname", "x", "--bogus"], "unknown option '--bogus'"),
     {1, Out3} = Run(["--sname", "bad name!", "--cookie", "c"]),
     {match, _} = re:run(Out3, "bad node name").
 
@@ -811,7 +810,19 @@ wrong_cookie(Config) ->
     %% the node logged it and keeps serving others
     pong = net_adm:ping(N),
     Log = cnode_test_lib:log_text(?config(cnode, Config)),
-    {match, _} = re:run(Log, "wrong cookie").
+    {match, _} = re:run(Log, "wrong cookie"),
+    %% a peer that keeps retrying is warned about once in 10 s, not every
+    %% time (cn_log's rate limit)
+    Retry = cnode_test_lib:unique("retry") ++ "@x",
+    [{error, _} = cnode_test_lib:raw_handshake(N, Retry, wrong_cookie) || _ <- lists:seq(1, 5)],
+    Warned = fun() ->
+                     L = cnode_test_lib:log_text(?config(cnode, Config)),
+                     [X || X <- string:split(L, "\n", all), string:find(X, Retry) =/= nomatch,
+                           string:find(X, "warning") =/= nomatch]
+             end,
+    wait_until(fun() -> Warned() =/= [] end),
+    pong = net_adm:ping(N),
+    [_] = Warned().
 
 %% ---- hostile input -------------------------------------------------------
 

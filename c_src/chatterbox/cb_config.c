@@ -29,10 +29,10 @@ enum {
 
 void cb_config_usage(FILE *f)
 {
-    fprintf(f,
+    cn_cli_help(f,
         "usage: chatterbox (-p PORT | --sname NAME | --name NAME) [options]\n"
         "Broadcasts random numbers to every node of peers.json for --send-for seconds,\n"
-        "then prints (|m|, sum of i * m_i) over all messages in send-time order.\n"
+        "then prints (|m|, sum of i * m_i) over all messages in send-time order.\n",
         "  -p PORT                   distribution port; without a name, the node is\n"
         "                            the peers.json entry with this port\n"
         "  -h HOST                   listen address (and the entry's host, with -p)\n"
@@ -50,8 +50,7 @@ void cb_config_usage(FILE *f)
         "testing:\n"
         "  --trace FILE              machine-readable log: every message sent, result\n"
         "  --cut-at S --cut-for S    from S seconds after start, drop every connection\n"
-        "                            to the cluster (and refuse new ones) for S seconds\n"
-        "node flags, as every binary of this project:\n" CN_CLI_USAGE);
+        "                            to the cluster (and refuse new ones) for S seconds\n");
 }
 
 /* A non-negative decimal number of seconds, at most a day. */
@@ -79,14 +78,14 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
-static int bad(FILE *err, const char *flag, const char *what, const char *arg)
+static int bad(const char *flag, const char *what, const char *arg)
 {
-    fprintf(err, "chatterbox: %s needs %s, not '%s'\n", flag, what, arg);
+    cn_cli_usage_error("chatterbox", "%s needs %s, not '%s'", flag, what, arg);
     return CB_EXIT_USAGE;
 }
 
 /* -h HOST as an IPv4 address for the listener. */
-static int listen_address(cb_config *cfg, const char *host, FILE *err)
+static int listen_address(cb_config *cfg, const char *host)
 {
     struct in_addr a;
     if (inet_pton(AF_INET, host, &a) == 1) {
@@ -98,7 +97,7 @@ static int listen_address(cb_config *cfg, const char *host, FILE *err)
     hints.ai_family = AF_INET;
     int r = getaddrinfo(host, NULL, &hints, &res);
     if (r != 0 || !res) {
-        fprintf(err, "chatterbox: -h %s: %s\n", host, r ? gai_strerror(r) : "no address");
+        cn_cli_usage_error("chatterbox", "-h %s: %s", host, r ? gai_strerror(r) : "no address");
         return CB_EXIT_USAGE;
     }
     inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, cfg->listen_addr,
@@ -107,14 +106,13 @@ static int listen_address(cb_config *cfg, const char *host, FILE *err)
     return 0;
 }
 
-static int one_option(cb_config *cfg, int c, const char *arg, const char **host, long *port,
-                      FILE *err)
+static int one_option(cb_config *cfg, int c, const char *arg, const char **host, long *port)
 {
     uint64_t v;
     switch (c) {
     case 'p':
         if (cn_cli_int(arg, 1, 65535, port) < 0)
-            return bad(err, "-p", "a port number 1..65535", arg);
+            return bad("-p", "a port number 1..65535", arg);
         cfg->node.port = (int)*port;
         return 0;
     case 'h':
@@ -125,16 +123,16 @@ static int one_option(cb_config *cfg, int c, const char *arg, const char **host,
         return 0;
     case OPT_SEND_FOR:
         return parse_seconds(arg, &cfg->send_for_us) < 0
-                   ? bad(err, "--send-for", "seconds (0..86400)", arg) : 0;
+                   ? bad("--send-for", "seconds (0..86400)", arg) : 0;
     case OPT_WAIT_FOR:
         return parse_seconds(arg, &cfg->wait_for_us) < 0
-                   ? bad(err, "--wait-for", "seconds (0..86400)", arg) : 0;
+                   ? bad("--wait-for", "seconds (0..86400)", arg) : 0;
     case OPT_SEED:
         return parse_u64(arg, UINT64_MAX, &cfg->seed) < 0
-                   ? bad(err, "--with-seed", "an integer 0..2^64-1", arg) : 0;
+                   ? bad("--with-seed", "an integer 0..2^64-1", arg) : 0;
     case OPT_TICK:
         if (parse_u64(arg, 60000, &v) < 0 || v < 1)
-            return bad(err, "--tick-duration", "milliseconds 1..60000", arg);
+            return bad("--tick-duration", "milliseconds 1..60000", arg);
         cfg->tick_ms = (unsigned)v;
         return 0;
     case OPT_PROTOCOL:
@@ -143,47 +141,43 @@ static int one_option(cb_config *cfg, int c, const char *arg, const char **host,
         else if (strcmp(arg, "seed") == 0)
             cfg->protocol = CB_SEED;
         else
-            return bad(err, "--protocol", "fast or seed", arg);
+            return bad("--protocol", "fast or seed", arg);
         return 0;
     case OPT_BATCH:
         if (parse_u64(arg, 65536, &v) < 0 || v < 1)
-            return bad(err, "--batch-size", "a count 1..65536", arg);
+            return bad("--batch-size", "a count 1..65536", arg);
         cfg->batch = (uint32_t)v;
         return 0;
     case OPT_WINDOW:
         if (parse_u64(arg, 1u << 26, &v) < 0 || v < 1)
-            return bad(err, "--window", "a count 1..67108864", arg);
+            return bad("--window", "a count 1..67108864", arg);
         cfg->window = (uint32_t)v;
         return 0;
     case OPT_MAX_RATE:
         return parse_u64(arg, 1000000000, &cfg->max_rate) < 0
-                   ? bad(err, "--max-rate", "messages per second 0..10^9", arg) : 0;
+                   ? bad("--max-rate", "messages per second 0..10^9", arg) : 0;
     case OPT_TRACE:
         cfg->trace_path = arg;
         return 0;
     case OPT_CUT_AT:
         cfg->cut |= 1;
         return parse_seconds(arg, &cfg->cut_at_us) < 0
-                   ? bad(err, "--cut-at", "seconds (0..86400)", arg) : 0;
+                   ? bad("--cut-at", "seconds (0..86400)", arg) : 0;
     case OPT_CUT_FOR:
         cfg->cut |= 2;
         return parse_seconds(arg, &cfg->cut_for_us) < 0
-                   ? bad(err, "--cut-for", "seconds (0..86400)", arg) : 0;
+                   ? bad("--cut-for", "seconds (0..86400)", arg) : 0;
     case CN_OPT_VERBOSE:
     case 'v':
         cfg->progress = 1;
         return cn_cli_node_opt(&cfg->node, c, arg, "chatterbox") < 0 ? CB_EXIT_USAGE : 0;
-    default: {
-        int r = cn_cli_node_opt(&cfg->node, c, arg, "chatterbox");
-        if (r > 0)
-            fprintf(err, "chatterbox: try --help\n");
-        return r ? CB_EXIT_USAGE : 0;
-    }
+    default:
+        return cn_cli_node_opt(&cfg->node, c, arg, "chatterbox") ? CB_EXIT_USAGE : 0;
     }
 }
 
 /* With -p and no name: the peers.json entry with that port (and host). */
-static int name_from_port(cb_config *cfg, long port, const char *host, FILE *err)
+static int name_from_port(cb_config *cfg, long port, const char *host)
 {
     int found = -1, many = 0;
     for (size_t i = 0; i < cfg->peers.count; i++) {
@@ -195,13 +189,13 @@ static int name_from_port(cb_config *cfg, long port, const char *host, FILE *err
         found = (int)i;
     }
     if (found < 0) {
-        fprintf(err, "chatterbox: %s lists no node with port %ld%s%s; give --sname or --name\n",
-                cfg->peers_path, port, host ? " and host " : "", host ? host : "");
+        cn_cli_usage_error("chatterbox", "%s lists no node with port %ld%s%s; give --sname or "
+                           "--name", cfg->peers_path, port, host ? " and host " : "", host ? host : "");
         return CB_EXIT_USAGE;
     }
     if (many) {
-        fprintf(err, "chatterbox: %s lists several nodes with port %ld; give -h HOST or a name\n",
-                cfg->peers_path, port);
+        cn_cli_usage_error("chatterbox", "%s lists several nodes with port %ld; give -h HOST or "
+                           "a name", cfg->peers_path, port);
         return CB_EXIT_USAGE;
     }
     const char *name = cfg->peers.nodes[found].name;
@@ -211,7 +205,7 @@ static int name_from_port(cb_config *cfg, long port, const char *host, FILE *err
     return 0;
 }
 
-int cb_config_parse(cb_config *cfg, int argc, char **argv, FILE *err)
+int cb_config_parse(cb_config *cfg, int argc, char **argv)
 {
     static const struct option opts[] = {
         CN_CLI_OPTIONS,
@@ -248,52 +242,46 @@ int cb_config_parse(cb_config *cfg, int argc, char **argv, FILE *err)
     long port = 0;
     int c, r;
     int fast_only = 0;
-    opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":p:h:v", opts, NULL)) != -1) {
+    while ((c = cn_cli_getopt(argc, argv, "p:h:v", opts, "chatterbox")) != -1) {
         if (c == OPT_HELP) {
             cb_config_usage(stdout);
             return 1;
         }
-        if (c == '?' || c == ':') {
-            const char *what = optopt ? NULL : argv[optind - 1];
-            char shortname[3] = { '-', (char)optopt, 0 };
-            fprintf(err, "chatterbox: %s '%s'; try --help\n",
-                    c == ':' ? "missing argument for" : "unknown option",
-                    what ? what : shortname);
+        if (c == '?')
             return CB_EXIT_USAGE;
-        }
         fast_only |= c == OPT_BATCH || c == OPT_WINDOW || c == OPT_MAX_RATE;
-        if ((r = one_option(cfg, c, optarg, &host, &port, err)) != 0)
+        if ((r = one_option(cfg, c, optarg, &host, &port)) != 0)
             return r;
     }
     if (optind < argc) {
-        fprintf(err, "chatterbox: unexpected argument '%s'; try --help\n", argv[optind]);
+        cn_cli_usage_error("chatterbox", "unexpected argument '%s'", argv[optind]);
         return CB_EXIT_USAGE;
     }
     if (fast_only && cfg->protocol != CB_FAST) {
-        fprintf(err, "chatterbox: --batch-size, --window and --max-rate are for --protocol fast\n");
+        cn_cli_usage_error("chatterbox",
+                           "--batch-size, --window and --max-rate are for --protocol fast");
         return CB_EXIT_USAGE;
     }
     if (cfg->cut && cfg->cut != 3) {
-        fprintf(err, "chatterbox: give --cut-at and --cut-for together\n");
+        cn_cli_usage_error("chatterbox", "give --cut-at and --cut-for together");
         return CB_EXIT_USAGE;
     }
-    if (host && (r = listen_address(cfg, host, err)) != 0)
+    if (host && (r = listen_address(cfg, host)) != 0)
         return r;
     if (host)
         cfg->node.listen_host = cfg->listen_addr;
     if (!cfg->node.name && !port) {
-        fprintf(err, "chatterbox: give -p PORT (a port listed in %s) or --sname/--name\n",
+        cn_cli_usage_error("chatterbox", "give -p PORT (a port listed in %s) or --sname/--name",
                 cfg->peers_path);
         return CB_EXIT_USAGE;
     }
     char why[600];
     if (cn_peers_load(cfg->peers_path, &cfg->peers, why, sizeof why) < 0) {
-        fprintf(err, "chatterbox: %s\n", why);
+        cn_cli_usage_error("chatterbox", "--peer-config-file: %s", why);
         return CB_EXIT_USAGE;
     }
-    if (!cfg->node.name && (r = name_from_port(cfg, port, host, err)) != 0)
+    if (!cfg->node.name && (r = name_from_port(cfg, port, host)) != 0)
         return r;
     if (!cfg->node.cookie && cfg->peers.cookie[0])
         cfg->node.cookie = cfg->peers.cookie;

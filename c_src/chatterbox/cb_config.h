@@ -47,8 +47,8 @@ typedef struct cb_config {
 } cb_config;
 
 /* Parses argv and loads peers.json.  Returns 0, 1 if --help was printed
- * (exit 0), or CB_EXIT_USAGE after printing why to err. */
-int  cb_config_parse(cb_config *cfg, int argc, char **argv, FILE *err);
+ * (exit 0), or CB_EXIT_USAGE after one line on stderr saying why (cli.h). */
+int  cb_config_parse(cb_config *cfg, int argc, char **argv);
 void cb_config_free(cb_config *cfg);
 /* The node's place in peers.json once its full name is known: its index
  * among the entries, or -1 after writing why to err. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../node/cli.h"
 #include "cb_node.h"
 #include "cb_wire.h"
 
@@ -468,7 +469,10 @@ int cb_node_start(cn_node *n, void *ud)
     char err[600];
     cn->node = n;
     if ((cn->code = setup(cn, err, sizeof err)) != 0) {
-        fprintf(stderr, "chatterbox: %s\n", err);
+        if (cn->code == CB_EXIT_USAGE)
+            cn_cli_usage_error("chatterbox", "%s", err);    /* one line, as flags */
+        else
+            fprintf(stderr, "chatterbox: %s\n", err);
         return cn->code;
     }
     cn_node_on_status(n, on_status, cn);

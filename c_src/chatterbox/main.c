@@ -18,7 +18,7 @@
 int main(int argc, char **argv)
 {
     cb_config cfg;
-    int r = cb_config_parse(&cfg, argc, argv, stderr);
+    int r = cb_config_parse(&cfg, argc, argv);
     if (r != 0) {
         cb_config_free(&cfg);
         return r == 1 ? 0 : r;

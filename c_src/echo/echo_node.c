@@ -47,35 +47,28 @@ static int start(cn_node *n, void *ud)
     return -1;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: echo_node --sname NAME [options]\n" CN_CLI_USAGE);
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = { CN_CLI_OPTIONS, { "help", no_argument, 0, 'h' },
                                           { 0, 0, 0, 0 } };
     cn_node_config cfg = { 0 };
     int c;
-    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+    while ((c = cn_cli_getopt(argc, argv, "vh", opts, "echo_node")) != -1) {
         if (c == 'h') {
-            usage(stdout);
+            cn_cli_help(stdout, "usage: echo_node --sname NAME [options]\n"
+                        "Registers a process named echo that answers calls with their request.\n",
+                        NULL);
             return 0;
         }
-        int r = cn_cli_node_opt(&cfg, c, optarg, "echo_node");
-        if (r != 0) {
-            if (r > 0)
-                usage(stderr);
-            return 2;
-        }
+        if (c == '?' || cn_cli_node_opt(&cfg, c, optarg, "echo_node") != 0)
+            return CN_EXIT_USAGE;
     }
     if (optind < argc) {
-        fprintf(stderr, "echo_node: unexpected argument '%s'\n", argv[optind]);
-        return 2;
+        cn_cli_usage_error("echo_node", "unexpected argument '%s'", argv[optind]);
+        return CN_EXIT_USAGE;
     }
     if (cn_cli_node_check(&cfg, "echo_node") < 0)
-        return 2;
+        return CN_EXIT_USAGE;
 
     cn_cli_app app = { .prog = "echo_node", .start = start };
     int rc = cn_cli_run(&cfg, &app);

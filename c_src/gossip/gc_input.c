@@ -1,6 +1,9 @@
 /* gc_input.c - lines from the terminal, a pipe or a file, and the slash
  * commands (see gc_input.h).  A terminal or pipe is read on the loop; a
- * file (or stdin redirected from one) is read whole at start.
+ * file (or stdin redirected from one) is read whole at start.  On a
+ * terminal the line editor (gc_tty.c) hands over whole lines, and a timer
+ * keeps its status line current and shows membership notices once they
+ * have settled (gc_out.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,9 +13,12 @@
 
 #include "../node/buf.h"
 #include "gc_input.h"
+#include "gc_tty.h"
 #include "gc_wire.h"
 
 #define GC_INPUT_MAX (64u << 20)     /* bytes of a script file */
+#define GC_STATUS_EVERY_MS 200       /* the terminal's status line */
+#define GC_WARN_SHOWN_MS 10000       /* a warning stays on it this long */
 
 struct gc_input {
     uv_loop_t      *loop;
@@ -28,6 +34,11 @@ struct gc_input {
         uv_tty_t  tty;
         uv_pipe_t pipe;
     } h;
+    gc_tty         *tty;             /* the line editor, on a terminal */
+    uv_timer_t      status_timer;
+    int             timer_open;
+    char            warn[512];       /* the last warning, for the status line */
+    uint64_t        warn_at;
     char            rbuf[65536];
 };
 
@@ -129,7 +140,7 @@ static void pump(gc_input *in)
         return;
     in->pumping = 1;
     while (!in->stopped && !in->quitting && in->head < in->count) {
-        if (!gc_node_joined(in->g))
+        if (!gc_node_joined(in->g) && strcmp(in->lines[in->head], "/quit") != 0)
             break;
         if (in->wait_for && gc_node_member_count(in->g) < in->wait_for)
             break;
@@ -187,11 +198,15 @@ static int read_all(gc_input *in, FILE *f, const char *what, char *err, size_t e
     return 0;
 }
 
+static int open_tty(gc_input *in, char *err, size_t errlen);
+
 static int open_stdin(gc_input *in, char *err, size_t errlen)
 {
     int r = -1;
     switch (uv_guess_handle(0)) {
     case UV_TTY:
+        if (!in->out->json && isatty(fileno(in->out->f)))
+            return open_tty(in, err, errlen);
         r = uv_tty_init(in->loop, &in->h.tty, 0, 1);
         break;
     case UV_NAMED_PIPE:
@@ -214,6 +229,115 @@ static int open_stdin(gc_input *in, char *err, size_t errlen)
     }
     in->h.pipe.data = in;            /* tty and pipe share the stream header */
     in->stream = in->handle_open = 1;
+    return 0;
+}
+
+/* ---- the terminal -------------------------------------------------------------- */
+
+int gc_input_is_tty(const gc_input *in) { return in->tty != NULL; }
+
+/* What the node waits for, or a recent warning; "" if nothing. */
+static void status_text(gc_input *in, char *s, size_t size)
+{
+    s[0] = '\0';
+    if (in->stopped || in->quitting || !in->g)
+        return;
+    size_t held = in->count - in->head;
+    if (!gc_node_joined(in->g)) {           /* the join's problems first */
+        const char *to = gc_node_contact(in->g), *why = gc_node_join_problem(in->g);
+        char lines[64] = "";
+        if (held)
+            snprintf(lines, sizeof lines, "%zu line%s to send once joined; ", held,
+                     held == 1 ? "" : "s");
+        if (to && why)
+            snprintf(s, size, "waiting for %s: %s (%s/quit leaves)", to, why, lines);
+        else if (to)
+            snprintf(s, size, "joining through %s... (%s/quit leaves)", to, lines);
+        else
+            snprintf(s, size, "starting... (%s/quit leaves)", lines);
+    } else if (in->warn[0] && uv_now(in->loop) - in->warn_at < GC_WARN_SHOWN_MS) {
+        snprintf(s, size, "%s", in->warn);
+    } else if (in->wait_for) {
+        snprintf(s, size, "/wait: %zu of %zu members (%zu line%s held)",
+                 gc_node_member_count(in->g), in->wait_for, held, held == 1 ? "" : "s");
+    }
+}
+
+static void refresh(gc_input *in)
+{
+    if (!in->tty || in->stopped)
+        return;
+    char s[1024];
+    status_text(in, s, sizeof s);
+    gc_tty_status(in->tty, s);
+    gc_out_tick(in->out, 0, 0);
+}
+
+static void on_status_timer(uv_timer_t *t) { refresh(t->data); }
+
+void gc_input_log(void *ud, int level, const char *line)
+{
+    gc_input *in = ud;
+    if (in->cfg.log_file) {
+        fprintf(stderr, "%s\n", line);
+        fflush(stderr);
+    }
+    if (level > CN_LOG_WARN || in->stopped)   /* info, debug: the log file only */
+        return;
+    const char *msg = strstr(line, "] ");  /* "HH:MM:SS.mmm [node] warning: ..." */
+    snprintf(in->warn, sizeof in->warn, "! %s", msg ? msg + 2 : line);
+    in->warn_at = uv_now(in->loop);
+    refresh(in);
+}
+
+/* A line typed at the prompt: a command runs now, a chat line waits for
+ * the join. */
+static void typed(void *ud, const char *s, size_t len)
+{
+    gc_input *in = ud;
+    if (in->quitting || in->stopped)
+        return;
+    if (len && s[0] == '/') {
+        size_t held = in->count - in->head;
+        if (strcmp(s, "/quit") == 0 && held)
+            gc_out_notice(in->out, "info", "%zu line%s not sent (%s)", held,
+                          held == 1 ? "" : "s",
+                          gc_node_joined(in->g) ? "held by /wait" : "not joined yet");
+        command(in, s);
+    } else {
+        push_line(in, s, len);
+        pump(in);
+    }
+    refresh(in);
+}
+
+static void typed_eof(void *ud)
+{
+    gc_input *in = ud;
+    end_of_input(in);
+    pump(in);
+}
+
+/* Ctrl-C: leave; a second one stops at once (gc_node_quit). */
+static void interrupted(void *ud)
+{
+    gc_input *in = ud;
+    if (in->quitting)
+        gc_node_quit(in->g);
+    else
+        quit(in);
+}
+
+static int open_tty(gc_input *in, char *err, size_t errlen)
+{
+    gc_tty_ops ops = { .line = typed, .eof = typed_eof, .interrupt = interrupted, .ud = in };
+    in->tty = gc_tty_new(in->loop, 0, in->out->f, "> ", &ops, err, errlen);
+    if (!in->tty)
+        return -1;
+    in->out->tty = in->tty;
+    uv_timer_init(in->loop, &in->status_timer);
+    in->status_timer.data = in;
+    in->timer_open = 1;
     return 0;
 }
 
@@ -256,13 +380,31 @@ void gc_input_start(gc_input *in, gc_node *g)
     in->g = g;
     if (in->stream)
         uv_read_start((uv_stream_t *)&in->h.pipe, on_alloc, on_read);
+    if (in->tty) {
+        gc_tty_start(in->tty);
+        uv_timer_start(&in->status_timer, on_status_timer, 0, GC_STATUS_EVERY_MS);
+    }
     pump(in);
 }
 
 void gc_input_stop(void *ud)
 {
     gc_input *in = ud;
+    if (in->stopped)
+        return;
     in->stopped = 1;
+    if (in->tty) {
+        /* the notices held back, then the confirmation, then the terminal
+         * as it was */
+        gc_out_tick(in->out, 0, 1);
+        gc_tty_status(in->tty, NULL);
+        gc_out_notice(in->out, "info", "you left the chat");
+        gc_tty_close(in->tty);
+    }
+    if (in->timer_open) {
+        in->timer_open = 0;
+        uv_close((uv_handle_t *)&in->status_timer, NULL);
+    }
     if (in->handle_open) {
         in->handle_open = 0;
         uv_read_stop((uv_stream_t *)&in->h.pipe);
@@ -278,5 +420,6 @@ void gc_input_free(gc_input *in)
         free(in->lines[i]);
     free(in->lines);
     cn_buf_free(&in->partial);
+    gc_tty_free(in->tty);
     free(in);
 }

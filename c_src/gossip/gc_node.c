@@ -29,6 +29,7 @@ struct gc_node {
     cn_buf        buf;
     gc_wire_in    in;
     gc_node_stats st;
+    char          join_why[256];  /* why the contact does not answer, as last logged */
 };
 
 static uint64_t now_ms(gc_node *g) { return cn_proc_now(g->proc); }
@@ -103,11 +104,24 @@ static void after_core(gc_node *g)
         cn_deadline_set(g->proc, &g->tick, gc_next_deadline(g->core));
 }
 
+/* While joining: why the contact does not answer, logged when it changes
+ * (a warning: without one a join to a node that is not there is silent). */
+static void note_join_problem(gc_node *g)
+{
+    const char *why = gc_node_join_problem(g);
+    if (!why || strcmp(why, g->join_why) == 0)
+        return;
+    snprintf(g->join_why, sizeof g->join_why, "%s", why);
+    cn_log(g->n, CN_LOG_WARN, "gossip: waiting for %s: %s", g->cfg.join, why);
+}
+
 static void on_tick(gc_node *g)
 {
     uint64_t now = now_ms(g);
     gc_tick(g->core, now);
     prune(g, now);
+    if (g->cfg.join && !gc_is_joined(g->core))
+        note_join_problem(g);
     after_core(g);
 }
 
@@ -387,6 +401,15 @@ static void quit(cn_proc *p, void *arg)
 void gc_node_quit(gc_node *g) { as_turn(g, quit, NULL); }
 
 int    gc_node_joined(const gc_node *g) { return gc_is_joined(g->core); }
+
+const char *gc_node_contact(const gc_node *g) { return g->cfg.join; }
+
+const char *gc_node_join_problem(gc_node *g)
+{
+    if (!g->cfg.join || g->stopped || gc_is_joined(g->core))
+        return NULL;
+    return cn_node_dial_error(g->n, g->cfg.join);
+}
 size_t gc_node_member_count(const gc_node *g) { return gc_member_count(g->core); }
 
 void gc_node_show_members(gc_node *g)

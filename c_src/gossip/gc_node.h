@@ -45,6 +45,11 @@ uint64_t gc_node_say(gc_node *g, const char *text, size_t len);
  * most 2 s).  A second call stops at once. */
 void     gc_node_quit(gc_node *g);
 int      gc_node_joined(const gc_node *g);
+/* The node we join through (NULL: none). */
+const char *gc_node_contact(const gc_node *g);
+/* While joining through a contact: why it does not answer ("node is not
+ * registered with epmd on HOST", cn_node_dial_error), else NULL. */
+const char *gc_node_join_problem(gc_node *g);
 size_t   gc_node_member_count(const gc_node *g);
 /* Prints the live members. */
 void     gc_node_show_members(gc_node *g);

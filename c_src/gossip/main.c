@@ -10,7 +10,7 @@
  * as a JSON line (non-interactive mode).  "ready NODE" on stdout says the
  * node is registered and serving.  docs/gossip.md has the protocol.
  * Exit status: 0 after a clean stop, 1 if the node cannot start, 2 for bad
- * flags.
+ * flags (one line naming the flag, cli.h).
  */
 #include <errno.h>
 #include <signal.h>
@@ -33,16 +33,19 @@ enum {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
+    cn_cli_help(f,
             "usage: gossip_chat NAME [--join NODE] [options]\n"
             "       gossip_chat --sname NAME [--join NODE] [options]\n"
+            "A peer-to-peer chat; on a terminal, a prompt with line editing.\n"
+            "Commands: /peers  /quit  /wait N  /help\n",
             "  --join NODE          join through NODE (alive or alive@host), any member\n"
             "  --peers FILE         start with the nodes of a cluster file (peers.json)\n"
             "  --json               print events as JSON lines (for scripts and tests)\n"
             "  --input FILE         read lines from FILE instead of stdin ('-': stdin)\n"
             "  --say TEXT           send TEXT once joined (repeatable; before the input)\n"
             "  --stay               keep running when the input ends\n"
-            "  --log FILE           write logs to FILE instead of stderr\n"
+            "  --log FILE           write logs to FILE instead of stderr (on a terminal,\n"
+            "                       warnings also show on the status line)\n"
             "  --seed N             seed of the random choices (default: from the OS)\n"
             "protocol parameters (docs/gossip.md; every node should use the same):\n"
             "  --rings N            hash rings: at most 2N neighbours (default 3)\n"
@@ -55,9 +58,7 @@ static void usage(FILE *f)
             "  --sync MS            push/pull membership with a random member (default 30000)\n"
             "  --reconnect-timeout S  keep retrying a failed member this long (default 86400)\n"
             "  --history N          lines kept to resend after a partition heals (default 10000)\n"
-            "  --history-seconds S  ... shown at most S seconds ago (default 300)\n"
-            "commands: /peers  /quit  /wait N  /help\n"
-            CN_CLI_USAGE);
+            "  --history-seconds S  ... shown at most S seconds ago (default 300)\n");
 }
 
 typedef struct opts {
@@ -69,10 +70,11 @@ typedef struct opts {
     char              join_full[GC_NAME_MAX + 1];
 } opts;
 
+#define PROG "gossip_chat"
+
 static int bad(const char *flag, const char *arg)
 {
-    fprintf(stderr, "gossip_chat: bad value for %s: '%s'\n", flag, arg);
-    return -1;
+    return cn_cli_usage_error(PROG, "bad value for %s: '%s'", flag, arg);
 }
 
 static int ms(const char *flag, const char *arg, unsigned *out, long min, long max)
@@ -129,12 +131,10 @@ static int apply(opts *o, int c, const char *arg)
     case OPT_HELP:
     case 'h':
         return 1;
-    default: {
-        int r = cn_cli_node_opt(&o->node, c, arg, "gossip_chat");
-        if (r > 0)
-            fprintf(stderr, "gossip_chat: unknown option (see --help)\n");
-        return r ? -1 : 0;
-    }
+    case '?':
+        return -1;                       /* reported by cn_cli_getopt */
+    default:
+        return cn_cli_node_opt(&o->node, c, arg, PROG) ? -1 : 0;
     }
 }
 
@@ -165,28 +165,22 @@ static int parse(opts *o, int argc, char **argv)
         { 0, 0, 0, 0 },
     };
     int c;
-    while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+    while ((c = cn_cli_getopt(argc, argv, "vh", lo, PROG)) != -1) {
         int r = apply(o, c, optarg);
         if (r)
             return r;
     }
     if (optind < argc && !o->node.name)
         o->node.name = argv[optind++];     /* gossip_chat NAME: as --sname NAME */
-    if (optind < argc) {
-        fprintf(stderr, "gossip_chat: unexpected argument '%s'\n", argv[optind]);
-        return -1;
-    }
-    if (o->join && o->peers_file) {
-        fprintf(stderr, "gossip_chat: give --join or --peers, not both\n");
-        return -1;
-    }
+    if (optind < argc)
+        return cn_cli_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
+    if (o->join && o->peers_file)
+        return cn_cli_usage_error(PROG, "give --join or --peers, not both");
     gc_params *p = &o->gossip.params;
-    if (p->suspect_min_ms && p->suspect_max_ms && p->suspect_min_ms > p->suspect_max_ms) {
-        fprintf(stderr, "gossip_chat: --suspect-min is above --suspect-max\n");
-        return -1;
-    }
+    if (p->suspect_min_ms && p->suspect_max_ms && p->suspect_min_ms > p->suspect_max_ms)
+        return cn_cli_usage_error(PROG, "--suspect-min is above --suspect-max");
     o->input.say = o->say;
-    return cn_cli_node_check(&o->node, "gossip_chat");
+    return cn_cli_node_check(&o->node, PROG);
 }
 
 /* The cluster file's node names (the core leaves ours out). */
@@ -206,11 +200,9 @@ static int check_join(const char *join)
 {
     char probe[GC_NAME_MAX + 3];
     snprintf(probe, sizeof probe, "%s%s", join, strchr(join, '@') ? "" : "@h");
-    if (strlen(join) > GC_NAME_MAX || !gc_name_valid(probe, strlen(probe))) {
-        fprintf(stderr, "gossip_chat: --join needs a node name (alive or alive@host), not '%s'\n",
-                join);
-        return -1;
-    }
+    if (strlen(join) > GC_NAME_MAX || !gc_name_valid(probe, strlen(probe)))
+        return cn_cli_usage_error(PROG, "--join needs a node name (alive or alive@host), not '%s'",
+                                  join);
     return 0;
 }
 
@@ -255,11 +247,14 @@ static int start(cn_node *n, void *ud)
     uv_loop_t *loop = cn_node_loop(n);
     char err[512];
     rs->n = n;
+    o->input.log_file = o->log_file != NULL;
     rs->in = gc_input_new(loop, o->gossip.out, &o->input, err, sizeof err);
     if (!rs->in) {
         fprintf(stderr, "gossip_chat: %s\n", err);
         return -1;
     }
+    if (gc_input_is_tty(rs->in))
+        cn_node_log_to(n, gc_input_log, rs->in);   /* not into the chat */
     if (o->join)
         full_join_name(o, cn_node_name(n));
     o->gossip.on_change = on_change;
@@ -289,22 +284,22 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (r < 0) {
-        fprintf(stderr, "gossip_chat: see gossip_chat --help\n");
-        return 2;
-    }
+    if (r < 0)
+        return CN_EXIT_USAGE;
     if (o.log_file && !freopen(o.log_file, "a", stderr)) {
-        fprintf(stdout, "gossip_chat: cannot open %s\n", o.log_file);
-        return 2;
+        fprintf(stdout, "gossip_chat: --log: cannot open %s: %s (see gossip_chat --help)\n",
+                o.log_file, strerror(errno));
+        return CN_EXIT_USAGE;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (o.join && check_join(o.join) < 0)
-        return 2;
+        return CN_EXIT_USAGE;
     if (o.input.file && strcmp(o.input.file, "-") != 0) {
         FILE *f = fopen(o.input.file, "r");
         if (!f) {
-            fprintf(stderr, "gossip_chat: cannot open %s: %s\n", o.input.file, strerror(errno));
-            return 2;
+            cn_cli_usage_error(PROG, "--input: cannot open %s: %s", o.input.file,
+                               strerror(errno));
+            return CN_EXIT_USAGE;
         }
         fclose(f);
     }
@@ -313,8 +308,8 @@ int main(int argc, char **argv)
     if (o.peers_file) {
         char err[512];
         if (cn_peers_load(o.peers_file, &pf, err, sizeof err) < 0) {
-            fprintf(stderr, "gossip_chat: %s\n", err);
-            return 2;
+            cn_cli_usage_error(PROG, "--peers: %s", err);
+            return CN_EXIT_USAGE;
         }
         pfp = &pf;
         if (!o.node.cookie && pf.cookie[0])
@@ -327,6 +322,7 @@ int main(int argc, char **argv)
     int status = cn_cli_run(&o.node, &app);
     gc_node_free(rs.g);
     gc_input_free(rs.in);
+    gc_out_free(&out);
     free(members);
     if (pfp)
         cn_peers_free(pfp);

@@ -1,5 +1,8 @@
-/* cli.c - shared command-line flags (see cli.h). */
+/* cli.c - shared command-line flags, and the one way every binary reports
+ * a usage error and prints --help (see cli.h). */
+#include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +20,52 @@ int cn_cli_int(const char *s, long min, long max, long *out)
     return 0;
 }
 
+int cn_cli_usage_error(const char *prog, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s: %s (see %s --help)\n", prog, msg, prog);
+    return -1;
+}
+
+int cn_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *lo,
+                  const char *prog)
+{
+    char so[64];
+    snprintf(so, sizeof so, ":%s", shortopts);   /* ':': a missing value is ':' */
+    opterr = 0;
+    int c = getopt_long(argc, argv, so, lo, NULL);
+    if (c != '?' && c != ':')
+        return c;
+    /* the flag: a short one is optopt; a long one is the argument itself
+     * (optopt is then 0 or the option's id) */
+    char flag[128];
+    if (optopt > 0 && optopt < 128 && isgraph(optopt))
+        snprintf(flag, sizeof flag, "-%c", optopt);
+    else
+        snprintf(flag, sizeof flag, "%.*s", (int)strcspn(argv[optind - 1], "="),
+                 argv[optind - 1]);
+    cn_cli_usage_error(prog, "%s '%s'", c == ':' ? "missing value for" : "unknown option", flag);
+    return '?';
+}
+
+void cn_cli_help(FILE *f, const char *usage, const char *flags)
+{
+    fputs(usage, f);
+    if (flags)
+        fprintf(f, "options:\n%s", flags);
+    fputs("node options (every binary):\n" CN_CLI_USAGE, f);
+}
+
 /* A size in MiB, 1..1048576. */
 static int mib_opt(size_t *out, const char *flag, const char *arg, const char *prog)
 {
     long v;
-    if (cn_cli_int(arg, 1, 1 << 20, &v) < 0) {
-        fprintf(stderr, "%s: %s needs MiB 1..1048576, not '%s'\n", prog, flag, arg);
-        return -1;
-    }
+    if (cn_cli_int(arg, 1, 1 << 20, &v) < 0)
+        return cn_cli_usage_error(prog, "%s needs MiB 1..1048576, not '%s'", flag, arg);
     *out = (size_t)v << 20;
     return 0;
 }
@@ -38,10 +79,8 @@ int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *p
         exit(0);
     case CN_OPT_SNAME:
     case CN_OPT_NAME:
-        if (cfg->name) {
-            fprintf(stderr, "%s: give one of --sname and --name, once\n", prog);
-            return -1;
-        }
+        if (cfg->name)
+            return cn_cli_usage_error(prog, "give one of --sname and --name, once");
         cfg->name = arg;
         cfg->longnames = opt == CN_OPT_NAME;
         return 0;
@@ -49,20 +88,16 @@ int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *p
         cfg->cookie = arg;
         return 0;
     case CN_OPT_PORT:
-        if (cn_cli_int(arg, 0, 65535, &v) < 0) {
-            fprintf(stderr, "%s: --port needs a port number 0..65535, not '%s'\n", prog, arg);
-            return -1;
-        }
+        if (cn_cli_int(arg, 0, 65535, &v) < 0)
+            return cn_cli_usage_error(prog, "--port needs a port number 0..65535, not '%s'", arg);
         cfg->port = (int)v;
         return 0;
     case CN_OPT_LISTEN_HOST:
         cfg->listen_host = arg;
         return 0;
     case CN_OPT_TICKTIME:
-        if (cn_cli_int(arg, 1, 3600, &v) < 0) {
-            fprintf(stderr, "%s: --ticktime needs seconds 1..3600, not '%s'\n", prog, arg);
-            return -1;
-        }
+        if (cn_cli_int(arg, 1, 3600, &v) < 0)
+            return cn_cli_usage_error(prog, "--ticktime needs seconds 1..3600, not '%s'", arg);
         cfg->ticktime_s = (unsigned)v;
         return 0;
     case CN_OPT_NO_RX_BATCHING:
@@ -83,10 +118,8 @@ int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *p
 
 int cn_cli_node_check(const cn_node_config *cfg, const char *prog)
 {
-    if (!cfg->name) {
-        fprintf(stderr, "%s: a node name is required: --sname NAME or --name NAME\n", prog);
-        return -1;
-    }
+    if (!cfg->name)
+        return cn_cli_usage_error(prog, "a node name is required: --sname NAME or --name NAME");
     return 0;
 }
 

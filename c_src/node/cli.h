@@ -10,15 +10,30 @@
  *   --max-output MIB             output queued to a peer before sends fail (cn.h)
  *   -v / --verbose               more logging on stderr (repeatable)
  *   --version                    prints the binary's version (CN_VERSION) and exits
- * A binary adds its own options to CN_CLI_OPTIONS in its getopt_long table
- * and passes unknown option ids to cn_cli_node_opt.
+ * A binary adds its own options to CN_CLI_OPTIONS in its getopt_long table,
+ * reads them with cn_cli_getopt and passes unknown option ids to
+ * cn_cli_node_opt.
+ *
+ * One convention for every binary:
+ *   - a usage error (an unknown flag, a bad value, flags that disagree)
+ *     prints ONE line on stderr, "PROG: what is wrong (see PROG --help)",
+ *     naming the flag, and exits CN_EXIT_USAGE (2);
+ *   - a runtime failure (the node cannot start, a peer does not answer)
+ *     exits CN_EXIT_FAILURE (1);
+ *   - --help prints "usage: PROG ..." lines, then "options:" and the
+ *     binary's flags, then the node options every binary shares
+ *     (cn_cli_help), on stdout, and exits 0.
  */
 #ifndef CN_CLI_H
 #define CN_CLI_H
 
 #include <getopt.h>
+#include <stdio.h>
 
 #include "cn.h"
+
+#define CN_EXIT_FAILURE 1            /* a runtime failure */
+#define CN_EXIT_USAGE   2            /* a usage error (one line on stderr) */
 
 enum {
     CN_OPT_SNAME = 1000,
@@ -57,12 +72,28 @@ enum {
     "  --input-budget MIB          memory for packets being received (default 256)\n" \
     "  --max-output MIB            output queued to a peer before sends fail (default 64)\n" \
     "  -v, --verbose               more logging on stderr (repeat for more)\n"    \
-    "  --version                   print the version and exit\n"
+    "  --version                   print the version and exit\n"                \
+    "  --help                      print this help and exit\n"
+
+/* Reports a usage error as every binary does: one line on stderr,
+ * "PROG: MESSAGE (see PROG --help)".  Returns -1. */
+int cn_cli_usage_error(const char *prog, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* getopt_long without getopt's own messages: an unknown option or a
+ * missing value is reported with cn_cli_usage_error (naming the flag) and
+ * returns '?'; otherwise as getopt_long (-1 at the end). */
+int cn_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *lo,
+                  const char *prog);
+/* --help in the layout every binary shares: usage ("usage: PROG ..."
+ * lines, then any description), "options:" and the binary's own flags
+ * (NULL: none), then the node options (CN_CLI_USAGE). */
+void cn_cli_help(FILE *f, const char *usage, const char *flags);
 
 /* Applies one shared option.  Returns 0, 1 if opt is not a shared option,
- * -1 (after printing why) if its argument is bad. */
+ * -1 (after a usage error line) if its argument is bad. */
 int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *prog);
-/* Checks what the shared options need (a name).  -1 after printing why. */
+/* Checks what the shared options need (a name).  -1 after a usage error
+ * line. */
 int cn_cli_node_check(const cn_node_config *cfg, const char *prog);
 /* Parses a whole non-negative integer in [min, max]; -1 if it is not one. */
 int cn_cli_int(const char *s, long min, long max, long *out);

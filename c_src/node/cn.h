@@ -400,8 +400,16 @@ int cn_proc_run(cn_proc *p, void (*fn)(cn_proc *p, void *arg), void *arg);
 
 /* ---- logging ------------------------------------------------------------ */
 
+/* A log line, if level is within the node's verbosity: on stderr as
+ * "HH:MM:SS.mmm [node] level: message", or to the node's log function.
+ * Warnings and errors are rate-limited: the same message again within
+ * 10 s is counted, not printed; its next line says how many were not. */
 void cn_log(cn_node *n, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 enum { CN_LOG_ERROR = -1, CN_LOG_WARN = 0, CN_LOG_INFO = 1, CN_LOG_DEBUG = 2 };
+/* Sends the node's log lines (whole, without a newline) to fn instead of
+ * stderr; NULL: back to stderr. */
+typedef void (*cn_log_fn)(void *ud, int level, const char *line);
+void cn_node_log_to(cn_node *n, cn_log_fn fn, void *ud);
 
 #endif

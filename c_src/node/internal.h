@@ -303,6 +303,16 @@ int  cn__route_ctl(cn_node *n, cn_atom node, int dial, cn_ctl_out *out);
 
 /* ---- the node ----------------------------------------------------------- */
 
+/* A warning printed lately: the same one again within CN_LOG_REPEAT_MS is
+ * counted, not printed (log.c). */
+#define CN_LOG_SEEN 32
+#define CN_LOG_REPEAT_MS 10000
+typedef struct cn_log_seen {
+    uint64_t hash;                  /* of the message; 0: free */
+    uint64_t at;                    /* when printed (monotonic ms) */
+    unsigned dropped;               /* repeats not printed since */
+} cn_log_seen;
+
 struct cn_node {
     uv_loop_t *loop;
     char       name[CN_ATOM_BUF];
@@ -332,6 +342,9 @@ struct cn_node {
     int        signals;
     int        signalled;           /* a signal came: the next stops at once */
     struct { char peer[CN_ATOM_BUF]; char why[600]; } dial_errors[32];
+    cn_log_seen log_seen[CN_LOG_SEEN];  /* warnings lately printed (log.c) */
+    cn_log_fn  log_fn;              /* cn_node_log_to, else stderr */
+    void      *log_ud;
     unsigned   dial_error_next;     /* cn_node_dial_error's ring */
     cn_signal_cb signal_cb;
     void      *signal_ud;

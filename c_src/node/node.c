@@ -54,24 +54,6 @@ static int os_random(void *buf, size_t len)
     return 0;
 }
 
-void cn_log(cn_node *n, int level, const char *fmt, ...)
-{
-    if (n && level > n->verbose)
-        return;
-    static const char *names[] = { "error", "warning", "info", "debug" };
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    localtime_r(&ts.tv_sec, &tm);
-    fprintf(stderr, "%02d:%02d:%02d.%03ld [%s] %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
-            ts.tv_nsec / 1000000, n ? n->name : "-", names[level + 1], msg);
-}
-
 uv_timer_t *cn__timer_new(cn_node *n, void *data)
 {
     uv_timer_t *t = malloc(sizeof *t);

@@ -38,7 +38,7 @@ enum {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
+    cn_cli_help(f,
             "usage: raft_kv --sname NAME --id N [options]        a Raft KV node\n"
             "       raft_kv client --sname NAME --node NODE [--ops N] [--seed N]\n"
             "       raft_kv load --sname NAME --node NODE [--inflight K] [--seconds S]\n"
@@ -52,10 +52,9 @@ static void usage(FILE *f)
             "       raft_kv status --sname NAME --node NODE [--json]   one row per member,\n"
             "                    read from each member (exit 1 if one does not answer)\n"
             "       raft_kv emulate --sname NAME [--peers FILE | --nodes N --clients M]\n"
-            "       raft_kv repair --data-dir DIR [--truncate]   a damaged log: what cutting\n"
-            "                    loses; --truncate cuts it\n"
             "                    [--mode emulation|raft]   the emulation's run, in C\n"
-            "node options:\n"
+            "       raft_kv repair --data-dir DIR [--truncate]   a damaged log: what cutting\n"
+            "                    loses; --truncate cuts it\n",
             "  --id N                 this node's id (or its entry in --peers)\n"
             "  --mode raft|emulation  full Raft (default) or the seed's designated leader\n"
             "  --data-dir DIR         persist term, vote and log (fsync before acknowledging)\n"
@@ -67,8 +66,7 @@ static void usage(FILE *f)
             "                         emulation mode, off in raft mode)\n"
             "  --trace-file PATH      write trace lines there (implies --trace)\n"
             "  --quiet                no trace lines\n"
-            "  --seed N               seed for randomized timeouts (and client ops)\n"
-            CN_CLI_USAGE);
+            "  --seed N               seed for randomized timeouts (and client ops)\n");
 }
 
 typedef struct opts {
@@ -86,8 +84,7 @@ typedef struct opts {
 
 static int bad(const char *flag, const char *arg)
 {
-    fprintf(stderr, "raft_kv: bad value for %s: '%s'\n", flag, arg);
-    return -1;
+    return cn_cli_usage_error("raft_kv", "bad value for %s: '%s'", flag, arg);
 }
 
 static int parse_mode(opts *o, const char *arg)
@@ -173,12 +170,10 @@ static int apply(opts *o, int c, const char *arg)
     case OPT_HELP:
     case 'h':
         return 1;
-    default: {
-        int r = cn_cli_node_opt(&o->node, c, arg, "raft_kv");
-        if (r > 0)
-            fprintf(stderr, "raft_kv: unknown option (see --help)\n");
-        return r ? -1 : 0;
-    }
+    case '?':
+        return -1;                       /* reported by cn_cli_getopt */
+    default:
+        return cn_cli_node_opt(&o->node, c, arg, "raft_kv") ? -1 : 0;
     }
 }
 
@@ -215,7 +210,7 @@ static int parse(opts *o, int argc, char **argv)
         argv++;
         argc--;
     }
-    while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+    while ((c = cn_cli_getopt(argc, argv, "vh", lo, "raft_kv")) != -1) {
         int r = apply(o, c, optarg);
         if (r)
             return r;
@@ -224,14 +219,10 @@ static int parse(opts *o, int argc, char **argv)
         return raft_admin_parse(&o->admin, argc - optind, argv + optind);
     if (o->sub && strcmp(o->sub, "status") == 0)
         o->admin.command = "status";
-    if (o->admin.json && !(o->sub && strcmp(o->sub, "status") == 0)) {
-        fprintf(stderr, "raft_kv: --json is for raft_kv status\n");
-        return -1;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "raft_kv: unexpected argument '%s'\n", argv[optind]);
-        return -1;
-    }
+    if (o->admin.json && !(o->sub && strcmp(o->sub, "status") == 0))
+        return cn_cli_usage_error("raft_kv", "--json is for raft_kv status");
+    if (optind < argc)
+        return cn_cli_usage_error("raft_kv", "unexpected argument '%s'", argv[optind]);
     return 0;
 }
 
@@ -244,20 +235,17 @@ static int own_entry(opts *o, const cn_peers *pf, const char *node_name)
             if (e->id != o->raft.id)
                 continue;
             if (e->name[0] && strcmp(e->name, node_name) != 0) {
-                fprintf(stderr, "raft_kv: --id %d is %s in %s, but this node is %s\n",
-                        o->raft.id, e->name, o->peers_file, node_name);
-                return -1;
+                return cn_cli_usage_error("raft_kv", "--id %d is %s in %s, but this node is %s",
+                                          o->raft.id, e->name, o->peers_file, node_name);
             }
             return 0;
         }
-        fprintf(stderr, "raft_kv: --id %d is not in %s\n", o->raft.id, o->peers_file);
-        return -1;
+        return cn_cli_usage_error("raft_kv", "--id %d is not in %s", o->raft.id, o->peers_file);
     }
     const cn_peer_entry *e = cn_peers_find(pf, node_name);
-    if (!e) {
-        fprintf(stderr, "raft_kv: %s is not in %s (give --id)\n", node_name, o->peers_file);
-        return -1;
-    }
+    if (!e)
+        return cn_cli_usage_error("raft_kv", "%s is not in %s (give --id)", node_name,
+                                  o->peers_file);
     o->raft.id = e->id;
     return 0;
 }
@@ -274,10 +262,10 @@ static int start_node(cn_node *n, run_ctx *x)
     opts *o = x->o;
     char err[512];
     if (x->pf && own_entry(o, x->pf, cn_node_name(n)) < 0)
-        return 2;                   /* a usage error: the flags disagree with the file */
+        return CN_EXIT_USAGE;       /* the flags disagree with the file */
     if (!o->raft.id) {
-        fprintf(stderr, "raft_kv: --id is required\n");
-        return 2;
+        cn_cli_usage_error("raft_kv", "--id is required");
+        return CN_EXIT_USAGE;
     }
     /* the per-entry trace: the seed's, so on in emulation mode; in raft
      * mode only when asked for */
@@ -322,8 +310,8 @@ static int start(cn_node *n, void *ud)
     }
     o->client.nodes = o->nodes;
     if (!o->client.nnodes) {
-        fprintf(stderr, "raft_kv %s: --node is required\n", o->sub);
-        return 2;
+        cn_cli_usage_error("raft_kv", "%s: --node is required", o->sub);
+        return CN_EXIT_USAGE;
     }
     if (strcmp(o->sub, "admin") == 0 || strcmp(o->sub, "status") == 0) {
         o->admin.node = o->nodes[0];
@@ -357,14 +345,13 @@ static int repair(int argc, char **argv)
         else if (strcmp(argv[i], "--truncate") == 0)
             truncate = 1;
         else {
-            fprintf(stderr, "raft_kv repair: unknown argument %s (raft_kv repair --data-dir DIR "
-                    "[--truncate])\n", argv[i]);
-            return 2;
+            cn_cli_usage_error("raft_kv", "repair: unknown argument '%s'", argv[i]);
+            return CN_EXIT_USAGE;
         }
     }
     if (!dir) {
-        fprintf(stderr, "raft_kv repair: --data-dir DIR is required\n");
-        return 2;
+        cn_cli_usage_error("raft_kv", "repair: --data-dir DIR is required");
+        return CN_EXIT_USAGE;
     }
     int rc = raft_storage_repair(dir, truncate, stdout);
     return rc < 0 ? 1 : rc;
@@ -385,16 +372,14 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (r < 0) {
-        fprintf(stderr, "raft_kv: see raft_kv --help\n");
-        return 2;
-    }
+    if (r < 0)
+        return CN_EXIT_USAGE;
     cn_peers pf, *pfp = NULL;
     if (o.peers_file) {
         char err[512];
         if (cn_peers_load(o.peers_file, &pf, err, sizeof err) < 0) {
-            fprintf(stderr, "raft_kv: %s\n", err);
-            return 2;
+            cn_cli_usage_error("raft_kv", "--peers: %s", err);
+            return CN_EXIT_USAGE;
         }
         pfp = &pf;
         if (!o.node.cookie && pf.cookie[0])
@@ -409,7 +394,7 @@ int main(int argc, char **argv)
     if (cn_cli_node_check(&o.node, "raft_kv") < 0) {
         if (pfp)
             cn_peers_free(pfp);
-        return 2;
+        return CN_EXIT_USAGE;
     }
     int status = run(&o, pfp);
     if (pfp)

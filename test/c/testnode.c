@@ -581,8 +581,8 @@ static int own_opt(int opt, const char *arg)
         cn_atom_set_limit((unsigned)v);
         return 0;
     }
-    fprintf(stderr, "testnode: bad option (--max-node-names takes 1..65536)\n");
-    return 2;
+    cn_cli_usage_error("testnode", "--max-node-names needs 1..65536, not '%s'", arg);
+    return CN_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -592,12 +592,16 @@ int main(int argc, char **argv)
         { 0, 0, 0, 0 } };
     cn_node_config cfg = { 0 };
     int c, r;
-    while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1)
-        if ((r = cn_cli_node_opt(&cfg, c, optarg, "testnode")) != 0 &&
-            (r < 0 || own_opt(c, optarg) != 0))
-            return 2;
+    while ((c = cn_cli_getopt(argc, argv, "v", opts, "testnode")) != -1)
+        if (c == '?' || ((r = cn_cli_node_opt(&cfg, c, optarg, "testnode")) != 0 &&
+                         (r < 0 || own_opt(c, optarg) != 0)))
+            return CN_EXIT_USAGE;
+    if (optind < argc) {
+        cn_cli_usage_error("testnode", "unexpected argument '%s'", argv[optind]);
+        return CN_EXIT_USAGE;
+    }
     if (cn_cli_node_check(&cfg, "testnode") < 0)
-        return 2;
+        return CN_EXIT_USAGE;
     cn_cli_app app = { .prog = "testnode", .start = start };
     int rc = cn_cli_run(&cfg, &app);
     cn_atom_cleanup();
