@@ -360,7 +360,7 @@ leader_killed(Config) ->
 forward_answered_when_leader_stops(Config) ->
     {_, Cs, L} = durable_cluster(Config, "fw"),
     [F | _] = Cs -- [L],
-    op_ok = put_kv(subject(F), <<"before">>, <<"1">>),
+    op_ok = put_until_taken(subject(F), <<"before">>, <<"1">>, now_ms() + ?T),
     Pid = integer_to_list(maps:get(os_pid, L)),
     [] = os:cmd("kill -STOP " ++ Pid),
     T0 = now_ms(),

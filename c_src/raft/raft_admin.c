@@ -39,50 +39,37 @@ void raft_call_failure(cn_proc *p, const char *node, cn_call_status st, const cn
         snprintf(out, outsz, "raft_kv on %s failed: %s", node, txt[0] ? txt : "no reason given");
 }
 
+#define ADMIN_COMMANDS "transfer [ID], add NODE, remove NODE|ID"
+
 int raft_admin_parse(raft_admin_config *cfg, int argc, char **argv)
 {
+    static const char prog[] = "raft_kv admin";
     long v;
     const char *cmd = argc >= 1 ? argv[0] : NULL;
-    if (!cmd) {
-        fprintf(stderr, "raft_kv admin: a command is required (transfer [ID], add NODE, "
-                "remove NODE|ID)\n");
-        return -1;
-    }
-    if (strcmp(cmd, "transfer") != 0 && strcmp(cmd, "add") != 0 && strcmp(cmd, "remove") != 0) {
-        fprintf(stderr, "raft_kv admin: unknown command '%s' (transfer [ID], add NODE, "
-                "remove NODE|ID)\n", cmd);
-        return -1;
-    }
-    cfg->command = strcmp(cmd, "transfer") == 0 ? "transfer" : strcmp(cmd, "add") == 0 ? "add"
-                                                                                       : "remove";
-    int transfer = strcmp(cmd, "transfer") == 0;
-    if (argc > 2) {
-        fprintf(stderr, "raft_kv admin %s: unexpected argument '%s'\n", cmd, argv[2]);
-        return -1;
-    }
-    if (!transfer && argc != 2) {
-        fprintf(stderr, "raft_kv admin %s: which node? (%s)\n", cmd,
-                strcmp(cmd, "add") == 0 ? "add NODE" : "remove NODE|ID");
-        return -1;
-    }
+    if (!cmd)
+        return cn_cli_usage_error(prog, "a command is required (" ADMIN_COMMANDS ")");
+    int transfer = strcmp(cmd, "transfer") == 0, add = strcmp(cmd, "add") == 0;
+    if (!transfer && !add && strcmp(cmd, "remove") != 0)
+        return cn_cli_usage_error(prog, "unknown command '%s' (" ADMIN_COMMANDS ")", cmd);
+    cfg->command = transfer ? "transfer" : add ? "add" : "remove";
     cfg->target = 0;
     cfg->member = NULL;
-    if (argc == 2 && (transfer || strcmp(cmd, "remove") == 0) && argv[1][0] >= '0' &&
-        argv[1][0] <= '9') {
-        if (cn_cli_int(argv[1], 1, 1 << 30, &v) < 0) {
-            fprintf(stderr, "raft_kv admin %s: bad member id '%s'\n", cmd, argv[1]);
-            return -1;
-        }
+    if (argc > 2)
+        return cn_cli_usage_error(prog, "%s: unexpected argument '%s'", cmd, argv[2]);
+    if (!transfer && argc != 2)
+        return cn_cli_usage_error(prog, "%s: which node? (%s)", cmd,
+                                  add ? "add NODE" : "remove NODE|ID");
+    if (argc < 2)
+        return 0;
+    if (!add && argv[1][0] >= '0' && argv[1][0] <= '9') {
+        if (cn_cli_int(argv[1], 1, 1 << 30, &v) < 0)
+            return cn_cli_usage_error(prog, "%s: bad member id '%s'", cmd, argv[1]);
         cfg->target = (int)v;
-    } else if (argc == 2 && transfer) {
-        fprintf(stderr, "raft_kv admin transfer: bad member id '%s'\n", argv[1]);
-        return -1;
-    } else if (argc == 2) {
-        if (!strchr(argv[1], '@')) {
-            fprintf(stderr, "raft_kv admin %s: '%s' is not a node name (name@host)\n", cmd,
-                    argv[1]);
-            return -1;
-        }
+    } else if (transfer) {
+        return cn_cli_usage_error(prog, "transfer: bad member id '%s'", argv[1]);
+    } else if (!strchr(argv[1], '@')) {
+        return cn_cli_usage_error(prog, "%s: '%s' is not a node name (name@host)", cmd, argv[1]);
+    } else {
         cfg->member = argv[1];
     }
     return 0;
