@@ -136,6 +136,12 @@ int cn_cli_run(const cn_node_config *cfg, const cn_cli_app *app)
     char err[512];
     int rc = 0;
     uv_loop_init(&loop);
+    int prepared = app->prepare ? app->prepare(&loop, app->ud) : 0;
+    if (prepared != 0) {
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        return prepared;
+    }
     cn_node *n = cn_node_start(&loop, cfg, err, sizeof err);
     if (!n) {
         fprintf(stderr, "%s: %s\n", app->prog, err);

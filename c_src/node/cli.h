@@ -105,6 +105,9 @@ int cn_cli_int(const char *s, long min, long max, long *out);
  * or 1 if the node or start failed (the reason is on stderr). */
 typedef struct cn_cli_app {
     const char *prog;
+    /* Before the node registers with epmd and listens: slow set-up peers
+     * must not wait on (a log loaded).  0, or the exit status. */
+    int       (*prepare)(uv_loop_t *loop, void *ud);
     int       (*start)(cn_node *n, void *ud);   /* 0; 2: a usage error (exit
                                                  * status 2); else failed (1) */
     void       *ud;

@@ -255,17 +255,48 @@ typedef struct run_ctx {
     cn_peers *pf;
     FILE    *trace;
     int      status;
+    raft_storage *storage;          /* the data directory, loaded before the node is up */
 } run_ctx;
+
+/* A node's log is loaded before the node registers with epmd and
+ * listens: a long log takes seconds to read, and peers that found the
+ * node in epmd would time out on its connection setup meanwhile.  (With
+ * no --id, the id comes from the peers file by node name, known only once
+ * the node is up: then raft_node_start loads it.) */
+static int prepare(uv_loop_t *loop, void *ud)
+{
+    run_ctx *x = ud;
+    opts *o = x->o;
+    char err[512];
+    if ((o->sub && strcmp(o->sub, "node") != 0) || !o->raft.data_dir || !o->raft.id)
+        return 0;
+    x->storage = raft_storage_open(loop, o->raft.data_dir, o->raft.id, NULL, NULL, err,
+                                   sizeof err);
+    if (!x->storage) {
+        fprintf(stderr, "raft_kv: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* start_node did not get as far as handing the loaded log over. */
+static int node_failed(run_ctx *x, int status)
+{
+    if (x->storage)
+        raft_storage_close(x->storage, NULL, NULL);
+    x->storage = NULL;
+    return status;
+}
 
 static int start_node(cn_node *n, run_ctx *x)
 {
     opts *o = x->o;
     char err[512];
     if (x->pf && own_entry(o, x->pf, cn_node_name(n)) < 0)
-        return CN_EXIT_USAGE;       /* the flags disagree with the file */
+        return node_failed(x, CN_EXIT_USAGE);   /* the flags disagree with the file */
     if (!o->raft.id) {
         cn_cli_usage_error("raft_kv", "--id is required");
-        return CN_EXIT_USAGE;
+        return node_failed(x, CN_EXIT_USAGE);
     }
     /* the per-entry trace: the seed's, so on in emulation mode; in raft
      * mode only when asked for */
@@ -274,12 +305,14 @@ static int start_node(cn_node *n, run_ctx *x)
         x->trace = o->trace_file ? fopen(o->trace_file, "a") : stdout;
         if (!x->trace) {
             fprintf(stderr, "raft_kv: cannot open %s\n", o->trace_file);
-            return -1;
+            return node_failed(x, -1);
         }
         setvbuf(x->trace, NULL, _IOLBF, 0);
     }
     o->raft.trace = x->trace;
     o->raft.peers = x->pf;
+    o->raft.storage = x->storage;   /* raft_node_start's from here, started or not */
+    x->storage = NULL;
     cn_proc *p = raft_node_start(n, &o->raft, err, sizeof err);
     if (!p) {
         fprintf(stderr, "raft_kv: %s\n", err);
@@ -325,10 +358,13 @@ static int start(cn_node *n, void *ud)
 /* Node mode prints "ready NODE"; client modes keep stdout for results. */
 static int run(opts *o, cn_peers *pf)
 {
-    run_ctx x = { o, pf, NULL, 0 };
+    run_ctx x = { o, pf, NULL, 0, NULL };
     int node_mode = !o->sub || strcmp(o->sub, "node") == 0;
-    cn_cli_app app = { .prog = "raft_kv", .start = start, .ud = &x, .quiet_ready = !node_mode };
+    cn_cli_app app = { .prog = "raft_kv", .prepare = prepare, .start = start, .ud = &x,
+                       .quiet_ready = !node_mode };
     int rc = cn_cli_run(&o->node, &app);
+    if (x.storage)                  /* loaded, then the node did not start: nothing */
+        raft_storage_close(x.storage, NULL, NULL);  /* written, so it closes at once */
     if (x.trace && x.trace != stdout)
         fclose(x.trace);
     return rc ? rc : x.status;

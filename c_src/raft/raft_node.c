@@ -1135,8 +1135,12 @@ static int open_storage(raft_node *rn, uv_loop_t *loop)
     int vote;
     const raft_entry *entries;
     size_t n;
-    rn->storage = raft_storage_open(loop, rn->cfg.data_dir, rn->cfg.id, on_persisted, rn, rn->err,
-                                    sizeof rn->err);
+    if (rn->storage) {               /* opened before the node was reachable */
+        raft_storage_set_done(rn->storage, on_persisted, rn);
+    } else {
+        rn->storage = raft_storage_open(loop, rn->cfg.data_dir, rn->cfg.id, on_persisted, rn,
+                                        rn->err, sizeof rn->err);
+    }
     if (!rn->storage)
         return -1;
     raft_storage_recovered(rn->storage, &term, &vote, &entries, &n);
@@ -1155,6 +1159,7 @@ typedef struct start_arg {
     const raft_node_config *cfg;
     char *err;
     size_t errlen;
+    int storage_taken;               /* rn owns cfg->storage (rn_free closes it) */
 } start_arg;
 
 static int rn_init(cn_proc *p, void *arg)
@@ -1167,6 +1172,8 @@ static int rn_init(cn_proc *p, void *arg)
     cn_proc_set_state(p, rn);
     rn->proc = p;
     rn->cfg = *a->cfg;
+    rn->storage = rn->cfg.storage;
+    a->storage_taken = 1;
     rn->tick.tag = "tick";
     rn->in = calloc(1, sizeof *rn->in);
     cn_subject_new(p, &rn->self);
@@ -1214,9 +1221,11 @@ static const cn_proc_ops raft_node_ops = {
 
 cn_proc *raft_node_start(cn_node *n, const raft_node_config *cfg, char *err, size_t errlen)
 {
-    start_arg a = { cfg, err, errlen };
+    start_arg a = { cfg, err, errlen, 0 };
     err[0] = '\0';
     cn_proc *p = cn_spawn(n, &raft_node_ops, &a, cfg->unregistered ? NULL : "raft_kv");
+    if (!p && cfg->storage && !a.storage_taken)
+        raft_storage_close(cfg->storage, NULL, NULL);
     if (!p && !err[0])
         snprintf(err, errlen, "cannot start the raft_kv process");
     return p;

@@ -35,6 +35,9 @@ typedef struct raft_node_config {
     FILE       *trace;           /* trace lines; NULL: none */
     uint64_t    seed;
     int         unregistered;    /* several nodes in one C node (emulate) */
+    struct raft_storage *storage;  /* data_dir opened already (before the node was
+                                    * reachable: loading takes time), or NULL;
+                                    * raft_node_start owns it, started or not */
 } raft_node_config;
 
 /* Spawns the raft_kv process on n; NULL (with err) if it cannot start

@@ -642,6 +642,12 @@ void raft_storage_persist(raft_storage *s, uint64_t seq, int truncate, uint64_t 
     submit(s);
 }
 
+void raft_storage_set_done(raft_storage *s, raft_storage_done done, void *ud)
+{
+    s->done = done;
+    s->ud = ud;
+}
+
 void raft_storage_close(raft_storage *s, void (*closed)(void *ud), void *ud)
 {
     s->closing = 1;

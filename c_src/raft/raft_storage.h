@@ -32,6 +32,8 @@ typedef void (*raft_storage_done)(void *ud, uint64_t seq);
 
 raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, int id,
                                 raft_storage_done done, void *ud, char *err, size_t errlen);
+/* Who hears of completed writes (a storage opened before its owner). */
+void raft_storage_set_done(raft_storage *s, raft_storage_done done, void *ud);
 /* What was on disk (valid until raft_storage_forget_recovered). */
 void raft_storage_recovered(raft_storage *s, uint64_t *term, int *vote,
                             const raft_entry **entries, size_t *n);
