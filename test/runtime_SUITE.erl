@@ -24,7 +24,7 @@
 all() ->
     [{group, node}, {group, messages}, {group, monitors}, {group, links},
      {group, calls}, {group, gleam}, {group, managed}, {group, faults},
-     {group, hostile}, {group, scale}, {group, limits}].
+     {group, hostile}, {group, scale}, {group, limits}, {group, ipv6}].
 
 groups() ->
     [{node, [], [ping_and_hidden, echo_node_example, c_to_c_nodes, graceful_stop,
@@ -53,7 +53,8 @@ groups() ->
                     simultaneous_connect_won_by_us]},
      {scale, [], [many_processes, many_connections, big_packets_announced,
                   input_budget_exceeded, input_budget_shared, short_lived_peers]},
-     {limits, [], [mailbox_flood_shed, mailbox_flood_kill, output_limit_busy]}].
+     {limits, [], [mailbox_flood_shed, mailbox_flood_kill, output_limit_busy]},
+     {ipv6, [], [ipv6_erlang_to_c, ipv6_c_to_erlang]}].
 
 init_per_suite(Config0) ->
     Config = cnode_test_lib:init_dist(Config0),
@@ -255,6 +256,8 @@ bad_flags(_Config) ->
     {2, Out2} = Run(["--cookie", "c"]),
     {match, _} = re:run(Out2, "node name is required"),
     {2, _} = Run(["--sname", "x", "--bogus"]),
+    {2, Out4} = Run(["--sname", "x", "--proto-dist", "inet7_tcp"]),
+    {match, _} = re:run(Out4, "--proto-dist needs"),
     {1, Out3} = Run(["--sname", "bad name!", "--cookie", "c"]),
     {match, _} = re:run(Out3, "bad node name").
 
@@ -1400,3 +1403,102 @@ output_limit_busy(Config) ->
     after
         0 = cnode_test_lib:stop(C)
     end.
+
+%% ---- ipv6 ------------------------------------------------------------------
+%%
+%% A C node with --proto-dist inet6_tcp among erl nodes started with
+%% -proto_dist inet6_tcp: it registers with epmd over ::1 and listens and
+%% dials over IPv6.  The erl peers are driven through peer's standard_io
+%% (this node speaks IPv4 distribution); what they see is run there by the
+%% functions below, which return what they saw.
+
+ipv6_erlang_to_c(Config) ->
+    C = cnode_test_lib:start("testnode", Config, [{args, ["--proto-dist", "inet6_tcp"]}]),
+    N = maps:get(node, C),
+    try
+        with_proto_peer(Config, "inet6_tcp", uname("v6e"),
+                        fun(Peer, _) ->
+                                #{ping := pong, addr := {0, 0, 0, 0, 0, 0, 0, 1},
+                                  call := {v6, <<"call">>}, send := ok} =
+                                    peer:call(Peer, ?MODULE, erlang_drives_c, [N])
+                        end)
+    after
+        0 = cnode_test_lib:stop(C)
+    end.
+
+%% The C node dials: a peer (the driver) asks a C worker to call and send
+%% to another peer (the target) that the C node has not met.
+ipv6_c_to_erlang(Config) ->
+    C = cnode_test_lib:start("testnode", Config, [{args, ["--proto-dist", "inet6_tcp"]}]),
+    N = maps:get(node, C),
+    try
+        with_proto_peer(
+          Config, "inet6_tcp", uname("v6t"),
+          fun(Target, TNode) ->
+                  ok = peer:call(Target, ?MODULE, start_targets, []),
+                  with_proto_peer(
+                    Config, "inet6_tcp", uname("v6d"),
+                    fun(Driver, _) ->
+                            #{ping := {ok, yes}, call := {ok, 42}, send := ok} =
+                                peer:call(Driver, ?MODULE, c_drives_erlang, [N, TNode])
+                    end),
+                  {v6, hello} = peer:call(Target, ?MODULE, sink_get, []),
+                  {ok, {{0, 0, 0, 0, 0, 0, 0, 1}, _}} =
+                      peer:call(Target, ?MODULE, dist_peer_addr, [N])
+          end),
+        {match, _} = re:run(cnode_test_lib:log_text(C), "connection to \\S+ \\(\\[::1\\]:\\d+\\) is up")
+    after
+        0 = cnode_test_lib:stop(C)
+    end.
+
+%% Runs Fun(Peer, PeerNode) on a fresh erl node with -proto_dist Proto
+%% (and Extra arguments), the suite's cookie and this module.
+with_proto_peer(Config, Proto, Name, Fun) ->
+    with_proto_peer(Config, Proto, Name, [], Fun).
+with_proto_peer(Config, Proto, Name, Extra, Fun) ->
+    {ok, Peer, PeerNode} =
+        peer:start(#{name => Name, connection => standard_io,
+                     args => ["-proto_dist", Proto,
+                              "-setcookie", atom_to_list(?config(cookie, Config)),
+                              "-pa", filename:dirname(code:which(?MODULE)) | Extra]}),
+    try Fun(Peer, PeerNode)
+    after peer:stop(Peer)
+    end.
+
+%% On a peer: pings the C node N, calls and sends to a worker there, and
+%% says from which address the connection came.
+erlang_drives_c(N) ->
+    Ping = net_adm:ping(N),
+    {ok, {Addr, _}} = dist_peer_addr(N),
+    W = gen_server:call({ctl, N}, {spawn, undefined, log}),
+    ok = gen_server:call(W, {notify, self()}),
+    Call = gen_server:call(W, {echo, {v6, <<"call">>}}),
+    W ! {v6, hello},
+    Send = receive {cnode_event, W, {v6, hello}} -> ok after ?T -> timeout end,
+    #{ping => Ping, addr => Addr, call => Call, send => Send}.
+
+%% On a peer: has a C worker on N ping (net_kernel's is_auth, as
+%% net_adm:ping does), call and send to the targets on TNode.
+c_drives_erlang(N, TNode) ->
+    W = gen_server:call({ctl, N}, {spawn, undefined, log}),
+    Ping = gen_server:call(W, {call, {net_kernel, TNode}, {is_auth, N}, 5000}),
+    Call = gen_server:call(W, {call, {rt_server, TNode}, {double, 21}, 5000}),
+    Send = gen_server:call(W, {send, {rt_sink, TNode}, {v6, hello}}),
+    #{ping => Ping, call => Call, send => Send}.
+
+%% On a peer: this module's gen_server as rt_server and a sink as rt_sink.
+start_targets() ->
+    {ok, _} = gen_server:start({local, rt_server}, ?MODULE, self(), []),
+    Sink = spawn(fun() -> receive {sink_get, From} -> receive M -> From ! {sink, M} end end end),
+    true = register(rt_sink, Sink),
+    ok.
+
+%% On a peer: the first message rt_sink got (waiting for it).
+sink_get() ->
+    rt_sink ! {sink_get, self()},
+    receive {sink, M} -> M after ?T -> timeout end.
+
+%% On a peer: the address of the other end of the connection to Node.
+dist_peer_addr(Node) ->
+    [Ctrl] = [P || {Nd, P} <- erlang:system_info(dist_ctrl), Nd =:= Node],
+    inet:peername(Ctrl).

@@ -29,6 +29,21 @@ static int mib_opt(size_t *out, const char *flag, const char *arg, const char *p
     return 0;
 }
 
+/* --proto-dist NAME, as erl's -proto_dist. */
+static int proto_opt(cn_node_config *cfg, const char *arg, const char *prog)
+{
+    static const struct { const char *name; int inet6; } protos[] = {
+        { "inet_tcp", 0 }, { "inet6_tcp", 1 },
+    };
+    for (size_t i = 0; i < sizeof protos / sizeof protos[0]; i++)
+        if (strcmp(arg, protos[i].name) == 0) {
+            cfg->inet6 = protos[i].inet6;
+            return 0;
+        }
+    fprintf(stderr, "%s: --proto-dist needs inet_tcp or inet6_tcp, not '%s'\n", prog, arg);
+    return -1;
+}
+
 int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *prog)
 {
     long v;
@@ -65,6 +80,8 @@ int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *p
         }
         cfg->ticktime_s = (unsigned)v;
         return 0;
+    case CN_OPT_PROTO_DIST:
+        return proto_opt(cfg, arg, prog);
     case CN_OPT_NO_RX_BATCHING:
         cfg->no_rx_batching = 1;
         return 0;

@@ -5,6 +5,8 @@
  *   --port PORT                  distribution listen port (default: any)
  *   --listen-host ADDR           listen address (default: all interfaces)
  *   --ticktime SECONDS           net_ticktime (default 60)
+ *   --proto-dist PROTO           inet_tcp (default) or inet6_tcp, as erl's
+ *                                -proto_dist
  *   --no-rx-batching             wake for every segment of an inbound stream
  *   --input-budget MIB           memory for packets being received (cn.h)
  *   --max-output MIB             output queued to a peer before sends fail (cn.h)
@@ -32,6 +34,7 @@ enum {
     CN_OPT_INPUT_BUDGET,
     CN_OPT_MAX_OUTPUT,
     CN_OPT_VERSION,
+    CN_OPT_PROTO_DIST,
 };
 
 #define CN_CLI_OPTIONS                                              \
@@ -45,7 +48,8 @@ enum {
     { "no-rx-batching", no_argument, 0, CN_OPT_NO_RX_BATCHING },    \
     { "input-budget", required_argument, 0, CN_OPT_INPUT_BUDGET },  \
     { "max-output", required_argument, 0, CN_OPT_MAX_OUTPUT },     \
-    { "version", no_argument, 0, CN_OPT_VERSION }
+    { "version", no_argument, 0, CN_OPT_VERSION },                 \
+    { "proto-dist", required_argument, 0, CN_OPT_PROTO_DIST }
 
 #define CN_CLI_USAGE                                                            \
     "  --sname NAME | --name NAME  node name (as erl -sname / -name)\n"        \
@@ -53,6 +57,8 @@ enum {
     "  --port PORT                 distribution port (default: any free port)\n" \
     "  --listen-host ADDR          listen address (default: all interfaces)\n" \
     "  --ticktime SECONDS          net_ticktime (default 60)\n"                \
+    "  --proto-dist PROTO          inet_tcp (default) or inet6_tcp: distribution\n" \
+    "                              and epmd over IPv4 or IPv6, as erl -proto_dist\n" \
     "  --no-rx-batching            read inbound streams segment by segment\n"  \
     "  --input-budget MIB          memory for packets being received (default 256)\n" \
     "  --max-output MIB            output queued to a peer before sends fail (default 64)\n" \

@@ -67,6 +67,9 @@ typedef struct cn_node_config {
      * that cannot draw its challenge is refused (logged); tests set a
      * failing source here. */
     int       (*random)(void *buf, size_t len);
+    /* How distribution is carried, as erl's -proto_dist: inet6 (inet6_tcp)
+     * listens, dials and registers with epmd over IPv6. */
+    int         inet6;
 } cn_node_config;
 
 /* Creates a node on loop, listens, and registers with epmd (starting epmd if

@@ -12,6 +12,7 @@
  * fails they are dropped, as erts drops them, and links and monitors see
  * noconnection.
  */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -100,7 +101,8 @@ static void note_dial_failure(cn_conn *c, const char *why)
         break;
     case CONN_CONNECTING:
         snprintf(text, sizeof text, "connection refused on %s:%d (epmd knows the node: "
-                 "is it stopping?)", c->peer_host, ntohs(c->peer_addr.sin_port));
+                 "is it stopping?)", c->peer_host,
+                 cn__sockaddr_port((struct sockaddr *)&c->peer_addr));
         break;
     case CONN_HANDSHAKE:
         snprintf(text, sizeof text, c->hs.error ? "handshake failed: %s"
@@ -481,7 +483,13 @@ static void went_up(cn_conn *c)
     c->peer_creation = c->hs.peer_creation;
     if (c->timer_open)
         uv_timer_stop(&c->timer);
-    cn_log(n, CN_LOG_INFO, "connection %s %s is up", c->initiator ? "to" : "from", c->peer);
+    struct sockaddr_storage addr;
+    int alen = sizeof addr;
+    char at[INET6_ADDRSTRLEN + 16] = "?";
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &alen) == 0)
+        cn__sockaddr_text((struct sockaddr *)&addr, at, sizeof at);
+    cn_log(n, CN_LOG_INFO, "connection %s %s (%s) is up", c->initiator ? "to" : "from", c->peer,
+           at);
     c->nodeup_sent = 1;
     cn__node_dial_failed(n, c->peer, NULL);
     cn__route_up(n, c->peer);
@@ -688,11 +696,23 @@ static void on_port(void *ud, int port, const char *err)
         close_conn_at(c, err, CN_LOG_INFO, 0);
         return;
     }
-    c->peer_addr.sin_port = htons((uint16_t)port);
+    cn__sockaddr_set_port((struct sockaddr *)&c->peer_addr, port);
     c->state = CONN_CONNECTING;
     if (uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&c->peer_addr,
                        on_connected) < 0)
         close_conn(c, "cannot connect to the peer's port", 0);
+}
+
+/* The peer's host address is known: ask its epmd for the port. */
+static void ask_epmd(cn_conn *c)
+{
+    struct sockaddr_storage epmd = c->peer_addr;
+    cn__sockaddr_set_port((struct sockaddr *)&epmd, cn__epmd_port());
+    c->state = CONN_EPMD;
+    c->epmd = cn__epmd_port_please(c->node->loop, (struct sockaddr *)&epmd, c->peer_alive,
+                                   on_port, c);
+    if (!c->epmd)
+        close_conn(c, "cannot start the epmd lookup", 0);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -705,20 +725,16 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         free_if_done(c);
         return;
     }
-    if (status < 0 || !res) {
+    if (status == 0 && res && res->ai_addrlen <= sizeof c->peer_addr) {
+        memcpy(&c->peer_addr, res->ai_addr, res->ai_addrlen);
+    } else if (cn__addr_own_loopback(c->peer_host, c->node->family, &c->peer_addr) < 0) {
         uv_freeaddrinfo(res);
-        close_conn(c, "cannot resolve the peer's host name", 0);
+        close_conn(c, c->node->family == AF_INET6 ? "cannot resolve the peer's host name to "
+                   "an IPv6 address" : "cannot resolve the peer's host name", 0);
         return;
     }
-    memcpy(&c->peer_addr, res->ai_addr, sizeof c->peer_addr);
     uv_freeaddrinfo(res);
-    struct sockaddr_in epmd = c->peer_addr;
-    epmd.sin_port = htons((uint16_t)cn__epmd_port());
-    c->state = CONN_EPMD;
-    c->epmd = cn__epmd_port_please(c->node->loop, (struct sockaddr *)&epmd, c->peer_alive,
-                                   on_port, c);
-    if (!c->epmd)
-        close_conn(c, "cannot start the epmd lookup", 0);
+    ask_epmd(c);
 }
 
 /* Splits "alive@host"; -1 if it is not a node name. */
@@ -757,7 +773,7 @@ cn_conn *cn__conn_get(cn_node *n, cn_atom peer, int dial)
     c->state = CONN_RESOLVING;
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_INET;
+    hints.ai_family = n->family;
     hints.ai_socktype = SOCK_STREAM;
     c->gai_active = 1;
     c->handles_open++;

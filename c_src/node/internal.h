@@ -15,7 +15,8 @@
  *   names.c   the node names a node holds (the rest are freed: atom.c)
  *   rxbatch.c reading one-way streams of small messages in batches
  *   tcpinfo.c the kernel's TCP counters for a socket (tcpinfo.h)
- *   epmd.c    epmd PORT_PLEASE2 client on libuv
+ *   epmd.c    epmd client: registration, and PORT_PLEASE2 on libuv
+ *   addr.c    socket addresses of either family (IPv4, IPv6)
  */
 #ifndef CN_INTERNAL_H
 #define CN_INTERNAL_H
@@ -75,7 +76,7 @@ typedef struct cn_conn {
     cn_atom     peer;               /* NULL until an acceptor learns it */
     char        peer_host[256];
     char        peer_alive[256];
-    struct sockaddr_in peer_addr;
+    struct sockaddr_storage peer_addr;  /* its host, then its port */
     uint64_t    peer_flags;
     uint32_t    peer_creation;
     cn_hs       hs;
@@ -310,6 +311,7 @@ struct cn_node {
     char       alive[256], host[256];
     char       cookie[CN_ATOM_BUF];
     uint32_t   creation;
+    int        family;              /* AF_INET, or AF_INET6 (inet6_*) */
     cn_hs_random random;            /* creation, challenges, a fresh cookie */
     uint64_t   names_swept;         /* loop time of the last sweep (names.c) */
     int        verbose;
@@ -405,14 +407,36 @@ void cn__timers_on_exit(cn_proc *p);
  * atom.c wants it. */
 void cn__names_sweep(cn_node *n);
 
+/* addr.c */
+int  cn__sockaddr_port(const struct sockaddr *a);
+void cn__sockaddr_set_port(struct sockaddr *a, int port);
+/* "1.2.3.4:P" or "[::1]:P" in buf, for logs; returns buf. */
+const char *cn__sockaddr_text(const struct sockaddr *a, char *buf, size_t size);
+/* As erl's resolver ends: this machine's own host name (or localhost)
+ * stands for the family's loopback address when nothing else resolves it.
+ * 0 with *a set, -1 if host is another machine. */
+int  cn__addr_own_loopback(const char *host, int family, struct sockaddr_storage *a);
+
 /* epmd.c */
 typedef void (*cn_epmd_cb)(void *ud, int port, const char *err);
 cn_epmd_req *cn__epmd_port_please(uv_loop_t *loop, const struct sockaddr *epmd,
                                   const char *alive, cn_epmd_cb cb, void *ud);
 void cn__epmd_cancel(cn_epmd_req *r);
 int  cn__epmd_port(void);                 /* $ERL_EPMD_PORT or 4369 */
+/* This host's epmd address over family (AF_INET or AF_INET6 loopback, at
+ * cn__epmd_port()); returns the address's length. */
+socklen_t cn__epmd_loopback(int family, struct sockaddr_storage *a);
+/* Whether this host's epmd answers over family. */
+int  cn__epmd_answers(int family);
+/* Registers alive at port with this host's epmd over family, blocking for
+ * at most 5 s (at start, before the loop runs).  Returns the socket, whose
+ * closing unregisters the name, or -1 with the reason in err. */
+int  cn__epmd_register(int family, const char *alive, int port, char *err, size_t errlen);
 /* Pure parts, for tests and fuzzing. */
 void cn__epmd_put_port_please(cn_buf *out, const char *alive);
 int  cn__epmd_parse_port2(const unsigned char *b, size_t len, int *port, const char **err);
+void cn__epmd_put_alive2(cn_buf *out, const char *alive, int port);
+/* 1 registered, 0 more bytes needed, -1 refused or malformed (*err says). */
+int  cn__epmd_parse_alive2(const unsigned char *b, size_t len, const char **err);
 
 #endif
