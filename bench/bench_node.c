@@ -258,6 +258,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = { CN_CLI_OPTIONS, { 0, 0, 0, 0 } };
     cn_node_config cfg = { 0 };
     int c;
+    cn_cli_args(argc, argv);
     while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1)
         if (cn_cli_node_opt(&cfg, c, optarg, "bench_node") != 0)
             return 2;

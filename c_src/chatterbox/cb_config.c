@@ -250,6 +250,7 @@ int cb_config_parse(cb_config *cfg, int argc, char **argv, FILE *err)
     int fast_only = 0;
     opterr = 0;
     optind = 1;
+    cn_cli_args(argc, argv);
     while ((c = getopt_long(argc, argv, ":p:h:v", opts, NULL)) != -1) {
         if (c == OPT_HELP) {
             cb_config_usage(stdout);

@@ -58,6 +58,7 @@ int main(int argc, char **argv)
                                           { 0, 0, 0, 0 } };
     cn_node_config cfg = { 0 };
     int c;
+    cn_cli_args(argc, argv);
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);

@@ -165,6 +165,7 @@ static int parse(opts *o, int argc, char **argv)
         { 0, 0, 0, 0 },
     };
     int c;
+    cn_cli_args(argc, argv);
     while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
         int r = apply(o, c, optarg);
         if (r)

@@ -5,15 +5,17 @@
  *   --port PORT                  distribution listen port (default: any)
  *   --listen-host ADDR           listen address (default: all interfaces)
  *   --ticktime SECONDS           net_ticktime (default 60)
- *   --proto-dist PROTO           inet_tcp (default) or inet6_tcp, as erl's
- *                                -proto_dist
+ *   --proto-dist PROTO           inet_tcp (default), inet6_tcp, inet_tls or
+ *                                inet6_tls, as erl's -proto_dist
+ *   --ssl-dist-opt KEY VALUE     TLS options, as erl's -ssl_dist_opt
  *   --no-rx-batching             wake for every segment of an inbound stream
  *   --input-budget MIB           memory for packets being received (cn.h)
  *   --max-output MIB             output queued to a peer before sends fail (cn.h)
  *   -v / --verbose               more logging on stderr (repeatable)
  *   --version                    prints the binary's version (CN_VERSION) and exits
- * A binary adds its own options to CN_CLI_OPTIONS in its getopt_long table
- * and passes unknown option ids to cn_cli_node_opt.
+ * A binary adds its own options to CN_CLI_OPTIONS in its getopt_long table,
+ * hands the words it parses to cn_cli_args first (--ssl-dist-opt takes
+ * two), and passes unknown option ids to cn_cli_node_opt.
  */
 #ifndef CN_CLI_H
 #define CN_CLI_H
@@ -35,6 +37,7 @@ enum {
     CN_OPT_MAX_OUTPUT,
     CN_OPT_VERSION,
     CN_OPT_PROTO_DIST,
+    CN_OPT_SSL_DIST_OPT,
 };
 
 #define CN_CLI_OPTIONS                                              \
@@ -49,7 +52,8 @@ enum {
     { "input-budget", required_argument, 0, CN_OPT_INPUT_BUDGET },  \
     { "max-output", required_argument, 0, CN_OPT_MAX_OUTPUT },     \
     { "version", no_argument, 0, CN_OPT_VERSION },                 \
-    { "proto-dist", required_argument, 0, CN_OPT_PROTO_DIST }
+    { "proto-dist", required_argument, 0, CN_OPT_PROTO_DIST },      \
+    { "ssl-dist-opt", required_argument, 0, CN_OPT_SSL_DIST_OPT }
 
 #define CN_CLI_USAGE                                                            \
     "  --sname NAME | --name NAME  node name (as erl -sname / -name)\n"        \
@@ -57,14 +61,23 @@ enum {
     "  --port PORT                 distribution port (default: any free port)\n" \
     "  --listen-host ADDR          listen address (default: all interfaces)\n" \
     "  --ticktime SECONDS          net_ticktime (default 60)\n"                \
-    "  --proto-dist PROTO          inet_tcp (default) or inet6_tcp: distribution\n" \
-    "                              and epmd over IPv4 or IPv6, as erl -proto_dist\n" \
+    "  --proto-dist PROTO          as erl -proto_dist: inet_tcp (default), inet6_tcp\n" \
+    "                              (IPv6), inet_tls or inet6_tls (TLS, as OTP's\n" \
+    "                              inet_tls_dist)\n"                               \
+    "  --ssl-dist-opt KEY VALUE    a TLS option, as erl -ssl_dist_opt (repeat it):\n" \
+    "                              server_certfile, server_keyfile,\n"             \
+    "                              server_cacertfile, server_verify verify_peer|\n" \
+    "                              verify_none, server_fail_if_no_peer_cert\n"     \
+    "                              true|false; client_certfile, client_keyfile,\n" \
+    "                              client_cacertfile, client_verify\n"             \
     "  --no-rx-batching            read inbound streams segment by segment\n"  \
     "  --input-budget MIB          memory for packets being received (default 256)\n" \
     "  --max-output MIB            output queued to a peer before sends fail (default 64)\n" \
     "  -v, --verbose               more logging on stderr (repeat for more)\n"    \
     "  --version                   print the version and exit\n"
 
+/* The words the binary's getopt_long parses, before it starts. */
+void cn_cli_args(int argc, char **argv);
 /* Applies one shared option.  Returns 0, 1 if opt is not a shared option,
  * -1 (after printing why) if its argument is bad. */
 int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *prog);

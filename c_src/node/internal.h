@@ -17,6 +17,7 @@
  *   tcpinfo.c the kernel's TCP counters for a socket (tcpinfo.h)
  *   epmd.c    epmd client: registration, and PORT_PLEASE2 on libuv
  *   addr.c    socket addresses of either family (IPv4, IPv6)
+ *   tls.c     TLS distribution (inet_tls_dist) on memory BIOs
  */
 #ifndef CN_INTERNAL_H
 #define CN_INTERNAL_H
@@ -43,6 +44,8 @@
 #define CN_TURN_CHECK 16
 
 typedef struct cn_epmd_req cn_epmd_req;
+typedef struct cn_tls_ctx cn_tls_ctx;
+typedef struct cn_tls cn_tls;
 
 /* ---- connections -------------------------------------------------------- */
 
@@ -80,6 +83,7 @@ typedef struct cn_conn {
     uint64_t    peer_flags;
     uint32_t    peer_creation;
     cn_hs       hs;
+    cn_tls     *tls;                /* TLS distribution: the session */
 
     uv_tcp_t    tcp;
     uv_timer_t  timer;              /* setup timeout, then rxbatch's tick */
@@ -312,6 +316,7 @@ struct cn_node {
     char       cookie[CN_ATOM_BUF];
     uint32_t   creation;
     int        family;              /* AF_INET, or AF_INET6 (inet6_*) */
+    cn_tls_ctx *tls;                /* TLS distribution (inet*_tls), or NULL */
     cn_hs_random random;            /* creation, challenges, a fresh cookie */
     uint64_t   names_swept;         /* loop time of the last sweep (names.c) */
     int        verbose;
@@ -374,6 +379,7 @@ struct cn_node {
     cn_buf     sendbuf;             /* cn_sendf, cn_sendf_named, cn_reply(f) */
     cn_buf     sigbuf;              /* reasons of signals we make (link.c) */
     cn_buf     fmt_spare;           /* cn_fmt builds here, then swaps */
+    cn_buf     tls_in;              /* ciphertext of the read at hand (conn.c) */
 };
 
 void cn__node_schedule(cn_node *n);       /* make sure the run queue runs */
@@ -406,6 +412,29 @@ void cn__timers_on_exit(cn_proc *p);
 /* names.c: between loop turns, frees the node names nothing holds when
  * atom.c wants it. */
 void cn__names_sweep(cn_node *n);
+
+/* tls.c: a node's TLS contexts, made at start from its options (NULL
+ * with the reason in err), and freed with the node. */
+cn_tls_ctx *cn__tls_ctx_new(const cn_tls_config *cfg, char *err, size_t errlen);
+void        cn__tls_ctx_free(cn_tls_ctx *t);
+/* A connection's session: server for accepted connections, else client of
+ * peer_host (its server name, and the name its certificate must carry
+ * under client_verify verify_peer).  NULL without memory. */
+cn_tls     *cn__tls_new(cn_tls_ctx *ctx, int server, const char *peer_host);
+void        cn__tls_free(cn_tls *t);
+int         cn__tls_up(const cn_tls *t);           /* the handshake is done */
+/* Ciphertext read from the socket; -1 without memory. */
+int         cn__tls_feed(cn_tls *t, const char *data, size_t len);
+/* Steps the TLS handshake on what was fed: 1 done, 0 needs more input,
+ * -1 failed (*why says why, valid while t lives).  Then write pending
+ * output (cn__tls_seal of an empty buffer). */
+int         cn__tls_handshake(cn_tls *t, const char **why);
+/* Plaintext into buf: bytes read, 0 when no more is ready, -1 if the
+ * session failed, -2 if the peer closed it (*why says which). */
+ssize_t     cn__tls_read(cn_tls *t, char *buf, size_t room, const char **why);
+/* Replaces b's plaintext by its ciphertext, after whatever output the
+ * session has pending (b empty: just that output).  -1 on failure. */
+int         cn__tls_seal(cn_tls *t, cn_buf *b);
 
 /* addr.c */
 int  cn__sockaddr_port(const struct sockaddr *a);

@@ -622,9 +622,14 @@ cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, si
         free(n);
         return NULL;
     }
+    if (cfg->tls && !(n->tls = cn__tls_ctx_new(&cfg->tls_opts, err, errlen))) {
+        free(n);
+        return NULL;
+    }
     if (listen_on(n, cfg, err, errlen) < 0 || publish(n, err, errlen) < 0) {
         uv_close((uv_handle_t *)&n->listener, NULL);
         uv_run(loop, UV_RUN_NOWAIT);
+        cn__tls_ctx_free(n->tls);
         free(n);
         return NULL;
     }
@@ -738,5 +743,7 @@ void cn_node_free(cn_node *n)
     cn_buf_free(&n->sendbuf);
     cn_buf_free(&n->sigbuf);
     cn_buf_free(&n->fmt_spare);
+    cn_buf_free(&n->tls_in);
+    cn__tls_ctx_free(n->tls);
     free(n);
 }

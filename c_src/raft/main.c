@@ -211,6 +211,7 @@ static int parse(opts *o, int argc, char **argv)
         argv++;
         argc--;
     }
+    cn_cli_args(argc, argv);
     while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
         int r = apply(o, c, optarg);
         if (r)

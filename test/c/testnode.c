@@ -592,6 +592,7 @@ int main(int argc, char **argv)
         { 0, 0, 0, 0 } };
     cn_node_config cfg = { 0 };
     int c, r;
+    cn_cli_args(argc, argv);
     while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1)
         if ((r = cn_cli_node_opt(&cfg, c, optarg, "testnode")) != 0 &&
             (r < 0 || own_opt(c, optarg) != 0))
