@@ -166,6 +166,7 @@ bench: deps
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/*.erl
 	$(BENCH_ERL) -sname bench_$$$$ -setcookie bench_$$$$ -eval 'dist_bench:main(), halt().'
+	$(BENCH_ERL) -sname tbench_$$$$ -setcookie tbench_$$$$ -eval 'tls_bench:main(), halt().'
 	$(BENCH_ERL) -sname bench_$$$$ -setcookie bench_$$$$ -eval 'raft_bench:main(), halt().'
 	$(BENCH_ERL) -sname cbench_$$$$ -setcookie cbench_$$$$ -eval 'chatterbox_bench:main(), halt().'
 	$(BENCH_ERL) -sname gbench_$$$$ -setcookie gbench_$$$$ -eval 'gossip_bench:main(), halt().'

@@ -485,13 +485,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     c->rx_seen = 1;
     c->node->stats.bytes_in += (size_t)nread;
+    uint64_t msgs = c->node->stats.msgs_in;
     if (c->tls) {
         tls_input(c, buf->base, (size_t)nread);
-        return;
+    } else {
+        c->in.len += (size_t)nread;
+        process_input(c);
     }
-    c->in.len += (size_t)nread;
-    uint64_t msgs = c->node->stats.msgs_in;
-    process_input(c);
     if (c->state == CONN_UP) {
         delay_acks(c);
         cn__rxb_read(c, (size_t)nread, buf->len, c->node->stats.msgs_in - msgs);
