@@ -57,7 +57,7 @@ groups() ->
                   input_budget_exceeded, input_budget_shared, short_lived_peers]},
      {limits, [], [mailbox_flood_shed, mailbox_flood_kill, output_limit_busy]},
      {ipv6, [], [ipv6_erlang_to_c, ipv6_c_to_erlang]},
-     {tls, [], [tls_erlang_to_c, tls_c_to_erlang, tls_ipv6, tls_stream_and_big_terms,
+     {tls, [], [tls_erlang_to_c, tls_c_to_erlang, tls_c_to_c, tls_ipv6, tls_stream_and_big_terms,
                 tls_untrusted_client_refused,
                 tls_untrusted_server_refused, tls_plain_peer_refused, tls_bad_options]}].
 
@@ -1539,6 +1539,33 @@ tls_erlang_to_c(Config) ->
 tls_c_to_erlang(Config) ->
     with_tls_cnode(Config, "inet_tls", [], fun(N) -> c_drives(Config, "inet_tls", N) end).
 
+%% Two TLS C nodes (OpenSSL at both ends, so TLS 1.3): one calls and
+%% links to a worker on the other, a 3 MB term included.
+tls_c_to_c(Config) ->
+    with_tls_cnode(
+      Config, "inet_tls", [],
+      fun(N1) ->
+              with_tls_cnode(
+                Config, "inet_tls", [],
+                fun(N2) ->
+                        with_tls_peer(Config, "inet_tls", uname("tlsd"), good,
+                                      fun(Peer, _) ->
+                                              ok = peer:call(Peer, ?MODULE, c_calls_c, [N1, N2])
+                                      end)
+                end)
+      end).
+
+%% On a peer: a worker on N1 calls one on N2.
+c_calls_c(N1, N2) ->
+    R = gen_server:call({ctl, N2}, {spawn, undefined, log}),
+    W = gen_server:call({ctl, N1}, {spawn, undefined, log}),
+    Big = binary:copy(<<"tls">>, 1000000),
+    {ok, hi} = gen_server:call(W, {call, R, {echo, hi}, 5000}),
+    {ok, Big} = gen_server:call(W, {call, R, {echo, Big}, 5000}),
+    ok = gen_server:call(W, {link, R}),
+    {ok, pong} = gen_server:call(W, {call, R, ping, 5000}),
+    ok.
+
 %% Both ways again over inet6_tls.
 tls_ipv6(Config) ->
     with_tls_cnode(Config, "inet6_tls", [],
@@ -1622,7 +1649,9 @@ tls_plain_peer_refused(Config) ->
       fun(N, C) ->
               with_proto_peer(Config, "inet_tcp", uname("plain"),
                               fun(Peer, _) -> pang = peer:call(Peer, net_adm, ping, [N]) end),
-              {match, _} = re:run(cnode_test_lib:log_text(C), "connection from .*TLS handshake failed")
+              {match, _} = re:run(cnode_test_lib:log_text(C),
+                                  "connection from an unnamed peer at .*: TLS handshake failed: "
+                                  "the peer does not speak TLS")
       end).
 
 %% Bad TLS options stop the start (or the parse) with a clear error.

@@ -31,6 +31,7 @@ struct cn_tls {
     SSL    *ssl;
     BIO    *rbio, *wbio;            /* network -> OpenSSL, OpenSSL -> network */
     int     up;                     /* handshake done */
+    int     first;                  /* the peer's first byte, or -1 */
     cn_buf  spare;                  /* cn__tls_seal's other buffer */
     char    why[320];               /* the last failure, for logs */
 };
@@ -148,6 +149,7 @@ cn_tls *cn__tls_new(cn_tls_ctx *ctx, int server, const char *peer_host)
         return NULL;
     }
     BIO_set_mem_eof_return(t->rbio, -1);    /* empty: "more later", not EOF */
+    t->first = -1;
     SSL_set_bio(t->ssl, t->rbio, t->wbio);  /* the SSL owns both now */
     if (server) {
         SSL_set_accept_state(t->ssl);
@@ -184,6 +186,8 @@ int cn__tls_up(const cn_tls *t) { return t->up; }
 
 int cn__tls_feed(cn_tls *t, const char *data, size_t len)
 {
+    if (t->first < 0 && len)
+        t->first = (unsigned char)data[0];
     return len == 0 || BIO_write(t->rbio, data, (int)len) == (int)len ? 0 : -1;
 }
 
@@ -195,6 +199,11 @@ static const char *failure(cn_tls *t, int r, const char *during)
     long v = SSL_get_verify_result(t->ssl);
     if (e == SSL_ERROR_ZERO_RETURN) {
         snprintf(t->why, sizeof t->why, "the peer closed the TLS session");
+    } else if (!t->up && t->first >= 0 && t->first != 22) {
+        /* every TLS peer opens with a handshake record (type 22) */
+        ERR_clear_error();
+        snprintf(t->why, sizeof t->why, "TLS %s failed: the peer does not speak TLS (a plain "
+                 "TCP node? every node of a cluster needs the same --proto-dist)", during);
     } else if (v != X509_V_OK) {
         ERR_clear_error();
         snprintf(t->why, sizeof t->why, "TLS %s failed: the peer's certificate was refused: %s",
