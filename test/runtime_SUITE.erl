@@ -24,7 +24,7 @@
 
 all() ->
     [{group, node}, {group, messages}, {group, monitors}, {group, links},
-     {group, calls}, {group, gleam}, {group, managed}, {group, faults},
+     {group, calls}, {group, gleam}, {group, managed}, {group, timers}, {group, faults},
      {group, hostile}, {group, scale}, {group, limits}, {group, ipv6},
      {group, tls}].
 
