@@ -653,7 +653,10 @@ process_timers_in_order(Config) ->
     ct:log("~b timers in ~b ms", [length(Got), Elapsed]),
     Expected = Got,
     MaxMs = lists:max([Ms || {{Ms, _}, _} <- Keep]),
-    true = Elapsed >= MaxMs,
+    %% not early, to the clocks' resolution: the loop's clock (uv_now) and
+    %% this one count whole milliseconds, so a timer due MaxMs after its
+    %% start shows here as at least MaxMs - 1 (2118 for 2119 was seen)
+    true = Elapsed >= MaxMs - 1,
     pong = gen_server:call(W, ping),
     receive {cnode_event, W, E} -> ct:fail({unexpected, E}) after 0 -> ok end,
     0 = timers(Config).
