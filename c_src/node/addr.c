@@ -11,14 +11,14 @@
 
 #include "internal.h"
 
-int cn__sockaddr_port(const struct sockaddr *a)
+int cn__addr_port(const struct sockaddr *a)
 {
     if (a->sa_family == AF_INET6)
         return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
     return ntohs(((const struct sockaddr_in *)a)->sin_port);
 }
 
-void cn__sockaddr_set_port(struct sockaddr *a, int port)
+void cn__addr_set_port(struct sockaddr *a, int port)
 {
     if (a->sa_family == AF_INET6)
         ((struct sockaddr_in6 *)a)->sin6_port = htons((uint16_t)port);
@@ -26,7 +26,7 @@ void cn__sockaddr_set_port(struct sockaddr *a, int port)
         ((struct sockaddr_in *)a)->sin_port = htons((uint16_t)port);
 }
 
-const char *cn__sockaddr_text(const struct sockaddr *a, char *buf, size_t size)
+const char *cn__addr_text(const struct sockaddr *a, char *buf, size_t size)
 {
     char ip[INET6_ADDRSTRLEN];
     const void *raw = a->sa_family == AF_INET6
@@ -35,7 +35,7 @@ const char *cn__sockaddr_text(const struct sockaddr *a, char *buf, size_t size)
     if (!inet_ntop(a->sa_family, raw, ip, sizeof ip))
         snprintf(ip, sizeof ip, "?");
     snprintf(buf, size, a->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip,
-             cn__sockaddr_port(a));
+             cn__addr_port(a));
     return buf;
 }
 
@@ -53,19 +53,27 @@ static int own_host(const char *host)
     return strlen(host) == label && strncasecmp(host, self, label) == 0;
 }
 
-int cn__addr_own_loopback(const char *host, int family, struct sockaddr_storage *a)
+socklen_t cn__addr_loopback(int family, int port, struct sockaddr_storage *a)
 {
-    if (!own_host(host) && strcasecmp(host, "localhost") != 0)
-        return -1;
     memset(a, 0, sizeof *a);
     if (family == AF_INET6) {
         struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)a;
         a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
         a6->sin6_addr = in6addr_loopback;
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)a;
-        a4->sin_family = AF_INET;
-        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return sizeof *a6;
     }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)a;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return sizeof *a4;
+}
+
+int cn__addr_own_loopback(const char *host, int family, struct sockaddr_storage *a)
+{
+    if (!own_host(host) && strcasecmp(host, "localhost") != 0)
+        return -1;
+    cn__addr_loopback(family, 0, a);
     return 0;
 }

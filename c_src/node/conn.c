@@ -86,7 +86,7 @@ static const char *conn_addr(const cn_conn *c, char *buf, size_t size)
     int len = sizeof a;
     if (!c->tcp_open || uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&a, &len) < 0)
         return "?";
-    return cn__sockaddr_text((struct sockaddr *)&a, buf, size);
+    return cn__addr_text((struct sockaddr *)&a, buf, size);
 }
 
 /* For logs: the peer's name, the one it claims while that is unproven, or
@@ -115,7 +115,7 @@ static void note_dial_failure(cn_conn *c, const char *why)
     case CONN_CONNECTING:
         snprintf(text, sizeof text, "connection refused on %s:%d (epmd knows the node: "
                  "is it stopping?)", c->peer_host,
-                 cn__sockaddr_port((struct sockaddr *)&c->peer_addr));
+                 cn__addr_port((struct sockaddr *)&c->peer_addr));
         break;
     case CONN_HANDSHAKE:
         snprintf(text, sizeof text, c->hs.error ? "handshake failed: %s"
@@ -816,7 +816,7 @@ static void on_port(void *ud, int port, const char *err)
         close_conn_at(c, err, CN_LOG_INFO, 0);
         return;
     }
-    cn__sockaddr_set_port((struct sockaddr *)&c->peer_addr, port);
+    cn__addr_set_port((struct sockaddr *)&c->peer_addr, port);
     c->state = CONN_CONNECTING;
     if (uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&c->peer_addr,
                        on_connected) < 0)
@@ -827,7 +827,7 @@ static void on_port(void *ud, int port, const char *err)
 static void ask_epmd(cn_conn *c)
 {
     struct sockaddr_storage epmd = c->peer_addr;
-    cn__sockaddr_set_port((struct sockaddr *)&epmd, cn__epmd_port());
+    cn__addr_set_port((struct sockaddr *)&epmd, cn__epmd_port());
     c->state = CONN_EPMD;
     c->epmd = cn__epmd_port_please(c->node->loop, (struct sockaddr *)&epmd, c->peer_alive,
                                    on_port, c);

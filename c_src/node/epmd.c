@@ -210,29 +210,12 @@ void cn__epmd_cancel(cn_epmd_req *r)
 
 /* ---- registration (blocking, at start) ----------------------------------- */
 
-socklen_t cn__epmd_loopback(int family, struct sockaddr_storage *a)
-{
-    memset(a, 0, sizeof *a);
-    if (family == AF_INET6) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)a;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)cn__epmd_port());
-        a6->sin6_addr = in6addr_loopback;
-        return sizeof *a6;
-    }
-    struct sockaddr_in *a4 = (struct sockaddr_in *)a;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)cn__epmd_port());
-    a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return sizeof *a4;
-}
-
 /* A blocking socket to this host's epmd over family, reads and writes
  * bounded by EPMD_TIMEOUT_MS; -1 if none answers. */
 static int epmd_open(int family)
 {
     struct sockaddr_storage a;
-    socklen_t alen = cn__epmd_loopback(family, &a);
+    socklen_t alen = cn__addr_loopback(family, cn__epmd_port(), &a);
     int s = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0)
         return -1;

@@ -437,10 +437,13 @@ ssize_t     cn__tls_read(cn_tls *t, char *buf, size_t room, const char **why);
 int         cn__tls_seal(cn_tls *t, cn_buf *b);
 
 /* addr.c */
-int  cn__sockaddr_port(const struct sockaddr *a);
-void cn__sockaddr_set_port(struct sockaddr *a, int port);
+int  cn__addr_port(const struct sockaddr *a);
+void cn__addr_set_port(struct sockaddr *a, int port);
 /* "1.2.3.4:P" or "[::1]:P" in buf, for logs; returns buf. */
-const char *cn__sockaddr_text(const struct sockaddr *a, char *buf, size_t size);
+const char *cn__addr_text(const struct sockaddr *a, char *buf, size_t size);
+/* The family's loopback address (127.0.0.1 or ::1) at port; returns its
+ * length. */
+socklen_t cn__addr_loopback(int family, int port, struct sockaddr_storage *a);
 /* As erl's resolver ends: this machine's own host name (or localhost)
  * stands for the family's loopback address when nothing else resolves it.
  * 0 with *a set, -1 if host is another machine. */
@@ -452,9 +455,6 @@ cn_epmd_req *cn__epmd_port_please(uv_loop_t *loop, const struct sockaddr *epmd,
                                   const char *alive, cn_epmd_cb cb, void *ud);
 void cn__epmd_cancel(cn_epmd_req *r);
 int  cn__epmd_port(void);                 /* $ERL_EPMD_PORT or 4369 */
-/* This host's epmd address over family (AF_INET or AF_INET6 loopback, at
- * cn__epmd_port()); returns the address's length. */
-socklen_t cn__epmd_loopback(int family, struct sockaddr_storage *a);
 /* Whether this host's epmd answers over family. */
 int  cn__epmd_answers(int family);
 /* Registers alive at port with this host's epmd over family, blocking for

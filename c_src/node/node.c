@@ -544,7 +544,7 @@ static int listen_on(cn_node *n, const cn_node_config *cfg, char *err, size_t er
     struct sockaddr_storage bound;
     int len = sizeof bound;
     uv_tcp_getsockname(&n->listener, (struct sockaddr *)&bound, &len);
-    n->port = cn__sockaddr_port((struct sockaddr *)&bound);
+    n->port = cn__addr_port((struct sockaddr *)&bound);
     return 0;
 }
 
