@@ -44,7 +44,9 @@ static const char *ssl_reason(char *buf, size_t size)
 {
     unsigned long e = ERR_get_error();
     const char *r = e ? ERR_reason_error_string(e) : NULL;
-    if (r)
+    if (e && ERR_SYSTEM_ERROR(e))
+        snprintf(buf, size, "%s", strerror(ERR_GET_REASON(e)));   /* an errno */
+    else if (r)
         snprintf(buf, size, "%s", r);
     else if (e)
         snprintf(buf, size, "OpenSSL error %lx", e);
@@ -56,11 +58,62 @@ static const char *ssl_reason(char *buf, size_t size)
 
 /* ---- contexts (at start) ------------------------------------------------ */
 
-/* One side's context: what it presents and what it accepts. */
+/* What a side presents: its certificate and key (the key may be in the
+ * certificate's file).  -1 with the reason in err. */
+static int side_identity(SSL_CTX *ctx, const cn_tls_side *o, const char *who, char *err,
+                         size_t errlen)
+{
+    char why[256];
+    if (o->keyfile && !o->certfile) {
+        snprintf(err, errlen, "%s_keyfile without %s_certfile", who, who);
+        return -1;
+    }
+    if (!o->certfile)
+        return 0;
+    if (SSL_CTX_use_certificate_chain_file(ctx, o->certfile) != 1) {
+        snprintf(err, errlen, "%s_certfile %s: %s", who, o->certfile, ssl_reason(why, sizeof why));
+        return -1;
+    }
+    const char *key = o->keyfile ? o->keyfile : o->certfile;
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, errlen, "%s_keyfile %s: %s", who, key, ssl_reason(why, sizeof why));
+        return -1;
+    }
+    return 0;
+}
+
+/* What a side accepts: the CAs peers' certificates must chain to, and
+ * whether it asks for (and, as a server, insists on) one.  -1 with the
+ * reason in err. */
+static int side_trust(SSL_CTX *ctx, const cn_tls_side *o, int server, const char *who,
+                      char *err, size_t errlen)
+{
+    char why[256];
+    if (o->cacertfile ? SSL_CTX_load_verify_locations(ctx, o->cacertfile, NULL) != 1
+                      : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        snprintf(err, errlen, "%s_cacertfile %s: %s", who,
+                 o->cacertfile ? o->cacertfile : "(the system's)", ssl_reason(why, sizeof why));
+        return -1;
+    }
+    int mode = SSL_VERIFY_NONE;
+    if (o->verify_peer)
+        mode = SSL_VERIFY_PEER | (server && o->fail_if_no_peer_cert
+                                      ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+    SSL_CTX_set_verify(ctx, mode, NULL);
+    return 0;
+}
+
+/* One side's context (TLS 1.2 or later, no renegotiation). */
 static SSL_CTX *side_ctx(const cn_tls_side *o, int server, char *err, size_t errlen)
 {
     const char *who = server ? "server" : "client";
     char why[256];
+    if (server && !o->certfile) {
+        snprintf(err, errlen, "TLS distribution needs a certificate: --ssl-dist-opt "
+                 "server_certfile FILE");
+        return NULL;
+    }
     SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     if (!ctx) {
         snprintf(err, errlen, "TLS: cannot make a context: %s", ssl_reason(why, sizeof why));
@@ -68,40 +121,12 @@ static SSL_CTX *side_ctx(const cn_tls_side *o, int server, char *err, size_t err
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-    if (server && !o->certfile) {
-        snprintf(err, errlen, "TLS distribution needs a certificate: --ssl-dist-opt "
-                 "server_certfile FILE");
-        goto fail;
+    if (side_identity(ctx, o, who, err, errlen) < 0 ||
+        side_trust(ctx, o, server, who, err, errlen) < 0) {
+        SSL_CTX_free(ctx);
+        return NULL;
     }
-    if (o->certfile && SSL_CTX_use_certificate_chain_file(ctx, o->certfile) != 1) {
-        snprintf(err, errlen, "%s_certfile %s: %s", who, o->certfile, ssl_reason(why, sizeof why));
-        goto fail;
-    }
-    const char *key = o->keyfile ? o->keyfile : o->certfile;
-    if (key && (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-                SSL_CTX_check_private_key(ctx) != 1)) {
-        snprintf(err, errlen, "%s_keyfile %s: %s", who, key, ssl_reason(why, sizeof why));
-        goto fail;
-    }
-    if (o->keyfile && !o->certfile) {
-        snprintf(err, errlen, "%s_keyfile without %s_certfile", who, who);
-        goto fail;
-    }
-    if (o->cacertfile ? SSL_CTX_load_verify_locations(ctx, o->cacertfile, NULL) != 1
-                      : SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        snprintf(err, errlen, "%s_cacertfile %s: %s", who,
-                 o->cacertfile ? o->cacertfile : "(the system's)", ssl_reason(why, sizeof why));
-        goto fail;
-    }
-    int mode = SSL_VERIFY_NONE;
-    if (o->verify_peer)
-        mode = SSL_VERIFY_PEER | (server && o->fail_if_no_peer_cert
-                                      ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
-    SSL_CTX_set_verify(ctx, mode, NULL);
     return ctx;
-fail:
-    SSL_CTX_free(ctx);
-    return NULL;
 }
 
 cn_tls_ctx *cn__tls_ctx_new(const cn_tls_config *cfg, char *err, size_t errlen)
