@@ -11,7 +11,7 @@ EI_DIR   := $(shell erl -noshell -eval 'io:format("~s",[code:lib_dir(erl_interfa
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
             -I$(EI_DIR)/include -I/usr/include/cjson
-LDLIBS   := -L$(EI_DIR)/lib -lei -luv -lcjson -lcrypto -lz -lpthread -lm
+LDLIBS   := -L$(EI_DIR)/lib -lei -luv -lcjson -lssl -lcrypto -lz -lpthread -lm
 
 NODE_SRC := $(wildcard c_src/node/*.c)
 PRIV     := priv
@@ -166,6 +166,7 @@ bench: deps
 	@mkdir -p _build/bench
 	erlc -o _build/bench bench/*.erl
 	$(BENCH_ERL) -sname bench_$$$$ -setcookie bench_$$$$ -eval 'dist_bench:main(), halt().'
+	$(BENCH_ERL) -sname tbench_$$$$ -setcookie tbench_$$$$ -eval 'tls_bench:main(), halt().'
 	$(BENCH_ERL) -sname bench_$$$$ -setcookie bench_$$$$ -eval 'raft_bench:main(), halt().'
 	$(BENCH_ERL) -sname cbench_$$$$ -setcookie cbench_$$$$ -eval 'chatterbox_bench:main(), halt().'
 	$(BENCH_ERL) -sname gbench_$$$$ -setcookie gbench_$$$$ -eval 'gossip_bench:main(), halt().'

@@ -31,10 +31,16 @@ int cn_cli_usage_error(const char *prog, const char *fmt, ...)
     return -1;
 }
 
+/* The words cn_cli_getopt parses, for --ssl-dist-opt's VALUE. */
+static int cli_argc;
+static char **cli_argv;
+
 int cn_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *lo,
                   const char *prog)
 {
     char so[64];
+    cli_argc = argc;
+    cli_argv = argv;
     snprintf(so, sizeof so, ":%s", shortopts);   /* ':': a missing value is ':' */
     opterr = 0;
     int c = getopt_long(argc, argv, so, lo, NULL);
@@ -70,6 +76,75 @@ static int mib_opt(size_t *out, const char *flag, const char *arg, const char *p
     return 0;
 }
 
+/* --proto-dist NAME, as erl's -proto_dist. */
+static int proto_opt(cn_node_config *cfg, const char *arg, const char *prog)
+{
+    static const struct { const char *name; int inet6, tls; } protos[] = {
+        { "inet_tcp", 0, 0 }, { "inet6_tcp", 1, 0 }, { "inet_tls", 0, 1 }, { "inet6_tls", 1, 1 },
+    };
+    for (size_t i = 0; i < sizeof protos / sizeof protos[0]; i++)
+        if (strcmp(arg, protos[i].name) == 0) {
+            cfg->inet6 = protos[i].inet6;
+            cfg->tls = protos[i].tls;
+            return 0;
+        }
+    return cn_cli_usage_error(prog, "--proto-dist needs inet_tcp, inet6_tcp, inet_tls or "
+                              "inet6_tls, not '%s'", arg);
+}
+
+
+/* Sets a verify option: verify_peer or verify_none. */
+static int verify_value(int *out, const char *v)
+{
+    if (strcmp(v, "verify_peer") == 0 || strcmp(v, "verify_none") == 0) {
+        *out = v[7] == 'p';
+        return 0;
+    }
+    return -1;
+}
+
+static int bool_value(int *out, const char *v)
+{
+    if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
+        *out = v[0] == 't';
+        return 0;
+    }
+    return -1;
+}
+
+/* One --ssl-dist-opt KEY VALUE, as erl's -ssl_dist_opt. */
+static int ssl_opt(cn_node_config *cfg, const char *key, const char *prog)
+{
+    if (!cli_argv || optind >= cli_argc)
+        return cn_cli_usage_error(prog, "--ssl-dist-opt needs KEY VALUE");
+    const char *v = cli_argv[optind++];
+    int server = strncmp(key, "server_", 7) == 0;
+    cn_tls_side *side = server ? &cfg->tls_opts.server : &cfg->tls_opts.client;
+    const char *opt = key + 7;
+    if (!server && strncmp(key, "client_", 7) != 0)
+        opt = "";
+    if (strcmp(opt, "certfile") == 0)
+        side->certfile = v;
+    else if (strcmp(opt, "keyfile") == 0)
+        side->keyfile = v;
+    else if (strcmp(opt, "cacertfile") == 0)
+        side->cacertfile = v;
+    else if (strcmp(opt, "verify") == 0) {
+        if (verify_value(&side->verify_peer, v) < 0)
+            return cn_cli_usage_error(prog, "--ssl-dist-opt %s needs verify_peer or verify_none, "
+                                      "not '%s'", key, v);
+    } else if (server && strcmp(opt, "fail_if_no_peer_cert") == 0) {
+        if (bool_value(&side->fail_if_no_peer_cert, v) < 0)
+            return cn_cli_usage_error(prog, "--ssl-dist-opt %s needs true or false, not '%s'",
+                                      key, v);
+    } else {
+        return cn_cli_usage_error(prog, "--ssl-dist-opt: unknown or unsupported key '%s' (known: "
+                                  "server_ and client_ certfile, keyfile, cacertfile, verify; "
+                                  "server_fail_if_no_peer_cert)", key);
+    }
+    return 0;
+}
+
 int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *prog)
 {
     long v;
@@ -100,6 +175,10 @@ int cn_cli_node_opt(cn_node_config *cfg, int opt, const char *arg, const char *p
             return cn_cli_usage_error(prog, "--ticktime needs seconds 1..3600, not '%s'", arg);
         cfg->ticktime_s = (unsigned)v;
         return 0;
+    case CN_OPT_PROTO_DIST:
+        return proto_opt(cfg, arg, prog);
+    case CN_OPT_SSL_DIST_OPT:
+        return ssl_opt(cfg, arg, prog);
     case CN_OPT_NO_RX_BATCHING:
         cfg->no_rx_batching = 1;
         return 0;
@@ -120,6 +199,9 @@ int cn_cli_node_check(const cn_node_config *cfg, const char *prog)
 {
     if (!cfg->name)
         return cn_cli_usage_error(prog, "a node name is required: --sname NAME or --name NAME");
+    if (cfg->tls && !cfg->tls_opts.server.certfile)
+        return cn_cli_usage_error(prog, "--proto-dist %s needs --ssl-dist-opt server_certfile FILE",
+                                  cfg->inet6 ? "inet6_tls" : "inet_tls");
     return 0;
 }
 

@@ -5,14 +5,17 @@
  *   --port PORT                  distribution listen port (default: any)
  *   --listen-host ADDR           listen address (default: all interfaces)
  *   --ticktime SECONDS           net_ticktime (default 60)
+ *   --proto-dist PROTO           inet_tcp (default), inet6_tcp, inet_tls or
+ *                                inet6_tls, as erl's -proto_dist
+ *   --ssl-dist-opt KEY VALUE     TLS options, as erl's -ssl_dist_opt
  *   --no-rx-batching             wake for every segment of an inbound stream
  *   --input-budget MIB           memory for packets being received (cn.h)
  *   --max-output MIB             output queued to a peer before sends fail (cn.h)
  *   -v / --verbose               more logging on stderr (repeatable)
  *   --version                    prints the binary's version (CN_VERSION) and exits
  * A binary adds its own options to CN_CLI_OPTIONS in its getopt_long table,
- * reads them with cn_cli_getopt and passes unknown option ids to
- * cn_cli_node_opt.
+ * reads them with cn_cli_getopt (which also lets --ssl-dist-opt take its
+ * two words) and passes unknown option ids to cn_cli_node_opt.
  *
  * One convention for every binary:
  *   - a usage error (an unknown flag, a bad value, flags that disagree)
@@ -47,6 +50,8 @@ enum {
     CN_OPT_INPUT_BUDGET,
     CN_OPT_MAX_OUTPUT,
     CN_OPT_VERSION,
+    CN_OPT_PROTO_DIST,
+    CN_OPT_SSL_DIST_OPT,
 };
 
 #define CN_CLI_OPTIONS                                              \
@@ -60,7 +65,9 @@ enum {
     { "no-rx-batching", no_argument, 0, CN_OPT_NO_RX_BATCHING },    \
     { "input-budget", required_argument, 0, CN_OPT_INPUT_BUDGET },  \
     { "max-output", required_argument, 0, CN_OPT_MAX_OUTPUT },     \
-    { "version", no_argument, 0, CN_OPT_VERSION }
+    { "version", no_argument, 0, CN_OPT_VERSION },                 \
+    { "proto-dist", required_argument, 0, CN_OPT_PROTO_DIST },      \
+    { "ssl-dist-opt", required_argument, 0, CN_OPT_SSL_DIST_OPT }
 
 #define CN_CLI_USAGE                                                            \
     "  --sname NAME | --name NAME  node name (as erl -sname / -name)\n"        \
@@ -68,6 +75,15 @@ enum {
     "  --port PORT                 distribution port (default: any free port)\n" \
     "  --listen-host ADDR          listen address (default: all interfaces)\n" \
     "  --ticktime SECONDS          net_ticktime (default 60)\n"                \
+    "  --proto-dist PROTO          as erl -proto_dist: inet_tcp (default), inet6_tcp\n" \
+    "                              (IPv6), inet_tls or inet6_tls (TLS, as OTP's\n" \
+    "                              inet_tls_dist)\n"                               \
+    "  --ssl-dist-opt KEY VALUE    a TLS option, as erl -ssl_dist_opt (repeat it):\n" \
+    "                              server_certfile, server_keyfile,\n"             \
+    "                              server_cacertfile, server_verify verify_peer|\n" \
+    "                              verify_none, server_fail_if_no_peer_cert\n"     \
+    "                              true|false; client_certfile, client_keyfile,\n" \
+    "                              client_cacertfile, client_verify\n"             \
     "  --no-rx-batching            read inbound streams segment by segment\n"  \
     "  --input-budget MIB          memory for packets being received (default 256)\n" \
     "  --max-output MIB            output queued to a peer before sends fail (default 64)\n" \

@@ -36,6 +36,21 @@ typedef struct cn_proc cn_proc;
 
 /* ---- node --------------------------------------------------------------- */
 
+/* TLS options of one side of a connection, as erl's -ssl_dist_opt names
+ * them (server_certfile, client_verify, ...).  A node is the server of the
+ * connections it accepts and the client of those it dials. */
+typedef struct cn_tls_side {
+    const char *certfile;       /* PEM certificate (chain) we present */
+    const char *keyfile;        /* PEM private key; NULL: in certfile */
+    const char *cacertfile;     /* PEM CAs that peers' certificates must
+                                 * chain to (NULL: the system's) */
+    int         verify_peer;    /* verify: 1 verify_peer, 0 verify_none */
+    int         fail_if_no_peer_cert; /* server: refuse a client without one */
+} cn_tls_side;
+typedef struct cn_tls_config {
+    cn_tls_side server, client;
+} cn_tls_config;
+
 typedef struct cn_node_config {
     const char *name;        /* "alive" or "alive@host" */
     int         longnames;   /* 0: -sname style, 1: -name style */
@@ -67,6 +82,13 @@ typedef struct cn_node_config {
      * that cannot draw its challenge is refused (logged); tests set a
      * failing source here. */
     int       (*random)(void *buf, size_t len);
+    /* How distribution is carried, as erl's -proto_dist: inet6 (inet6_tcp,
+     * inet6_tls) listens, dials and registers with epmd over IPv6; tls
+     * (inet_tls, inet6_tls) wraps every connection in TLS, as OTP's
+     * inet_tls_dist does, with the options in tls_opts (tls.c). */
+    int         inet6;
+    int         tls;
+    cn_tls_config tls_opts;
 } cn_node_config;
 
 /* Creates a node on loop, listens, and registers with epmd (starting epmd if

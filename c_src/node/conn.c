@@ -12,6 +12,7 @@
  * fails they are dropped, as erts drops them, and links and monitors see
  * noconnection.
  */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ static void free_if_done(cn_conn *c)
         cn_buf_free(&c->in);
         cn_buf_free(&c->out);
         cn_buf_free(&c->wbuf);
+        cn__tls_free(c->tls);
         cn__node_conn_gone(c->node, c);
     }
 }
@@ -77,15 +79,27 @@ cn_conn *cn__conn_named(cn_node *n, const char *name)
     return c;
 }
 
+/* The peer's address as text ("?" if unknown), for logs. */
+static const char *conn_addr(const cn_conn *c, char *buf, size_t size)
+{
+    struct sockaddr_storage a;
+    int len = sizeof a;
+    if (!c->tcp_open || uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&a, &len) < 0)
+        return "?";
+    return cn__addr_text((struct sockaddr *)&a, buf, size);
+}
+
 /* For logs: the peer's name, the one it claims while that is unproven, or
- * nothing yet. */
+ * its address. */
 static const char *conn_name(const cn_conn *c, char *buf, size_t size)
 {
+    char at[INET6_ADDRSTRLEN + 16];
     if (c->peer)
         return c->peer;
     if (!c->hs.peer_name[0])
-        return "(unnamed peer)";
-    snprintf(buf, size, "%s (unproven)", c->hs.peer_name);
+        snprintf(buf, size, "an unnamed peer at %s", conn_addr(c, at, sizeof at));
+    else
+        snprintf(buf, size, "%s (unproven)", c->hs.peer_name);
     return buf;
 }
 
@@ -100,7 +114,8 @@ static void note_dial_failure(cn_conn *c, const char *why)
         break;
     case CONN_CONNECTING:
         snprintf(text, sizeof text, "connection refused on %s:%d (epmd knows the node: "
-                 "is it stopping?)", c->peer_host, ntohs(c->peer_addr.sin_port));
+                 "is it stopping?)", c->peer_host,
+                 cn__addr_port((struct sockaddr *)&c->peer_addr));
         break;
     case CONN_HANDSHAKE:
         snprintf(text, sizeof text, c->hs.error ? "handshake failed: %s"
@@ -116,7 +131,7 @@ static void note_dial_failure(cn_conn *c, const char *why)
 static void close_conn_at(cn_conn *c, const char *why, int level, int silent)
 {
     cn_node *n = c->node;
-    char name[CN_ATOM_BUF + 16];
+    char name[CN_ATOM_BUF + INET6_ADDRSTRLEN + 32];
     if (c->state == CONN_CLOSING)
         return;
     if (c->initiator && c->peer && !c->nodeup_sent && !silent)
@@ -206,9 +221,17 @@ static void on_hs_written(uv_write_t *w, int status)
         close_conn(c, uv_strerror(status), 0);
 }
 
+/* Writes b's handshake messages (or, empty, just the output the TLS
+ * session has pending) at once, sealed under TLS. */
 static void write_handshake(cn_conn *c, cn_buf *b)
 {
-    if (!b->len || !c->tcp_open)
+    if (!c->tcp_open)
+        return;
+    if (c->tls && cn__tls_seal(c->tls, b) < 0) {
+        close_conn(c, "TLS: cannot encrypt the handshake", 0);
+        return;
+    }
+    if (!b->len)
         return;
     hs_write *w = malloc(sizeof *w + b->len);
     if (!w) {
@@ -283,6 +306,11 @@ void cn__conn_flush(cn_conn *c)
         return;
     }
     cn_buf_swap(&c->out, &c->wbuf);
+    if (c->tls && cn__tls_seal(c->tls, &c->wbuf) < 0) {
+        cn_buf_reset(&c->wbuf);
+        close_conn(c, "TLS: cannot encrypt output", 0);
+        return;
+    }
     uv_buf_t b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
     c->writing = 1;
     c->tx_seen = 1;
@@ -423,6 +451,13 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     cn_conn *c = h->data;
     (void)hint;
+    if (c->tls) {
+        /* ciphertext: one node-wide buffer, emptied by on_read at once */
+        cn_buf *tin = &c->node->tls_in;
+        buf->base = cn_buf_reserve(tin, CN_READ_CHUNK) < 0 ? NULL : tin->data;
+        buf->len = buf->base ? tin->cap : 0;
+        return;
+    }
     if (in_reserve(c) < 0) {
         buf->base = NULL;
         buf->len = 0;
@@ -431,6 +466,8 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->base = c->in.data + c->in.len;
     buf->len = c->in.cap - c->in.len;
 }
+
+static void tls_input(cn_conn *c, const char *data, size_t len);
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
@@ -446,11 +483,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                       CN_LOG_INFO, 0);
         return;
     }
-    c->in.len += (size_t)nread;
     c->rx_seen = 1;
     c->node->stats.bytes_in += (size_t)nread;
     uint64_t msgs = c->node->stats.msgs_in;
-    process_input(c);
+    if (c->tls) {
+        tls_input(c, buf->base, (size_t)nread);
+    } else {
+        c->in.len += (size_t)nread;
+        process_input(c);
+    }
     if (c->state == CONN_UP) {
         delay_acks(c);
         cn__rxb_read(c, (size_t)nread, buf->len, c->node->stats.msgs_in - msgs);
@@ -481,7 +522,9 @@ static void went_up(cn_conn *c)
     c->peer_creation = c->hs.peer_creation;
     if (c->timer_open)
         uv_timer_stop(&c->timer);
-    cn_log(n, CN_LOG_INFO, "connection %s %s is up", c->initiator ? "to" : "from", c->peer);
+    char at[INET6_ADDRSTRLEN + 16];
+    cn_log(n, CN_LOG_INFO, "connection %s %s (%s) is up", c->initiator ? "to" : "from", c->peer,
+           conn_addr(c, at, sizeof at));
     c->nodeup_sent = 1;
     cn__node_dial_failed(n, c->peer, NULL);
     cn__route_up(n, c->peer);
@@ -631,6 +674,83 @@ static void process_input(cn_conn *c)
     }
 }
 
+/* The initiator opens the distribution handshake with its name. */
+static void start_dist_handshake(cn_conn *c)
+{
+    if (!c->initiator)
+        return;
+    cn_buf *b = &c->node->scratch;
+    cn_buf_reset(b);
+    cn_hs_start(&c->hs, b);
+    write_handshake(c, b);
+}
+
+/* ---- TLS (tls.c) -------------------------------------------------------- */
+
+/* Writes what the TLS session has to send (handshake records, alerts,
+ * session tickets). */
+static void tls_write_pending(cn_conn *c)
+{
+    cn_buf *b = &c->node->scratch;
+    cn_buf_reset(b);
+    write_handshake(c, b);
+}
+
+/* Steps the TLS handshake; once it is done the distribution handshake
+ * starts inside it.  0 if the session is up, 1 if it waits for the peer,
+ * -1 if the connection closed. */
+static int tls_step(cn_conn *c)
+{
+    const char *why = NULL;
+    int r = cn__tls_handshake(c->tls, &why);
+    tls_write_pending(c);
+    if (c->state == CONN_CLOSING)
+        return -1;
+    if (r < 0) {
+        close_conn(c, why, 0);
+        return -1;
+    }
+    if (r == 0)
+        return 1;
+    cn_log(c->node, CN_LOG_DEBUG, "TLS session %s %s is up", c->initiator ? "to" : "from",
+           c->initiator ? c->peer : "a peer");
+    start_dist_handshake(c);
+    return c->state == CONN_CLOSING ? -1 : 0;
+}
+
+/* Ciphertext arrived: steps the TLS handshake, then moves the plaintext
+ * the session holds into c->in, processed as a plain connection's input. */
+static void tls_input(cn_conn *c, const char *data, size_t len)
+{
+    const char *why = NULL;
+    if (cn__tls_feed(c->tls, data, len) < 0) {
+        close_conn(c, "out of memory for TLS input", 0);
+        return;
+    }
+    if (!cn__tls_up(c->tls) && tls_step(c) != 0)
+        return;
+    while (c->state == CONN_HANDSHAKE || c->state == CONN_UP) {
+        if (in_reserve(c) < 0) {
+            close_conn(c, c->in_refused ? "input budget exceeded" : "out of memory for input", 0);
+            return;
+        }
+        ssize_t k = cn__tls_read(c->tls, c->in.data + c->in.len, c->in.cap - c->in.len, &why);
+        tls_write_pending(c);
+        if (k == -2) {
+            close_conn_at(c, why, CN_LOG_INFO, 0);
+            return;
+        }
+        if (k < 0) {
+            close_conn(c, why, 0);
+            return;
+        }
+        if (k == 0 || c->state == CONN_CLOSING)
+            return;
+        c->in.len += (size_t)k;
+        process_input(c);
+    }
+}
+
 static void start_handshake(cn_conn *c)
 {
     cn_node *n = c->node;
@@ -639,13 +759,21 @@ static void start_handshake(cn_conn *c)
                CN_DFLAGS_OURS, n->creation, n->cookie, n->random,
                c->initiator ? c->peer : NULL);
     uv_tcp_nodelay(&c->tcp, 1);
-    if (c->initiator) {
-        cn_buf *b = &n->scratch;
-        cn_buf_reset(b);
-        cn_hs_start(&c->hs, b);
-        write_handshake(c, b);
+    if (n->tls) {
+        /* TLS first, the distribution handshake inside it (with 4-byte
+         * lengths, as inet_tls_dist) */
+        cn_hs_use_long_lengths(&c->hs);
+        c->tls = cn__tls_new(n->tls, !c->initiator, c->peer_host);
+        if (!c->tls) {
+            close_conn(c, "out of memory for a TLS session", 0);
+            return;
+        }
+        if (c->initiator && tls_step(c) < 0)
+            return;
+    } else {
+        start_dist_handshake(c);
     }
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+    if (c->state != CONN_CLOSING && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
         close_conn(c, "cannot read from socket", 0);
 }
 
@@ -688,11 +816,23 @@ static void on_port(void *ud, int port, const char *err)
         close_conn_at(c, err, CN_LOG_INFO, 0);
         return;
     }
-    c->peer_addr.sin_port = htons((uint16_t)port);
+    cn__addr_set_port((struct sockaddr *)&c->peer_addr, port);
     c->state = CONN_CONNECTING;
     if (uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&c->peer_addr,
                        on_connected) < 0)
         close_conn(c, "cannot connect to the peer's port", 0);
+}
+
+/* The peer's host address is known: ask its epmd for the port. */
+static void ask_epmd(cn_conn *c)
+{
+    struct sockaddr_storage epmd = c->peer_addr;
+    cn__addr_set_port((struct sockaddr *)&epmd, cn__epmd_port());
+    c->state = CONN_EPMD;
+    c->epmd = cn__epmd_port_please(c->node->loop, (struct sockaddr *)&epmd, c->peer_alive,
+                                   on_port, c);
+    if (!c->epmd)
+        close_conn(c, "cannot start the epmd lookup", 0);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -705,20 +845,16 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         free_if_done(c);
         return;
     }
-    if (status < 0 || !res) {
+    if (status == 0 && res && res->ai_addrlen <= sizeof c->peer_addr) {
+        memcpy(&c->peer_addr, res->ai_addr, res->ai_addrlen);
+    } else if (cn__addr_own_loopback(c->peer_host, c->node->family, &c->peer_addr) < 0) {
         uv_freeaddrinfo(res);
-        close_conn(c, "cannot resolve the peer's host name", 0);
+        close_conn(c, c->node->family == AF_INET6 ? "cannot resolve the peer's host name to "
+                   "an IPv6 address" : "cannot resolve the peer's host name", 0);
         return;
     }
-    memcpy(&c->peer_addr, res->ai_addr, sizeof c->peer_addr);
     uv_freeaddrinfo(res);
-    struct sockaddr_in epmd = c->peer_addr;
-    epmd.sin_port = htons((uint16_t)cn__epmd_port());
-    c->state = CONN_EPMD;
-    c->epmd = cn__epmd_port_please(c->node->loop, (struct sockaddr *)&epmd, c->peer_alive,
-                                   on_port, c);
-    if (!c->epmd)
-        close_conn(c, "cannot start the epmd lookup", 0);
+    ask_epmd(c);
 }
 
 /* Splits "alive@host"; -1 if it is not a node name. */
@@ -757,7 +893,7 @@ cn_conn *cn__conn_get(cn_node *n, cn_atom peer, int dial)
     c->state = CONN_RESOLVING;
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_INET;
+    hints.ai_family = n->family;
     hints.ai_socktype = SOCK_STREAM;
     c->gai_active = 1;
     c->handles_open++;

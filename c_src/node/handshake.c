@@ -60,6 +60,7 @@ void cn_hs_init(cn_hs *hs, cn_hs_role role, const char *our_name, uint64_t our_f
     hs->our_creation = our_creation;
     hs->cookie = cookie;
     hs->random = random;
+    hs->len_size = 2;
     if (peer_name)
         snprintf(hs->peer_name, sizeof hs->peer_name, "%s", peer_name);
 }
@@ -80,34 +81,37 @@ static int draw_challenge(cn_hs *hs)
     return -1;
 }
 
-/* Starts a 2-byte-length message; returns the offset to patch. */
-static size_t msg_begin(cn_buf *out)
+void cn_hs_use_long_lengths(cn_hs *hs) { hs->len_size = 4; }
+
+/* Starts a message with room for its length; returns the offset to patch. */
+static size_t msg_begin(const cn_hs *hs, cn_buf *out)
 {
     size_t at = out->len;
-    cn_buf_put16(out, 0);
+    for (unsigned i = 0; i < hs->len_size; i++)
+        cn_buf_put8(out, 0);
     return at;
 }
 
-static void msg_end(cn_buf *out, size_t at)
+static void msg_end(const cn_hs *hs, cn_buf *out, size_t at)
 {
     if (cn_buf_failed(out))
         return;
-    size_t n = out->len - at - 2;
-    out->data[at] = (char)(n >> 8);
-    out->data[at + 1] = (char)n;
+    size_t n = out->len - at - hs->len_size;
+    for (unsigned i = 0; i < hs->len_size; i++)
+        out->data[at + hs->len_size - 1 - i] = (char)(n >> (8 * i));
 }
 
-static void put_status(cn_buf *out, const char *status)
+static void put_status(const cn_hs *hs, cn_buf *out, const char *status)
 {
-    size_t at = msg_begin(out);
+    size_t at = msg_begin(hs, out);
     cn_buf_put8(out, 's');
     cn_buf_append(out, status, strlen(status));
-    msg_end(out, at);
+    msg_end(hs, out, at);
 }
 
 static void put_name_or_challenge(cn_hs *hs, cn_buf *out, int challenge)
 {
-    size_t at = msg_begin(out);
+    size_t at = msg_begin(hs, out);
     size_t nlen = strlen(hs->our_name);
     cn_buf_put8(out, 'N');
     cn_buf_put64(out, hs->our_flags);
@@ -116,7 +120,7 @@ static void put_name_or_challenge(cn_hs *hs, cn_buf *out, int challenge)
     cn_buf_put32(out, hs->our_creation);
     cn_buf_put16(out, (uint16_t)nlen);
     cn_buf_append(out, hs->our_name, nlen);
-    msg_end(out, at);
+    msg_end(hs, out, at);
 }
 
 void cn_hs_start(cn_hs *hs, cn_buf *out) { put_name_or_challenge(hs, out, 0); }
@@ -156,10 +160,10 @@ static cn_hs_result on_status(cn_hs *hs, const char *s, size_t n, cn_buf *out)
     if (IS("alive")) {
         /* The peer still has a connection from our previous life; we are
          * the pending attempt, so it should give way. */
-        size_t at = msg_begin(out);
+        size_t at = msg_begin(hs, out);
         cn_buf_put8(out, 's');
         cn_buf_append(out, "true", 4);
-        msg_end(out, at);
+        msg_end(hs, out, at);
         hs->state = HS_I_CHALLENGE;
         return CN_HS_CONTINUE;
     }
@@ -191,11 +195,11 @@ static cn_hs_result on_challenge(cn_hs *hs, const unsigned char *p, size_t n, cn
     if (draw_challenge(hs) < 0)
         return CN_HS_FAILED;
     cn_hs_digest(hs->cookie, hs->peer_challenge, digest);
-    size_t at = msg_begin(out);
+    size_t at = msg_begin(hs, out);
     cn_buf_put8(out, 'r');
     cn_buf_put32(out, hs->our_challenge);
     cn_buf_append(out, digest, 16);
-    msg_end(out, at);
+    msg_end(hs, out, at);
     hs->state = HS_I_ACK;
     return CN_HS_CONTINUE;
 }
@@ -235,10 +239,10 @@ static cn_hs_result on_reply(cn_hs *hs, const unsigned char *p, size_t n, cn_buf
         return fail(hs, "connection attempt with a wrong cookie rejected");
     hs->peer_challenge = cn_get32(p + 1);
     cn_hs_digest(hs->cookie, hs->peer_challenge, want);
-    size_t at = msg_begin(out);
+    size_t at = msg_begin(hs, out);
     cn_buf_put8(out, 'a');
     cn_buf_append(out, want, 16);
-    msg_end(out, at);
+    msg_end(hs, out, at);
     hs->state = HS_DONE;
     return CN_HS_DONE;
 }
@@ -260,15 +264,18 @@ cn_hs_result cn_hs_feed(cn_hs *hs, const char *in, size_t len, size_t *used, cn_
         return CN_HS_DONE;
     if (hs->state == HS_FAILED)
         return CN_HS_FAILED;
-    if (len < 2)
+    size_t hdr = hs->len_size;
+    if (len < hdr)
         return CN_HS_CONTINUE;
-    size_t n = cn_get16((const unsigned char *)in);
+    size_t n = 0;
+    for (size_t i = 0; i < hdr; i++)
+        n = n << 8 | (unsigned char)in[i];
     if (n == 0 || n > HS_MAX_MSG)
         return fail(hs, "handshake message of impossible length");
-    if (len - 2 < n)
+    if (len - hdr < n)
         return CN_HS_CONTINUE;
-    *used = n + 2;
-    const unsigned char *p = (const unsigned char *)in + 2;
+    *used = n + hdr;
+    const unsigned char *p = (const unsigned char *)in + hdr;
 
     switch (hs->state) {
     case HS_I_STATUS:
@@ -295,20 +302,20 @@ cn_hs_result cn_hs_decide(cn_hs *hs, cn_hs_status status, cn_buf *out)
     switch (status) {
     case CN_HS_OK:
     case CN_HS_OK_SIMULTANEOUS:
-        put_status(out, status == CN_HS_OK ? "ok" : "ok_simultaneous");
+        put_status(hs, out, status == CN_HS_OK ? "ok" : "ok_simultaneous");
         put_name_or_challenge(hs, out, 1);
         hs->state = HS_A_REPLY;
         return CN_HS_CONTINUE;
     case CN_HS_ALIVE:
-        put_status(out, "alive");
+        put_status(hs, out, "alive");
         hs->state = HS_A_ALIVE_REPLY;
         return CN_HS_CONTINUE;
     case CN_HS_NOK:
         hs->nok_sent = 1;
-        put_status(out, "nok");
+        put_status(hs, out, "nok");
         return fail(hs, "simultaneous connect: keeping our own attempt (nok)");
     default:
-        put_status(out, "not_allowed");
+        put_status(hs, out, "not_allowed");
         return fail(hs, "connection not allowed");
     }
 }

@@ -9,6 +9,8 @@
  *   A->B  'r' Challenge:32 Digest:16     digest of B's challenge
  *   B->A  'a' Digest:16                  digest of A's challenge
  * Digest = MD5(Cookie ++ decimal(Challenge)).
+ * Under TLS (OTP's inet_tls_dist) every message has a 4-byte length
+ * instead: cn_hs_use_long_lengths.
  */
 #ifndef CN_HANDSHAKE_H
 #define CN_HANDSHAKE_H
@@ -54,6 +56,7 @@ typedef struct cn_hs {
     uint32_t   our_creation;
     cn_hs_random random;
     uint32_t   our_challenge;           /* drawn when first sent */
+    unsigned   len_size;                /* bytes of each length: 2, or 4 */
 
     char       peer_name[CN_ATOM_BUF];  /* expected (initiator) or received */
     uint64_t   peer_flags;
@@ -66,6 +69,9 @@ typedef struct cn_hs {
 void cn_hs_init(cn_hs *hs, cn_hs_role role, const char *our_name, uint64_t our_flags,
                 uint32_t our_creation, const char *cookie, cn_hs_random random,
                 const char *peer_name);
+
+/* Messages get 4-byte lengths, as over inet_tls_dist.  Call after init. */
+void cn_hs_use_long_lengths(cn_hs *hs);
 
 /* Initiator: writes the name message. */
 void cn_hs_start(cn_hs *hs, cn_buf *out);

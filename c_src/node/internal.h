@@ -15,7 +15,9 @@
  *   names.c   the node names a node holds (the rest are freed: atom.c)
  *   rxbatch.c reading one-way streams of small messages in batches
  *   tcpinfo.c the kernel's TCP counters for a socket (tcpinfo.h)
- *   epmd.c    epmd PORT_PLEASE2 client on libuv
+ *   epmd.c    epmd client: registration, and PORT_PLEASE2 on libuv
+ *   addr.c    socket addresses of either family (IPv4, IPv6)
+ *   tls.c     TLS distribution (inet_tls_dist) on memory BIOs
  */
 #ifndef CN_INTERNAL_H
 #define CN_INTERNAL_H
@@ -42,6 +44,8 @@
 #define CN_TURN_CHECK 16
 
 typedef struct cn_epmd_req cn_epmd_req;
+typedef struct cn_tls_ctx cn_tls_ctx;
+typedef struct cn_tls cn_tls;
 
 /* ---- connections -------------------------------------------------------- */
 
@@ -75,10 +79,11 @@ typedef struct cn_conn {
     cn_atom     peer;               /* NULL until an acceptor learns it */
     char        peer_host[256];
     char        peer_alive[256];
-    struct sockaddr_in peer_addr;
+    struct sockaddr_storage peer_addr;  /* its host, then its port */
     uint64_t    peer_flags;
     uint32_t    peer_creation;
     cn_hs       hs;
+    cn_tls     *tls;                /* TLS distribution: the session */
 
     uv_tcp_t    tcp;
     uv_timer_t  timer;              /* setup timeout, then rxbatch's tick */
@@ -320,6 +325,8 @@ struct cn_node {
     char       alive[256], host[256];
     char       cookie[CN_ATOM_BUF];
     uint32_t   creation;
+    int        family;              /* AF_INET, or AF_INET6 (inet6_*) */
+    cn_tls_ctx *tls;                /* TLS distribution (inet*_tls), or NULL */
     cn_hs_random random;            /* creation, challenges, a fresh cookie */
     uint64_t   names_swept;         /* loop time of the last sweep (names.c) */
     int        verbose;
@@ -385,6 +392,7 @@ struct cn_node {
     cn_buf     sendbuf;             /* cn_sendf, cn_sendf_named, cn_reply(f) */
     cn_buf     sigbuf;              /* reasons of signals we make (link.c) */
     cn_buf     fmt_spare;           /* cn_fmt builds here, then swaps */
+    cn_buf     tls_in;              /* ciphertext of the read at hand (conn.c) */
 };
 
 void cn__node_schedule(cn_node *n);       /* make sure the run queue runs */
@@ -418,14 +426,59 @@ void cn__timers_on_exit(cn_proc *p);
  * atom.c wants it. */
 void cn__names_sweep(cn_node *n);
 
+/* tls.c: a node's TLS contexts, made at start from its options (NULL
+ * with the reason in err), and freed with the node. */
+cn_tls_ctx *cn__tls_ctx_new(const cn_tls_config *cfg, char *err, size_t errlen);
+void        cn__tls_ctx_free(cn_tls_ctx *t);
+/* A connection's session: server for accepted connections, else client of
+ * peer_host (its server name, and the name its certificate must carry
+ * under client_verify verify_peer).  NULL without memory. */
+cn_tls     *cn__tls_new(cn_tls_ctx *ctx, int server, const char *peer_host);
+void        cn__tls_free(cn_tls *t);
+int         cn__tls_up(const cn_tls *t);           /* the handshake is done */
+/* Ciphertext read from the socket; -1 without memory. */
+int         cn__tls_feed(cn_tls *t, const char *data, size_t len);
+/* Steps the TLS handshake on what was fed: 1 done, 0 needs more input,
+ * -1 failed (*why says why, valid while t lives).  Then write pending
+ * output (cn__tls_seal of an empty buffer). */
+int         cn__tls_handshake(cn_tls *t, const char **why);
+/* Plaintext into buf: bytes read, 0 when no more is ready, -1 if the
+ * session failed, -2 if the peer closed it (*why says which). */
+ssize_t     cn__tls_read(cn_tls *t, char *buf, size_t room, const char **why);
+/* Replaces b's plaintext by its ciphertext, after whatever output the
+ * session has pending (b empty: just that output).  -1 on failure. */
+int         cn__tls_seal(cn_tls *t, cn_buf *b);
+
+/* addr.c */
+int  cn__addr_port(const struct sockaddr *a);
+void cn__addr_set_port(struct sockaddr *a, int port);
+/* "1.2.3.4:P" or "[::1]:P" in buf, for logs; returns buf. */
+const char *cn__addr_text(const struct sockaddr *a, char *buf, size_t size);
+/* The family's loopback address (127.0.0.1 or ::1) at port; returns its
+ * length. */
+socklen_t cn__addr_loopback(int family, int port, struct sockaddr_storage *a);
+/* As erl's resolver ends: this machine's own host name (or localhost)
+ * stands for the family's loopback address when nothing else resolves it.
+ * 0 with *a set, -1 if host is another machine. */
+int  cn__addr_own_loopback(const char *host, int family, struct sockaddr_storage *a);
+
 /* epmd.c */
 typedef void (*cn_epmd_cb)(void *ud, int port, const char *err);
 cn_epmd_req *cn__epmd_port_please(uv_loop_t *loop, const struct sockaddr *epmd,
                                   const char *alive, cn_epmd_cb cb, void *ud);
 void cn__epmd_cancel(cn_epmd_req *r);
 int  cn__epmd_port(void);                 /* $ERL_EPMD_PORT or 4369 */
+/* Whether this host's epmd answers over family. */
+int  cn__epmd_answers(int family);
+/* Registers alive at port with this host's epmd over family, blocking for
+ * at most 5 s (at start, before the loop runs).  Returns the socket, whose
+ * closing unregisters the name, or -1 with the reason in err. */
+int  cn__epmd_register(int family, const char *alive, int port, char *err, size_t errlen);
 /* Pure parts, for tests and fuzzing. */
 void cn__epmd_put_port_please(cn_buf *out, const char *alive);
 int  cn__epmd_parse_port2(const unsigned char *b, size_t len, int *port, const char **err);
+void cn__epmd_put_alive2(cn_buf *out, const char *alive, int port);
+/* 1 registered, 0 more bytes needed, -1 refused or malformed (*err says). */
+int  cn__epmd_parse_alive2(const unsigned char *b, size_t len, const char **err);
 
 #endif

@@ -453,25 +453,10 @@ static int set_cookie(cn_node *n, const cn_node_config *cfg, char *err, size_t e
 
 /* ---- epmd registration -------------------------------------------------- */
 
-static int epmd_reachable(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0)
-        return 0;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)cn__epmd_port());
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
-    close(s);
-    return ok;
-}
-
 /* As erl does: start "epmd -daemon" when none answers, and wait for it. */
 static int ensure_epmd(cn_node *n, char *err, size_t errlen)
 {
-    if (epmd_reachable())
+    if (cn__epmd_answers(n->family))
         return 0;
     cn_log(n, CN_LOG_INFO, "no epmd running: starting epmd -daemon");
     pid_t pid;
@@ -491,7 +476,7 @@ static int ensure_epmd(cn_node *n, char *err, size_t errlen)
     int st;
     waitpid(pid, &st, 0);           /* -daemon: the parent exits at once */
     for (int i = 0; i < 100; i++) {
-        if (epmd_reachable())
+        if (cn__epmd_answers(n->family))
             return 0;
         struct timespec ts = { 0, 20 * 1000 * 1000 };
         nanosleep(&ts, NULL);
@@ -502,48 +487,46 @@ static int ensure_epmd(cn_node *n, char *err, size_t errlen)
 
 static int publish(cn_node *n, char *err, size_t errlen)
 {
-    ei_cnode ec;
-    struct in_addr addr;
-    addr.s_addr = htonl(INADDR_LOOPBACK);
     if (ensure_epmd(n, err, errlen) < 0)
         return -1;
-    if (ei_connect_xinit(&ec, n->host, n->alive, n->name, &addr, n->cookie, 0) < 0) {
-        snprintf(err, errlen, "ei_connect_xinit failed for %s", n->name);
-        return -1;
-    }
-    n->epmd_fd = ei_publish_tmo(&ec, n->port, 5000);
-    if (n->epmd_fd < 0) {
-        snprintf(err, errlen, "epmd refused to register '%s' (is the name already in use?)",
-                 n->alive);
-        return -1;
-    }
-    return 0;
+    n->epmd_fd = cn__epmd_register(n->family, n->alive, n->port, err, errlen);
+    return n->epmd_fd < 0 ? -1 : 0;
 }
 
 /* ---- start and stop ----------------------------------------------------- */
 
+/* The listen address: --listen-host, or every interface of the family. */
+static int listen_addr(const cn_node *n, const char *host, int port, struct sockaddr_storage *a)
+{
+    if (n->family == AF_INET6)
+        return uv_ip6_addr(host ? host : "::", port, (struct sockaddr_in6 *)a);
+    return uv_ip4_addr(host ? host : "0.0.0.0", port, (struct sockaddr_in *)a);
+}
+
 static int listen_on(cn_node *n, const cn_node_config *cfg, char *err, size_t errlen)
 {
-    struct sockaddr_in a;
-    const char *host = cfg->listen_host ? cfg->listen_host : "0.0.0.0";
+    struct sockaddr_storage a;
+    const char *host = cfg->listen_host ? cfg->listen_host : n->family == AF_INET6 ? "::"
+                                                                                : "0.0.0.0";
     uv_tcp_init(n->loop, &n->listener);
     n->listener.data = n;
     n->handles_open++;
-    if (cfg->port < 0 || cfg->port > 65535 || uv_ip4_addr(host, cfg->port, &a) < 0) {
-        snprintf(err, errlen, "bad listen address '%s:%d'", host, cfg->port);
+    if (cfg->port < 0 || cfg->port > 65535 || listen_addr(n, host, cfg->port, &a) < 0) {
+        snprintf(err, errlen, "bad listen address '%s' port %d for %s", host, cfg->port,
+                 n->family == AF_INET6 ? "IPv6" : "IPv4");
         return -1;
     }
     int r = uv_tcp_bind(&n->listener, (struct sockaddr *)&a, 0);
     if (r == 0)
         r = uv_listen((uv_stream_t *)&n->listener, 511, on_connection);
     if (r < 0) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, cfg->port, uv_strerror(r));
+        snprintf(err, errlen, "cannot listen on %s port %d: %s", host, cfg->port, uv_strerror(r));
         return -1;
     }
-    struct sockaddr_in bound;
+    struct sockaddr_storage bound;
     int len = sizeof bound;
     uv_tcp_getsockname(&n->listener, (struct sockaddr *)&bound, &len);
-    n->port = ntohs(bound.sin_port);
+    n->port = cn__addr_port((struct sockaddr *)&bound);
     return 0;
 }
 
@@ -615,14 +598,20 @@ cn_node *cn_node_start(uv_loop_t *loop, const cn_node_config *cfg, char *err, si
     n->max_output = cfg->max_output ? cfg->max_output : DEFAULT_MAX_OUTPUT;
     n->rx_batching = !cfg->no_rx_batching;
     n->tick_ms = (cfg->ticktime_s ? cfg->ticktime_s : 60) * 1000 / 4;
+    n->family = cfg->inet6 ? AF_INET6 : AF_INET;
     n->next_pid = 1;
     if (set_name(n, cfg, err, errlen) < 0 || set_cookie(n, cfg, err, errlen) < 0) {
+        free(n);
+        return NULL;
+    }
+    if (cfg->tls && !(n->tls = cn__tls_ctx_new(&cfg->tls_opts, err, errlen))) {
         free(n);
         return NULL;
     }
     if (listen_on(n, cfg, err, errlen) < 0 || publish(n, err, errlen) < 0) {
         uv_close((uv_handle_t *)&n->listener, NULL);
         uv_run(loop, UV_RUN_NOWAIT);
+        cn__tls_ctx_free(n->tls);
         free(n);
         return NULL;
     }
@@ -736,5 +725,7 @@ void cn_node_free(cn_node *n)
     cn_buf_free(&n->sendbuf);
     cn_buf_free(&n->sigbuf);
     cn_buf_free(&n->fmt_spare);
+    cn_buf_free(&n->tls_in);
+    cn__tls_ctx_free(n->tls);
     free(n);
 }

@@ -1,6 +1,7 @@
 /* epmd_test.c - unit tests of the pure epmd code (epmd.c): the
  * PORT_PLEASE2 request bytes and the PORT2_RESP parser on complete,
- * partial, error and malformed replies. */
+ * partial, error and malformed replies; the ALIVE2 registration request
+ * and its reply. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,8 +147,44 @@ static void test_malformed(void)
     CHECK(parse(p0, sizeof p0, &port, &err) == -1 && port == 0 && err != NULL);
 }
 
+static int parse_alive2(const unsigned char *b, size_t len, const char **err)
+{
+    unsigned char *p = malloc(len ? len : 1);
+    memcpy(p, b, len);
+    int r = cn__epmd_parse_alive2(p, len, err);
+    free(p);
+    return r;
+}
+
+static void test_alive2(void)
+{
+    cn_buf b;
+    cn_buf_init(&b);
+    cn__epmd_put_alive2(&b, "echo", 0x9C40);
+    /* as erl_epmd sends it, but hidden (72) and version 6 only */
+    static const unsigned char want[] = {
+        0, 17, 120, 0x9C, 0x40, 72, 0, 0, 6, 0, 6, 0, 4, 'e', 'c', 'h', 'o', 0, 0,
+    };
+    CHECK(b.len == sizeof want && memcmp(b.data, want, sizeof want) == 0);
+    cn_buf_free(&b);
+
+    const char *err;
+    static const unsigned char x_ok[] = { 118, 0, 0, 0, 0, 7 };
+    static const unsigned char ok[] = { 121, 0, 0, 7 };
+    static const unsigned char taken[] = { 118, 1, 0, 0, 0, 0 };
+    static const unsigned char odd[] = { 119, 0, 0, 0 };
+    for (size_t n = 0; n < sizeof x_ok; n++)
+        CHECK(parse_alive2(x_ok, n, &err) == 0 && err == NULL);
+    CHECK(parse_alive2(x_ok, sizeof x_ok, &err) == 1 && err == NULL);
+    CHECK(parse_alive2(ok, 3, &err) == 0);
+    CHECK(parse_alive2(ok, sizeof ok, &err) == 1);
+    CHECK(parse_alive2(taken, 2, &err) == -1 && err && strstr(err, "in use"));
+    CHECK(parse_alive2(odd, 2, &err) == -1 && err != NULL);
+}
+
 int main(void)
 {
+    test_alive2();
     test_request();
     test_complete();
     test_partial();

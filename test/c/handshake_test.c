@@ -2,8 +2,8 @@
  * (handshake.h): two cn_hs talking to each other through buffers, the
  * digest against erl's, digests one byte off, the acceptor's status
  * answers, flags, the old version 5 name message, input that arrives in
- * pieces, and what happens without randomness (the handshake and a node's
- * start refuse). */
+ * pieces, what happens without randomness (the handshake and a node's
+ * start refuse), and the 4-byte lengths of TLS distribution. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -573,8 +573,39 @@ static void test_truncated(void)
     cn_buf_free(&out);
 }
 
+/* Under TLS (inet_tls_dist) every message has a 4-byte length. */
+static void test_long_lengths(void)
+{
+    side a, b;
+    decision = CN_HS_OK;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    cn_hs_init(&a.hs, CN_HS_INITIATOR, A_NAME, CN_DFLAGS_OURS, 0x5001, "monster", rnd_a, B_NAME);
+    cn_hs_init(&b.hs, CN_HS_ACCEPTOR, B_NAME, CN_DFLAGS_OURS, 0x6002, "monster", rnd_b, NULL);
+    cn_hs_use_long_lengths(&a.hs);
+    cn_hs_use_long_lengths(&b.hs);
+    a.res = b.res = CN_HS_CONTINUE;
+    cn_hs_start(&a.hs, &a.out);
+    size_t body = 1 + 8 + 4 + 2 + strlen(A_NAME);
+    CHECK(a.out.len == 4 + body && a.out.data[0] == 0 && a.out.data[1] == 0 &&
+          (unsigned char)a.out.data[2] == body >> 8 && (unsigned char)a.out.data[3] == (body & 255));
+    CHECK(deliver(&a, &b) && b.names == 1);
+    CHECK(b.out.len >= 7 && memcmp(b.out.data, "\0\0\0\3sok", 7) == 0);
+    converse(&a, &b);
+    CHECK(a.res == CN_HS_DONE && b.res == CN_HS_DONE && a.out.len == 0 && b.out.len == 0);
+    teardown(&a, &b);
+
+    /* a 2-byte peer is not understood: its length reads as impossible */
+    setup(&a, &b, "monster", "monster");
+    cn_hs_use_long_lengths(&b.hs);
+    deliver(&a, &b);
+    CHECK(b.res == CN_HS_FAILED && b.names == 0);
+    teardown(&a, &b);
+}
+
 int main(void)
 {
+    test_long_lengths();
     test_same_cookie();
     test_different_cookie();
     test_digest();

@@ -3,8 +3,9 @@
  *
  * Input: byte 0 chooses the role (bit 0: 0 initiator, 1 acceptor) and the
  * answer the acceptor gives with cn_hs_decide (bits 1-3: 0 ok,
- * 1 ok_simultaneous, 2 nok, 3 alive, 4 not_allowed, else ok); the rest is
- * what the peer sends.  The constants below match the seeds made by
+ * 1 ok_simultaneous, 2 nok, 3 alive, 4 not_allowed, else ok), bit 4 the
+ * length size (0: 2 bytes, 1: 4 bytes, as under TLS); the rest is what the
+ * peer sends.  The constants below match the seeds made by
  * gen_corpus.escript, so the seeds reach DONE.
  *
  * The peer's bytes are fed twice: all at once, looping cn_hs_feed until it
@@ -43,6 +44,16 @@ typedef struct run {
 } run;
 
 static cn_hs hs_whole, hs_stream;
+static size_t hdr;                      /* bytes of each message's length */
+
+/* The length of the message at p (hdr bytes, big-endian). */
+static size_t msg_len(const char *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < hdr; i++)
+        n = n << 8 | (unsigned char)p[i];
+    return n;
+}
 
 static int fixed_challenge(void *buf, size_t len)
 {
@@ -60,6 +71,8 @@ static void start(cn_hs *hs, int acceptor, run *r)
     cn_hs_init(hs, acceptor ? CN_HS_ACCEPTOR : CN_HS_INITIATOR, OUR_NAME,
                CN_DFLAGS_OURS, CREATION, COOKIE, fixed_challenge,
                acceptor ? NULL : PEER_NAME);
+    if (hdr == 4)
+        cn_hs_use_long_lengths(hs);
     if (!acceptor)
         cn_hs_start(hs, &r->out);
 }
@@ -71,7 +84,7 @@ static size_t step(cn_hs *hs, cn_hs_status status, const char *in, size_t len, r
     cn_hs_result res = cn_hs_feed(hs, in, len, &used, &r->out);
     FUZZ_ASSERT(used <= len);
     if (res == CN_HS_CONTINUE && used == 0)
-        FUZZ_ASSERT(len < 2 || len - 2 < (size_t)(((unsigned char)in[0] << 8) | (unsigned char)in[1]));
+        FUZZ_ASSERT(len < hdr || len - hdr < msg_len(in));
     if (res == CN_HS_NAME) {
         FUZZ_ASSERT(hs->role == CN_HS_ACCEPTOR && used > 0);
         FUZZ_ASSERT(strchr(hs->peer_name, '@') != NULL);
@@ -93,18 +106,19 @@ static int finished(const run *r)
     return r->result == CN_HS_DONE || r->result == CN_HS_FAILED;
 }
 
-/* Our output must be a sequence of well-formed 2-byte-length messages. */
+/* Our output must be a sequence of well-formed messages with hdr-byte
+ * lengths. */
 static void check_output(const cn_buf *out)
 {
     size_t pos = 0;
     FUZZ_ASSERT(!cn_buf_failed(out));
     while (pos < out->len) {
-        FUZZ_ASSERT(out->len - pos >= 2);
-        size_t n = ((unsigned char)out->data[pos] << 8) | (unsigned char)out->data[pos + 1];
-        FUZZ_ASSERT(n > 0 && out->len - pos - 2 >= n);
-        char tag = out->data[pos + 2];
+        FUZZ_ASSERT(out->len - pos >= hdr);
+        size_t n = msg_len(out->data + pos);
+        FUZZ_ASSERT(n > 0 && out->len - pos - hdr >= n);
+        char tag = out->data[pos + hdr];
         FUZZ_ASSERT(tag == 'N' || tag == 's' || tag == 'r' || tag == 'a');
-        pos += 2 + n;
+        pos += hdr + n;
     }
 }
 
@@ -119,6 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     int acceptor = data[0] & 1;
     cn_hs_status status = statuses[(data[0] >> 1) & 7];
+    hdr = data[0] & 16 ? 4 : 2;
     size_t len = size - 1;
     /* an exactly sized copy of the peer's bytes */
     char *in = malloc(len ? len : 1);

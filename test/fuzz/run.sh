@@ -31,7 +31,7 @@ FULL_SRC="c_src/node/*.c c_src/raft/raft_wire.c c_src/raft/raft_kv.c c_src/raft/
 CFLAGS="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer
         -fsanitize=address,undefined -fno-sanitize-recover=undefined
         -I$EI_DIR/include -I/usr/include/cjson"
-LDLIBS="-L$EI_DIR/lib -lei -luv -lcjson -lcrypto -lz -lpthread -lm"
+LDLIBS="-L$EI_DIR/lib -lei -luv -lcjson -lssl -lcrypto -lz -lpthread -lm"
 
 export ASAN_OPTIONS="detect_stack_use_after_return=1:detect_leaks=1:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
