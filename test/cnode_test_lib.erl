@@ -173,7 +173,8 @@ peer_ebin(Module) ->
     end.
 
 %% peer:start/1 and peer:start_link/1 with the peer erl and, with OTP 27,
-%% the OTP 27 ebin of this project on the code path.
+%% the OTP 27 ebin of this project at the end of the code path (so that
+%% suite functions a case runs on the peer exist there in OTP 27's build).
 peer_start(Opts) -> peer:start(peer_opts(Opts)).
 peer_start_link(Opts) -> peer:start_link(peer_opts(Opts)).
 
@@ -181,9 +182,14 @@ peer_opts(Opts) ->
     case otp27() of
         false -> Opts;
         true ->
+            %% OTP 27's peer, on the started node, asks its origin
+            %% gen_server:call(Origin, {starting, Node}) when the control
+            %% channel is the distribution connection; OTP 25's peer has no
+            %% such clause (function_clause).  Over standard_io both agree.
             Args = maps:get(args, Opts, []),
-            Opts#{exec => peer_erl(),
-                  args => Args ++ ["-pa", peer_ebin(?MODULE)]}
+            maps:merge(#{connection => standard_io},
+                       Opts#{exec => peer_erl(),
+                             args => Args ++ ["-pa", peer_ebin(?MODULE)]})
     end.
 
 %% Checks that Node runs the release peer nodes should run (fails the case
