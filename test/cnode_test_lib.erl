@@ -187,8 +187,11 @@ peer_opts(Opts) ->
             %% channel is the distribution connection; OTP 25's peer has no
             %% such clause (function_clause).  Over standard_io both agree.
             Args = maps:get(args, Opts, []),
+            %% CNODE_ROOT: this tree (root/0 cannot find it from the OTP 27
+            %% ebin)
+            Env = [{"CNODE_ROOT", root()} | maps:get(env, Opts, [])],
             maps:merge(#{connection => standard_io},
-                       Opts#{exec => peer_erl(),
+                       Opts#{exec => peer_erl(), env => Env,
                              args => Args ++ ["-pa", peer_ebin(?MODULE)]})
     end.
 
