@@ -11,7 +11,8 @@
          start/2, start/3, stop/1, kill/1, wait_exit/2, log_text/1, log_tail/1, run/2, run/3, run/4, check_run/4,
          await/2, raw_handshake/3, raw_handshake/4,
          peer_otp/0, other_peer_otp/0, peer_erl/0, peer_ebin/1, peer_start/1, peer_start_link/1,
-         peer_release_ok/1, check_peer_erl/0]).
+         peer_release_ok/1, check_peer_erl/0,
+         start_body_peer/1, stop_body_peer/1, on_body_peer/4]).
 
 -define(config_cookie(C), proplists:get_value(cookie, C)).
 
@@ -221,6 +222,36 @@ check_peer_erl() ->
                 Got -> error({peer_otp_release, Erl, {want, Want}, {got, Got}})
             end;
         Other -> error({peer_erl_failed, Erl, Other})
+    end.
+
+%% A "body peer": an erl node of the peer release (CNODE_PEER_OTP) on which
+%% whole test cases of a suite run (on_body_peer/3), so that the Erlang side
+%% of each interop case is that release while Common Test stays on this one.
+%% It has the suite's cookie and leaves C nodes to this node (cnode_proc's
+%% -cnode_host), whose libraries they need.  Adds body_peer and body_node
+%% to Config.
+start_body_peer(Config) ->
+    Cookie = atom_to_list(proplists:get_value(cookie, Config)),
+    {ok, Peer, Node} = peer_start(#{name => unique("body"),
+                                    args => ["-setcookie", Cookie,
+                                             "-cnode_host", atom_to_list(node())]}),
+    ok = peer_release_ok(Node),
+    ct:log("test cases run on ~p, OTP ~s",
+           [Node, erpc:call(Node, erlang, system_info, [otp_release])]),
+    [{body_peer, Peer}, {body_node, Node} | Config].
+
+stop_body_peer(Config) ->
+    catch peer:stop(proplists:get_value(body_peer, Config)),
+    ok.
+
+%% apply(Mod, Fun, Args) on the body peer of Config (Mod compiled by that
+%% release's erlc); an exception there is this caller's.
+on_body_peer(Config, Mod, Fun, Args) ->
+    Node = proplists:get_value(body_node, Config),
+    try erpc:call(Node, Mod, Fun, Args, infinity)
+    catch error:{exception, Reason, Stack} ->
+            ct:log("~p:~p failed on ~p:~n~p~n~p", [Mod, Fun, Node, Reason, Stack]),
+            erlang:raise(error, Reason, Stack)
     end.
 
 %% A raw TCP client that performs the version 6 handshake as node Name with

@@ -51,31 +51,17 @@ all() ->
     end.
 
 init_per_suite(Config0) ->
-    Config = runtime_SUITE:init_per_suite(Config0),
-    Cookie = atom_to_list(?config(cookie, Config)),
-    {ok, Peer, Node} = cnode_test_lib:peer_start(
-                         #{name => cnode_test_lib:unique("rtpeer"),
-                           args => ["-setcookie", Cookie, "-cnode_host", atom_to_list(node())]}),
-    ok = cnode_test_lib:peer_release_ok(Node),
-    ct:log("the Erlang side runs on ~p, OTP ~s",
-           [Node, erpc:call(Node, erlang, system_info, [otp_release])]),
-    [{body_peer, Peer}, {body_node, Node} | Config].
+    cnode_test_lib:start_body_peer(runtime_SUITE:init_per_suite(Config0)).
 
 end_per_suite(Config) ->
-    catch peer:stop(?config(body_peer, Config)),
+    cnode_test_lib:stop_body_peer(Config),
     runtime_SUITE:end_per_suite(Config).
 
 init_per_testcase(_, Config) -> Config.
 end_per_testcase(_, _Config) -> ok.
 
 %% Case Name of runtime_SUITE, run on the peer; its failure is this case's.
-on_peer(Name, Config) ->
-    Node = ?config(body_node, Config),
-    try erpc:call(Node, runtime_SUITE, Name, [Config], infinity)
-    catch error:{exception, Reason, Stack} ->
-            ct:log("~p failed on ~p:~n~p~n~p", [Name, Node, Reason, Stack]),
-            erlang:raise(error, Reason, Stack)
-    end.
+on_peer(Name, Config) -> cnode_test_lib:on_body_peer(Config, runtime_SUITE, Name, [Config]).
 
 ping_and_hidden(C) -> on_peer(?FUNCTION_NAME, C).
 echo_node_example(C) -> on_peer(?FUNCTION_NAME, C).
