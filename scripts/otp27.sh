@@ -3,11 +3,12 @@
 # chroot, for running the interop suites' peer nodes on OTP 27 while the host
 # (and Common Test) stay on Debian 12's OTP 25.
 #
-#   scripts/otp27.sh setup          make the chroot (idempotent; ~3 minutes
-#                                   the first time) and compile the Erlang
-#                                   peers (src/*.erl) with OTP 27's erlc into
-#                                   $CNODE_OTP27_EBIN, and $CNODE_OTP27_EBIN/../bin/erl
-#                                   (a one-line erl that runs the chroot's)
+#   scripts/otp27.sh setup          make the chroot (idempotent; 1-3 minutes
+#                                   the first time), compile src/*.erl and
+#                                   test/*.erl (suite code runs on peers too)
+#                                   with OTP 27's erlc into $CNODE_OTP27_EBIN,
+#                                   and write $CNODE_OTP27_EBIN/../bin/erl, a
+#                                   one-line erl that runs the chroot's
 #   scripts/otp27.sh erl ARGS...    run OTP 27's erl with ARGS
 #   scripts/otp27.sh erlc ARGS...   run OTP 27's erlc with ARGS
 #   scripts/otp27.sh ebin           print the OTP 27 ebin of the peers
@@ -15,9 +16,9 @@
 #
 # The chroot shares the host's network namespace, so its nodes register with
 # the host's epmd and reach host nodes as usual.  Every command runs in a
-# private mount namespace (unshare -m) in which /proc, /dev, /tmp, /etc/hosts
-# and the project tree are bind-mounted into the chroot at their host paths;
-# the mounts vanish with the namespace when the command exits, however it
+# private mount namespace (unshare -m) in which /proc, /dev, /tmp, /etc/hosts,
+# ~/.erlang.cookie and the project tree are mounted into the chroot at their
+# host paths; the mounts vanish with the namespace when the command exits, however it
 # exits, so nothing is left mounted.  `erl` keeps its pid through every exec
 # (unshare, chroot, erl, erlexec), so callers can stop it by that pid.
 #
@@ -25,7 +26,8 @@
 #   CNODE_OTP27_DIR    where the chroot lives (default /var/cache/cnode-otp27;
 #                      the chroot is $CNODE_OTP27_DIR/root)
 #   CNODE_OTP27_MIRROR Debian mirror (default http://deb.debian.org/debian)
-#   CNODE_OTP27_EBIN   OTP 27 build of src/*.erl (default _build/otp27/ebin)
+#   CNODE_OTP27_EBIN   the OTP 27 build of src/ and test/ (default
+#                      _build/otp27/ebin)
 # Needs root (debootstrap, chroot, mount).
 set -eu
 
@@ -59,13 +61,12 @@ make_chroot() {
     TMP=$DIR/root.tmp.$$
     rm -rf "$DIR"/root.tmp.*
     echo "otp27.sh: debootstrap $SUITE with $PKGS into $CHROOT (a few minutes)" >&2
-    if ! debootstrap --variant=minbase --include=$PKGS "$SUITE" "$TMP" "$MIRROR" \
+    # in a mount namespace of its own: what debootstrap mounts in the new
+    # root (proc, sys) goes with it, also when it fails or is killed
+    if ! unshare --mount --propagation private \
+            debootstrap --variant=minbase --include=$PKGS "$SUITE" "$TMP" "$MIRROR" \
             > "$DIR/debootstrap.log" 2>&1; then
         tail -30 "$DIR/debootstrap.log" >&2
-        # debootstrap mounts /proc etc. itself and may leave them on failure
-        for m in $(awk -v p="$TMP/" 'index($2, p) == 1 { print $2 }' /proc/mounts | sort -r); do
-            umount -l "$m" 2>/dev/null || true
-        done
         rm -rf "$TMP"
         die "debootstrap of $SUITE from $MIRROR failed (log: $DIR/debootstrap.log)"
     fi
@@ -95,7 +96,12 @@ in_chroot() {
         [ -f "$C/etc/hosts" ] || : > "$C/etc/hosts"
         mount --bind /etc/hosts "$C/etc/hosts"
         bind "$P"
-        case "$P" in /work/*) [ -d /work/shared ] && bind /work/shared ;; esac
+        # the default cookie, so that a bare `otp27.sh erl -sname x` joins
+        # the host nodes (no single quotes in this script: it is one)
+        if [ -n "${HOME:-}" ] && [ -f "$HOME/.erlang.cookie" ]; then
+            mkdir -p "$C$HOME"; [ -e "$C$HOME/.erlang.cookie" ] || : > "$C$HOME/.erlang.cookie"
+            mount --bind "$HOME/.erlang.cookie" "$C$HOME/.erlang.cookie"
+        fi
         exec chroot "$C" /bin/sh -c "cd \"\$0\" 2>/dev/null || cd /; exec \"\$@\"" "$PWD" "$@"
     ' sh "$CHROOT" "$ROOT_DIR" "$@"
 }
@@ -107,8 +113,8 @@ compile_peers() {
     if [ -f "$STAMP" ] && [ -z "$(find "$ROOT_DIR/src" "$ROOT_DIR/test" "$ROOT_DIR/scripts/otp27" -name '*.erl' -newer "$STAMP")" ]; then
         return 0
     fi
-    # src/*.erl and the test modules peer nodes run (suites spawn their own
-    # functions on peers, and cnode_test_lib); the app file too
+    # src/*.erl and the test modules peer nodes run (suite cases and
+    # cnode_test_lib), and scripts/otp27's stand-ins for common_test;
     # include_lib("common_test/include/ct.hrl") falls back to the -I path
     INC=$EBIN/../include
     mkdir -p "$INC/common_test/include"
