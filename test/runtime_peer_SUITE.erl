@@ -19,7 +19,8 @@
 %% parsing, raw-socket hostility, or floods and scale, which do not depend
 %% on the peer's release and would only add minutes).
 %%
-%% Not here: sys_state_and_status.  Since OTP 26.1 a process answers the
+%% Not here: bad_flags (flag parsing of the C binary) and
+%% sys_state_and_status.  Since OTP 26.1 a process answers the
 %% get_state system message with {ok, State} and sys:get_state/1,2 accepts
 %% only that ({error, R} aside); up to OTP 26.0 the answer was State itself.
 %% A C process answers State, as OTP 25 processes do, so on OTP 27
@@ -28,9 +29,9 @@
 %% expects.  sys:get_status, suspend and resume agree across releases.
 -define(CASES,
         [ping_and_hidden, echo_node_example, c_to_c_nodes, graceful_stop,
-         name_in_use, epmd_started_if_absent,
+         stop_with_unreachable_peer, name_in_use, epmd_started_if_absent,
          send_to_pid, send_to_name, send_from_c, cast_to_c, big_and_odd_terms,
-         one_way_stream,
+         one_way_stream, one_way_stream_unbatched,
          monitor_name_reason, monitor_pid_reason, monitor_missing_name, monitor_dead_pid,
          demonitor_from_erlang, c_monitors_erlang, c_monitors_erlang_name, c_demonitor,
          link_c_exit_to_erlang, link_erlang_exit_to_c, link_normal_ignored, link_trap_exit,
@@ -44,11 +45,24 @@
 
 suite() -> [{timetrap, {minutes, 2}}].
 
+%% runtime_SUITE's groups whose cases are all here but the ones named
+%% below: a case added to them must be added here or to that list.
+-define(INTEROP_GROUPS, [node, messages, monitors, links, calls, gleam, managed, faults]).
+-define(NOT_HERE, [bad_flags, sys_state_and_status]).
+
 all() ->
     case cnode_test_lib:other_peer_otp() of
-        true -> ?CASES;
+        true -> [every_interop_case_listed | ?CASES];
         false -> []
     end.
+
+%% Runs here, on the Common Test node: the list above is runtime_SUITE's.
+every_interop_case_listed(_Config) ->
+    Groups = runtime_SUITE:groups(),
+    Interop = lists:append([Cs || {G, _, Cs} <- Groups, lists:member(G, ?INTEROP_GROUPS)]),
+    [] = (Interop -- ?NOT_HERE) -- ?CASES,
+    [] = ?CASES -- Interop,
+    ok.
 
 init_per_suite(Config0) ->
     cnode_test_lib:start_body_peer(runtime_SUITE:init_per_suite(Config0)).
@@ -67,6 +81,7 @@ ping_and_hidden(C) -> on_peer(?FUNCTION_NAME, C).
 echo_node_example(C) -> on_peer(?FUNCTION_NAME, C).
 c_to_c_nodes(C) -> on_peer(?FUNCTION_NAME, C).
 graceful_stop(C) -> on_peer(?FUNCTION_NAME, C).
+stop_with_unreachable_peer(C) -> on_peer(?FUNCTION_NAME, C).
 name_in_use(C) -> on_peer(?FUNCTION_NAME, C).
 epmd_started_if_absent(C) -> on_peer(?FUNCTION_NAME, C).
 send_to_pid(C) -> on_peer(?FUNCTION_NAME, C).
@@ -75,6 +90,7 @@ send_from_c(C) -> on_peer(?FUNCTION_NAME, C).
 cast_to_c(C) -> on_peer(?FUNCTION_NAME, C).
 big_and_odd_terms(C) -> on_peer(?FUNCTION_NAME, C).
 one_way_stream(C) -> on_peer(?FUNCTION_NAME, C).
+one_way_stream_unbatched(C) -> on_peer(?FUNCTION_NAME, C).
 monitor_name_reason(C) -> on_peer(?FUNCTION_NAME, C).
 monitor_pid_reason(C) -> on_peer(?FUNCTION_NAME, C).
 monitor_missing_name(C) -> on_peer(?FUNCTION_NAME, C).
