@@ -14,12 +14,20 @@
 
 suite() -> [{timetrap, {minutes, 3}}].
 
+-define(CASES, [mixed_erlang_leader, mixed_c_leader, seed_semantics, start_election_designates,
+                hostile_messages, designated_leader_same_applies]).
+
 all() ->
     case cnode_test_lib:other_peer_otp() of
-        true -> [mixed_erlang_leader, mixed_c_leader, seed_semantics, start_election_designates,
-                 hostile_messages, designated_leader_same_applies];
+        true -> [every_mixed_case_listed | ?CASES];
         false -> []
     end.
+
+%% Runs here, on the Common Test node: raft_SUITE's mixed group is all here.
+every_mixed_case_listed(_Config) ->
+    {mixed, _, Mixed} = lists:keyfind(mixed, 1, raft_SUITE:groups()),
+    [] = Mixed -- ?CASES,
+    ok.
 
 init_per_suite(Config) ->
     cnode_test_lib:start_body_peer(raft_SUITE:init_per_suite(Config)).
