@@ -7,7 +7,7 @@ set -e
 PKGS="build-essential clang llvm libclang-rt-14-dev pkg-config make \
 erlang-nox erlang-dev erlang-src rebar3 erlang-common-test \
 libuv1-dev libcjson-dev uthash-dev libssl-dev zlib1g-dev iproute2 iptables procps \
-chromium tmux"
+chromium tmux debootstrap"
 
 have() {
     command -v erl >/dev/null 2>&1 &&
@@ -22,6 +22,7 @@ have() {
     command -v chromium >/dev/null 2>&1 &&
     command -v iptables >/dev/null 2>&1 &&
     command -v tmux >/dev/null 2>&1 &&
+    command -v debootstrap >/dev/null 2>&1 &&
     ls /usr/lib/erlang/lib/erl_interface-*/include/ei.h >/dev/null 2>&1 &&
     ls /usr/lib/erlang/lib/common_test-* >/dev/null 2>&1
 }

@@ -358,7 +358,10 @@ started(Opts, #{nodes := Nodes} = Peers) ->
             trace(G, "ready ~s ~b ~s~n", [node(), Me, maps:get(protocol, Opts)]),
             G1 = G#g{connected = maps:from_list([{Id, lists:member(N, nodes(hidden))}
                                                  || {Id, N} <- maps:to_list(G#g.nodes)])},
-            loop(G1)
+            %% peers that connected before monitor_nodes (their nodeup is
+            %% lost, and the probe looks only at peers marked down) are up
+            %% for the core now
+            loop(reconcile(G1))
     end.
 
 loop(G) ->

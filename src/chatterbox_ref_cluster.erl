@@ -9,7 +9,7 @@
 %% stop/1 kills one by OS pid, so a run never leaves processes behind.
 -module(chatterbox_ref_cluster).
 
--export([write_peers/3, start/1, wait/2, stop/1, run/2, erl_args/1]).
+-export([write_peers/3, start/1, wait/2, stop/1, run/2, erl_args/1, erl_args/2]).
 
 %% Writes a peers.json for Names (full node names), ids 1..N in order.
 write_peers(Path, Names, Cookie) ->
@@ -20,7 +20,10 @@ write_peers(Path, Names, Cookie) ->
 
 %% The command line of an Erlang reference node (after the executable).
 erl_args(Args) ->
-    Ebin = filename:dirname(code:which(chatterbox_ref)),
+    erl_args(filename:dirname(code:which(chatterbox_ref)), Args).
+
+%% The same with the reference node's code in Ebin (another OTP's build).
+erl_args(Ebin, Args) ->
     ["-noshell", "-pa", Ebin, "-run", "chatterbox_ref", "main", "-extra" | Args].
 
 %% Specs: #{exe := Path, args := [string()], log := File}.  Returns handles.

@@ -9,6 +9,7 @@
 -module(cnode_proc).
 
 -export([start/3, stop/1, kill/1, wait_exit/2, log_text/1, log_tail/1]).
+-export([owner_init/5]).
 
 -define(READY_TIMEOUT, 20000).
 
@@ -25,7 +26,7 @@ start(Path, Args, Opts) ->
     Self = self(),
     Out = {maps:get(stdout, Opts, undefined), Name},
     Env = maps:get(env, Opts, []),
-    Owner = spawn(fun() -> owner_init(Self, {Path, Args, Env}, Log, Wait, Out) end),
+    Owner = spawn(owner_node(), ?MODULE, owner_init, [Self, {Path, Args, Env}, Log, Wait, Out]),
     Node = case string:find(Name, "@") of
                nomatch -> list_to_atom(Name ++ "@" ++ host());
                _ -> list_to_atom(Name)
@@ -36,6 +37,16 @@ start(Path, Args, Opts) ->
         {Owner, failed, Why} -> error({cnode_failed_to_start, Why, log_tail(C)})
     after ?READY_TIMEOUT ->
             error({cnode_not_ready, log_tail(C)})
+    end.
+
+%% Where the node's OS process is started: this node, or the node given as
+%% `-cnode_host Node` (an erl node of another OTP release running test code
+%% in a chroot, scripts/otp27.sh, has the C binaries' libraries only on the
+%% host).  Either way the C node is a child of an erl node outside the chroot.
+owner_node() ->
+    case init:get_argument(cnode_host) of
+        {ok, [[H | _] | _]} -> list_to_atom(H);
+        _ -> node()
     end.
 
 arg_after(Keys, [K, V | _]) ->

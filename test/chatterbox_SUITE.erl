@@ -34,7 +34,11 @@
 
 suite() -> [{timetrap, {minutes, 3}}].
 
-all() -> [{group, agreement}, {group, faults}, {group, errors}].
+all() ->
+    case cnode_test_lib:other_peer_otp() of
+        false -> [{group, agreement}, {group, faults}, {group, errors}];
+        true -> [{group, interop}]     % CNODE_PEER_OTP: the mixed runs only
+    end.
 
 groups() ->
     [{agreement, [], [fast_c3, fast_c5, seed_c3, seed_c5, fast_mixed3, fast_mixed5,
@@ -42,14 +46,19 @@ groups() ->
                       fast_unlimited_mixed3, by_port]},
      {faults, [], [cut_fast_c3, cut_seed_c3, cut_fast_mixed3, cut_seed_mixed3]},
      {errors, [], [bad_flags_c, bad_flags_erlang, bad_peers_c, bad_peers_erlang,
-                   not_listed]}].
+                   not_listed]},
+     {interop, [], [fast_mixed3, fast_mixed5, seed_mixed3, seed_mixed5,
+                    fast_unlimited_mixed3, cut_fast_mixed3, cut_seed_mixed3]}].
 
 init_per_suite(Config0) ->
     Config = cnode_test_lib:init_dist(Config0),
     Bin = cnode_test_lib:bin("chatterbox"),
     true = filelib:is_regular(Bin) orelse ct:fail({no_binary, Bin}),
-    Erl = os:find_executable("erl"),
-    [{bin, Bin}, {erl, Erl} | Config].
+    %% the Erlang nodes' erl and code: OTP 25 or, with CNODE_PEER_OTP=27, 27
+    Release = cnode_test_lib:check_peer_erl(),
+    ct:log("Erlang reference nodes run OTP ~s", [Release]),
+    [{bin, Bin}, {erl, cnode_test_lib:peer_erl()},
+     {ref_ebin, cnode_test_lib:peer_ebin(chatterbox_ref)} | Config].
 
 end_per_suite(_Config) -> ok.
 
@@ -234,7 +243,7 @@ run_cmd(Config, Kind, Args) ->
     cnode_test_lib:run(Exe, Argv).
 
 cmd(Config, c, Args) -> {?config(bin, Config), Args};
-cmd(Config, erlang, Args) -> {?config(erl, Config), chatterbox_ref_cluster:erl_args(Args)}.
+cmd(Config, erlang, Args) -> {?config(erl, Config), erl_args(Config, Args)}.
 
 
 %% ---- running a cluster -----------------------------------------------------
@@ -267,7 +276,9 @@ cluster(Config, Kinds, Proto, Seed, Extra, Opts) ->
 spec(Config, c, Dir, Name, Args, Trace) ->
     spec1(?config(bin, Config), Args, c, Dir, Name, Trace);
 spec(Config, erlang, Dir, Name, Args, Trace) ->
-    spec1(?config(erl, Config), chatterbox_ref_cluster:erl_args(Args), erlang, Dir, Name, Trace).
+    spec1(?config(erl, Config), erl_args(Config, Args), erlang, Dir, Name, Trace).
+
+erl_args(Config, Args) -> chatterbox_ref_cluster:erl_args(?config(ref_ebin, Config), Args).
 
 spec1(Exe, Args, Kind, Dir, Name, Trace) ->
     Log = filename:join(Dir, Name ++ ".log"),

@@ -10,7 +10,10 @@
 -export([init_dist/1, root/0, bin/1, unique/1, host/0,
          start/2, start/3, stop/1, kill/1, wait_exit/2, log_text/1, log_tail/1, run/2, run/3, run/4, check_run/4,
          usage_error/3,
-         await/2, raw_handshake/3, raw_handshake/4]).
+         await/2, raw_handshake/3, raw_handshake/4,
+         peer_otp/0, other_peer_otp/0, peer_erl/0, peer_ebin/1, peer_start/1, peer_start_link/1,
+         peer_release_ok/1, check_peer_erl/0,
+         start_body_peer/1, stop_body_peer/1, on_body_peer/4]).
 
 -define(config_cookie(C), proplists:get_value(cookie, C)).
 
@@ -139,6 +142,131 @@ await(Fun, Timeout) ->
             end
     after Timeout ->
             error(await_timeout)
+    end.
+
+%% ---- peer erl nodes: OTP 25 (the host's) or OTP 27 --------------------------
+%%
+%% Every erl node a suite starts as the Erlang side of an interop case takes
+%% its erl and its ebin from here.  CNODE_PEER_OTP=27 selects OTP 27: erl of
+%% the Debian 13 chroot that scripts/otp27.sh sets up (sharing this host's
+%% network and epmd), and the Erlang peers compiled by OTP 27's erlc.  Unset
+%% (or the host's release), peers run the host's erl and this node's code.
+%% The Common Test node itself always runs the host's OTP.
+
+%% The OTP release peer nodes run: 25 or 27 (an integer).
+peer_otp() ->
+    Host = list_to_integer(erlang:system_info(otp_release)),
+    case os:getenv("CNODE_PEER_OTP") of
+        false -> Host;
+        "" -> Host;
+        V -> list_to_integer(V)
+    end.
+
+%% True when peer nodes run another release than this node; the suites then
+%% run only their interop cases (C nodes with erl nodes), not the all-C ones.
+other_peer_otp() -> otp27().
+
+otp27() -> peer_otp() =/= list_to_integer(erlang:system_info(otp_release)).
+
+otp27_dir() ->
+    case os:getenv("CNODE_OTP27_EBIN") of
+        false -> filename:join([root(), "_build", "otp27"]);
+        E -> filename:dirname(E)
+    end.
+
+%% The erl executable of peer nodes (one path, no arguments).
+peer_erl() ->
+    case otp27() of
+        false -> os:find_executable("erl");
+        true -> filename:join([otp27_dir(), "bin", "erl"])
+    end.
+
+%% The ebin holding Module for peer nodes' -pa.
+peer_ebin(Module) ->
+    case otp27() of
+        false -> filename:dirname(code:which(Module));
+        true -> filename:join(otp27_dir(), "ebin")
+    end.
+
+%% peer:start/1 and peer:start_link/1 with the peer erl and, with OTP 27,
+%% the OTP 27 ebin of this project at the end of the code path (so that
+%% suite functions a case runs on the peer exist there in OTP 27's build).
+peer_start(Opts) -> peer:start(peer_opts(Opts)).
+peer_start_link(Opts) -> peer:start_link(peer_opts(Opts)).
+
+peer_opts(Opts) ->
+    case otp27() of
+        false -> Opts;
+        true ->
+            %% OTP 27's peer, on the started node, asks its origin
+            %% gen_server:call(Origin, {starting, Node}) when the control
+            %% channel is the distribution connection; OTP 25's peer has no
+            %% such clause (function_clause).  Over standard_io both agree.
+            Args = maps:get(args, Opts, []),
+            %% CNODE_ROOT: this tree (root/0 cannot find it from the OTP 27
+            %% ebin)
+            Env = [{"CNODE_ROOT", root()} | maps:get(env, Opts, [])],
+            maps:merge(#{connection => standard_io},
+                       Opts#{exec => peer_erl(), env => Env,
+                             args => Args ++ ["-pa", peer_ebin(?MODULE)]})
+    end.
+
+%% Checks that Node runs the release peer nodes should run (fails the case
+%% if not): the proof that an OTP 27 pass really talked to OTP 27.
+peer_release_ok(Node) ->
+    Want = integer_to_list(peer_otp()),
+    case erpc:call(Node, erlang, system_info, [otp_release]) of
+        Want -> ok;
+        Got -> error({peer_otp_release, Node, {want, Want}, {got, Got}})
+    end.
+
+%% Checks that peer_erl() exists and runs the release wanted; for the
+%% suites' init_per_suite.  Returns the release.
+check_peer_erl() ->
+    Erl = peer_erl(),
+    Want = integer_to_list(peer_otp()),
+    case Erl =/= false andalso filelib:is_regular(Erl) of
+        false -> error({no_peer_erl, Erl, "run scripts/otp27.sh setup"});
+        true -> ok
+    end,
+    case run(Erl, ["-noshell", "-eval",
+                   "io:format(\"~s\", [erlang:system_info(otp_release)]), halt()."]) of
+        {0, Out} ->
+            case binary_to_list(Out) of
+                Want -> Want;
+                Got -> error({peer_otp_release, Erl, {want, Want}, {got, Got}})
+            end;
+        Other -> error({peer_erl_failed, Erl, Other})
+    end.
+
+%% A "body peer": an erl node of the peer release (CNODE_PEER_OTP) on which
+%% whole test cases of a suite run (on_body_peer/3), so that the Erlang side
+%% of each interop case is that release while Common Test stays on this one.
+%% It has the suite's cookie and leaves C nodes to this node (cnode_proc's
+%% -cnode_host), whose libraries they need.  Adds body_peer and body_node
+%% to Config.
+start_body_peer(Config) ->
+    Cookie = atom_to_list(proplists:get_value(cookie, Config)),
+    {ok, Peer, Node} = peer_start(#{name => unique("body"),
+                                    args => ["-setcookie", Cookie,
+                                             "-cnode_host", atom_to_list(node())]}),
+    ok = peer_release_ok(Node),
+    ct:log("test cases run on ~p, OTP ~s",
+           [Node, erpc:call(Node, erlang, system_info, [otp_release])]),
+    [{body_peer, Peer}, {body_node, Node} | Config].
+
+stop_body_peer(Config) ->
+    catch peer:stop(proplists:get_value(body_peer, Config)),
+    ok.
+
+%% apply(Mod, Fun, Args) on the body peer of Config (Mod compiled by that
+%% release's erlc); an exception there is this caller's.
+on_body_peer(Config, Mod, Fun, Args) ->
+    Node = proplists:get_value(body_node, Config),
+    try erpc:call(Node, Mod, Fun, Args, infinity)
+    catch error:{exception, Reason, Stack} ->
+            ct:log("~p:~p failed on ~p:~n~p~n~p", [Mod, Fun, Node, Reason, Stack]),
+            erlang:raise(error, Reason, Stack)
     end.
 
 %% A raw TCP client that performs the version 6 handshake as node Name with

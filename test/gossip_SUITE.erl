@@ -24,6 +24,12 @@
 -define(T, 15000).
 
 all() ->
+    case cnode_test_lib:other_peer_otp() of
+        false -> all_cases();
+        true -> [mixed_chat]        % CNODE_PEER_OTP: the mixed chat only
+    end.
+
+all_cases() ->
     [two_nodes_chat, third_joins_through_either, kill_detected, quit_seen_at_once,
      eof_and_sigint_leave, thousand_messages, mixed_chat, junk_dropped, slow_node_not_removed,
      removed_node_returns, restart_rejoins, script_mode, join_nobody, bad_flags, scale_50].
@@ -76,13 +82,16 @@ join(Config, Contact, Opts) ->
     start_c(Config, [{args, ["--join", atom_to_list(node_of(Contact))] ++
                           proplists:get_value(args, Opts, [])} | proplists:delete(args, Opts)]).
 
-%% An Erlang node running the reference peer, hidden, events to us.
+%% An Erlang node running the reference peer, hidden, events to us; its OTP
+%% release is the host's or CNODE_PEER_OTP's (cnode_test_lib:peer_erl/0).
 start_ref(Config, Join) ->
-    Ebin = filename:dirname(code:which(gossip_ref)),
-    {ok, Peer, Node} = peer:start_link(#{name => cnode_test_lib:unique("eref"),
-                                         args => ["-setcookie", atom_to_list(?config(cookie, Config)),
-                                                  "-hidden", "-pa", Ebin]}),
+    Ebin = cnode_test_lib:peer_ebin(gossip_ref),
+    {ok, Peer, Node} = cnode_test_lib:peer_start_link(
+                         #{name => cnode_test_lib:unique("eref"),
+                           args => ["-setcookie", atom_to_list(?config(cookie, Config)),
+                                    "-hidden", "-pa", Ebin]}),
     ets:insert(gossip_suite_nodes, {peer, Peer}),
+    ok = cnode_test_lib:peer_release_ok(Node),
     Opts = case Join of undefined -> #{}; _ -> #{join => node_of(Join)} end,
     {ok, _} = erpc:call(Node, gossip_ref, start, [Opts#{listener => self()}]),
     #{node => Node, peer => Peer}.

@@ -12,7 +12,15 @@
 
 -define(T, 10000).
 
+%% With CNODE_PEER_OTP set to another release, raft_peer_SUITE runs the
+%% mixed cases here with the Erlang side on such a node (peer_case/2).
 all() ->
+    case cnode_test_lib:other_peer_otp() of
+        true -> [];
+        false -> all_groups()
+    end.
+
+all_groups() ->
     [{group, mixed}, {group, all_c}, {group, faults}, {group, operations},
      {group, membership}, {group, conformance}].
 
@@ -43,6 +51,14 @@ end_per_testcase(_, Config) ->
     [0 = cnode_test_lib:stop(C) || C <- started()],
     erase(started),
     Config.
+
+%% Case TC run whole (init_per_testcase, the case, end_per_testcase) in the
+%% calling process: raft_peer_SUITE runs it so on a node of another release.
+peer_case(TC, Config0) ->
+    Config = init_per_testcase(TC, Config0),
+    try ?MODULE:TC(Config)
+    after end_per_testcase(TC, Config)
+    end.
 
 %% ---- helpers -------------------------------------------------------------
 

@@ -22,7 +22,16 @@
 -define(FLOOD, 2000000).             % messages in a flood
 -define(RSS_ALLOWANCE_KB, (64 * 1024)).  % RSS a flood may add
 
+%% With CNODE_PEER_OTP set to another release, runtime_peer_SUITE runs the
+%% interop cases here with the Erlang side on such a node; this suite then
+%% has nothing to add (its other cases do not depend on the peer's OTP).
 all() ->
+    case cnode_test_lib:other_peer_otp() of
+        true -> [];
+        false -> all_groups()
+    end.
+
+all_groups() ->
     [{group, node}, {group, messages}, {group, monitors}, {group, links},
      {group, calls}, {group, gleam}, {group, managed}, {group, timers}, {group, faults},
      {group, hostile}, {group, scale}, {group, limits}, {group, ipv6},
