@@ -134,9 +134,6 @@ const char *raft_set_peers_refused(raft *r, const raft_member *peers, size_t n);
 int   raft_add_member(raft *r, uint64_t now, int id, const char *node, raft_token token,
                       const char **why);
 int   raft_remove_member(raft *r, uint64_t now, int id, raft_token token, const char **why);
-/* Configuration entries ({cn_config, [{Id, Node}]}). */
-int   raft_conf_is(const cn_term *cmd);
-int   raft_conf_valid(const cn_term *cmd);
 void  raft_set_peer_kind(raft *r, int peer, raft_peer_kind kind);
 /* Liveness of an emulation peer (its process monitor fired = 0). */
 void  raft_peer_alive(raft *r, uint64_t now, int peer, int alive);

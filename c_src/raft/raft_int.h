@@ -5,27 +5,19 @@
  *   raft_election.c     timers, pre-vote, votes (raft mode)
  *   raft_replication.c  appends, commit, client commands (raft mode)
  *   raft_transfer.c     leadership transfer (raft mode)
- *   raft_membership.c   the configuration and its changes
+ *   raft_membership.c   the configuration and its changes (raft_conf.c: its
+ *                       entries' codec)
  *   raft_emulation.c    the seed's designated-leader behaviour
  */
 #ifndef RAFT_INT_H
 #define RAFT_INT_H
 
 #include "raft.h"
+#include "raft_conf.h"
 
 #define RAFT_NEVER UINT64_MAX
-#define RAFT_CONF_MAX 1000           /* members of a configuration */
 #define RAFT_APPLY_BATCH 4096        /* entries applied in one event at most */
 
-typedef struct raft_conf_member {
-    int   id;
-    char *node;
-} raft_conf_member;
-
-typedef struct raft_conf {
-    raft_conf_member *m;
-    size_t            n;
-} raft_conf;
 
 typedef enum raft_change_kind { RAFT_CHANGE_NONE, RAFT_CHANGE_ADD, RAFT_CHANGE_REMOVE } raft_change_kind;
 
@@ -206,9 +198,6 @@ void raft__transfer_tick(raft *r);
 void raft__on_timeout_now(raft *r, const raft_msg *m);
 
 /* raft_membership.c */
-int   raft_conf_decode(const cn_term *cmd, raft_conf *c);
-void  raft_conf_free(raft_conf *c);
-raft_conf_member *raft_conf_find(const raft_conf *c, int id);
 int   raft__voters(const raft *r);
 int   raft__may_campaign(const raft *r);
 void  raft__conf_apply(raft *r);

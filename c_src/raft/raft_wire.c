@@ -4,6 +4,7 @@
  * and their commands well formed. */
 #include <string.h>
 
+#include "raft_conf.h"
 #include "raft_wire.h"
 
 static int get_u64(const cn_term *t, uint64_t *out)

@@ -25,9 +25,9 @@ TARGETS=${*:-$ALL_TARGETS}
 
 # The pure parts of the runtime; epmd.c needs libuv symbols, handshake.c
 # libcrypto, the term code libei.
-NODE_SRC="term_check term_match term_build term_format atom buf dist handshake epmd"
+NODE_SRC="term_check term_match term_build term_format atom buf dist handshake epmd addr"
 # Targets that need the whole runtime (Subjects) or a protocol's decoders.
-FULL_SRC="c_src/node/*.c c_src/raft/raft_wire.c c_src/raft/raft_kv.c c_src/raft/raft_log.c"
+FULL_SRC="c_src/node/*.c c_src/raft/raft_wire.c c_src/raft/raft_conf.c c_src/raft/raft_kv.c c_src/raft/raft_log.c"
 CFLAGS="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer
         -fsanitize=address,undefined -fno-sanitize-recover=undefined
         -I$EI_DIR/include -I/usr/include/cjson"
