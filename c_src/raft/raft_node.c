@@ -742,7 +742,7 @@ static void forward_end(raft_node *rn, rn_fwd *f, const cn_term *reply)
         cn_term err = cn_buf_term(&rn->buf, 0);
         cn_subject_send(rn->proc, &f->client, &err);
     }
-    cn_subject via = { *cn_self(rn->proc), f->tag };
+    cn_subject via = { .owner = *cn_self(rn->proc), .tag = f->tag };
     cn_subject_drop(rn->proc, &via);
     HASH_DEL(rn->fwds, f);
     free(f);
