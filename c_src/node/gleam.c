@@ -28,7 +28,7 @@ void cn_subject_new(cn_proc *p, cn_subject *s)
 
 int cn_subject_named(cn_proc *p, cn_subject *s)
 {
-    if (!p->name || cn_named_subject(s, p->name, NULL) < 0)
+    if (cn_named_subject(s, p->name, NULL) < 0)
         return -1;
     s->owner = p->pid;
     p->named = s->name;
@@ -59,23 +59,28 @@ void cn__subjects_free(cn_proc *p)
     }
 }
 
-/* Whether name can be an atom: 1..255 characters of UTF-8. */
-static int atom_text(const char *name, size_t len)
+/* text as a kept atom; NULL if it cannot be one (1..255 characters of
+ * UTF-8) or the atom table is full. */
+static cn_atom atom_of(const char *text)
 {
-    size_t chars = 0;
+    size_t len = strlen(text), chars = 0;
     for (size_t i = 0; i < len; i++)
-        chars += ((unsigned char)name[i] & 0xc0) != 0x80;
-    return len > 0 && len <= CN_ATOM_BUF - 4 && chars <= 255;
+        chars += ((unsigned char)text[i] & 0xc0) != 0x80;
+    if (!len || len > CN_ATOM_BUF - 4 || chars > 255)
+        return NULL;
+    return cn_atom_intern(text, len);
 }
 
 int cn_named_subject(cn_subject *s, const char *name, const char *node)
 {
     memset(s, 0, sizeof *s);
-    if (!name || !atom_text(name, strlen(name)) || (node && !atom_text(node, strlen(node))))
+    cn_atom a = name ? atom_of(name) : NULL;
+    cn_atom at = node ? atom_of(node) : NULL;
+    if (!a || (node && !at))
         return -1;
-    s->name = cn_atom_intern(name, strlen(name));
-    s->node = node ? cn_atom_intern(node, strlen(node)) : NULL;
-    return s->name && (!node || s->node) ? 0 : -1;
+    s->name = a;
+    s->node = at;
+    return 0;
 }
 
 int cn_subject_from_term(const cn_term *t, cn_subject *s)
