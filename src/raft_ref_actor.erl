@@ -16,6 +16,17 @@
 %%     message => ..., module => <<"gleam/erlang/process">>,
 %%     function => <<"perform_call">>, line => ...}`).  The caller crashes,
 %%     exactly as a Gleam caller does.
+%%   * A named subject is `{named_subject, Name}` (`process.named_subject`).
+%%     `send` looks Name up on the local node (`erlang:whereis`) and sends
+%%     `{Name, Msg}` to that pid, failing Gleam's `let assert` with
+%%     "Sending to unregistered name" if nobody holds it; `subject_owner` is
+%%     that lookup, so `call` monitors the pid it finds ("Callee subject had
+%%     no owner" if none) and sends `{Name, MakeRequest(ReplySubject)}`.
+%%   * gleam_erlang 1.3 resolves names on the local node only; a distributed
+%%     Gleam program reaches Name on another node with an FFI send,
+%%     `{Name, Node} ! {Name, Msg}`.  `send_at/3` is that send, and
+%%     `call_at/4` is `call` with the callee monitored as `{Name, Node}` (so
+%%     a name nobody holds ends the call at once with a `noproc` DOWN).
 %%   * `start/3` spawns the actor with `proc_lib:spawn_link` (linked to the
 %%     caller, as `actor.start` does), runs the initialiser in the new process
 %%     and waits up to InitTimeout for its acknowledgement.
@@ -36,7 +47,8 @@
 %% processes reply with the bare state).
 -module(raft_ref_actor).
 
--export([new_subject/0, subject_owner/1, send/2, call/3,
+-export([new_subject/0, named_subject/1, subject_owner/1, send/2, call/3,
+         send_at/3, call_at/4,
          start/3, start_subject/3, continue/1, stop/0, stop_abnormal/1,
          inspect/1]).
 
@@ -46,7 +58,7 @@
                tags :: [reference()],
                handler :: fun((term(), term()) -> term())}).
 
--type subject() :: {subject, pid(), reference()}.
+-type subject() :: {subject, pid(), reference()} | {named_subject, atom()}.
 -export_type([subject/0]).
 
 %% ---------------------------------------------------------------------------
@@ -57,23 +69,53 @@
 new_subject() ->
     {subject, self(), make_ref()}.
 
-%% @doc `process.subject_owner(Subject)`.
+%% @doc `process.named_subject(Name)`.
+-spec named_subject(atom()) -> subject().
+named_subject(Name) ->
+    {named_subject, Name}.
+
+%% @doc `process.subject_owner(Subject)`: a named subject's owner is whoever
+%% holds the name on this node.
 subject_owner({subject, Pid, _Tag}) ->
     {ok, Pid};
+subject_owner({named_subject, Name}) ->
+    case erlang:whereis(Name) of
+        Pid when is_pid(Pid) -> {ok, Pid};
+        _ -> {error, nil}
+    end;
 subject_owner(_) ->
     {error, nil}.
 
-%% @doc `process.send(Subject, Msg)`: `OwnerPid ! {Tag, Msg}`.
+%% @doc `process.send(Subject, Msg)`: `OwnerPid ! {Tag, Msg}`, or
+%% `whereis(Name) ! {Name, Msg}` for a named subject.
 -spec send(subject(), term()) -> nil.
 send({subject, Pid, Tag}, Message) ->
     erlang:send(Pid, {Tag, Message}),
+    nil;
+send({named_subject, Name} = Subject, Message) ->
+    case subject_owner(Subject) of
+        {ok, Pid} -> erlang:send(Pid, {Name, Message});
+        Other ->
+            erlang:error(#{gleam_error => let_assert,
+                           message => <<"Sending to unregistered name">>,
+                           module => <<"gleam/erlang/process">>,
+                           function => <<"send">>,
+                           line => 220,
+                           value => Other})
+    end,
+    nil.
+
+%% @doc A named subject on another node, as distributed Gleam programs
+%% send to it (an FFI `erlang:send`): `{Name, Node} ! {Name, Msg}`.
+-spec send_at({named_subject, atom()}, node(), term()) -> nil.
+send_at({named_subject, Name}, Node, Message) ->
+    erlang:send({Name, Node}, {Name, Message}),
     nil.
 
 %% @doc `actor.call(Subject, Timeout, MakeRequest)` (= `process.call`).
 %% MakeRequest gets the reply subject and returns the message to send.
 -spec call(subject(), non_neg_integer(), fun((subject()) -> term())) -> term().
 call(Subject, Timeout, MakeRequest) ->
-    ReplySubject = {subject, _, ReplyTag} = new_subject(),
     Callee = case subject_owner(Subject) of
                  {ok, Pid} -> Pid;
                  Other ->
@@ -84,8 +126,22 @@ call(Subject, Timeout, MakeRequest) ->
                                     line => 611,
                                     value => Other})
              end,
+    perform_call(Callee, fun(Request) -> send(Subject, Request) end, Timeout, MakeRequest).
+
+%% @doc `call` on the named subject Name of Node: the callee monitored as
+%% `{Name, Node}`, the request sent as `send_at/3` does.
+-spec call_at({named_subject, atom()}, node(), non_neg_integer(),
+              fun((subject()) -> term())) -> term().
+call_at({named_subject, Name} = Subject, Node, Timeout, MakeRequest) ->
+    perform_call({Name, Node}, fun(Request) -> send_at(Subject, Node, Request) end,
+                 Timeout, MakeRequest).
+
+%% process.perform_call: monitor Callee, Send the request made with a fresh
+%% reply subject, wait for the reply, the DOWN or the timeout.
+perform_call(Callee, Send, Timeout, MakeRequest) ->
+    ReplySubject = {subject, _, ReplyTag} = new_subject(),
     Monitor = erlang:monitor(process, Callee),
-    send(Subject, MakeRequest(ReplySubject)),
+    Send(MakeRequest(ReplySubject)),
     receive
         {ReplyTag, Reply} ->
             erlang:demonitor(Monitor, [flush]),

@@ -33,7 +33,7 @@ all() ->
 
 all_groups() ->
     [{group, node}, {group, messages}, {group, monitors}, {group, links},
-     {group, calls}, {group, gleam}, {group, managed}, {group, timers}, {group, faults},
+     {group, calls}, {group, gleam}, {group, named_subjects}, {group, managed}, {group, timers}, {group, faults},
      {group, hostile}, {group, scale}, {group, limits}, {group, ipv6},
      {group, tls}].
 
@@ -52,6 +52,9 @@ groups() ->
                   c_call_timeout, c_call_callee_dies]},
      {gleam, [], [subject_receive, subject_call_from_erlang, subject_send_from_c,
                   gleam_call_from_c]},
+     {named_subjects, [], [named_subject_to_c, named_call_into_c, named_call_missing_c_name,
+                           named_send_from_c, named_call_from_c, named_call_from_c_noproc,
+                           named_subject_terms]},
      {managed, [], [idle_timeout, unhandled_log, unhandled_stop, unhandled_forward,
                     deferred_reply, sys_state_and_status, sys_suspend_resume,
                     sys_unknown_request, fmt_terms_reused]},
@@ -626,6 +629,172 @@ gleam_call_from_c(Config) ->
     {down, noproc} = gen_server:call(W, {gleam_call, {subject, Dead, Tag}, 5000}),
     Actor ! stop,
     Silent ! stop.
+
+%% ---- gleam named subjects --------------------------------------------------
+%%
+%% {named_subject, Name} as gleam_erlang 1.3 has it: messages are {Name, Msg}
+%% to whoever holds Name.  The Erlang side is raft_ref_actor, which does what
+%% compiled gleam_erlang 1.3 does (send/2, call/3 on this node) and what a
+%% distributed Gleam program does for a name on another node (send_at/3,
+%% call_at/4: {Name, Node} ! {Name, Msg}, the callee monitored as {Name, Node}).
+
+%% The panic message a Gleam caller dies with.
+gleam_panic(F) ->
+    try F() of
+        R -> ct:fail({no_panic, R})
+    catch error:#{gleam_error := panic, message := M} -> M
+    end.
+
+named_subject_to_c(Config) ->
+    Name = uname("named"),
+    W = worker(Config, Name, log),
+    Node = cnode(Config),
+    %% until it takes its named subject, {Name, Msg} is an info message
+    W ! {Name, before},
+    {Name, before} = event(W),
+    Subject = {named_subject, Name} = gen_server:call(W, named_subject),
+    nil = raft_ref_actor:send_at(Subject, Node, hello),
+    {named, Subject, hello} = event(W),
+    %% by pid, as process.send sends once it has looked the name up
+    W ! {Name, by_pid},
+    {named, Subject, by_pid} = event(W),
+    %% its ordinary subjects work alongside
+    {subject, W, Tag} = gen_server:call(W, new_subject),
+    W ! {Tag, plain},
+    {subject, plain} = event(W),
+    %% a process without a name has no named subject
+    error = gen_server:call(worker(Config), named_subject).
+
+%% process.call on the named subject of a C process.
+named_call_into_c(Config) ->
+    Name = uname("named"),
+    W = worker(Config, Name, log),
+    Subject = gen_server:call(W, named_subject),
+    pong = raft_ref_actor:call_at(Subject, cnode(Config), ?T, fun(R) -> {ping, R} end),
+    pong = raft_ref_actor:call_at(Subject, cnode(Config), ?T, fun(R) -> {ask, R} end),
+    %% nothing left behind: the next message is the next event
+    W ! {Name, after_calls},
+    {named, Subject, after_calls} = event(W).
+
+%% A name nobody holds on the C node: the caller's monitor fires noproc at
+%% once (a timeout of a minute would fail the suite's ?T waits).
+named_call_missing_c_name(Config) ->
+    Node = cnode(Config),
+    Ask = fun(R) -> {ping, R} end,
+    M1 = gleam_panic(fun() -> raft_ref_actor:call_at({named_subject, uname("nobody")}, Node,
+                                                       60000, Ask) end),
+    {match, _} = re:run(M1, "callee exited: .*Abnormal\\(Noproc\\)"),
+    %% a named C process that has gone
+    Name = uname("named"),
+    W = worker(Config, Name, log),
+    Subject = gen_server:call(W, named_subject),
+    ok = gen_server:call(W, {stop, normal}),
+    {terminate, normal} = event(W),
+    M2 = gleam_panic(fun() -> raft_ref_actor:call_at(Subject, Node, 60000, Ask) end),
+    {match, _} = re:run(M2, "callee exited: .*Abnormal\\(Noproc\\)").
+
+%% C sends to a named subject: on an erl node, and on its own node.
+named_send_from_c(Config) ->
+    Name = uname("erlname"),
+    true = register(Name, self()),
+    W = worker(Config),
+    ok = gen_server:call(W, {named_send, atom_to_binary(Name), node(), {msg, 1}}),
+    receive {Name, {msg, 1}} -> ok after ?T -> ct:fail(no_named_msg) end,
+    unregister(Name),
+    %% to a name nobody holds: dropped, as {Name, Node} ! Msg
+    ok = gen_server:call(W, {named_send, atom_to_binary(Name), node(), {msg, 2}}),
+    %% a named subject read from a term is on the C node itself
+    CName = uname("named"),
+    B = worker(Config, CName, log),
+    Subject = gen_server:call(B, named_subject),
+    ok = gen_server:call(W, {subject_send, Subject, {msg, 3}}),
+    {named, Subject, {msg, 3}} = event(B),
+    ok = gen_server:call(W, {named_send, atom_to_binary(CName), undefined, {msg, 4}}),
+    {named, Subject, {msg, 4}} = event(B),
+    receive Stray -> ct:fail({stray, Stray}) after 0 -> ok end.
+
+%% An Erlang actor registered as Name, answering {ask, ReplySubject} on its
+%% named subject as a Gleam actor does (process.send on the reply subject).
+named_actor(Name, Answer) ->
+    Parent = self(),
+    Ready = make_ref(),
+    Pid = spawn(fun() ->
+                        true = register(Name, self()),
+                        Parent ! Ready,
+                        named_actor_loop(Name, Answer)
+                end),
+    receive Ready -> Pid after ?T -> ct:fail(named_actor_not_ready) end.
+
+named_actor_loop(Name, Answer) ->
+    receive
+        {Name, {ask, ReplySubject}} ->
+            case Answer of
+                silent -> ok;
+                {exit, R} -> exit(R);
+                _ -> raft_ref_actor:send(ReplySubject, Answer)
+            end,
+            named_actor_loop(Name, Answer);
+        stop -> ok
+    end.
+
+%% cn_gleam_call on a named subject: on an erl node, and on the C node.
+named_call_from_c(Config) ->
+    W = worker(Config),
+    Answering = uname("actor"),
+    A = named_actor(Answering, answer),
+    {ok, answer} = gen_server:call(W, {named_call, atom_to_binary(Answering), node(), ?T}),
+    Silent = uname("silent"),
+    S = named_actor(Silent, silent),
+    timeout = gen_server:call(W, {named_call, atom_to_binary(Silent), node(), 200}),
+    Dying = uname("dying"),
+    D = named_actor(Dying, {exit, boom}),
+    Ref = erlang:monitor(process, D),
+    {down, boom} = gen_server:call(W, {named_call, atom_to_binary(Dying), node(), ?T}),
+    {D, boom} = down(Ref),
+    %% a named C process on the C node itself
+    CName = uname("named"),
+    B = worker(Config, CName, log),
+    {named_subject, CName} = gen_server:call(B, named_subject),
+    {ok, pong} = gen_server:call(W, {named_call, atom_to_binary(CName), undefined, ?T}),
+    {ok, pong} = gen_server:call(W, {named_call, atom_to_binary(CName), cnode(Config), ?T}),
+    {ok, pong} = gen_server:call(W, {gleam_call, {named_subject, CName}, ?T}),
+    A ! stop,
+    S ! stop.
+
+%% Names nobody holds: DOWN noproc at once, on an erl node and on the C
+%% node (the calls' own timeout is a minute; gen_server:call waits 5 s).
+named_call_from_c_noproc(Config) ->
+    W = worker(Config),
+    Nobody = atom_to_binary(uname("nobody")),
+    {down, noproc} = gen_server:call(W, {named_call, Nobody, node(), 60000}),
+    {down, noproc} = gen_server:call(W, {named_call, Nobody, undefined, 60000}),
+    {down, noproc} = gen_server:call(W, {gleam_call, {named_subject, binary_to_atom(Nobody)},
+                                         60000}),
+    pong = gen_server:call(W, ping).
+
+%% Subjects read and written back; malformed ones are refused, never a crash.
+named_subject_terms(Config) ->
+    W = worker(Config),
+    Name = uname("named"),
+    {named_subject, Name} = gen_server:call(W, {subject_echo, {named_subject, Name}}),
+    Ordinary = {subject, self(), make_ref()},
+    Ordinary = gen_server:call(W, {subject_echo, Ordinary}),
+    Bad = [{named_subject, 42}, {named_subject, <<"name">>}, {named_subject, ''},
+           {named_subject}, {named_subject, Name, node()}, named_subject,
+           {named_subject, "name"}, {subject, self()}],
+    [badarg = gen_server:call(W, {subject_echo, B}) || B <- Bad],
+    [badarg = gen_server:call(W, {subject_send, B, x}) || B <- Bad],
+    [error = gen_server:call(W, {gleam_call, B, 1000}) || B <- Bad],
+    %% cn_named_subject: an atom's text, 1..255 characters of UTF-8
+    Long = binary:copy(<<"a">>, 256),
+    Wide = binary:copy(<<"é"/utf8>>, 255),
+    badarg = gen_server:call(W, {named_send, <<>>, node(), x}),
+    badarg = gen_server:call(W, {named_send, Long, node(), x}),
+    badarg = gen_server:call(W, {named_call, Long, node(), 1000}),
+    badarg = gen_server:call(W, {named_send, <<Wide/binary, "é"/utf8>>, node(), x}),
+    ok = gen_server:call(W, {named_send, binary:part(Long, 0, 255), node(), x}),
+    ok = gen_server:call(W, {named_send, Wide, node(), x}),
+    pong = gen_server:call(W, ping).
 
 %% ---- process timers (cn_start_timer) ---------------------------------------
 

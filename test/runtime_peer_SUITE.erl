@@ -39,6 +39,8 @@
          call_missing_name, call_into_c, c_calls_erlang, c_calls_c_local, c_call_timeout,
          c_call_callee_dies,
          subject_receive, subject_call_from_erlang, subject_send_from_c, gleam_call_from_c,
+         named_subject_to_c, named_call_into_c, named_call_missing_c_name, named_send_from_c,
+         named_call_from_c, named_call_from_c_noproc, named_subject_terms,
          idle_timeout, unhandled_log, unhandled_stop, unhandled_forward, deferred_reply,
          sys_suspend_resume, sys_unknown_request, fmt_terms_reused,
          c_node_killed, erlang_node_killed, wrong_cookie]).
@@ -47,7 +49,8 @@ suite() -> [{timetrap, {minutes, 2}}].
 
 %% runtime_SUITE's groups whose cases are all here but the ones named
 %% below: a case added to them must be added here or to that list.
--define(INTEROP_GROUPS, [node, messages, monitors, links, calls, gleam, managed, faults]).
+-define(INTEROP_GROUPS, [node, messages, monitors, links, calls, gleam, named_subjects,
+                         managed, faults]).
 -define(NOT_HERE, [bad_flags, sys_state_and_status]).
 
 all() ->
@@ -116,6 +119,13 @@ subject_receive(C) -> on_peer(?FUNCTION_NAME, C).
 subject_call_from_erlang(C) -> on_peer(?FUNCTION_NAME, C).
 subject_send_from_c(C) -> on_peer(?FUNCTION_NAME, C).
 gleam_call_from_c(C) -> on_peer(?FUNCTION_NAME, C).
+named_subject_to_c(C) -> on_peer(?FUNCTION_NAME, C).
+named_call_into_c(C) -> on_peer(?FUNCTION_NAME, C).
+named_call_missing_c_name(C) -> on_peer(?FUNCTION_NAME, C).
+named_send_from_c(C) -> on_peer(?FUNCTION_NAME, C).
+named_call_from_c(C) -> on_peer(?FUNCTION_NAME, C).
+named_call_from_c_noproc(C) -> on_peer(?FUNCTION_NAME, C).
+named_subject_terms(C) -> on_peer(?FUNCTION_NAME, C).
 idle_timeout(C) -> on_peer(?FUNCTION_NAME, C).
 unhandled_log(C) -> on_peer(?FUNCTION_NAME, C).
 unhandled_stop(C) -> on_peer(?FUNCTION_NAME, C).

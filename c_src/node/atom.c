@@ -11,8 +11,9 @@
  *  - A name handed to code outside the runtime is kept for good: whatever
  *    cn_atom_intern returns, and the node names of every pid and ref decoded
  *    by the public decoders (cn_term_match, cn_term_get_pid/ref,
- *    cn_subject_from_term), and of the From of a call given to a
- *    handle_call that may keep it (cn_proc_ops.replies_at_once unset).  C
+ *    cn_subject_from_term; and a named subject's name and node, gleam.c),
+ *    and of the From of a call given to a handle_call that may keep it
+ *    (cn_proc_ops.replies_at_once unset).  C
  *    code may hold copies of those anywhere, so they are never freed.
  *  - Every other name is the runtime's (cn__atom_intern_weak: the names of
  *    connections, and of the pids and refs in control messages): it lives

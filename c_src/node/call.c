@@ -4,7 +4,8 @@
  * {'$gen_call', {Self, Ref}, Req} with the monitor's ref as the tag, and wait
  * for {Ref, Reply} or the monitor's DOWN.  The tag is a plain ref (a peer
  * without DFLAG_ALIAS must not get alias sends).  Gleam's actor.call is the
- * same with the ref as the reply Subject's tag.  The wait is a table entry,
+ * same with the ref as the reply Subject's tag; on a named subject it
+ * monitors the name on its node and sends {Name, Request} there.  The wait is a table entry,
  * not a blocked loop: the continuation runs when the answer arrives.
  */
 #include <stdlib.h>
@@ -129,24 +130,22 @@ int cn_gleam_call(cn_proc *p, const cn_subject *s, cn_gleam_build build,
                   unsigned timeout_ms, cn_call_cb cb, void *ud)
 {
     cn_ref ref;
-    cn_dest dest = { &s->owner, NULL, NULL };
-    if (cn_monitor(p, dest, &ref) < 0)
+    if (cn_monitor(p, cn__subject_dest(s), &ref) < 0)
         return -1;
     if (pending_add(p, &ref, timeout_ms, cb, ud) < 0) {
         cn_demonitor(p, &ref);
         return -1;
     }
-    cn_subject reply_to = { p->pid, ref };
+    cn_subject reply_to = { .owner = p->pid, .tag = ref };
     cn_buf b;
     cn_buf_init(&b);
-    cn_term_put_tuple(&b, 2);
-    cn_term_put_ref(&b, &s->tag);
+    cn__subject_put_head(&b, s);
     build(&b, &reply_to, ud);
     cn_term msg = cn_buf_term(&b, 0);
     size_t pos = 0;
     int r = -1;
     if (!cn_buf_failed(&b) && cn_term_check(msg.data, msg.len, &pos) == 0 && pos == msg.len)
-        r = cn_send(p, &s->owner, &msg);
+        r = cn__subject_deliver(p, s, &msg);
     else
         cn_log(p->node, CN_LOG_ERROR, "cn_gleam_call: the request builder made a bad term");
     cn_buf_free(&b);

@@ -204,9 +204,17 @@ typedef struct cn_from {
     char     tag[494];       /* the call's tag term, replied unchanged */
 } cn_from;
 
+/* A Gleam Subject: {subject, Owner, Tag}, or a named subject
+ * {named_subject, Name} (gleam_erlang 1.x), whose owner is whatever
+ * process is registered as Name, and which node says where (NULL: this
+ * node; the term carries no node).  Ordinary subjects leave name and node
+ * NULL (initialise with .owner and .tag, or zero it).  name and node are
+ * interned (atom.c) and kept: copy a cn_subject freely. */
 typedef struct cn_subject {
-    cn_pid owner;
-    cn_ref tag;
+    cn_pid  owner;
+    cn_ref  tag;
+    cn_atom name;
+    cn_atom node;
 } cn_subject;
 
 /* Handlers return CN_OK, or CN_UNHANDLED to apply the unhandled policy.
@@ -225,7 +233,8 @@ typedef struct cn_proc_ops {
     int  (*handle_call)(cn_proc *p, const cn_term *req, const cn_from *from);
     int  (*handle_cast)(cn_proc *p, const cn_term *req);
     int  (*handle_info)(cn_proc *p, const cn_term *msg);
-    /* {Tag, Msg} sent to one of this process's Subjects. */
+    /* {Tag, Msg} sent to one of this process's Subjects, or {Name, Msg}
+     * to its named subject (s->name set; see cn_subject_named). */
     int  (*handle_subject)(cn_proc *p, const cn_subject *s, const cn_term *msg);
     void (*handle_timeout)(cn_proc *p);             /* idle timeout fired */
     void (*terminate)(cn_proc *p, const cn_term *reason);
@@ -359,15 +368,35 @@ cn_ref cn_make_ref(cn_node *n);
 
 /* Mints {subject, Self, Ref}: messages {Ref, Msg} reach handle_subject. */
 void cn_subject_new(cn_proc *p, cn_subject *s);
+/* p's named subject {named_subject, Name}, Name its registered name: from
+ * now on messages {Name, Msg} (sent to the name or to the pid) reach
+ * handle_subject with s->name set, as a Gleam actor that selects on its
+ * named subject gets them; before, they are info messages as ever.  -1 if
+ * p has no registered name. */
+int  cn_subject_named(cn_proc *p, cn_subject *s);
+/* Stops accepting s (for a named subject: {Name, Msg} are info again). */
 void cn_subject_drop(cn_proc *p, const cn_subject *s);
+/* The named subject Name on node (NULL: the sender's own), to send to or
+ * call.  -1 if name is not an atom's text (empty, or over 255 characters)
+ * or the atom table is full. */
+int  cn_named_subject(cn_subject *s, const char *name, const char *node);
+/* Reads {subject, Pid, Ref} or {named_subject, Name} (node NULL); -1 for
+ * anything else. */
 int  cn_subject_from_term(const cn_term *t, cn_subject *s);
+/* Writes {subject, Owner, Tag} or {named_subject, Name} (node is not on
+ * the wire). */
 void cn_subject_put(cn_buf *b, const cn_subject *s);
-/* process.send(Subject, Msg): sends {Tag, Msg} to the owner. */
+/* process.send(Subject, Msg): sends {Tag, Msg} to the owner, or {Name, Msg}
+ * to Name on s's node ({Name, Node} ! {Name, Msg}; a name nobody holds
+ * drops it, as a send to a process that is gone). */
 int  cn_subject_send(cn_proc *p, const cn_subject *s, const cn_term *msg);
 int  cn_subject_sendf(cn_proc *p, const cn_subject *s, const char *pattern, ...);
 
 /* actor.call: build(b, reply_subject, ud) writes the request (which must
- * embed the reply subject); cb gets the reply, or DOWN/TIMEOUT. */
+ * embed the reply subject); cb gets the reply, or DOWN/TIMEOUT.  The
+ * callee is monitored: the owner's pid, or for a named subject the name on
+ * its node, so a name nobody holds ends the call at once with DOWN noproc.
+ * The reply subject is always an ordinary one of p's. */
 typedef void (*cn_gleam_build)(cn_buf *b, const cn_subject *reply_to, void *ud);
 int cn_gleam_call(cn_proc *p, const cn_subject *s, cn_gleam_build build,
                   unsigned timeout_ms, cn_call_cb cb, void *ud);

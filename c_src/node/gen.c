@@ -5,7 +5,8 @@
  *   0. {system, {Pid, Tag}, Req}  -> sys.c; while suspended by sys, every
  *      other message waits there
  *   1. {Tag, Reply} or {'DOWN', Tag, ...} for a call this process made
- *   2. {Tag, Msg} for one of this process's Subjects -> handle_subject
+ *   2. {Tag, Msg} for one of this process's Subjects, or {Name, Msg}
+ *      once it took its named subject               -> handle_subject
  *   3. {'$gen_call', {Pid, Tag}, Req}                -> handle_call
  *   4. {'$gen_cast', Req}                            -> handle_cast
  *   5. anything else                                 -> handle_info
@@ -81,7 +82,7 @@ void cn__gen_dispatch(cn_proc *p, const cn_term *msg)
     }
     if (p->pending && cn__call_match(p, msg))
         return;
-    if (p->subjects && cn__subject_match(p, msg))
+    if ((p->subjects || p->named) && cn__subject_match(p, msg))
         return;
     if (cn_term_match(msg, "{'$gen_call', ~t, ~t}", &a, &b)) {
         cn_from from;

@@ -222,6 +222,8 @@ struct cn_proc {
     cn_mon  *mon_in;                /* these watch me */
     cn_pending   *pending;          /* outgoing calls by tag */
     cn_subj_entry *subjects;
+    cn_atom  named;                 /* its named subject taken: {Name, Msg}
+                                     * reach handle_subject (gleam.c) */
 
     uv_timer_t *idle_timer;
     cn_ptimer  *timers;             /* cn_start_timer's, not yet fired */
@@ -291,6 +293,11 @@ int  cn__call_match(cn_proc *p, const cn_term *msg);   /* 1: consumed */
 void cn__calls_cancel(cn_proc *p);
 /* gleam.c */
 int  cn__subject_match(cn_proc *p, const cn_term *msg); /* 1: consumed */
+/* A message to s: its head {Tag or {Name, (the message follows), where it
+ * goes (the owner, or the name on its node), and sending it there. */
+void cn__subject_put_head(cn_buf *b, const cn_subject *s);
+cn_dest cn__subject_dest(const cn_subject *s);
+int  cn__subject_deliver(cn_proc *p, const cn_subject *s, const cn_term *msg);
 void cn__subjects_free(cn_proc *p);
 
 /* route.c: what conn.c reports, and nothing else reaches processes from a

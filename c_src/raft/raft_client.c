@@ -291,7 +291,7 @@ static void sweep(cn_proc *p)
     HASH_ITER(hh, l->inflight, q, tmp) {
         if (now - q->started_ns < (uint64_t)CALL_TIMEOUT_MS * 1000000u)
             continue;
-        cn_subject s = { *cn_self(p), q->tag };
+        cn_subject s = { .owner = *cn_self(p), .tag = q->tag };
         HASH_DEL(l->inflight, q);
         cn_subject_drop(p, &s);
         free(q);

@@ -434,7 +434,7 @@ static void resolved(cn_proc *proc, cn_call_status st, const cn_term *reply, voi
     if (!p)
         return;
     p->resolving = 0;
-    if (st == CN_CALL_OK && cn_subject_from_term(reply, &s) == 0) {
+    if (st == CN_CALL_OK && cn_subject_from_term(reply, &s) == 0 && !s.name) {
         int changed = !p->has_subject || !cn_pid_eq(&s.owner, &p->subject.owner) ||
                       !cn_ref_eq(&s.tag, &p->subject.tag);
         p->subject = s;
@@ -603,10 +603,12 @@ static void on_set_peers(raft_node *rn, const cn_term *list, int live)
     size_t k = 0;
     while (cn_list_next(&it, &e) == 1) {
         int id;
+        /* a peer is dialed and monitored through its owner's pid: a named
+         * subject, which has none, is no peer */
         if (!cn_term_match(&e, "{~i, ~t}", &id, &st) || id < 1 ||
-            cn_subject_from_term(&st, &v[k].subject) < 0) {
+            cn_subject_from_term(&st, &v[k].subject) < 0 || v[k].subject.name) {
             cn_log(cn_proc_node(rn->proc), CN_LOG_WARN,
-                   "raft_kv: set_peers entry is not {Id, Subject}: dropped");
+                   "raft_kv: set_peers entry is not {Id, {subject, Pid, Ref}}: dropped");
             free(v);
             return;
         }
@@ -742,7 +744,7 @@ static void forward_end(raft_node *rn, rn_fwd *f, const cn_term *reply)
         cn_term err = cn_buf_term(&rn->buf, 0);
         cn_subject_send(rn->proc, &f->client, &err);
     }
-    cn_subject via = { *cn_self(rn->proc), f->tag };
+    cn_subject via = { .owner = *cn_self(rn->proc), .tag = f->tag };
     cn_subject_drop(rn->proc, &via);
     HASH_DEL(rn->fwds, f);
     free(f);

@@ -47,6 +47,12 @@
  *   {subject_send, Subject, Msg} -> ok
  *   {gleam_call, Subject, Ms}  -> {ok, R} | {down, Reason} | timeout, the
  *                                 request being {ask, ReplySubject}
+ *   named_subject -> {named_subject, OwnName} | error   takes its named
+ *                                 subject (cn_subject_named)
+ *   {subject_echo, T} -> T read and written back as a Subject | badarg
+ *   {named_send, NameBinary, Node | undefined, Msg} -> ok | badarg
+ *   {named_call, NameBinary, Node | undefined, Ms} -> as gleam_call | badarg
+ *                                 (cn_named_subject: the subject Name on Node)
  *   {timeout, Ms} -> ok       (idle timeout; fires a `timeout` event)
  *   {start_timer, Ms, Msg} -> Ref   a process timer: {timeout, Ref, Msg}
  *                                   arrives as an info event
@@ -57,8 +63,10 @@
  *   {fmt_reply, T} -> {ok, {fmt, T}}   cn_fmt's term given to cn_replyf
  *   {fmt_fmt, T}   -> {b, {a, T}}      cn_fmt of the previous cn_fmt's term
  * sys:get_state(Worker) is {ok, {worker, Tally}}.
- * A worker's Subjects answer {ping, ReplySubject} with pong (for Gleam-style
- * calls from Erlang) and report any other message as {subject, Msg}.
+ * A worker's Subjects answer {ping, ReplySubject} and {ask, ReplySubject}
+ * (what gleam_call sends) with pong, for Gleam-style calls from Erlang and
+ * C, and report any other message as {subject, Msg}, or as
+ * {named, {named_subject, Name}, Msg} for its named subject.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +186,37 @@ static int start_timers(cn_proc *p, const cn_from *from, const cn_term *list)
     return CN_OK;
 }
 
+/* Replies with the subject s as a term. */
+static void reply_subject(cn_proc *p, const cn_from *from, const cn_subject *s)
+{
+    cn_buf b;
+    cn_buf_init(&b);
+    cn_subject_put(&b, s);
+    cn_term t = cn_buf_term(&b, 0);
+    cn_reply(p, from, &t);
+    cn_buf_free(&b);
+}
+
+/* {NameBinary, Node | undefined}: cn_named_subject's arguments. */
+static int named_of(const cn_term *name, const char *node, cn_subject *s)
+{
+    char buf[2 * CN_ATOM_BUF];
+    if (!cn_term_match(name, "~s", buf, sizeof buf))
+        return -1;
+    return cn_named_subject(s, buf, strcmp(node, "undefined") == 0 ? NULL : node);
+}
+
+/* Starts cn_gleam_call on s with {ask, ReplySubject}; the reply is
+ * deferred to call_done. */
+static void gleam_ask(cn_proc *p, const cn_from *from, const cn_subject *s, int ms)
+{
+    cn_from *f = keep_from(from);
+    if (!f || cn_gleam_call(p, s, build_ask, (unsigned)ms, call_done, f) < 0) {
+        free(f);
+        cn_replyf(p, from, "error");
+    }
+}
+
 static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
 {
     worker *w = cn_proc_state(p);
@@ -246,13 +285,19 @@ static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
     if (cn_term_match(req, "new_subject")) {
         cn_subject s;
         cn_subject_new(p, &s);
-        cn_buf b;
-        cn_buf_init(&b);
-        cn_subject_put(&b, &s);
-        t = cn_buf_term(&b, 0);
-        cn_reply(p, from, &t);
-        cn_buf_free(&b);
-        return CN_OK;
+        return reply_subject(p, from, &s), CN_OK;
+    }
+    if (cn_term_match(req, "named_subject")) {
+        cn_subject s;
+        if (cn_subject_named(p, &s) < 0)
+            return cn_replyf(p, from, "error"), CN_OK;
+        return reply_subject(p, from, &s), CN_OK;
+    }
+    if (cn_term_match(req, "{subject_echo, ~t}", &t)) {
+        cn_subject s;
+        if (cn_subject_from_term(&t, &s) < 0)
+            return cn_replyf(p, from, "badarg"), CN_OK;
+        return reply_subject(p, from, &s), CN_OK;
     }
     if (cn_term_match(req, "{subject_send, ~t, ~t}", &t, &u)) {
         cn_subject s;
@@ -261,15 +306,24 @@ static int worker_call(cn_proc *p, const cn_term *req, const cn_from *from)
         cn_subject_send(p, &s, &u);
         return cn_replyf(p, from, "ok"), CN_OK;
     }
+    if (cn_term_match(req, "{named_send, ~t, ~a, ~t}", &t, node, &u)) {
+        cn_subject s;
+        if (named_of(&t, node, &s) < 0)
+            return cn_replyf(p, from, "badarg"), CN_OK;
+        cn_subject_send(p, &s, &u);
+        return cn_replyf(p, from, "ok"), CN_OK;
+    }
     if (cn_term_match(req, "{gleam_call, ~t, ~i}", &t, &ms)) {
         cn_subject s;
-        cn_from *f = keep_from(from);
-        if (!f || cn_subject_from_term(&t, &s) < 0 ||
-            cn_gleam_call(p, &s, build_ask, (unsigned)ms, call_done, f) < 0) {
-            free(f);
-            cn_replyf(p, from, "error");
-        }
-        return CN_OK;
+        if (cn_subject_from_term(&t, &s) < 0)
+            return cn_replyf(p, from, "error"), CN_OK;
+        return gleam_ask(p, from, &s, ms), CN_OK;
+    }
+    if (cn_term_match(req, "{named_call, ~t, ~a, ~i}", &t, node, &ms)) {
+        cn_subject s;
+        if (named_of(&t, node, &s) < 0)
+            return cn_replyf(p, from, "badarg"), CN_OK;
+        return gleam_ask(p, from, &s, ms), CN_OK;
     }
     if (cn_term_match(req, "{timeout, ~i}", &ms)) {
         cn_timeout(p, (unsigned)ms);
@@ -340,14 +394,21 @@ static int worker_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
 {
     cn_term reply_to;
     cn_subject r;
-    (void)s;
-    if (cn_term_match(msg, "{ping, ~t}", &reply_to) && cn_subject_from_term(&reply_to, &r) == 0) {
+    if ((cn_term_match(msg, "{ping, ~t}", &reply_to) || cn_term_match(msg, "{ask, ~t}", &reply_to)) &&
+        cn_subject_from_term(&reply_to, &r) == 0) {
         cn_subject_sendf(p, &r, "pong");
         return CN_OK;
     }
     cn_buf b;
     cn_buf_init(&b);
-    cn_term_build(&b, "{subject, ~t}", msg);
+    if (s->name) {
+        cn_term_put_tuple(&b, 3);
+        cn_term_put_atom(&b, "named");
+        cn_subject_put(&b, s);
+        cn_term_put_term(&b, msg);
+    } else {
+        cn_term_build(&b, "{subject, ~t}", msg);
+    }
     cn_term t = cn_buf_term(&b, 0);
     notify(p, "{cnode_event, ~p, ~t}", &t);
     cn_buf_free(&b);
