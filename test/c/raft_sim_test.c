@@ -94,6 +94,7 @@
 #include <time.h>
 
 #include "../../c_src/raft/raft.h"
+#include "../../c_src/raft/raft_conf.h"
 #include "check.h"
 #include "sim_heap.h"
 
