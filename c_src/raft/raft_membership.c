@@ -240,6 +240,12 @@ const char *raft_set_peers_refused(raft *r, const raft_member *peers, size_t n)
 
 /* ---- changes ------------------------------------------------------------ */
 
+static void change_clear(raft *r)
+{
+    free(r->change.node);
+    memset(&r->change, 0, sizeof r->change);
+}
+
 static void change_end(raft *r, const char *error)
 {
     int was_adding = adding(r);
@@ -250,8 +256,7 @@ static void change_end(raft *r, const char *error)
         r->io.client_reply(r->io.ud, r->change.token, &t);
         raft__trace(r, "[node %d] Membership change abandoned: %s", r->cfg.id, error);
     }
-    free(r->change.node);
-    memset(&r->change, 0, sizeof r->change);
+    change_clear(r);
     if (was_adding)
         raft__conf_apply(r);        /* the learner, if any, goes */
 }
@@ -380,8 +385,7 @@ void raft__change_progress(raft *r)
     if (raft__wait_as(r, idx, r->term, 1, r->change.token) < 0)
         raft__wait_error(r, r->change.token, 1, "out of memory: the change was appended, "
                          "its outcome is unknown");
-    free(r->change.node);
-    memset(&r->change, 0, sizeof r->change);
+    change_clear(r);
     raft__send_appends(r);
 }
 

@@ -254,31 +254,35 @@ static void release_held(raft_node *rn)
     }
 }
 
-static uint64_t token_new(raft_node *rn, const cn_subject *to, int requester)
+/* A reply address for the core: a Subject (to, a request's or a client's)
+ * or, with from, a gen_server call's caller.  0 if out of memory. */
+static uint64_t token_add(raft_node *rn, const cn_subject *to, int requester,
+                          const cn_from *from)
 {
     rn_token *t = calloc(1, sizeof *t);
     if (!t)
         return 0;
     t->id = ++rn->next_token;
-    t->to = *to;
+    if (to)
+        t->to = *to;
     t->requester = requester;
+    if (from) {
+        t->is_call = 1;
+        t->from = *from;
+    }
     HASH_ADD(hh, rn->tokens, id, sizeof t->id, t);
     return t->id;
+}
+
+static uint64_t token_new(raft_node *rn, const cn_subject *to, int requester)
+{
+    return token_add(rn, to, requester, NULL);
 }
 
 /* A token for a gen_server call's caller (a membership change). */
 static uint64_t token_call(raft_node *rn, const cn_from *from)
 {
-    cn_subject none;
-    memset(&none, 0, sizeof none);
-    uint64_t id = token_new(rn, &none, 0);
-    rn_token *t = NULL;
-    HASH_FIND(hh, rn->tokens, &id, sizeof id, t);
-    if (t) {
-        t->is_call = 1;
-        t->from = *from;
-    }
-    return id;
+    return token_add(rn, NULL, 0, from);
 }
 
 static rn_token *token_take(raft_node *rn, raft_token id)
