@@ -33,7 +33,8 @@
 enum {
     OPT_ID = 1, OPT_MODE, OPT_DATA_DIR, OPT_PEERS, OPT_ELECTION, OPT_HEARTBEAT, OPT_TRACE,
     OPT_QUIET, OPT_SEED, OPT_NODE, OPT_OPS, OPT_INFLIGHT, OPT_SECONDS, OPT_VALUE, OPT_HELP,
-    OPT_NODES, OPT_CLIENTS, OPT_JSON, OPT_TRACE_ON,
+    OPT_NODES, OPT_CLIENTS, OPT_JSON, OPT_TRACE_ON, OPT_SNAP_ENTRIES, OPT_SNAP_BYTES,
+    OPT_SNAP_TRAILING,
 };
 
 static void usage(FILE *f)
@@ -66,7 +67,13 @@ static void usage(FILE *f)
             "                         emulation mode, off in raft mode)\n"
             "  --trace-file PATH      write trace lines there (implies --trace)\n"
             "  --quiet                no trace lines\n"
-            "  --seed N               seed for randomized timeouts (and client ops)\n");
+            "  --seed N               seed for randomized timeouts (and client ops)\n"
+            "  --snapshot-entries N   snapshot the store and compact the log every N\n"
+            "                         applied entries (default 100000; 0: never)\n"
+            "  --snapshot-bytes B     ... or once the log holds B bytes of commands\n"
+            "                         (default 67108864)\n"
+            "  --snapshot-trailing N  entries kept in the log behind a snapshot, for\n"
+            "                         followers a little behind (default 1024)\n");
 }
 
 typedef struct opts {
@@ -167,6 +174,21 @@ static int apply(opts *o, int c, const char *arg)
         o->emu.num_clients = (int)v;
         return 0;
     case OPT_JSON:      o->admin.json = 1; return 0;
+    case OPT_SNAP_ENTRIES:
+        if (cn_cli_int(arg, 0, 1L << 40, &v) < 0)
+            return bad("--snapshot-entries", arg);
+        o->raft.snapshot_entries = (uint64_t)v;
+        return 0;
+    case OPT_SNAP_BYTES:
+        if (cn_cli_int(arg, 1, 1L << 40, &v) < 0)
+            return bad("--snapshot-bytes", arg);
+        o->raft.snapshot_bytes = (uint64_t)v;
+        return 0;
+    case OPT_SNAP_TRAILING:
+        if (cn_cli_int(arg, 1, 1L << 40, &v) < 0)
+            return bad("--snapshot-trailing", arg);
+        o->raft.snapshot_trailing = (uint64_t)v;
+        return 0;
     case OPT_HELP:
     case 'h':
         return 1;
@@ -198,6 +220,9 @@ static int parse(opts *o, int argc, char **argv)
         { "value-bytes", required_argument, 0, OPT_VALUE },
         { "nodes", required_argument, 0, OPT_NODES },
         { "clients", required_argument, 0, OPT_CLIENTS },
+        { "snapshot-entries", required_argument, 0, OPT_SNAP_ENTRIES },
+        { "snapshot-bytes", required_argument, 0, OPT_SNAP_BYTES },
+        { "snapshot-trailing", required_argument, 0, OPT_SNAP_TRAILING },
         { "json", no_argument, 0, OPT_JSON },
         { "help", no_argument, 0, OPT_HELP },
         { 0, 0, 0, 0 },
@@ -399,6 +424,7 @@ int main(int argc, char **argv)
         return repair(argc, argv);
     opts o;
     memset(&o, 0, sizeof o);
+    o.raft.snapshot_entries = 100000;
     o.client.ops = 5;
     o.client.inflight = 1;
     o.client.seconds = 10;

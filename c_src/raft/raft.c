@@ -68,8 +68,10 @@ uint64_t raft__barrier(raft *r)
 {
     if (r->volatile_storage)
         return 0;
-    if (r->dirty_meta || r->dirty_from || r->truncated)
-        return r->persist_seq + 1;
+    uint64_t writes = (uint64_t)(r->dirty_meta || r->dirty_from || r->truncated) +
+                      (uint64_t)(r->snap_pending && r->io.snapshot);
+    if (writes)
+        return r->persist_seq + writes;
     return r->persisted_seq < r->persist_seq ? r->persist_seq : 0;
 }
 
@@ -115,20 +117,10 @@ int raft__append_local(raft *r, uint64_t term, const cn_term *cmd)
     return 0;
 }
 
-static void flush_persist(raft *r)
+/* A write handed to io: when it is done, the log is durable up to last. */
+static uint64_t pending_write(raft *r, uint64_t last)
 {
-    uint64_t last = raft_log_last(&r->log);
-    if (r->volatile_storage) {
-        r->dirty_meta = r->truncated = 0;
-        r->dirty_from = 0;
-        r->durable_index = last;
-        return;
-    }
-    if (!r->dirty_meta && !r->dirty_from && !r->truncated)
-        return;
     uint64_t seq = ++r->persist_seq;
-    uint64_t first = r->dirty_from ? r->dirty_from : last + 1;
-    size_t n = r->dirty_from ? (size_t)(last - r->dirty_from + 1) : 0;
     if (r->npp == r->cappp) {
         size_t cap = r->cappp ? r->cappp * 2 : 16;
         raft_pending_persist *v = realloc(r->pp, cap * sizeof *v);
@@ -138,12 +130,45 @@ static void flush_persist(raft *r)
         r->cappp = cap;
     }
     r->pp[r->npp++] = (raft_pending_persist){ seq, last };
+    return seq;
+}
+
+void raft__flush_snapshot(raft *r)
+{
+    if (!r->snap_pending)
+        return;
+    r->snap_pending = 0;
+    if (r->volatile_storage || !r->io.snapshot)
+        return;
+    r->snap_seq = pending_write(r, raft_log_last(&r->log));
+    r->io.snapshot(r->io.ud, r->snap_seq, r->snap_index, r->snap_term, r->snap.data, r->snap.len,
+                   r->snap_compact, r->snap_drop);
+}
+
+static void flush_persist(raft *r)
+{
+    uint64_t last = raft_log_last(&r->log);
+    if (r->volatile_storage) {
+        r->dirty_meta = r->truncated = 0;
+        r->dirty_from = 0;
+        r->durable_index = last;
+        r->snap_pending = 0;
+        return;
+    }
+    if (!r->dirty_meta && !r->dirty_from && !r->truncated) {
+        raft__flush_snapshot(r);
+        return;
+    }
+    uint64_t first = r->dirty_from ? r->dirty_from : last + 1;
+    size_t n = r->dirty_from ? (size_t)(last - r->dirty_from + 1) : 0;
+    uint64_t seq = pending_write(r, last);
     int truncated = r->truncated;
     uint64_t keep = r->truncate_keep;
     r->dirty_meta = r->truncated = 0;
     r->dirty_from = 0;
     r->io.persist(r->io.ud, seq, truncated, keep, first, raft_log_from(&r->log, first), n,
                   r->term, r->vote);
+    raft__flush_snapshot(r);
 }
 
 void raft_persisted(raft *r, uint64_t now, uint64_t seq)
@@ -258,6 +283,7 @@ void raft__apply(raft *r)
         memmove(r->waits, r->waits + w, (r->nwaits - w) * sizeof *r->waits);
         r->nwaits -= w;
     }
+    raft__maybe_snapshot(r);
 }
 
 
@@ -328,12 +354,23 @@ raft *raft_new(const raft_config *cfg, const raft_io *io)
         r->cfg.emu_vote_timeout_ms = 1000;
     if (!r->cfg.emu_append_timeout_ms)
         r->cfg.emu_append_timeout_ms = 2000;
+    if (!r->cfg.snapshot_bytes)
+        r->cfg.snapshot_bytes = 64u << 20;
+    if (!r->cfg.snapshot_trailing)
+        r->cfg.snapshot_trailing = 1024;
+    if (!r->cfg.snapshot_emu_keep)
+        r->cfg.snapshot_emu_keep = 1000000;
+    if (!r->cfg.snapshot_chunk)
+        r->cfg.snapshot_chunk = 1u << 20;
     r->io = *io;
     r->volatile_storage = io->persist == NULL;
     r->rng = cfg->seed ? cfg->seed : 0x9E3779B97F4A7C15ULL;
     r->kv = raft_kv_new();
     raft_log_init(&r->log);
     cn_buf_init(&r->result);
+    cn_buf_init(&r->snap);
+    cn_buf_init(&r->snap_conf);
+    cn_buf_init(&r->inbound);
     r->role = RAFT_FOLLOWER;
     r->election_due = RAFT_NEVER;
     r->heartbeat_due = RAFT_NEVER;
@@ -355,6 +392,9 @@ void raft_free(raft *r)
     raft_log_free(&r->log);
     raft_kv_free(r->kv);
     cn_buf_free(&r->result);
+    cn_buf_free(&r->snap);
+    cn_buf_free(&r->snap_conf);
+    cn_buf_free(&r->inbound);
     for (size_t i = 0; i < r->npeers; i++)
         free(r->peers[i].node);
     free(r->peers);
@@ -376,6 +416,16 @@ int raft_restore(raft *r, uint64_t term, int vote, const raft_entry *entries, si
     r->durable_index = raft_log_last(&r->log);
     raft__conf_restore(r);
     return 0;
+}
+
+uint64_t raft_get_snapshot_index(const raft *r) { return r->snap_index; }
+
+int raft_emu_cut_off(const raft *r)
+{
+    int n = 0;
+    for (size_t i = 0; i < r->npeers; i++)
+        n += r->peers[i].kind == RAFT_KIND_EMU && r->peers[i].cut_off;
+    return n;
 }
 
 /* Every public event ends here: run what waited, persist what changed. */
@@ -474,6 +524,7 @@ void raft_recv(raft *r, uint64_t now, int from, const raft_msg *m, raft_token to
     case RAFT_MSG_COMMIT:       raft__on_commit(r, m); break;
     case RAFT_MSG_PRE_VOTE:     raft__on_pre_vote(r, from, m, token); break;
     case RAFT_MSG_TIMEOUT_NOW:  raft__on_timeout_now(r, m); break;
+    case RAFT_MSG_SNAPSHOT:     raft__on_snapshot(r, from, m, token); break;
     default:                    break;
     }
     end_event(r);
@@ -491,6 +542,7 @@ void raft_reply_recv(raft *r, uint64_t now, int from, const raft_msg *m, uint64_
     case RAFT_MSG_VOTE:           raft__on_vote(r, from, m); break;
     case RAFT_MSG_APPEND_REPLY:   raft__on_append_reply(r, from, m); break;
     case RAFT_MSG_PRE_VOTE_REPLY: raft__on_pre_vote_reply(r, from, m); break;
+    case RAFT_MSG_SNAPSHOT_REPLY: raft__on_snapshot_reply(r, from, m); break;
     default:                      break;
     }
     end_event(r);

@@ -44,6 +44,8 @@ typedef enum raft_msg_type {
     RAFT_MSG_PRE_VOTE,           /* CN only: term(+1) candidate last_index last_term */
     RAFT_MSG_PRE_VOTE_REPLY,     /* CN only: term granted */
     RAFT_MSG_TIMEOUT_NOW,        /* CN only: term leader; campaign now (a transfer) */
+    RAFT_MSG_SNAPSHOT,           /* CN only: term leader index index_term offset data done */
+    RAFT_MSG_SNAPSHOT_REPLY,     /* CN only: term granted index match (bytes it holds) */
 } raft_msg_type;
 
 typedef struct raft_msg {
@@ -59,6 +61,10 @@ typedef struct raft_msg {
     int      has_rejected;           /* append refused (CN; older C nodes omit it) */
     const raft_entry *entries;       /* APPEND: entries index+1 .. index+n */
     size_t   n_entries;
+    const char *data;                /* SNAPSHOT: the chunk at offset, len bytes; */
+    size_t   len;                    /* done: it is the last */
+    uint64_t offset;
+    int      done;
 } raft_msg;
 
 /* Client commands are encoded Command terms ({put,K,V}, {get,K}, ...). */
@@ -94,6 +100,14 @@ typedef struct raft_io {
     void (*trace)(void *ud, const char *line);
     /* An entry was applied (for status, tests and the sim's invariants). */
     void (*applied)(void *ud, uint64_t index, uint64_t term, const cn_term *cmd);
+    /* Snapshot (optional; raft mode): write data (a snapshot as of entry
+     * index, term; raft_snapshot.h) durably, then drop the log's entries
+     * up to compact (all of them if drop_log: the log restarts after
+     * index); then call raft_persisted(seq).  Ordered with io.persist. */
+    void (*snapshot)(void *ud, uint64_t seq, uint64_t index, uint64_t term, const char *data,
+                     size_t len, uint64_t compact, int drop_log);
+    /* The store was replaced by a snapshot's, as of entry index (optional). */
+    void (*installed)(void *ud, uint64_t index, uint64_t term);
     /* The peers to talk to changed (optional): the other members of the
      * configuration in force, and a new member catching up at the leader. */
     void (*members)(void *ud, const raft_member *peers, size_t n);
@@ -114,6 +128,18 @@ typedef struct raft_config {
     unsigned  emu_vote_timeout_ms;   /* emulation: 1000, as the seed */
     unsigned  emu_append_timeout_ms; /* emulation: 2000, as the seed */
     uint64_t  seed;                  /* PRNG seed for election timeouts */
+    /* Snapshots (raft mode; see raft_compaction.c): taken when this many
+     * entries were applied since the last (0: never), or when the log holds
+     * snapshot_bytes of commands; snapshot_trailing entries stay in the log
+     * behind one for followers a little behind; an emulation peer (which
+     * knows no snapshots) keeps the log from its match index unless it is
+     * more than snapshot_emu_keep entries behind; InstallSnapshot chunks
+     * are snapshot_chunk bytes. */
+    uint64_t  snapshot_entries;
+    uint64_t  snapshot_bytes;        /* default 64 MiB */
+    uint64_t  snapshot_trailing;     /* default 1024 */
+    uint64_t  snapshot_emu_keep;     /* default 1,000,000 */
+    size_t    snapshot_chunk;        /* default 1 MiB */
 } raft_config;
 
 raft *raft_new(const raft_config *cfg, const raft_io *io);
@@ -121,6 +147,10 @@ void  raft_free(raft *r);
 
 /* Restart: state recovered from storage (before any event). */
 int   raft_restore(raft *r, uint64_t term, int vote, const raft_entry *entries, size_t n);
+
+/* Restart from a snapshot (before raft_restore, whose entries follow it):
+ * 0, or -1 and why if the snapshot is damaged. */
+int   raft_restore_snapshot(raft *r, const char *data, size_t len, char *why, size_t whylen);
 
 /* set_peers: the bootstrap configuration, the other nodes (kinds may be
  * set later).  A configuration entry in the log overrides it. */
@@ -169,6 +199,10 @@ int         raft_is_busy(const raft *r);           /* emulation: a call is under
 int         raft_is_member(const raft *r);         /* a voter of its configuration */
 uint64_t    raft_get_config_index(const raft *r);  /* 0: the bootstrap set */
 int         raft_peer_is_voter(const raft *r, int peer);
+uint64_t    raft_get_snapshot_index(const raft *r);   /* 0: none */
+/* Emulation peers the log no longer serves (they are more than
+ * snapshot_emu_keep entries behind the last snapshot). */
+int         raft_emu_cut_off(const raft *r);
 /* Next time raft_tick has something to do (UINT64_MAX: nothing). */
 uint64_t    raft_next_deadline(const raft *r);
 const char *raft_role_name(raft_role role);

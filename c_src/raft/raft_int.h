@@ -7,6 +7,8 @@
  *   raft_transfer.c     leadership transfer (raft mode)
  *   raft_membership.c   the configuration and its changes (raft_conf.c: its
  *                       entries' codec)
+ *   raft_compaction.c   snapshots, log compaction, InstallSnapshot (raft
+ *                       mode; raft_snapshot.c: the snapshot codec)
  *   raft_emulation.c    the seed's designated-leader behaviour
  */
 #ifndef RAFT_INT_H
@@ -49,6 +51,9 @@ typedef struct raft_peer {
     uint64_t       last_ack;           /* leader: when it last answered */
     uint64_t       last_send;
     uint64_t       commit_sent;        /* EMU: last commit notified */
+    uint64_t       snap_index;         /* CN: the snapshot being sent (0: none) */
+    uint64_t       snap_offset;        /* ... its next chunk */
+    int            cut_off;            /* EMU: needs entries compacted away */
     int            vote, prevote;      /* granted in the current (pre-)election */
 } raft_peer;
 
@@ -121,6 +126,18 @@ struct raft {
     uint64_t   conf_index;             /* the one in force (0: boot) */
     raft_change change;
     char       why[320];
+
+    /* snapshots (raft_compaction.c) */
+    cn_buf     snap;                   /* the latest: what InstallSnapshot sends */
+    uint64_t   snap_index, snap_term;
+    cn_buf     snap_conf;              /* the configuration entry a compaction dropped */
+    uint64_t   snap_conf_index;        /* ... its index (0: none) */
+    int        snap_pending;           /* io.snapshot to call as the event ends */
+    uint64_t   snap_compact;           /* ... dropping the log up to here */
+    int        snap_drop;              /* ... or all of it */
+    uint64_t   snap_seq;               /* the write of the last one */
+    cn_buf     inbound;                /* follower: the snapshot being received */
+    uint64_t   in_index, in_term;
 
     uint64_t now;
     uint64_t election_due;
@@ -206,14 +223,27 @@ void  raft__conf_truncated(raft *r, uint64_t keep);
 void  raft__conf_restore(raft *r);
 void  raft__conf_bootstrap(raft *r, const raft_member *peers, size_t n);
 void  raft__conf_committed(raft *r);
+void  raft__conf_compacting(raft *r, uint64_t upto);
+void  raft__conf_snapshot(raft *r, uint64_t index, const char *conf, size_t conflen, int keep);
+int   raft__conf_as_of(const raft *r, uint64_t index, cn_term *cmd);
 int   raft__change_start(raft *r, raft_change_kind kind, int id, const char *node,
                          raft_token token, const char **why);
 void  raft__change_progress(raft *r);
 void  raft__change_tick(raft *r);
 void  raft__change_abort(raft *r, const char *why);
 
+/* raft_compaction.c */
+void raft__maybe_snapshot(raft *r);
+void raft__send_snapshot(raft *r, raft_peer *p);
+void raft__on_snapshot(raft *r, int from, const raft_msg *m, raft_token token);
+void raft__on_snapshot_reply(raft *r, int from, const raft_msg *m);
+void raft__flush_snapshot(raft *r);
+
 /* raft_replication.c */
 void raft__send_appends(raft *r);
+void raft__send_append(raft *r, raft_peer *p);
+/* An append or snapshot from the leader of m->term: follow it. */
+void raft__heard_leader(raft *r, const raft_msg *m);
 void raft__leader_tick(raft *r);
 void raft__on_append(raft *r, int from, const raft_msg *m, raft_token token);
 void raft__on_append_reply(raft *r, int from, const raft_msg *m);

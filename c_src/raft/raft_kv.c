@@ -102,6 +102,24 @@ static void error_result(cn_buf *result, const char *tag, const char *what, cons
     free(msg);
 }
 
+int raft_kv_insert(raft_kv *kv, const char *k, size_t kl, const char *v, size_t vl)
+{
+    kv_item *it = NULL;
+    HASH_FIND(hh, kv->items, k, kl, it);
+    if (it)
+        return -1;
+    it = calloc(1, sizeof *it);
+    if (!it || !(it->key = dup_bytes(k, kl)) || !(it->val = dup_bytes(v, vl))) {
+        if (it)
+            item_free(it);
+        return -1;
+    }
+    it->klen = kl;
+    it->vlen = vl;
+    HASH_ADD_KEYPTR(hh, kv->items, it->key, kl, it);
+    return 0;
+}
+
 int raft_kv_apply(raft_kv *kv, const cn_term *cmd, int node, uint64_t slot,
                   raft_kv_trace how, cn_buf *result, char *trace, size_t tracesz)
 {
@@ -119,17 +137,11 @@ int raft_kv_apply(raft_kv *kv, const cn_term *cmd, int node, uint64_t slot,
             error_result(result, "op_error", "key already exists: ", k, kl);
             return 0;
         }
-        it = calloc(1, sizeof *it);
-        if (!it || !(it->key = dup_bytes(k, kl)) || !(it->val = dup_bytes(v, vl))) {
-            if (it)
-                item_free(it);
+        if (raft_kv_insert(kv, k, kl, v, vl) < 0) {
             if (result)
                 result->failed = 1;
             return -1;
         }
-        it->klen = kl;
-        it->vlen = vl;
-        HASH_ADD_KEYPTR(hh, kv->items, it->key, kl, it);
         snprintf(t, tsz, "PUT \"%.*s\" = \"%.*s\" -> OK", (int)kl, k, (int)vl, v);
         if (result)
             cn_term_build(result, "op_ok");

@@ -28,6 +28,10 @@ typedef enum raft_kv_trace { RAFT_KV_TRACE_SLOT, RAFT_KV_TRACE_LEADER } raft_kv_
 int raft_kv_apply(raft_kv *kv, const cn_term *cmd, int node, uint64_t slot,
                   raft_kv_trace how, cn_buf *result, char *trace, size_t tracesz);
 
+/* Adds a key that is not there yet (a snapshot being loaded): 0, or -1
+ * if it is there already or memory ran out. */
+int raft_kv_insert(raft_kv *kv, const char *k, size_t kl, const char *v, size_t vl);
+
 /* The store as a Gleam Dict (an Erlang map), keys sorted. */
 void raft_kv_put_map(const raft_kv *kv, cn_buf *b);
 /* A page of the store: a list of {K, V}, the first `limit` keys after

@@ -35,15 +35,27 @@
 
 /* ---- the configuration in force ----------------------------------------- */
 
+/* The configuration entry at idx: in the log, or the one a snapshot kept
+ * (r->snap_conf: the last configuration entry it covers). */
+static int conf_at(const raft *r, uint64_t idx, raft_conf *c)
+{
+    const raft_entry *e = raft_log_get(&r->log, idx);
+    if (e)
+        return raft_conf_decode(&e->cmd, c);
+    if (idx && idx == r->snap_conf_index) {
+        cn_term t = cn_buf_term(&r->snap_conf, 0);
+        return raft_conf_decode(&t, c);
+    }
+    return -1;
+}
+
 /* The latest configuration: the last configuration entry in the log, or
  * the bootstrap set with this node added.  Returns -1 if there is none
  * (or no memory). */
 static int current(const raft *r, raft_conf *c)
 {
-    if (r->nconf) {
-        const raft_entry *e = raft_log_get(&r->log, r->conf_entries[r->nconf - 1]);
-        return e ? raft_conf_decode(&e->cmd, c) : -1;
-    }
+    if (r->nconf)
+        return conf_at(r, r->conf_entries[r->nconf - 1], c);
     c->n = 0;
     c->m = NULL;
     if (!r->booted)
@@ -75,8 +87,7 @@ static int previous_has_self(const raft *r)
     if (r->nconf == 1)
         return r->booted;           /* the bootstrap set: we are in it if given one */
     raft_conf c;
-    const raft_entry *e = raft_log_get(&r->log, r->conf_entries[r->nconf - 2]);
-    if (!e || raft_conf_decode(&e->cmd, &c) < 0)
+    if (conf_at(r, r->conf_entries[r->nconf - 2], &c) < 0)
         return 0;
     int in = raft_conf_find(&c, r->cfg.id) != NULL;
     raft_conf_free(&c);
@@ -179,7 +190,7 @@ static void conf_push(raft *r, uint64_t idx)
 /* Restart: the configuration entries of the restored log. */
 void raft__conf_restore(raft *r)
 {
-    for (uint64_t i = 1; i <= raft_log_last(&r->log); i++) {
+    for (uint64_t i = r->log.base + 1; i <= raft_log_last(&r->log); i++) {
         const raft_entry *e = raft_log_get(&r->log, i);
         if (!raft_conf_is(&e->cmd))
             continue;
@@ -197,6 +208,71 @@ void raft__conf_truncated(raft *r, uint64_t keep)
         r->nconf--;
     if (r->nconf != n)
         raft__conf_apply(r);
+}
+
+/* The log is about to be compacted up to upto: the last configuration
+ * entry it drops is kept aside (r->snap_conf), the others are forgotten
+ * (committed: no truncation can bring them back). */
+void raft__conf_compacting(raft *r, uint64_t upto)
+{
+    size_t k = 0;
+    while (k < r->nconf && r->conf_entries[k] <= upto)
+        k++;
+    if (k == 0)
+        return;
+    uint64_t last = r->conf_entries[k - 1];
+    const raft_entry *e = raft_log_get(&r->log, last);
+    if (e) {
+        cn_buf_reset(&r->snap_conf);
+        cn_buf_append(&r->snap_conf, e->cmd.data, e->cmd.len);
+        r->snap_conf_index = last;
+    }
+    memmove(r->conf_entries, r->conf_entries + k - 1, (r->nconf - k + 1) * sizeof *r->conf_entries);
+    r->nconf -= k - 1;
+}
+
+/* The configuration as of a snapshot at index (conf: its entry, NULL for
+ * the bootstrap set) replaces every configuration up to index; with keep,
+ * those of the log after it stay. */
+void raft__conf_snapshot(raft *r, uint64_t index, const char *conf, size_t conflen, int keep)
+{
+    size_t k = 0;
+    while (k < r->nconf && r->conf_entries[k] <= index)
+        k++;
+    size_t rest = keep ? r->nconf - k : 0;
+    memmove(r->conf_entries, r->conf_entries + k, rest * sizeof *r->conf_entries);
+    r->nconf = rest;
+    cn_buf_reset(&r->snap_conf);
+    r->snap_conf_index = 0;
+    if (conf) {
+        cn_buf_append(&r->snap_conf, conf, conflen);
+        r->snap_conf_index = index;
+        conf_push(r, index);
+        memmove(r->conf_entries + 1, r->conf_entries, rest * sizeof *r->conf_entries);
+        r->conf_entries[0] = index;
+    }
+    raft__conf_apply(r);
+}
+
+/* The configuration entry in force at index (for a snapshot there):
+ * 0 and its command, or -1 if it is the bootstrap set. */
+int raft__conf_as_of(const raft *r, uint64_t index, cn_term *cmd)
+{
+    size_t k = r->nconf;
+    while (k > 0 && r->conf_entries[k - 1] > index)
+        k--;
+    if (k == 0)
+        return -1;
+    uint64_t idx = r->conf_entries[k - 1];
+    const raft_entry *e = raft_log_get(&r->log, idx);
+    if (e) {
+        *cmd = e->cmd;
+        return 0;
+    }
+    if (idx != r->snap_conf_index)
+        return -1;
+    *cmd = cn_buf_term(&r->snap_conf, 0);
+    return 0;
 }
 
 void raft__conf_bootstrap(raft *r, const raft_member *peers, size_t n)

@@ -387,6 +387,14 @@ static void io_persist(void *ud, uint64_t seq, int truncate, uint64_t keep, uint
     raft_storage_persist(rn->storage, seq, truncate, keep, first, entries, n, term, vote);
 }
 
+static void io_snapshot(void *ud, uint64_t seq, uint64_t index, uint64_t term, const char *data,
+                        size_t len, uint64_t compact, int drop)
+{
+    raft_node *rn = ud;
+    (void)term;
+    raft_storage_snapshot(rn->storage, seq, index, data, len, compact, drop);
+}
+
 static void io_trace(void *ud, const char *line)
 {
     raft_node *rn = ud;
@@ -807,7 +815,7 @@ static int rn_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
     return CN_OK;
 }
 
-#define COMMON_FIELDS 9
+#define COMMON_FIELDS 12
 
 /* The pairs status and info share (COMMON_FIELDS of them). */
 static void put_common(raft_node *rn, cn_buf *b)
@@ -831,6 +839,12 @@ static void put_common(raft_node *rn, cn_buf *b)
     cn_term_put_long(b, raft_get_vote(r));
     cn_term_build(b, "mode");
     cn_term_put_atom(b, rn->cfg.mode == RAFT_MODE_RAFT ? "raft" : "emulation");
+    cn_term_build(b, "snapshot_index");
+    cn_term_put_ulong(b, raft_get_snapshot_index(r));
+    cn_term_build(b, "log_first");
+    cn_term_put_ulong(b, raft_get_log(r)->base + 1);
+    cn_term_build(b, "emulation_cut_off");
+    cn_term_put_long(b, raft_emu_cut_off(r));
 }
 
 #define STATUS_STORE_MAX 10000      /* keys status still shows in full */
@@ -1149,15 +1163,21 @@ static int open_storage(raft_node *rn, uv_loop_t *loop)
     }
     if (!rn->storage)
         return -1;
+    const char *snap;
+    size_t snaplen;
+    raft_storage_recovered_snapshot(rn->storage, &snap, &snaplen);
+    if (snap && raft_restore_snapshot(rn->r, snap, snaplen, rn->err, sizeof rn->err) < 0)
+        return -1;
     raft_storage_recovered(rn->storage, &term, &vote, &entries, &n);
     if (raft_restore(rn->r, term, vote, entries, n) < 0) {
         snprintf(rn->err, sizeof rn->err, "out of memory restoring the log");
         return -1;
     }
     raft_storage_forget_recovered(rn->storage);
-    if (term || n)
-        cn_log(NULL, CN_LOG_INFO, "raft_kv %d: restored term %llu, %zu log entries from %s",
-               rn->cfg.id, (unsigned long long)term, n, rn->cfg.data_dir);
+    if (term || n || snap)
+        cn_log(NULL, CN_LOG_INFO, "raft_kv %d: restored term %llu, a snapshot at %llu and %zu "
+               "log entries after it from %s", rn->cfg.id, (unsigned long long)term,
+               (unsigned long long)raft_get_snapshot_index(rn->r), n, rn->cfg.data_dir);
     return 0;
 }
 
@@ -1185,6 +1205,7 @@ static int rn_init(cn_proc *p, void *arg)
     cn_subject_new(p, &rn->self);
     raft_io io = { .ud = rn, .send = io_send, .reply = io_reply,
                    .persist = rn->cfg.data_dir ? io_persist : NULL,
+                   .snapshot = rn->cfg.data_dir ? io_snapshot : NULL,
                    .client_reply = io_client_reply, .forward = io_forward, .trace = io_trace,
                    .members = io_members };
     raft_config rc = { .id = rn->cfg.id, .mode = rn->cfg.mode,
@@ -1192,6 +1213,9 @@ static int rn_init(cn_proc *p, void *arg)
                        .election_min_ms = rn->cfg.election_min_ms,
                        .election_max_ms = rn->cfg.election_max_ms,
                        .heartbeat_ms = rn->cfg.heartbeat_ms,
+                       .snapshot_entries = rn->cfg.snapshot_entries,
+                       .snapshot_bytes = rn->cfg.snapshot_bytes,
+                       .snapshot_trailing = rn->cfg.snapshot_trailing,
                        .seed = rn->cfg.seed ? rn->cfg.seed : uv_hrtime() ^ (uint64_t)rn->cfg.id };
     if (rn->cfg.peers && rn->cfg.mode == RAFT_MODE_EMULATION)
         rc.cluster_size = (int)rn->cfg.peers->count;

@@ -34,6 +34,8 @@ typedef struct raft_node_config {
     unsigned    election_min_ms, election_max_ms, heartbeat_ms;
     FILE       *trace;           /* trace lines; NULL: none */
     uint64_t    seed;
+    uint64_t    snapshot_entries;  /* raft.h's raft_config (0: no snapshots) */
+    uint64_t    snapshot_bytes, snapshot_trailing;   /* 0: the core's defaults */
     int         unregistered;    /* several nodes in one C node (emulate) */
     struct raft_storage *storage;  /* data_dir opened already (before the node was
                                     * reachable: loading takes time), or NULL;

@@ -41,13 +41,26 @@ static void send_append_range(raft *r, raft_peer *p, uint64_t next, size_t n)
         p->probe_prev = next - 1;
 }
 
-static void send_append(raft *r, raft_peer *p)
+/* An emulation peer that needs entries compacted away: said once. */
+static int emu_cut_off(raft *r, raft_peer *p)
+{
+    if (p->match + 1 > r->log.base)
+        return p->cut_off = 0;
+    if (!p->cut_off)
+        raft__trace(r, "[node %d] Emulation peer %d needs entries from %llu, compacted into the "
+                    "snapshot at %llu: it cannot catch up (emulation peers know no snapshots)",
+                    r->cfg.id, p->id, (unsigned long long)p->match + 1,
+                    (unsigned long long)r->snap_index);
+    return p->cut_off = 1;
+}
+
+void raft__send_append(raft *r, raft_peer *p)
 {
     uint64_t last = raft_log_last(&r->log);
     if (r->role != RAFT_LEADER)
         return;                     /* stepped down on the way here */
     if (p->kind == RAFT_KIND_EMU) {
-        if (!p->alive)
+        if (!p->alive || emu_cut_off(r, p))
             return;
         /* The seed's follower checks only the entry before those it gets
          * and writes them over its log by index, keeping whatever differs
@@ -66,6 +79,10 @@ static void send_append(raft *r, raft_peer *p)
         }
         return;
     }
+    if (p->next <= r->log.base) {   /* what it needs is in the snapshot only */
+        raft__send_snapshot(r, p);
+        return;
+    }
     while (p->inflight < (p->probing || p->repairing ? 1u : r->cfg.max_inflight)) {
         size_t n = p->next <= last ? batch_size(r, p->next, (size_t)(last - p->next + 1)) : 0;
         if (n == 0 && (p->inflight > 0 || r->now - p->last_send < r->cfg.heartbeat_ms))
@@ -80,7 +97,7 @@ static void send_append(raft *r, raft_peer *p)
 void raft__send_appends(raft *r)
 {
     for (size_t i = 0; i < r->npeers; i++)
-        send_append(r, &r->peers[i]);
+        raft__send_append(r, &r->peers[i]);
     raft__advance_commit(r);       /* a cluster of one commits alone */
 }
 
@@ -94,7 +111,7 @@ void raft__leader_tick(raft *r)
             p->inflight = 0;            /* lost: go back to what we know */
             p->next = p->match + 1;
         }
-        send_append(r, p);
+        raft__send_append(r, p);
     }
     r->heartbeat_due = r->now + r->cfg.heartbeat_ms;
     raft__transfer_tick(r);
@@ -149,7 +166,7 @@ void raft__advance_commit(raft *r)
         raft__apply(r);
         for (size_t i = 0; i < r->npeers; i++)
             if (r->peers[i].kind == RAFT_KIND_EMU)
-                send_append(r, &r->peers[i]);
+                raft__send_append(r, &r->peers[i]);
         raft__conf_committed(r);
     }
     raft__change_progress(r);
@@ -167,6 +184,18 @@ static uint64_t conflict_hint(raft *r, uint64_t prev)
     return i - 1;
 }
 
+void raft__heard_leader(raft *r, const raft_msg *m)
+{
+    if (m->term > r->term || r->role != RAFT_FOLLOWER)
+        raft__become_follower(r, m->term);
+    if (r->leader != m->node)
+        r->leader_verified = 0;
+    r->leader = m->node;
+    r->last_leader_contact = r->now;
+    r->prevote_waiting = 0;
+    raft__reset_election(r);
+}
+
 void raft__on_append(raft *r, int from, const raft_msg *m, raft_token token)
 {
     (void)from;
@@ -176,18 +205,13 @@ void raft__on_append(raft *r, int from, const raft_msg *m, raft_token token)
         r->io.reply(r->io.ud, token, &rej, 0);
         return;
     }
-    if (m->term > r->term || r->role != RAFT_FOLLOWER)
-        raft__become_follower(r, m->term);
-    if (r->leader != m->node)
-        r->leader_verified = 0;
-    r->leader = m->node;
-    r->last_leader_contact = r->now;
-    r->prevote_waiting = 0;
-    raft__reset_election(r);
+    raft__heard_leader(r, m);
 
+    /* entries up to the log's base are committed, in a snapshot: they
+     * agree with every leader's */
     uint64_t prev = m->index;
-    if (prev > raft_log_last(&r->log) ||
-        (prev > 0 && raft_log_term(&r->log, prev) != m->index_term)) {
+    if (prev >= r->log.base && (prev > raft_log_last(&r->log) ||
+                                raft_log_term(&r->log, prev) != m->index_term)) {
         raft_msg rej = { .type = RAFT_MSG_APPEND_REPLY, .term = r->term, .granted = 0,
                          .match = conflict_hint(r, prev), .has_hint = 1,
                          .rejected = prev, .has_rejected = 1 };
@@ -197,6 +221,8 @@ void raft__on_append(raft *r, int from, const raft_msg *m, raft_token token)
     for (size_t k = 0; k < m->n_entries; k++) {
         uint64_t idx = prev + 1 + k;
         const raft_entry *e = &m->entries[k];
+        if (idx <= r->log.base)
+            continue;
         if (idx <= raft_log_last(&r->log)) {
             if (raft_log_term(&r->log, idx) == e->term)
                 continue;
@@ -300,7 +326,7 @@ void raft__on_append_reply(raft *r, int from, const raft_msg *m)
         p->next = next;
         p->inflight = 0;
     }
-    send_append(r, p);
+    raft__send_append(r, p);
 }
 
 void raft__on_commit(raft *r, const raft_msg *m)

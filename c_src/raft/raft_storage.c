@@ -9,6 +9,7 @@
 
 #include <zlib.h>
 
+#include "raft_snapshot.h"
 #include "raft_storage.h"
 
 #define META_MAGIC 0x524b564dU            /* "RKVM" */
@@ -20,7 +21,10 @@ typedef struct op {
     int      truncate;
     uint64_t keep, first;
     size_t   n;
-    cn_buf   records;
+    cn_buf   records;                     /* or the snapshot's bytes */
+    int      snapshot;                    /* write DIR/snap, then compact the log: */
+    uint64_t index, compact;              /* ... keep its entries after compact, */
+    int      drop;                        /* ... or none (it restarts after index) */
 } op;
 
 typedef struct batch {
@@ -38,8 +42,9 @@ struct raft_storage {
     uv_loop_t *loop;
     char       dir[1024];
     int        log_fd, dir_fd;
-    uint64_t  *offsets;                   /* start of entry i+1; [count] = end */
+    uint64_t  *offsets;                   /* start of entry base+i+1; [count] = end */
     size_t     count, cap;
+    uint64_t   base;                      /* the entry before the file's first */
     raft_storage_done done;
     void      *ud;
     batch     *pending, *writing;
@@ -52,6 +57,9 @@ struct raft_storage {
     uint64_t   term;
     int        vote;
     raft_log   recovered;
+    int        diverged;                  /* the log's entry at snap_index is another */
+    cn_buf     snap;                      /* DIR/snap as found */
+    uint64_t   snap_index, snap_term;
 };
 
 static int write_all(int fd, const char *p, size_t n, off_t at);
@@ -103,6 +111,42 @@ static int read_meta(raft_storage *s, char *err, size_t errlen)
     s->term = cn_get64(b + 4);
     s->vote = (int)cn_get32(b + 12);
     return 0;
+}
+
+static unsigned char *read_whole(int fd, size_t size);
+
+/* DIR/snap, if there is one: it must be whole (it is written to a
+ * temporary file and renamed into place, so damage is not a torn write). */
+static int read_snap(raft_storage *s, char *err, size_t errlen)
+{
+    char path[1100], why[160];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/snap", s->dir);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    unsigned char *data = fstat(fd, &st) < 0 ? NULL : read_whole(fd, (size_t)st.st_size);
+    close(fd);
+    if (!data) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    raft_snapshot_info info;
+    if (raft_snapshot_decode((const char *)data, (size_t)st.st_size, &info, NULL, why,
+                             sizeof why) < 0) {
+        snprintf(err, errlen, "%s: %s; refusing to start", path, why);
+        free(data);
+        return -1;
+    }
+    cn_buf_append(&s->snap, data, (size_t)st.st_size);
+    free(data);
+    s->snap_index = info.index;
+    s->snap_term = info.term;
+    return cn_buf_failed(&s->snap) ? -1 : 0;
 }
 
 /* The whole file, read in pieces (one read(2) stops near 2 GiB). */
@@ -165,18 +209,32 @@ static int read_log(raft_storage *s, char *err, size_t errlen)
     ensure_offsets(s, 0);
     s->offsets[0] = 0;
     size_t n;
+    /* a compacted log starts after the snapshot's compaction point */
+    if ((n = valid_record(data, size, 0)) > 0)
+        s->base = cn_get64(data + RECORD_HEADER) - 1;
+    if (s->base > s->snap_index) {
+        snprintf(err, errlen, "%s/log starts at entry %llu but %s: a gap in the log; refusing "
+                 "to start", s->dir, (unsigned long long)s->base + 1,
+                 s->snap_index ? "the snapshot ends before it" : "there is no snapshot");
+        free(data);
+        return -1;
+    }
+    raft_log_reset(&s->recovered, s->snap_index, s->snap_term);
     while ((n = valid_record(data, size, pos)) > 0) {
         const unsigned char *p = data + pos + RECORD_HEADER;
-        if (cn_get64(p) != s->count + 1) {
+        if (cn_get64(p) != s->base + s->count + 1) {
             snprintf(err, errlen, "%s/log: entry at offset %zu has index %llu, expected %llu "
                      "(a gap in the log); refusing to start (raft_kv repair --data-dir %s)",
                      s->dir, pos, (unsigned long long)cn_get64(p),
-                     (unsigned long long)s->count + 1, s->dir);
+                     (unsigned long long)(s->base + s->count + 1), s->dir);
             free(data);
             return -1;
         }
         cn_term cmd = { (const char *)p + RECORD_FIXED, n - RECORD_HEADER - RECORD_FIXED };
-        if (raft_log_append(&s->recovered, cn_get64(p + 8), &cmd) < 0 ||
+        uint64_t idx = cn_get64(p), term = cn_get64(p + 8);
+        if (idx == s->snap_index && term != s->snap_term)
+            s->diverged = 1;        /* see drop_diverged */
+        if ((idx > s->snap_index && raft_log_append(&s->recovered, term, &cmd) < 0) ||
             ensure_offsets(s, s->count + 1) < 0) {
             free(data);
             snprintf(err, errlen, "out of memory reading %s/log", s->dir);
@@ -207,6 +265,27 @@ static int read_log(raft_storage *s, char *err, size_t errlen)
     return 0;
 }
 
+/* A snapshot installed over a log that disagreed with it (its entry at the
+ * snapshot's index has another term) drops that log; a crash between the
+ * snapshot's write and the log's leaves the old one, whose entries after
+ * the snapshot follow a prefix the cluster never committed: cut them. */
+static int drop_diverged(raft_storage *s, char *err, size_t errlen)
+{
+    if (!s->diverged)
+        return 0;
+    size_t keep = (size_t)(s->snap_index - s->base);
+    fprintf(stderr, "raft_kv: %s/log disagrees with the snapshot at entry %llu (a crash while "
+            "installing it): cutting the %zu entries after it\n", s->dir,
+            (unsigned long long)s->snap_index, s->count - keep);
+    if (ftruncate(s->log_fd, (off_t)s->offsets[keep]) < 0 || fdatasync(s->log_fd) < 0) {
+        snprintf(err, errlen, "cannot truncate %s/log: %s", s->dir, strerror(errno));
+        return -1;
+    }
+    s->count = keep;
+    raft_log_truncate(&s->recovered, s->snap_index);
+    return 0;
+}
+
 /* raft_kv repair: see raft_storage.h. */
 int raft_storage_repair(const char *dir, int truncate, FILE *out)
 {
@@ -227,8 +306,9 @@ int raft_storage_repair(const char *dir, int truncate, FILE *out)
         close(fd);
         return -1;
     }
+    uint64_t first = valid_record(data, size, 0) ? cn_get64(data + RECORD_HEADER) : 1;
     while ((n = valid_record(data, size, pos)) > 0 &&
-           cn_get64(data + pos + RECORD_HEADER) == entries + 1) {
+           cn_get64(data + pos + RECORD_HEADER) == first + entries) {
         pos += n;
         entries++;
     }
@@ -303,7 +383,7 @@ static int check_id(raft_storage *s, int id, char *err, size_t errlen)
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    if (s->recovered.n || s->term) {
+    if (s->recovered.n || s->term || s->snap_index) {
         snprintf(err, errlen, "%s has a log but no id file: not a raft_kv data directory "
                  "of this version; refusing to start", s->dir);
         return -1;
@@ -385,7 +465,8 @@ raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, int id,
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         goto fail;
     }
-    if (fsync(s->dir_fd) < 0 || read_meta(s, err, errlen) < 0 || read_log(s, err, errlen) < 0 ||
+    if (fsync(s->dir_fd) < 0 || read_meta(s, err, errlen) < 0 || read_snap(s, err, errlen) < 0 ||
+        read_log(s, err, errlen) < 0 || drop_diverged(s, err, errlen) < 0 ||
         check_id(s, id, err, errlen) < 0)
         goto fail;
     reconcile_meta_log(s);
@@ -396,6 +477,7 @@ fail:
     if (s->dir_fd >= 0)
         close(s->dir_fd);
     raft_log_free(&s->recovered);
+    cn_buf_free(&s->snap);
     free(s->offsets);
     free(s);
     return NULL;
@@ -410,7 +492,18 @@ void raft_storage_recovered(raft_storage *s, uint64_t *term, int *vote,
     *n = s->recovered.n;
 }
 
-void raft_storage_forget_recovered(raft_storage *s) { raft_log_free(&s->recovered); }
+void raft_storage_recovered_snapshot(raft_storage *s, const char **data, size_t *len)
+{
+    *data = s->snap.len ? s->snap.data : NULL;
+    *len = s->snap.len;
+}
+
+void raft_storage_forget_recovered(raft_storage *s)
+{
+    raft_log_free(&s->recovered);
+    cn_buf_free(&s->snap);
+    cn_buf_init(&s->snap);
+}
 
 void raft_storage_stats(const raft_storage *s, uint64_t *fsyncs, uint64_t *entries)
 {
@@ -496,6 +589,64 @@ int raft_storage_load_peers(const raft_storage *s, cn_buf *out)
     return n < 0 || cn_buf_failed(out) ? -1 : 1;
 }
 
+/* The log file from entry keep+1 on (none if drop), written to log.tmp,
+ * synced and renamed over the log. */
+static int rewrite_log(raft_storage *s, uint64_t keep, int drop)
+{
+    char path[1100], tmp[1100];
+    snprintf(path, sizeof path, "%s/log", s->dir);
+    snprintf(tmp, sizeof tmp, "%s/log.tmp", s->dir);
+    size_t from = drop ? s->count : (size_t)(keep - s->base);
+    uint64_t start = s->offsets[from], end = s->offsets[s->count];
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    char *chunk = malloc(1u << 20);
+    for (uint64_t at = start; chunk && at < end;) {
+        size_t want = end - at < (1u << 20) ? (size_t)(end - at) : (1u << 20);
+        ssize_t r = pread(s->log_fd, chunk, want, (off_t)at);
+        if (r <= 0 || write_all(fd, chunk, (size_t)r, (off_t)(at - start)) < 0) {
+            free(chunk);
+            chunk = NULL;
+            break;
+        }
+        at += (uint64_t)r;
+    }
+    if (!chunk || fsync(fd) < 0 || rename(tmp, path) < 0 || fsync(s->dir_fd) < 0) {
+        free(chunk);
+        close(fd);
+        return -1;
+    }
+    free(chunk);
+    close(s->log_fd);
+    s->log_fd = fd;
+    for (size_t i = from; i <= s->count; i++)
+        s->offsets[i - from] = s->offsets[i] - start;
+    s->count -= from;
+    s->base += from;
+    s->fsyncs += 2;
+    return 0;
+}
+
+/* A snapshot: DIR/snap replaced, then the log compacted (thread pool). */
+static int write_snapshot(raft_storage *s, op *o)
+{
+    if (replace_file(s, "snap", o->records.data, o->records.len) < 0)
+        return -1;
+    s->fsyncs += 2;
+    if (o->drop) {
+        if (rewrite_log(s, 0, 1) < 0)
+            return -1;
+        s->base = o->index;         /* the log restarts after the snapshot */
+        return 0;
+    }
+    if (o->compact <= s->base)
+        return 0;
+    if (o->compact > s->base + s->count)
+        o->compact = s->base + s->count;
+    return rewrite_log(s, o->compact, 0);
+}
+
 static void do_batch(uv_work_t *w)
 {
     raft_storage *s = w->data;
@@ -503,18 +654,31 @@ static void do_batch(uv_work_t *w)
     int wrote = 0;
     for (size_t i = 0; i < b->nops; i++) {
         op *o = &b->ops[i];
-        if (o->truncate && o->keep < s->count) {
-            if (ftruncate(s->log_fd, (off_t)s->offsets[o->keep]) < 0)
+        if (o->snapshot) {
+            if ((wrote && fdatasync(s->log_fd) < 0) || write_snapshot(s, o) < 0)
                 goto io_error;
-            s->count = (size_t)o->keep;
+            s->fsyncs += wrote;
+            wrote = 0;              /* the log file was synced whole or replaced */
+            continue;
+        }
+        if (o->truncate && o->keep < s->base + s->count) {
+            if (o->keep < s->base) {
+                snprintf(b->error, sizeof b->error, "log cut at %llu before its first entry "
+                         "%llu", (unsigned long long)o->keep, (unsigned long long)s->base + 1);
+                b->failed = 1;
+                return;
+            }
+            if (ftruncate(s->log_fd, (off_t)s->offsets[o->keep - s->base]) < 0)
+                goto io_error;
+            s->count = (size_t)(o->keep - s->base);
             wrote = 1;
         }
         if (!o->n)
             continue;
         wrote = 1;
-        if (o->first != s->count + 1) {
-            snprintf(b->error, sizeof b->error, "log write at index %llu after %zu entries",
-                     (unsigned long long)o->first, s->count);
+        if (o->first != s->base + s->count + 1) {
+            snprintf(b->error, sizeof b->error, "log write at index %llu after entry %llu",
+                     (unsigned long long)o->first, (unsigned long long)(s->base + s->count));
             b->failed = 1;
             return;
         }
@@ -579,6 +743,7 @@ static void submit(raft_storage *s)
             close(s->dir_fd);
             free(s->offsets);
             raft_log_free(&s->recovered);
+            cn_buf_free(&s->snap);
             void (*closed)(void *) = s->closed;
             void *ud = s->closed_ud;
             free(s);
@@ -596,9 +761,8 @@ static void submit(raft_storage *s)
     }
 }
 
-void raft_storage_persist(raft_storage *s, uint64_t seq, int truncate, uint64_t keep,
-                          uint64_t first, const raft_entry *entries, size_t n,
-                          uint64_t term, int vote)
+/* A new op at the end of the pending batch. */
+static op *new_op(raft_storage *s)
 {
     batch *b = s->pending;
     if (!b && !(b = s->pending = calloc(1, sizeof *b)))
@@ -613,6 +777,32 @@ void raft_storage_persist(raft_storage *s, uint64_t seq, int truncate, uint64_t 
     }
     op *o = &b->ops[b->nops++];
     memset(o, 0, sizeof *o);
+    return o;
+}
+
+void raft_storage_snapshot(raft_storage *s, uint64_t seq, uint64_t index, const char *data,
+                           size_t len, uint64_t compact, int drop)
+{
+    op *o = new_op(s);
+    o->snapshot = 1;
+    o->index = index;
+    o->compact = compact;
+    o->drop = drop;
+    cn_buf_append(&o->records, data, len);
+    if (cn_buf_failed(&o->records))
+        abort();                    /* cannot keep the durability promise */
+    s->pending->seq = seq;
+    s->pending->term = s->term;
+    s->pending->vote = s->vote;
+    submit(s);
+}
+
+void raft_storage_persist(raft_storage *s, uint64_t seq, int truncate, uint64_t keep,
+                          uint64_t first, const raft_entry *entries, size_t n,
+                          uint64_t term, int vote)
+{
+    op *o = new_op(s);
+    batch *b = s->pending;
     o->truncate = truncate;
     o->keep = keep;
     o->first = first;

@@ -6,6 +6,10 @@
  * asks for meanwhile is merged into the next batch (group commit), and one
  * fdatasync covers the whole batch.
  *
+ *   DIR/snap   the latest snapshot (raft_snapshot.h), replaced atomically;
+ *              after it is written the log is rewritten without the
+ *              entries it made unneeded (log.tmp, fsync, rename, fsync dir),
+ *              so the log's first entry may be any index up to snap's + 1
  *   DIR/id     "raft_kv node N": the node the directory belongs to
  *   DIR/peers  the last set_peers list, so a restarted node knows its cluster
  *
@@ -37,11 +41,19 @@ void raft_storage_set_done(raft_storage *s, raft_storage_done done, void *ud);
 /* What was on disk (valid until raft_storage_forget_recovered). */
 void raft_storage_recovered(raft_storage *s, uint64_t *term, int *vote,
                             const raft_entry **entries, size_t *n);
+/* The snapshot found (data NULL if none): what raft_restore_snapshot takes;
+ * the recovered entries follow it. */
+void raft_storage_recovered_snapshot(raft_storage *s, const char **data, size_t *len);
 void raft_storage_forget_recovered(raft_storage *s);
 /* Queues a write (copies everything); done(seq) once it is on disk. */
 void raft_storage_persist(raft_storage *s, uint64_t seq, int truncate, uint64_t keep,
                           uint64_t first, const raft_entry *entries, size_t n,
                           uint64_t term, int vote);
+/* Queues a snapshot (copied) after the writes queued before it: DIR/snap
+ * replaced atomically, then the log's entries up to compact dropped (all
+ * of them if drop: the log restarts after index); done(seq) after. */
+void raft_storage_snapshot(raft_storage *s, uint64_t seq, uint64_t index, const char *data,
+                           size_t len, uint64_t compact, int drop);
 /* Fsyncs per second and entries per fsync so far (for status). */
 void raft_storage_stats(const raft_storage *s, uint64_t *fsyncs, uint64_t *entries);
 /* raft_kv repair --data-dir DIR [--truncate]: reports on DIR/log (intact,

@@ -95,6 +95,28 @@ static raft_wire_kind decode_append(const cn_term *t, raft_wire_in *in, const ch
     return RAFT_WIRE_REQUEST;
 }
 
+static raft_wire_kind decode_snapshot(const cn_term *t, raft_wire_in *in, const char **why)
+{
+    cn_term a, b, c, d, e, f, s, rs;
+    const char *data;
+    size_t len;
+    if (!cn_term_match(t, "{cn_install_snapshot, ~t, ~t, ~t, ~t, ~t, ~t, ~b, ~t, ~t}", &a, &b, &c,
+                       &d, &e, &f, &data, &len, &s, &rs) ||
+        get_u64(&a, &in->msg.term) < 0 || get_id(&b, &in->msg.node) < 0 ||
+        get_u64(&c, &in->msg.index) < 0 || get_u64(&d, &in->msg.index_term) < 0 ||
+        get_u64(&e, &in->msg.commit) < 0 || get_u64(&f, &in->msg.offset) < 0 ||
+        cn_subject_from_term(&rs, &in->reply_to) < 0 ||
+        (!cn_term_match(&s, "true") && !cn_term_match(&s, "false"))) {
+        *why = "malformed cn_install_snapshot";
+        return RAFT_WIRE_BAD;
+    }
+    in->msg.type = RAFT_MSG_SNAPSHOT;
+    in->msg.data = data;
+    in->msg.len = len;
+    in->msg.done = cn_term_match(&s, "true");
+    return RAFT_WIRE_REQUEST;
+}
+
 /* A client request with a reply subject but keys or values that are not
  * binaries (Gleam Strings): answered with why, not dropped. */
 static raft_wire_kind client_bad(const cn_term *t, raft_wire_in *in, const char **why)
@@ -166,12 +188,14 @@ raft_wire_kind raft_wire_decode(const cn_term *t, raft_wire_in *in, const char *
         return decode_vote(t, in, RAFT_MSG_PRE_VOTE, why);
     if (cn_term_match(t, "{append_entries, _, _, _, _, _, _, _}"))
         return decode_append(t, in, why);
+    if (cn_term_match(t, "{cn_install_snapshot, _, _, _, _, _, _, _, _, _}"))
+        return decode_snapshot(t, in, why);
     return decode_client(t, in, why);
 }
 
 int raft_wire_decode_reply(const cn_term *t, raft_msg *m)
 {
-    cn_term a, b, c;
+    cn_term a, b, c, d;
     memset(m, 0, sizeof *m);
     if (cn_term_match(t, "{vote_granted, ~t}", &a)) {
         m->type = RAFT_MSG_VOTE;
@@ -194,6 +218,13 @@ int raft_wire_decode_reply(const cn_term *t, raft_msg *m)
         m->type = RAFT_MSG_APPEND_REPLY;
         m->has_hint = m->has_rejected = 1;
         if (get_u64(&b, &m->match) < 0 || get_u64(&c, &m->rejected) < 0)
+            return -1;
+    } else if (cn_term_match(t, "{cn_install_snapshot_reply, ~t, ~t, ~t, ~t}", &a, &b, &c,
+                             &d)) {
+        m->type = RAFT_MSG_SNAPSHOT_REPLY;
+        m->granted = cn_term_match(&b, "true");
+        if ((!m->granted && !cn_term_match(&b, "false")) || get_u64(&c, &m->index) < 0 ||
+            get_u64(&d, &m->match) < 0)
             return -1;
     } else if (cn_term_match(t, "{cn_pre_vote_reply, ~t, true}", &a)) {
         m->type = RAFT_MSG_PRE_VOTE_REPLY;
@@ -243,6 +274,19 @@ void raft_wire_put_request(cn_buf *b, const raft_msg *m, const cn_subject *reply
     case RAFT_MSG_TIMEOUT_NOW:
         cn_term_build(b, "{cn_timeout_now, ~u, ~l}", m->term, (long)m->node);
         return;
+    case RAFT_MSG_SNAPSHOT:
+        cn_term_put_tuple(b, 10);
+        cn_term_put_atom(b, "cn_install_snapshot");
+        cn_term_put_ulong(b, m->term);
+        cn_term_put_long(b, m->node);
+        cn_term_put_ulong(b, m->index);
+        cn_term_put_ulong(b, m->index_term);
+        cn_term_put_ulong(b, m->commit);
+        cn_term_put_ulong(b, m->offset);
+        cn_term_put_binary(b, m->data, m->len);
+        cn_term_put_atom(b, m->done ? "true" : "false");
+        cn_subject_put(b, reply_to);
+        return;
     default:
         b->failed = 1;
     }
@@ -268,6 +312,11 @@ void raft_wire_put_reply(cn_buf *b, const raft_msg *m, int hint)
     case RAFT_MSG_PRE_VOTE_REPLY:
         cn_term_build(b, m->granted ? "{cn_pre_vote_reply, ~u, true}"
                                     : "{cn_pre_vote_reply, ~u, false}", m->term);
+        return;
+    case RAFT_MSG_SNAPSHOT_REPLY:
+        cn_term_build(b, m->granted ? "{cn_install_snapshot_reply, ~u, true, ~u, ~u}"
+                                    : "{cn_install_snapshot_reply, ~u, false, ~u, ~u}",
+                      m->term, m->index, m->match);
         return;
     default:
         b->failed = 1;

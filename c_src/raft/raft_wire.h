@@ -12,11 +12,14 @@
  * and, only ever between C nodes,
  *   {cn_pre_vote, Term, CandidateId, LastLogIndex, LastLogTerm, ReplySubject}
  *   {cn_timeout_now, Term, LeaderId}   (a leadership transfer: campaign now)
+ *   {cn_install_snapshot, Term, LeaderId, Index, IndexTerm, LeaderCommit,
+ *                         Offset, Chunk, Done, ReplySubject}
  * Replies: {vote_granted, Term} | {vote_denied, Term},
  *   {append_entries_ok, Term, MatchIndex} | {append_entries_rejected, Term}
  *   (C to C: {append_entries_rejected, Term, HintIndex, RefusedPrevIndex};
  *   the 3-tuple without RefusedPrevIndex from older C nodes is accepted),
- *   {cn_pre_vote_reply, Term, true | false}.
+ *   {cn_pre_vote_reply, Term, true | false},
+ *   {cn_install_snapshot_reply, Term, Installed, Index, BytesHeld}.
  */
 #ifndef RAFT_WIRE_H
 #define RAFT_WIRE_H

@@ -1,0 +1,278 @@
+/* raft_compaction.c - snapshots, log compaction and InstallSnapshot (raft
+ * mode; Raft thesis chapter 5).
+ *
+ * Taking one: once snapshot_entries entries were applied since the last
+ * snapshot (or the log holds snapshot_bytes of commands), the store and
+ * the configuration in force as of the last applied entry S are encoded
+ * (raft_snapshot.c) and handed to io.snapshot, ordered after the log
+ * writes before it; the log in memory keeps snapshot_trailing entries
+ * before S for followers a little behind, and the storage drops the same
+ * prefix once the snapshot is durable.  A restart loads the snapshot and
+ * the entries after it (raft_restore_snapshot, raft_restore).
+ *
+ * Sending one (leader, to C peers): a peer whose next entry was compacted
+ * away gets the latest snapshot in chunks of snapshot_chunk bytes, one in
+ * flight at a time; the follower acknowledges each with the bytes it
+ * holds, so a lost or reordered chunk is sent again from there, and a new
+ * snapshot taken meanwhile starts the transfer over.  When the last chunk
+ * arrives the follower checks the whole (its CRC and shape), replaces its
+ * store, keeps its log after S if its entry S has S's term (else drops
+ * all of it), and acknowledges only once that is durable.
+ *
+ * Emulation peers know no snapshots.  The leader keeps the log from an
+ * emulation peer's match index, unless the peer is more than
+ * snapshot_emu_keep entries behind S: then the prefix goes and the peer is
+ * cut off, which the leader traces once and counts in its status
+ * (raft_emu_cut_off).  A follower does not know where emulation peers are,
+ * so a C node that becomes leader may find one cut off already.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "raft_int.h"
+#include "raft_snapshot.h"
+
+/* ---- taking one --------------------------------------------------------- */
+
+static int due(const raft *r)
+{
+    uint64_t since = r->applied - r->snap_index;
+    if (r->cfg.mode != RAFT_MODE_RAFT || !r->cfg.snapshot_entries || since == 0)
+        return 0;
+    if (r->snap_seq > r->persisted_seq)
+        return 0;                   /* the last one is still being written */
+    uint64_t some = r->cfg.snapshot_entries < 1024 ? r->cfg.snapshot_entries : 1024;
+    return since >= r->cfg.snapshot_entries ||
+           (r->log.bytes >= r->cfg.snapshot_bytes && since >= some);
+}
+
+/* Where the log may start after a snapshot at s: trailing entries behind
+ * it, and what emulation peers still lack, within the bound. */
+static uint64_t compact_point(raft *r, uint64_t s)
+{
+    uint64_t c = s > r->cfg.snapshot_trailing ? s - r->cfg.snapshot_trailing : 0;
+    if (r->role == RAFT_LEADER) {
+        for (size_t i = 0; i < r->npeers; i++) {
+            raft_peer *p = &r->peers[i];
+            if (p->kind == RAFT_KIND_EMU && p->match < c && s - p->match <= r->cfg.snapshot_emu_keep)
+                c = p->match;
+        }
+    }
+    return c > r->log.base ? c : r->log.base;
+}
+
+void raft__maybe_snapshot(raft *r)
+{
+    if (!due(r))
+        return;
+    uint64_t s = r->applied, term = raft_log_term(&r->log, s);
+    cn_term conf = { NULL, 0 };
+    int has_conf = raft__conf_as_of(r, s, &conf) == 0;
+    cn_buf_reset(&r->snap);
+    raft_snapshot_encode(&r->snap, s, term, has_conf ? conf.data : NULL, conf.len, r->kv);
+    if (cn_buf_failed(&r->snap)) {
+        raft__trace(r, "[node %d] Snapshot at %llu failed: out of memory", r->cfg.id,
+                    (unsigned long long)s);
+        cn_buf_reset(&r->snap);
+        r->snap_index = r->snap_term = 0;
+        return;
+    }
+    r->snap_index = s;
+    r->snap_term = term;
+    uint64_t c = compact_point(r, s);
+    raft__conf_compacting(r, c);
+    raft_log_compact(&r->log, c);
+    r->snap_pending = 1;
+    r->snap_compact = c;
+    r->snap_drop = 0;
+    raft__trace(r, "[node %d] Snapshot at %llu (term %llu, %zu keys, %zu bytes); log kept "
+                "from %llu", r->cfg.id, (unsigned long long)s, (unsigned long long)term,
+                raft_kv_count(r->kv), r->snap.len, (unsigned long long)c + 1);
+}
+
+/* Restart: the snapshot the storage found (the entries after it follow
+ * through raft_restore). */
+int raft_restore_snapshot(raft *r, const char *data, size_t len, char *why, size_t whylen)
+{
+    raft_snapshot_info info;
+    raft_kv *kv = raft_kv_new();
+    if (!kv || raft_snapshot_decode(data, len, &info, kv, why, whylen) < 0) {
+        raft_kv_free(kv);
+        return -1;
+    }
+    raft_kv_free(r->kv);
+    r->kv = kv;
+    raft_log_reset(&r->log, info.index, info.term);
+    cn_buf_reset(&r->snap);
+    cn_buf_append(&r->snap, data, len);
+    r->snap_index = info.index;
+    r->snap_term = info.term;
+    r->commit = r->applied = r->durable_index = info.index;
+    raft__conf_snapshot(r, info.index, info.conf, info.conflen, 0);
+    return 0;
+}
+
+/* ---- sending one (leader) ----------------------------------------------- */
+
+void raft__send_snapshot(raft *r, raft_peer *p)
+{
+    if (p->inflight || !r->snap.len)
+        return;
+    if (p->snap_index != r->snap_index) {
+        p->snap_index = r->snap_index;
+        p->snap_offset = 0;
+    }
+    if (p->snap_offset > r->snap.len)
+        p->snap_offset = 0;
+    size_t off = (size_t)p->snap_offset, n = r->snap.len - off;
+    if (n > r->cfg.snapshot_chunk)
+        n = r->cfg.snapshot_chunk;
+    if (off == 0)
+        raft__trace(r, "[node %d] Sending the snapshot at %llu (%zu bytes) to %d", r->cfg.id,
+                    (unsigned long long)r->snap_index, r->snap.len, p->id);
+    raft_msg m = { .type = RAFT_MSG_SNAPSHOT, .term = r->term, .node = r->cfg.id,
+                   .index = r->snap_index, .index_term = r->snap_term, .commit = r->commit,
+                   .data = r->snap.data + off, .len = n, .offset = off,
+                   .done = off + n == r->snap.len };
+    r->io.send(r->io.ud, p->id, &m, 0, 0);
+    p->last_send = r->now;
+    p->inflight = 1;
+}
+
+void raft__on_snapshot_reply(raft *r, int from, const raft_msg *m)
+{
+    if (m->term > r->term) {
+        raft__become_follower(r, m->term);
+        r->leader = 0;
+        return;
+    }
+    raft_peer *p = raft__peer(r, from);
+    if (r->role != RAFT_LEADER || m->term != r->term || !p || p->kind != RAFT_KIND_CN)
+        return;
+    p->last_ack = r->now;
+    p->inflight = 0;
+    if (m->granted) {
+        if (m->index > p->match)
+            p->match = m->index;
+        p->next = p->match + 1;
+        p->probing = p->repairing = 0;
+        p->snap_index = 0;
+        raft__advance_commit(r);
+        raft__transfer_progress(r);
+        if (!(p = raft__peer(r, from)))
+            return;                 /* a configuration entry moved or dropped it */
+    } else {
+        p->snap_offset = m->index == p->snap_index ? m->match : 0;
+    }
+    raft__send_append(r, p);
+}
+
+/* ---- receiving one (follower) ------------------------------------------- */
+
+static void snapshot_reply(raft *r, raft_token token, const raft_msg *m, int granted,
+                           uint64_t held, uint64_t after)
+{
+    raft_msg rep = { .type = RAFT_MSG_SNAPSHOT_REPLY, .term = r->term, .granted = granted,
+                     .index = m->index, .match = held };
+    r->io.reply(r->io.ud, token, &rep, after);
+}
+
+/* The snapshot in r->inbound replaces the store and the log up to its
+ * index.  0, or -1 if it is damaged (traced). */
+static int install(raft *r)
+{
+    raft_snapshot_info info;
+    char why[160];
+    raft_kv *kv = raft_kv_new();
+    if (!kv || raft_snapshot_decode(r->inbound.data, r->inbound.len, &info, kv, why,
+                                    sizeof why) < 0 ||
+        info.index != r->in_index || info.term != r->in_term) {
+        raft__trace(r, "[node %d] Refusing the snapshot at %llu: %s", r->cfg.id,
+                    (unsigned long long)r->in_index, kv ? why : "out of memory");
+        raft_kv_free(kv);
+        return -1;
+    }
+    uint64_t s = info.index;
+    int keep = raft_log_term(&r->log, s) == info.term && s <= raft_log_last(&r->log);
+    /* clients of this node's old leadership: an entry at or below s may or
+     * may not be theirs (outcome unknown); one after it was cut with a log
+     * that disagrees with the leader's (never committed) */
+    size_t w = 0;
+    while (w < r->nwaits && r->waits[w].index <= s)
+        raft__wait_error(r, r->waits[w].token, r->waits[w].get, "replication failed"), w++;
+    memmove(r->waits, r->waits + w, (r->nwaits - w) * sizeof *r->waits);
+    r->nwaits -= w;
+    if (keep) {
+        raft_log_compact(&r->log, s);
+    } else {
+        raft__fail_waits_after(r, s, "not leader");
+        raft_log_reset(&r->log, s, info.term);
+        r->dirty_from = 0;          /* the snapshot's write drops the log on disk */
+        r->truncated = 0;
+        r->durable_index = 0;       /* nothing of the new log is on disk yet */
+        for (size_t k = 0; k < r->npp; k++)
+            r->pp[k].last_index = 0;
+    }
+    raft__conf_snapshot(r, s, info.conf, info.conflen, keep);
+    raft_kv_free(r->kv);
+    r->kv = kv;
+    if (s > r->commit)
+        r->commit = s;
+    r->applied = s;
+    if (s > r->leader_verified)
+        r->leader_verified = s;
+    cn_buf_swap(&r->snap, &r->inbound);
+    cn_buf_reset(&r->inbound);
+    r->snap_index = s;
+    r->snap_term = info.term;
+    r->snap_pending = 1;
+    r->snap_compact = s;
+    r->snap_drop = !keep;
+    raft__trace(r, "[node %d] Installed the snapshot at %llu (term %llu, %llu keys) from %d",
+                r->cfg.id, (unsigned long long)s, (unsigned long long)info.term,
+                (unsigned long long)info.count, r->leader);
+    if (r->io.installed)
+        r->io.installed(r->io.ud, s, info.term);
+    return 0;
+}
+
+void raft__on_snapshot(raft *r, int from, const raft_msg *m, raft_token token)
+{
+    (void)from;
+    if (m->term < r->term) {
+        snapshot_reply(r, token, m, 0, 0, 0);
+        return;
+    }
+    raft__heard_leader(r, m);
+    if (m->index <= r->commit) {    /* it has all of that already */
+        snapshot_reply(r, token, m, 1, 0, raft__barrier(r));
+        return;
+    }
+    if (m->offset == 0) {
+        cn_buf_reset(&r->inbound);
+        r->in_index = m->index;
+        r->in_term = m->index_term;
+    }
+    int same = m->index == r->in_index && m->index_term == r->in_term;
+    if (!same || m->offset != r->inbound.len) {
+        snapshot_reply(r, token, m, 0, same ? r->inbound.len : 0, 0);
+        return;
+    }
+    cn_buf_append(&r->inbound, m->data, m->len);
+    if (cn_buf_failed(&r->inbound)) {
+        cn_buf_free(&r->inbound);
+        cn_buf_init(&r->inbound);
+        snapshot_reply(r, token, m, 0, 0, 0);
+        return;
+    }
+    if (!m->done) {
+        snapshot_reply(r, token, m, 0, r->inbound.len, 0);
+        return;
+    }
+    if (install(r) < 0) {
+        cn_buf_reset(&r->inbound);
+        snapshot_reply(r, token, m, 0, 0, 0);
+        return;
+    }
+    snapshot_reply(r, token, m, 1, 0, raft__barrier(r));
+}

@@ -1,0 +1,123 @@
+/* raft_snapshot.c - the snapshot codec (see raft_snapshot.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "raft_conf.h"
+#include "raft_snapshot.h"
+
+#define SNAP_MAGIC   0x524b5653U          /* "RKVS" */
+#define SNAP_VERSION 1u
+#define SNAP_HEADER  32                   /* magic .. ConfLen */
+
+static void put_pair(void *ud, const char *k, size_t kl, const char *v, size_t vl)
+{
+    cn_buf *b = ud;
+    cn_buf_put32(b, (uint32_t)kl);
+    cn_buf_append(b, k, kl);
+    cn_buf_put32(b, (uint32_t)vl);
+    cn_buf_append(b, v, vl);
+}
+
+void raft_snapshot_encode(cn_buf *out, uint64_t index, uint64_t term, const char *conf,
+                          size_t conflen, const raft_kv *kv)
+{
+    size_t start = out->len;
+    cn_buf_put32(out, SNAP_MAGIC);
+    cn_buf_put32(out, SNAP_VERSION);
+    cn_buf_put64(out, index);
+    cn_buf_put64(out, term);
+    cn_buf_put32(out, (uint32_t)conflen);
+    cn_buf_append(out, conf, conflen);
+    cn_buf_put64(out, raft_kv_count(kv));
+    raft_kv_each(kv, put_pair, out);
+    if (!cn_buf_failed(out))
+        cn_buf_put32(out, (uint32_t)crc32(0, (const unsigned char *)out->data + start,
+                                          (uInt)(out->len - start)));
+}
+
+/* A length-prefixed field at *pos: its bytes, or NULL if it runs past end. */
+static const unsigned char *field(const unsigned char *p, size_t end, size_t *pos, size_t *len)
+{
+    if (end - *pos < 4)
+        return NULL;
+    *len = cn_get32(p + *pos);
+    *pos += 4;
+    if (end - *pos < *len)
+        return NULL;
+    const unsigned char *f = p + *pos;
+    *pos += *len;
+    return f;
+}
+
+static int key_after(const unsigned char *a, size_t al, const unsigned char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c > 0 || (c == 0 && al > bl);
+}
+
+int raft_snapshot_decode(const char *data, size_t len, raft_snapshot_info *info, raft_kv *kv,
+                         char *why, size_t whylen)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    memset(info, 0, sizeof *info);
+    if (len < SNAP_HEADER + 8 + 4 || cn_get32(p) != SNAP_MAGIC) {
+        snprintf(why, whylen, "not a raft_kv snapshot");
+        return -1;
+    }
+    if (cn_get32(p + 4) != SNAP_VERSION) {
+        snprintf(why, whylen, "snapshot version %u (this build reads %u)", cn_get32(p + 4),
+                 SNAP_VERSION);
+        return -1;
+    }
+    size_t end = len - 4;
+    if (crc32(0, p, (uInt)end) != cn_get32(p + end)) {
+        snprintf(why, whylen, "snapshot checksum does not match (damaged)");
+        return -1;
+    }
+    info->index = cn_get64(p + 8);
+    info->term = cn_get64(p + 16);
+    size_t pos = 24, fl;
+    const unsigned char *conf = field(p, end, &pos, &fl);
+    if (!conf || end - pos < 8) {
+        snprintf(why, whylen, "snapshot header runs past its end");
+        return -1;
+    }
+    if (fl) {
+        cn_term c = { (const char *)conf, fl };
+        if (!raft_conf_valid(&c)) {
+            snprintf(why, whylen, "snapshot holds a malformed configuration");
+            return -1;
+        }
+        info->conf = (const char *)conf;
+        info->conflen = fl;
+    }
+    info->count = cn_get64(p + pos);
+    pos += 8;
+    const unsigned char *prev = NULL;
+    size_t prevlen = 0;
+    for (uint64_t i = 0; i < info->count; i++) {
+        size_t kl, vl;
+        const unsigned char *k = field(p, end, &pos, &kl), *v = k ? field(p, end, &pos, &vl) : NULL;
+        if (!v) {
+            snprintf(why, whylen, "snapshot pair %llu runs past its end", (unsigned long long)i);
+            return -1;
+        }
+        if (prev && !key_after(k, kl, prev, prevlen)) {
+            snprintf(why, whylen, "snapshot keys out of order at pair %llu", (unsigned long long)i);
+            return -1;
+        }
+        prev = k;
+        prevlen = kl;
+        if (kv && raft_kv_insert(kv, (const char *)k, kl, (const char *)v, vl) < 0) {
+            snprintf(why, whylen, "out of memory loading the snapshot");
+            return -1;
+        }
+    }
+    if (pos != end) {
+        snprintf(why, whylen, "%zu bytes after the snapshot's last pair", end - pos);
+        return -1;
+    }
+    return 0;
+}

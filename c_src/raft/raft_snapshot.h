@@ -1,0 +1,34 @@
+/* raft_snapshot.h - the snapshot codec (pure): the store and the
+ * configuration in force as of one log entry, as bytes that a data
+ * directory keeps (DIR/snap) and InstallSnapshot carries between C nodes.
+ *
+ *   "RKVS" Version:32=1 Index:64 Term:64 ConfLen:32 Conf Count:64
+ *   Count x (KeyLen:32 Key ValLen:32 Val)  CRC32:32 of all that precedes
+ *
+ * Conf is the configuration entry's command ({cn_config, [...]}), empty
+ * for the bootstrap set; pairs are in key order. */
+#ifndef RAFT_SNAPSHOT_H
+#define RAFT_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../node/buf.h"
+#include "raft_kv.h"
+
+typedef struct raft_snapshot_info {
+    uint64_t    index, term;         /* the last entry it includes */
+    const char *conf;                /* into the bytes decoded; NULL if none */
+    size_t      conflen;
+    uint64_t    count;               /* keys */
+} raft_snapshot_info;
+
+void raft_snapshot_encode(cn_buf *out, uint64_t index, uint64_t term, const char *conf,
+                          size_t conflen, const raft_kv *kv);
+/* Checks data whole (magic, version, lengths, CRC, the configuration,
+ * keys distinct and in order) and fills *info; with kv (empty) also loads
+ * the pairs into it.  0, or -1 and why (the store then holds a part). */
+int  raft_snapshot_decode(const char *data, size_t len, raft_snapshot_info *info, raft_kv *kv,
+                          char *why, size_t whylen);
+
+#endif
