@@ -7,7 +7,10 @@
  * fault_fs_crash() reverts everything to the durable state; with
  * FAULT_FS_TEAR the file last written keeps its unsynced writes up to the
  * last one, that one cut to a chosen number of bytes (the disk wrote in
- * order and the power went in the middle of the last write).
+ * order and the power went in the middle of the last write).  Not
+ * modelled: unsynced writes reaching the disk out of order (a later one
+ * kept, an earlier one lost, leaving a hole), nor other files' unsynced
+ * writes kept at the same crash.
  *
  * Operations that change something (open with O_CREAT or O_TRUNC,
  * pwrite, ftruncate, fsync, fdatasync, rename, mkdir) are numbered from 0;

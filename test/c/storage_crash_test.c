@@ -7,7 +7,8 @@
  * and once for every length the last unsynced write can be torn to.
  * Every write acknowledged (done(seq) delivered, save_peers returned)
  * before the crash must come back; recovery must succeed (a torn tail is
- * cut, never refused).  Then bit flips: every bit of a durable log either
+ * cut, never refused).  Tears are in order (fault_fs.h): a batch's
+ * earlier writes whole, its last one cut.  Then bit flips: every bit of a durable log either
  * makes open refuse naming the file and offset, or, in the last record
  * only, cuts that record; every bit of meta refuses. */
 #include <fcntl.h>
