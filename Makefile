@@ -132,6 +132,12 @@ $(SAN_DIR)/test/%: test/c/%.c $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a $(wild
 	@mkdir -p $(dir $@)
 	$(SAN_CC) $(SAN_CFLAGS) $(CFLAGS) $< $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a $(LDLIBS) -o $@
 
+# storage_crash_test also links the fault-injecting file system it runs on.
+$(SAN_DIR)/test/storage_crash_test: test/c/storage_crash_test.c test/c/fault_fs.c \
+		$(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a $(wildcard test/c/*.h)
+	@mkdir -p $(dir $@)
+	$(SAN_CC) $(SAN_CFLAGS) $(CFLAGS) $(filter %.c,$^) $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a $(LDLIBS) -o $@
+
 test-c: $(UNIT_TESTS)
 	@rc=0; for t in $(UNIT_TESTS); do $$t || rc=1; done; exit $$rc
 

@@ -9,6 +9,7 @@
 
 #include <zlib.h>
 
+#include "raft_fs.h"
 #include "raft_snapshot.h"
 #include "raft_storage.h"
 
@@ -40,6 +41,7 @@ typedef struct batch {
 
 struct raft_storage {
     uv_loop_t *loop;
+    raft_fs   *fs;                        /* every file operation goes through it */
     char       dir[1024];
     int        log_fd, dir_fd;
     uint64_t  *offsets;                   /* start of entry base+i+1; [count] = end */
@@ -62,7 +64,7 @@ struct raft_storage {
     uint64_t   snap_index, snap_term;
 };
 
-static int write_all(int fd, const char *p, size_t n, off_t at);
+static int write_all(raft_fs *fs, int fd, const char *p, size_t n, off_t at);
 
 static void put32(unsigned char *p, uint32_t v)
 {
@@ -94,15 +96,15 @@ static int read_meta(raft_storage *s, char *err, size_t errlen)
     char path[1100];
     unsigned char b[20];
     snprintf(path, sizeof path, "%s/meta", s->dir);
-    int fd = open(path, O_RDONLY);
+    int fd = s->fs->open(s->fs, path, O_RDONLY, 0);
     if (fd < 0) {
         if (errno == ENOENT)
             return 0;               /* a fresh directory */
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    ssize_t n = read(fd, b, sizeof b);
-    close(fd);
+    ssize_t n = s->fs->pread(s->fs, fd, b, sizeof b, 0);
+    s->fs->close(s->fs, fd);
     if (n != 20 || cn_get32(b) != META_MAGIC ||
         crc32(0, b, 16) != cn_get32(b + 16)) {
         snprintf(err, errlen, "%s is corrupt (refusing to start: the vote may be lost)", path);
@@ -113,36 +115,37 @@ static int read_meta(raft_storage *s, char *err, size_t errlen)
     return 0;
 }
 
-static unsigned char *read_whole(int fd, size_t size);
+static unsigned char *read_whole(raft_fs *fs, int fd, size_t size);
 
 /* DIR/snap, if there is one: it must be whole (it is written to a
  * temporary file and renamed into place, so damage is not a torn write). */
 static int read_snap(raft_storage *s, char *err, size_t errlen)
 {
     char path[1100], why[160];
-    struct stat st;
+    off_t size = 0;
     snprintf(path, sizeof path, "%s/snap", s->dir);
-    int fd = open(path, O_RDONLY);
+    int fd = s->fs->open(s->fs, path, O_RDONLY, 0);
     if (fd < 0) {
         if (errno == ENOENT)
             return 0;
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    unsigned char *data = fstat(fd, &st) < 0 ? NULL : read_whole(fd, (size_t)st.st_size);
-    close(fd);
+    unsigned char *data = s->fs->size(s->fs, fd, &size) < 0 ? NULL
+                                                            : read_whole(s->fs, fd, (size_t)size);
+    s->fs->close(s->fs, fd);
     if (!data) {
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
     raft_snapshot_info info;
-    if (raft_snapshot_decode((const char *)data, (size_t)st.st_size, &info, NULL, why,
+    if (raft_snapshot_decode((const char *)data, (size_t)size, &info, NULL, why,
                              sizeof why) < 0) {
         snprintf(err, errlen, "%s: %s; refusing to start", path, why);
         free(data);
         return -1;
     }
-    cn_buf_append(&s->snap, data, (size_t)st.st_size);
+    cn_buf_append(&s->snap, data, (size_t)size);
     free(data);
     s->snap_index = info.index;
     s->snap_term = info.term;
@@ -150,13 +153,13 @@ static int read_snap(raft_storage *s, char *err, size_t errlen)
 }
 
 /* The whole file, read in pieces (one read(2) stops near 2 GiB). */
-static unsigned char *read_whole(int fd, size_t size)
+static unsigned char *read_whole(raft_fs *fs, int fd, size_t size)
 {
     unsigned char *data = malloc(size ? size : 1);
     size_t got = 0;
     while (data && got < size) {
         size_t want = size - got < (1u << 30) ? size - got : (1u << 30);
-        ssize_t r = pread(fd, data + got, want, (off_t)got);
+        ssize_t r = fs->pread(fs, fd, data + got, want, (off_t)got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
@@ -195,13 +198,13 @@ static long valid_after(const unsigned char *data, size_t size, size_t pos)
 
 static int read_log(raft_storage *s, char *err, size_t errlen)
 {
-    struct stat st;
-    if (fstat(s->log_fd, &st) < 0) {
+    off_t st_size;
+    if (s->fs->size(s->fs, s->log_fd, &st_size) < 0) {
         snprintf(err, errlen, "cannot stat %s/log: %s", s->dir, strerror(errno));
         return -1;
     }
-    size_t size = (size_t)st.st_size, pos = 0;
-    unsigned char *data = read_whole(s->log_fd, size);
+    size_t size = (size_t)st_size, pos = 0;
+    unsigned char *data = read_whole(s->fs, s->log_fd, size);
     if (!data) {
         snprintf(err, errlen, "cannot read %s/log: %s", s->dir, strerror(errno));
         return -1;
@@ -257,7 +260,8 @@ static int read_log(raft_storage *s, char *err, size_t errlen)
         /* the last write, cut short by a crash: it was never acknowledged */
         fprintf(stderr, "raft_kv: cutting a torn tail of %zu bytes off %s/log at offset %zu\n",
                 size - pos, s->dir, pos);
-        if (ftruncate(s->log_fd, (off_t)pos) < 0 || fdatasync(s->log_fd) < 0) {
+        if (s->fs->ftruncate(s->fs, s->log_fd, (off_t)pos) < 0 ||
+            s->fs->fdatasync(s->fs, s->log_fd) < 0) {
             snprintf(err, errlen, "cannot truncate %s/log: %s", s->dir, strerror(errno));
             return -1;
         }
@@ -277,7 +281,8 @@ static int drop_diverged(raft_storage *s, char *err, size_t errlen)
     fprintf(stderr, "raft_kv: %s/log disagrees with the snapshot at entry %llu (a crash while "
             "installing it): cutting the %zu entries after it\n", s->dir,
             (unsigned long long)s->snap_index, s->count - keep);
-    if (ftruncate(s->log_fd, (off_t)s->offsets[keep]) < 0 || fdatasync(s->log_fd) < 0) {
+    if (s->fs->ftruncate(s->fs, s->log_fd, (off_t)s->offsets[keep]) < 0 ||
+        s->fs->fdatasync(s->fs, s->log_fd) < 0) {
         snprintf(err, errlen, "cannot truncate %s/log: %s", s->dir, strerror(errno));
         return -1;
     }
@@ -289,21 +294,26 @@ static int drop_diverged(raft_storage *s, char *err, size_t errlen)
 /* raft_kv repair: see raft_storage.h. */
 int raft_storage_repair(const char *dir, int truncate, FILE *out)
 {
+    return raft_storage_repair_fs(raft_fs_posix(), dir, truncate, out);
+}
+
+int raft_storage_repair_fs(raft_fs *fs, const char *dir, int truncate, FILE *out)
+{
     char path[1100];
-    struct stat st;
+    off_t st_size;
     snprintf(path, sizeof path, "%s/log", dir);
-    int fd = open(path, O_RDWR);
-    if (fd < 0 || fstat(fd, &st) < 0) {
+    int fd = fs->open(fs, path, O_RDWR, 0);
+    if (fd < 0 || fs->size(fs, fd, &st_size) < 0) {
         fprintf(out, "raft_kv repair: cannot open %s: %s\n", path, strerror(errno));
         if (fd >= 0)
-            close(fd);
+            fs->close(fs, fd);
         return -1;
     }
-    size_t size = (size_t)st.st_size, pos = 0, n, entries = 0, lost = 0;
-    unsigned char *data = read_whole(fd, size);
+    size_t size = (size_t)st_size, pos = 0, n, entries = 0, lost = 0;
+    unsigned char *data = read_whole(fs, fd, size);
     if (!data) {
         fprintf(out, "raft_kv repair: cannot read %s: %s\n", path, strerror(errno));
-        close(fd);
+        fs->close(fs, fd);
         return -1;
     }
     uint64_t first = valid_record(data, size, 0) ? cn_get64(data + RECORD_HEADER) : 1;
@@ -330,14 +340,14 @@ int raft_storage_repair(const char *dir, int truncate, FILE *out)
                 "entries and must not be trusted with a vote for them.\n",
                 path, entries, pos, size - pos, lost, entries);
         rc = 1;
-    } else if (ftruncate(fd, (off_t)pos) < 0 || fdatasync(fd) < 0) {
+    } else if (fs->ftruncate(fs, fd, (off_t)pos) < 0 || fs->fdatasync(fs, fd) < 0) {
         fprintf(out, "raft_kv repair: cannot truncate %s: %s\n", path, strerror(errno));
         rc = -1;
     } else {
         fprintf(out, "%s: cut at offset %zu (%zu bytes, %zu valid records lost); %zu entries "
                 "kept\n", path, pos, size - pos, lost, entries);
     }
-    close(fd);
+    fs->close(fs, fd);
     return rc;
 }
 
@@ -362,10 +372,10 @@ static int check_id(raft_storage *s, int id, char *err, size_t errlen)
 {
     char path[1100], buf[64];
     snprintf(path, sizeof path, "%s/id", s->dir);
-    int fd = open(path, O_RDONLY);
+    int fd = s->fs->open(s->fs, path, O_RDONLY, 0);
     if (fd >= 0) {
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
+        ssize_t n = s->fs->pread(s->fs, fd, buf, sizeof buf - 1, 0);
+        s->fs->close(s->fs, fd);
         int have = 0;
         buf[n > 0 ? n : 0] = '\0';
         if (sscanf(buf, "raft_kv node %d", &have) != 1) {
@@ -389,19 +399,20 @@ static int check_id(raft_storage *s, int id, char *err, size_t errlen)
         return -1;
     }
     int n = snprintf(buf, sizeof buf, "raft_kv node %d\n", id);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd < 0 || write_all(fd, buf, (size_t)n, 0) < 0 || fsync(fd) < 0 || fsync(s->dir_fd) < 0) {
+    fd = s->fs->open(s->fs, path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0 || write_all(s->fs, fd, buf, (size_t)n, 0) < 0 || s->fs->fsync(s->fs, fd) < 0 ||
+        s->fs->fsync(s->fs, s->dir_fd) < 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         if (fd >= 0)
-            close(fd);
+            s->fs->close(s->fs, fd);
         return -1;
     }
-    close(fd);
+    s->fs->close(s->fs, fd);
     return 0;
 }
 
 /* mkdir -p, each new directory made durable in its parent. */
-static int make_dirs(const char *dir, char *err, size_t errlen)
+static int make_dirs(raft_fs *fs, const char *dir, char *err, size_t errlen)
 {
     char path[1024], parent[1024];
     snprintf(path, sizeof path, "%s", dir);
@@ -410,7 +421,7 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
             continue;
         char c = *p;
         *p = '\0';
-        if (mkdir(path, 0755) == 0) {
+        if (fs->mkdir(fs, path, 0755) == 0) {
             snprintf(parent, sizeof parent, "%s", path);
             char *slash = strrchr(parent, '/');
             if (slash == parent)
@@ -419,14 +430,14 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
                 *slash = '\0';
             else
                 snprintf(parent, sizeof parent, ".");
-            int fd = open(parent, O_RDONLY | O_DIRECTORY);
-            if (fd < 0 || fsync(fd) < 0) {
+            int fd = fs->open(fs, parent, O_RDONLY | O_DIRECTORY, 0);
+            if (fd < 0 || fs->fsync(fs, fd) < 0) {
                 snprintf(err, errlen, "cannot sync %s: %s", parent, strerror(errno));
                 if (fd >= 0)
-                    close(fd);
+                    fs->close(fs, fd);
                 return -1;
             }
-            close(fd);
+            fs->close(fs, fd);
         } else if (errno != EEXIST) {
             snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
             return -1;
@@ -440,6 +451,12 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
 raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, int id,
                                 raft_storage_done done, void *ud, char *err, size_t errlen)
 {
+    return raft_storage_open_fs(loop, raft_fs_posix(), dir, id, done, ud, err, errlen);
+}
+
+raft_storage *raft_storage_open_fs(uv_loop_t *loop, raft_fs *fs, const char *dir, int id,
+                                   raft_storage_done done, void *ud, char *err, size_t errlen)
+{
     raft_storage *s = calloc(1, sizeof *s);
     char path[1100];
     if (!s) {
@@ -447,6 +464,7 @@ raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, int id,
         return NULL;
     }
     s->loop = loop;
+    s->fs = fs;
     s->done = done;
     s->ud = ud;
     s->log_fd = s->dir_fd = -1;
@@ -456,26 +474,27 @@ raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, int id,
         snprintf(err, errlen, "data directory path too long");
         goto fail;
     }
-    if (make_dirs(dir, err, errlen) < 0)
+    if (make_dirs(fs, dir, err, errlen) < 0)
         goto fail;
-    s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY);
+    s->dir_fd = fs->open(fs, dir, O_RDONLY | O_DIRECTORY, 0);
     snprintf(path, sizeof path, "%s/log", dir);
-    s->log_fd = open(path, O_RDWR | O_CREAT, 0644);
+    s->log_fd = fs->open(fs, path, O_RDWR | O_CREAT, 0644);
     if (s->dir_fd < 0 || s->log_fd < 0) {
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         goto fail;
     }
-    if (fsync(s->dir_fd) < 0 || read_meta(s, err, errlen) < 0 || read_snap(s, err, errlen) < 0 ||
-        read_log(s, err, errlen) < 0 || drop_diverged(s, err, errlen) < 0 ||
+    if (fs->fsync(fs, s->dir_fd) < 0 || read_meta(s, err, errlen) < 0 ||
+        read_snap(s, err, errlen) < 0 || read_log(s, err, errlen) < 0 ||
+        drop_diverged(s, err, errlen) < 0 ||
         check_id(s, id, err, errlen) < 0)
         goto fail;
     reconcile_meta_log(s);
     return s;
 fail:
     if (s->log_fd >= 0)
-        close(s->log_fd);
+        fs->close(fs, s->log_fd);
     if (s->dir_fd >= 0)
-        close(s->dir_fd);
+        fs->close(fs, s->dir_fd);
     raft_log_free(&s->recovered);
     cn_buf_free(&s->snap);
     free(s->offsets);
@@ -523,10 +542,10 @@ static void batch_free(batch *b)
     free(b);
 }
 
-static int write_all(int fd, const char *p, size_t n, off_t at)
+static int write_all(raft_fs *fs, int fd, const char *p, size_t n, off_t at)
 {
     while (n) {
-        ssize_t w = pwrite(fd, p, n, at);
+        ssize_t w = fs->pwrite(fs, fd, p, n, at);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -547,12 +566,12 @@ static int replace_file(raft_storage *s, const char *name, const void *data, siz
     char path[1100], tmp[1100];
     snprintf(path, sizeof path, "%s/%s", s->dir, name);
     snprintf(tmp, sizeof tmp, "%s/%s.tmp", s->dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = s->fs->open(s->fs, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return -1;
-    int r = write_all(fd, data, len, 0) < 0 || fsync(fd) < 0 ? -1 : 0;
-    close(fd);
-    if (r < 0 || rename(tmp, path) < 0 || fsync(s->dir_fd) < 0)
+    int r = write_all(s->fs, fd, data, len, 0) < 0 || s->fs->fsync(s->fs, fd) < 0 ? -1 : 0;
+    s->fs->close(s->fs, fd);
+    if (r < 0 || s->fs->rename(s->fs, tmp, path) < 0 || s->fs->fsync(s->fs, s->dir_fd) < 0)
         return -1;
     return 0;
 }
@@ -579,13 +598,16 @@ int raft_storage_load_peers(const raft_storage *s, cn_buf *out)
 {
     char path[1100], chunk[4096];
     snprintf(path, sizeof path, "%s/peers", s->dir);
-    int fd = open(path, O_RDONLY);
+    int fd = s->fs->open(s->fs, path, O_RDONLY, 0);
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
     ssize_t n;
-    while ((n = read(fd, chunk, sizeof chunk)) > 0)
+    off_t at = 0;
+    while ((n = s->fs->pread(s->fs, fd, chunk, sizeof chunk, at)) > 0) {
         cn_buf_append(out, chunk, (size_t)n);
-    close(fd);
+        at += n;
+    }
+    s->fs->close(s->fs, fd);
     return n < 0 || cn_buf_failed(out) ? -1 : 1;
 }
 
@@ -598,27 +620,29 @@ static int rewrite_log(raft_storage *s, uint64_t keep, int drop)
     snprintf(tmp, sizeof tmp, "%s/log.tmp", s->dir);
     size_t from = drop ? s->count : (size_t)(keep - s->base);
     uint64_t start = s->offsets[from], end = s->offsets[s->count];
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    raft_fs *fs = s->fs;
+    int fd = fs->open(fs, tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return -1;
     char *chunk = malloc(1u << 20);
     for (uint64_t at = start; chunk && at < end;) {
         size_t want = end - at < (1u << 20) ? (size_t)(end - at) : (1u << 20);
-        ssize_t r = pread(s->log_fd, chunk, want, (off_t)at);
-        if (r <= 0 || write_all(fd, chunk, (size_t)r, (off_t)(at - start)) < 0) {
+        ssize_t r = fs->pread(fs, s->log_fd, chunk, want, (off_t)at);
+        if (r <= 0 || write_all(fs, fd, chunk, (size_t)r, (off_t)(at - start)) < 0) {
             free(chunk);
             chunk = NULL;
             break;
         }
         at += (uint64_t)r;
     }
-    if (!chunk || fsync(fd) < 0 || rename(tmp, path) < 0 || fsync(s->dir_fd) < 0) {
+    if (!chunk || fs->fsync(fs, fd) < 0 || fs->rename(fs, tmp, path) < 0 ||
+        fs->fsync(fs, s->dir_fd) < 0) {
         free(chunk);
-        close(fd);
+        fs->close(fs, fd);
         return -1;
     }
     free(chunk);
-    close(s->log_fd);
+    fs->close(fs, s->log_fd);
     s->log_fd = fd;
     for (size_t i = from; i <= s->count; i++)
         s->offsets[i - from] = s->offsets[i] - start;
@@ -655,7 +679,7 @@ static void do_batch(uv_work_t *w)
     for (size_t i = 0; i < b->nops; i++) {
         op *o = &b->ops[i];
         if (o->snapshot) {
-            if ((wrote && fdatasync(s->log_fd) < 0) || write_snapshot(s, o) < 0)
+            if ((wrote && s->fs->fdatasync(s->fs, s->log_fd) < 0) || write_snapshot(s, o) < 0)
                 goto io_error;
             s->fsyncs += wrote;
             wrote = 0;              /* the log file was synced whole or replaced */
@@ -668,7 +692,7 @@ static void do_batch(uv_work_t *w)
                 b->failed = 1;
                 return;
             }
-            if (ftruncate(s->log_fd, (off_t)s->offsets[o->keep - s->base]) < 0)
+            if (s->fs->ftruncate(s->fs, s->log_fd, (off_t)s->offsets[o->keep - s->base]) < 0)
                 goto io_error;
             s->count = (size_t)(o->keep - s->base);
             wrote = 1;
@@ -684,7 +708,7 @@ static void do_batch(uv_work_t *w)
         }
         if (ensure_offsets(s, s->count + o->n) < 0)
             goto io_error;
-        if (write_all(s->log_fd, o->records.data, o->records.len,
+        if (write_all(s->fs, s->log_fd, o->records.data, o->records.len,
                       (off_t)s->offsets[s->count]) < 0)
             goto io_error;
         size_t pos = 0;
@@ -698,7 +722,7 @@ static void do_batch(uv_work_t *w)
     }
     /* one sync of the log; meta (two more) only when term or vote moved */
     if (wrote) {
-        if (fdatasync(s->log_fd) < 0)
+        if (s->fs->fdatasync(s->fs, s->log_fd) < 0)
             goto io_error;
         s->fsyncs++;
     }
@@ -739,8 +763,8 @@ static void submit(raft_storage *s)
         return;
     if (!s->pending) {
         if (s->closing) {
-            close(s->log_fd);
-            close(s->dir_fd);
+            s->fs->close(s->fs, s->log_fd);
+            s->fs->close(s->fs, s->dir_fd);
             free(s->offsets);
             raft_log_free(&s->recovered);
             cn_buf_free(&s->snap);

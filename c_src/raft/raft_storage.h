@@ -20,6 +20,10 @@
  * indexes, a directory of another node (or one with a log and no id
  * file).  A meta behind the log's last term (a crash between the log's
  * sync and meta's) resumes in the log's term with no vote.
+ *
+ * Every file operation goes through a raft_fs (raft_fs.h), the POSIX one
+ * unless raft_storage_open_fs names another: the seam where the tests put
+ * a fault-injecting file system (test/c/fault_fs.c, storage_crash_test.c).
  */
 #ifndef RAFT_STORAGE_H
 #define RAFT_STORAGE_H
@@ -28,6 +32,7 @@
 
 #include <uv.h>
 
+#include "raft_fs.h"
 #include "raft_log.h"
 #include "../node/buf.h"
 
@@ -36,6 +41,9 @@ typedef void (*raft_storage_done)(void *ud, uint64_t seq);
 
 raft_storage *raft_storage_open(uv_loop_t *loop, const char *dir, int id,
                                 raft_storage_done done, void *ud, char *err, size_t errlen);
+/* The same on the file system fs (it must outlive the storage). */
+raft_storage *raft_storage_open_fs(uv_loop_t *loop, raft_fs *fs, const char *dir, int id,
+                                   raft_storage_done done, void *ud, char *err, size_t errlen);
 /* Who hears of completed writes (a storage opened before its owner). */
 void raft_storage_set_done(raft_storage *s, raft_storage_done done, void *ud);
 /* What was on disk (valid until raft_storage_forget_recovered). */
@@ -61,6 +69,7 @@ void raft_storage_stats(const raft_storage *s, uint64_t *fsyncs, uint64_t *entri
  * truncate cuts it there.  Returns 0 (intact or cut), 1 (damaged, not
  * cut), -1 (cannot read or write). */
 int  raft_storage_repair(const char *dir, int truncate, FILE *out);
+int  raft_storage_repair_fs(raft_fs *fs, const char *dir, int truncate, FILE *out);
 /* DIR/peers: the last set_peers list (the term in external format, 131
  * first), replaced atomically and synced before returning (it runs on the
  * caller's thread: set_peers is rare).  0 or -1. */

@@ -1,0 +1,364 @@
+/* storage_crash_test.c - raft_storage over the fault-injecting file system
+ * (fault_fs.c): a scripted workload (batches of appends, two of them
+ * merged into one batch, a term and vote change, a truncation and
+ * re-append, set_peers saves) is run once to count its changing file
+ * operations, then again with a crash at every one of them, and after
+ * each crash the data directory is recovered: once as the syncs left it,
+ * and once for every length the last unsynced write can be torn to.
+ * Every write acknowledged (done(seq) delivered, save_peers returned)
+ * before the crash must come back; recovery must succeed (a torn tail is
+ * cut, never refused).  Tears are in order (fault_fs.h): a batch's
+ * earlier writes whole, its last one cut.  Then bit flips: every bit of a durable log either
+ * makes open refuse naming the file and offset, or, in the last record
+ * only, cuts that record; every bit of meta refuses. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../c_src/raft/raft_storage.h"
+#include "check.h"
+#include "fault_fs.h"
+
+#define DIR       "/data/n1"
+#define MAX_SEQ   16
+#define MAX_INDEX 32
+
+/* ---- the workload and what each acknowledgement promises ---------------- */
+
+typedef struct expected {
+    raft_log log;                   /* the core's log once seq is written */
+    uint64_t term;
+    int      vote;
+    uint64_t keep_later;            /* entries a later truncation may drop: 1.. this stay */
+} expected;
+
+static expected model[MAX_SEQ];     /* [seq] */
+static int      nseq;
+static char     commands[MAX_SEQ][MAX_INDEX][48];
+
+typedef struct run {
+    uv_loop_t      loop;
+    raft_storage  *s;
+    fault_fs      *fs;
+    uint64_t       done_seq, acked_seq;
+    int            acked_peers;     /* the last set_peers version saved before the crash */
+} run;
+
+static void on_done(void *ud, uint64_t seq)
+{
+    run *r = ud;
+    r->done_seq = seq;
+    if (!fault_fs_dead(r->fs))
+        r->acked_seq = seq;
+}
+
+/* Queues seq: keep (truncate if keep < last), entries first..first+n-1 of
+ * term t, then term and vote.  The model follows along. */
+static void persist(run *r, int truncate, uint64_t keep, uint64_t first, size_t n,
+                    uint64_t t, uint64_t term, int vote)
+{
+    int seq = ++nseq;
+    raft_log *l = &model[seq].log;
+    raft_log_free(l);
+    raft_log_init(l);
+    for (uint64_t i = 1; i <= raft_log_last(&model[seq - 1].log); i++) {
+        const raft_entry *e = raft_log_get(&model[seq - 1].log, i);
+        raft_log_append(l, e->term, &e->cmd);
+    }
+    if (truncate)
+        raft_log_truncate(l, keep);
+    raft_entry e[8];
+    for (size_t i = 0; i < n; i++) {
+        char *c = commands[seq][first + i];
+        snprintf(c, sizeof commands[0][0], "cmd %llu of term %llu, seq %d%.*s",
+                 (unsigned long long)(first + i), (unsigned long long)t, seq,
+                 (int)((first + i) * 3 % 11), "..........."); /* lengths vary */
+        e[i] = (raft_entry){ t, { c, strlen(c) } };
+        raft_log_append(l, t, &e[i].cmd);
+    }
+    model[seq].term = term;
+    model[seq].vote = vote;
+    model[seq].keep_later = UINT64_MAX;
+    for (int s = 0; s < seq && truncate; s++)
+        if (model[s].keep_later > keep)
+            model[s].keep_later = keep;
+    if (r->s)
+        raft_storage_persist(r->s, (uint64_t)seq, truncate, keep, first, e, n, term, vote);
+}
+
+static void wait_done(run *r)
+{
+    while (r->s && r->done_seq < (uint64_t)nseq)
+        uv_run(&r->loop, UV_RUN_ONCE);
+}
+
+static void save_peers(run *r, int version)
+{
+    char ext[32];
+    int n = snprintf(ext, sizeof ext, "peers version %d", version);
+    if (r->s && raft_storage_save_peers(r->s, ext, (size_t)n) == 0 && !fault_fs_dead(r->fs))
+        r->acked_peers = version;
+}
+
+/* Silences the storage's notes on stderr (torn tails cut: thousands). */
+static void quiet(int on)
+{
+    static int saved = -1;
+    fflush(stderr);
+    if (on) {
+        int null = open("/dev/null", O_WRONLY);
+        saved = dup(2);
+        dup2(null, 2);
+        close(null);
+    } else {
+        dup2(saved, 2);
+        close(saved);
+    }
+}
+
+/* The workload on fs, dying at changing operation crash_at (-1: never). */
+static void workload(run *r, fault_fs *fs, long crash_at)
+{
+    char err[512] = "";
+    memset(r, 0, sizeof *r);
+    r->fs = fs;
+    fault_fs_crash_at(fs, crash_at);
+    uv_loop_init(&r->loop);
+    quiet(1);
+    r->s = raft_storage_open_fs(&r->loop, fault_fs_raft(fs), DIR, 1, on_done, r, err, sizeof err);
+    quiet(0);
+    if (!r->s && !fault_fs_dead(fs))
+        fprintf(stderr, "storage_crash_test: open failed: %s\n", err);
+    CHECK(r->s || fault_fs_dead(fs));
+    nseq = 0;
+    persist(r, 0, 0, 1, 3, 1, 1, 1);            /* seq 1: a term, a vote, entries */
+    wait_done(r);
+    persist(r, 0, 0, 4, 2, 1, 1, 1);            /* seq 2: a batch of its own */
+    persist(r, 0, 0, 6, 1, 1, 1, 1);            /* seqs 3, 4: merged into the next */
+    persist(r, 0, 0, 7, 2, 1, 1, 1);
+    wait_done(r);
+    persist(r, 0, 0, 9, 0, 0, 2, 2);            /* seq 5: a new term and vote alone */
+    wait_done(r);
+    persist(r, 1, 5, 6, 2, 2, 2, 2);            /* seq 6: truncate to 5, re-append */
+    wait_done(r);
+    save_peers(r, 1);
+    persist(r, 0, 0, 8, 3, 3, 3, 0);            /* seqs 7, 8: a term with entries, */
+    wait_done(r);
+    persist(r, 0, 0, 11, 2, 3, 3, 0);           /* then appends and a truncation */
+    persist(r, 1, 10, 11, 3, 3, 3, 3);          /* in one batch */
+    wait_done(r);
+    save_peers(r, 2);
+    if (r->s)
+        raft_storage_close(r->s, NULL, NULL);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r->loop);
+}
+
+/* ---- recovery and its checks -------------------------------------------- */
+
+static int same_entry(const raft_entry *a, const raft_entry *b)
+{
+    return a->term == b->term && a->cmd.len == b->cmd.len &&
+           memcmp(a->cmd.data, b->cmd.data, a->cmd.len) == 0;
+}
+
+/* Was entry idx e written at idx by some seq? */
+static int ever_written(uint64_t idx, const raft_entry *e)
+{
+    for (int s = 1; s <= nseq; s++) {
+        const raft_entry *m = raft_log_get(&model[s].log, idx);
+        if (m && same_entry(m, e))
+            return 1;
+    }
+    return 0;
+}
+
+/* The recovered state against what was acknowledged; 0 if it holds. */
+static int check_recovered(const run *r, uint64_t term, int vote, const raft_entry *e,
+                           size_t n, const cn_buf *peers, int has_peers)
+{
+    const expected *x = &model[r->acked_seq];
+    uint64_t must = raft_log_last(&x->log);
+    int bad = 0;
+    if (must > x->keep_later)
+        must = x->keep_later;
+    if (n < must)
+        bad |= 1;                               /* acknowledged entries lost */
+    for (size_t i = 0; i < n; i++)
+        if ((i < must && !same_entry(&e[i], raft_log_get(&x->log, i + 1))) ||
+            !ever_written(i + 1, &e[i]))
+            bad |= 2;                           /* changed, or never written */
+    if (term < x->term || (term == x->term && vote != x->vote))
+        bad |= 4;                               /* term or vote went back */
+    char want[32];
+    int wn = snprintf(want, sizeof want, "peers version %d", r->acked_peers);
+    if (r->acked_peers && (!has_peers || peers->len < (size_t)wn ||
+                           memcmp(peers->data, want, (size_t)wn - 1) != 0 ||
+                           peers->data[wn - 1] < want[wn - 1]))
+        bad |= 8;                               /* set_peers lost */
+    return bad;
+}
+
+/* Opens fs as after a reboot: -1 if refused (err says why), else the
+ * number of entries, and with r the check of what came back. */
+static long reopen(fault_fs *fs, const run *r, char *err, size_t errlen, int *bad,
+                   raft_log *out)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    err[0] = '\0';
+    quiet(1);
+    raft_storage *s = raft_storage_open_fs(&loop, fault_fs_raft(fs), DIR, 1, NULL, NULL,
+                                           err, errlen);
+    quiet(0);
+    long got = -1;
+    if (s) {
+        uint64_t term;
+        int vote;
+        const raft_entry *e;
+        size_t n;
+        cn_buf peers = { 0 };
+        raft_storage_recovered(s, &term, &vote, &e, &n);
+        int has = raft_storage_load_peers(s, &peers);
+        if (r)
+            *bad = check_recovered(r, term, vote, e, n, &peers, has == 1);
+        for (size_t i = 0; out && i < n; i++)
+            raft_log_append(out, e[i].term, &e[i].cmd);
+        cn_buf_free(&peers);
+        got = (long)n;
+        raft_storage_close(s, NULL, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&loop);
+    return got;
+}
+
+static long recoveries, failures_shown;
+
+/* Crashes a copy of fs (mode, keep), recovers, checks; then crashes again
+ * (the recovery's own cut must have been durable) and recovers the same. */
+static void crash_and_check(fault_fs *fs, const run *r, long k, int mode, size_t keep)
+{
+    fault_fs *c = fault_fs_clone(fs);
+    fault_fs_crash(c, mode, keep);
+    char err[512];
+    int bad = 0;
+    long n = reopen(c, r, err, sizeof err, &bad, NULL);
+    fault_fs_crash(c, FAULT_FS_DROP, 0);
+    long again = n >= 0 ? reopen(c, r, err, sizeof err, &bad, NULL) : -1;
+    recoveries++;
+    CHECK(n >= 0 && bad == 0 && again == n);
+    if ((n < 0 || bad || again != n) && failures_shown++ < 10)
+        fprintf(stderr, "storage_crash_test: crash at op %ld, %s %zu (acked seq %llu, peers "
+                "%d): %s\n", k, mode == FAULT_FS_TEAR ? "torn to" : "dropped", keep,
+                (unsigned long long)r->acked_seq, r->acked_peers,
+                n < 0 ? err : bad ? "acknowledged state not recovered" : "not stable");
+    fault_fs_free(c);
+}
+
+static long crash_points, tears;
+
+static void test_every_crash_point(void)
+{
+    run r;
+    fault_fs *fs = fault_fs_new();
+    workload(&r, fs, -1);
+    long total = fault_fs_ops(fs);
+    CHECK(r.acked_seq == (uint64_t)nseq && r.acked_peers == 2);
+    fault_fs_free(fs);
+    for (long k = 0; k <= total; k++) {
+        fs = fault_fs_new();
+        workload(&r, fs, k);
+        crash_points++;
+        crash_and_check(fs, &r, k, FAULT_FS_DROP, 0);
+        size_t torn = fault_fs_torn_len(fs);
+        for (size_t keep = 0; torn && keep <= torn; keep++, tears++)
+            crash_and_check(fs, &r, k, FAULT_FS_TEAR, keep);
+        fault_fs_free(fs);
+    }
+}
+
+/* ---- bit flips ---------------------------------------------------------- */
+
+static long flips;
+
+static void test_log_flips(void)
+{
+    run r;
+    fault_fs *fs = fault_fs_new();
+    workload(&r, fs, -1);
+    raft_log want;
+    raft_log_init(&want);
+    char err[512];
+    long n = reopen(fs, NULL, err, sizeof err, NULL, &want);
+    long size = fault_fs_size(fs, DIR "/log");
+    CHECK(n == (long)raft_log_last(&model[nseq].log) && n > 2);
+    /* the last record starts after n - 1 records: find it by their lengths */
+    long last_at = 0;
+    for (long i = 1; i < n; i++)
+        last_at += 8 + 16 + (long)raft_log_get(&want, (uint64_t)i)->cmd.len;
+    for (long byte = 0; byte < size; byte++)
+        for (int bit = 0; bit < 8; bit++) {
+            fault_fs *c = fault_fs_clone(fs);
+            fault_fs_flip(c, DIR "/log", (size_t)byte, bit);
+            raft_log got;
+            raft_log_init(&got);
+            long m = reopen(c, NULL, err, sizeof err, NULL, &got);
+            int ok;
+            if (m < 0)
+                ok = strstr(err, DIR "/log") && strstr(err, "offset");
+            else
+                ok = byte >= last_at && m == n - 1;     /* the last record, cut */
+            for (long i = 1; ok && m > 0 && i <= m; i++)
+                ok = same_entry(raft_log_get(&got, (uint64_t)i),
+                                raft_log_get(&want, (uint64_t)i));
+            CHECK(ok);
+            if (!ok)
+                fprintf(stderr, "storage_crash_test: log byte %ld bit %d: %ld entries: %s\n",
+                        byte, bit, m, m < 0 ? err : "");
+            flips++;
+            raft_log_free(&got);
+            fault_fs_free(c);
+        }
+    raft_log_free(&want);
+    fault_fs_free(fs);
+}
+
+static void test_meta_flips(void)
+{
+    run r;
+    fault_fs *fs = fault_fs_new();
+    workload(&r, fs, -1);
+    long size = fault_fs_size(fs, DIR "/meta");
+    CHECK(size == 20);
+    for (long byte = 0; byte < size; byte++)
+        for (int bit = 0; bit < 8; bit++) {
+            fault_fs *c = fault_fs_clone(fs);
+            fault_fs_flip(c, DIR "/meta", (size_t)byte, bit);
+            char err[512];
+            CHECK(reopen(c, NULL, err, sizeof err, NULL, NULL) < 0 &&
+                  strstr(err, DIR "/meta is corrupt"));
+            flips++;
+            fault_fs_free(c);
+        }
+    fault_fs_free(fs);
+}
+
+int main(void)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    raft_log_init(&model[0].log);
+    model[0].keep_later = UINT64_MAX;
+    test_every_crash_point();
+    test_log_flips();
+    test_meta_flips();
+    for (int s = 0; s < MAX_SEQ; s++)
+        raft_log_free(&model[s].log);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fprintf(stderr, "storage_crash_test: %ld crash points, %ld torn lengths, %ld recoveries "
+            "(each twice), %ld bit flips in %.1f s\n", crash_points, tears, recoveries, flips,
+            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    return CHECK_DONE("storage_crash");
+}
