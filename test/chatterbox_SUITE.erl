@@ -172,7 +172,9 @@ bad_flags(Config, Kind) ->
              {["--send-for", "1" | P], "give -p PORT"},
              {["--sname", "x", "--protocol", "seed", "--batch-size", "5" | P],
               "are for --protocol fast"},
-             {["--sname", "x", "--cut-at", "1" | P], "give --cut-at and --cut-for together"}],
+             {["--sname", "x", "--cut-at", "1" | P], "give --cut-at and --cut-for together"}]
+        ++ [{["--sname", "x", "--proto-dist", "inet_tls" | P],
+             "--proto-dist inet_tls needs --ssl-dist-opt server_certfile"} || Kind =:= c],
     %% each one line naming the flag, pointing to --help (c_src/node/cli.h)
     [begin
          {Exe, Argv} = cmd(Config, Kind, Args),

@@ -1,7 +1,8 @@
 #!/bin/sh
 # run_all.sh - the whole test run behind `make test`: C unit tests, a short
 # fuzz run of every decoder, `make install` with a program built against it
-# (test/install_test.sh), and the Common Test suites against real erl
+# (test/install_test.sh), every command of the docs as written
+# (test/docs_test.sh), and the Common Test suites against real erl
 # nodes (OTP 25, the host's), then the interop suites again with OTP 27
 # peer nodes (scripts/otp27.sh; CNODE_SKIP_OTP27=1 leaves that pass out,
 # for local runs only).  Prints each stage's own report, then one line of
@@ -35,14 +36,22 @@ else
     add "$(grep -cE '^fuzz_.*: ok' _build/fuzz.log)" "$(grep -cE '^fuzz_' _build/fuzz.log | awk '{print ($1>0)?$1:1}')"
 fi
 
+# shell_test SCRIPT: runs a test/*.sh that ends "NAME: N passed, N failed"
+shell_test() {
+    out=$(bash "$1" 2>&1); rc=$?
+    echo "$out" | grep -E '^(ok|FAILED|exempt)|blocks run' | sed 's/^/   /'
+    p=$(echo "$out" | tail -1 | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
+    f=$(echo "$out" | tail -1 | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
+    if [ -z "$p" ]; then p=0; f=1; echo "$out" | tail -20; fi
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    add "$p" "$f"
+}
+
 echo "== make install, and a program built outside the tree with pkg-config"
-out=$(bash test/install_test.sh 2>&1); rc=$?
-echo "$out" | grep -E '^(ok|FAILED)' | sed 's/^/   /'
-p=$(echo "$out" | tail -1 | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
-f=$(echo "$out" | tail -1 | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
-if [ -z "$p" ]; then p=0; f=1; echo "$out" | tail -20; fi
-if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-add "$p" "$f"
+shell_test test/install_test.sh
+
+echo "== every command in README.md and docs/*.md, as written (test/docs_test.sh)"
+shell_test test/docs_test.sh
 
 # ct_totals LOG: adds what rebar3 ct reported in LOG (a failure if nothing)
 ct_totals() {

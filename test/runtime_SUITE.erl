@@ -68,7 +68,7 @@ groups() ->
      {scale, [], [many_processes, many_connections, big_packets_announced,
                   input_budget_exceeded, input_budget_shared, short_lived_peers]},
      {limits, [], [mailbox_flood_shed, mailbox_flood_kill, output_limit_busy]},
-     {ipv6, [], [ipv6_erlang_to_c, ipv6_c_to_erlang]},
+     {ipv6, [], [ipv6_erlang_to_c, ipv6_c_to_erlang, ipv6_long_name_resolved_over_ipv6]},
      {tls, [], [tls_erlang_to_c, tls_c_to_erlang, tls_c_to_c, tls_ipv6, tls_stream_and_big_terms,
                 tls_untrusted_client_refused,
                 tls_untrusted_server_refused, tls_plain_peer_refused, tls_bad_options]}].
@@ -1652,6 +1652,33 @@ ipv6_c_to_erlang(Config) ->
     after
         0 = cnode_test_lib:stop(C)
     end.
+
+%% --name ALIVE (no host) with inet6_tcp takes this host's canonical name
+%% as IPv6 resolves it, as erl -proto_dist inet6_tcp does.  In a UTS and
+%% mount namespace where the host is "v6only" and /etc/hosts knows it only
+%% as ::1 v6only.example.test, the node is ALIVE@v6only.example.test (it
+%% looked the host up over IPv4, found nothing, and refused to start).
+%% The release echo_node: the ASan build aborts in a mount namespace.
+ipv6_long_name_resolved_over_ipv6(Config) ->
+    Dir = ?config(priv_dir, Config),
+    Hosts = filename:join(Dir, "hosts_v6only"),
+    ok = file:write_file(Hosts, "::1 v6only.example.test v6only\n::1 localhost\n"
+                                "127.0.0.1 localhost\n"),
+    Alive = cnode_test_lib:unique("v6n"),
+    Out = filename:join(Dir, Alive ++ ".out"),
+    Script = "hostname v6only && mount --bind \"$1\" /etc/hosts || exit 3\n"
+             "\"$2\" --name \"$3\" --cookie \"$4\" --proto-dist inet6_tcp > \"$5\" 2>&1 & p=$!\n"
+             "i=0; until grep -q '^ready ' \"$5\" || ! kill -0 $p 2>/dev/null || [ $i -gt 300 ]; do\n"
+             "  i=$((i + 1)); sleep 0.1; done\n"
+             "kill $p 2>/dev/null; wait $p; echo \"exit $?\"; cat \"$5\"\n",
+    {0, Text} = cnode_test_lib:run(os:find_executable("unshare"),
+                                   ["--uts", "--mount", "sh", "-c", Script, "sh", Hosts,
+                                    filename:join(cnode_test_lib:root(), "priv/bin/echo_node"),
+                                    Alive,
+                                    atom_to_list(?config(cookie, Config)), Out]),
+    ct:log("~s", [Text]),
+    {match, _} = re:run(Text, "^ready " ++ Alive ++ "@v6only\\.example\\.test$", [multiline]),
+    {match, _} = re:run(Text, "^exit 0$", [multiline]).
 
 %% Runs Fun(Peer, PeerNode) on a fresh erl node with -proto_dist Proto
 %% (and Extra arguments), the suite's cookie and this module.

@@ -285,6 +285,8 @@ int cb_config_parse(cb_config *cfg, int argc, char **argv)
         return r;
     if (!cfg->node.cookie && cfg->peers.cookie[0])
         cfg->node.cookie = cfg->peers.cookie;
+    if (cn_cli_node_check(&cfg->node, "chatterbox") < 0)
+        return CB_EXIT_USAGE;
     return 0;
 }
 

@@ -552,6 +552,12 @@ static void on_chat(gc_core *c, const gc_msg *msg, uint64_t now)
         return;
     }
     c->stats.chats_shown++;
+    /* A line from a node not known here yet: it has joined (its line is
+     * flooded at once, the news of its join may still be on the way), so
+     * it is admitted, and its join shown, before its line. */
+    gc_member *from = member(c, msg->node, now);
+    if (from && from->status == GC_UNKNOWN)
+        admit(c, from, 0, now);
     gc_event e = { .type = GC_EV_CHAT, .node = msg->node, .text = msg->text,
                    .text_len = msg->text_len, .id = msg->num,
                    .late = shown(c, msg->node, msg->num, msg->text, msg->text_len, now) };

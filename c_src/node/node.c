@@ -315,7 +315,11 @@ static const cn_proc_ops net_kernel_ops = {
 
 /* ---- names and cookies -------------------------------------------------- */
 
-static int host_name(int longnames, char *out, size_t outsz, char *err, size_t errlen)
+/* This host's name: with long names, its canonical name looked up in the
+ * node's address family (as erl -proto_dist inet6_tcp looks it up over
+ * IPv6), else the name itself if it has a domain. */
+static int host_name(int longnames, int family, char *out, size_t outsz, char *err,
+                     size_t errlen)
 {
     char h[256];
     if (gethostname(h, sizeof h) < 0) {
@@ -333,7 +337,7 @@ static int host_name(int longnames, char *out, size_t outsz, char *err, size_t e
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_flags = AI_CANONNAME;
-    hints.ai_family = AF_INET;
+    hints.ai_family = family;
     if (getaddrinfo(h, NULL, &hints, &res) == 0 && res && res->ai_canonname &&
         strchr(res->ai_canonname, '.')) {
         snprintf(out, outsz, "%s", res->ai_canonname);
@@ -378,7 +382,7 @@ static int set_name(cn_node *n, const cn_node_config *cfg, char *err, size_t err
         }
     } else {
         snprintf(n->alive, sizeof n->alive, "%s", name);
-        if (host_name(cfg->longnames, n->host, sizeof n->host, err, errlen) < 0)
+        if (host_name(cfg->longnames, n->family, n->host, sizeof n->host, err, errlen) < 0)
             return -1;
     }
     if (!valid_alive(n->alive)) {

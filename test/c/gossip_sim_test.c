@@ -97,6 +97,8 @@ typedef struct sim {
     uint8_t  *shown;                /* nchats_cap x n: times shown */
     int      *newest;               /* n x n: newest chat index shown at i from j */
     int       dup_shown, bad_chat, late, unmarked_late, wrongly_late;
+    uint8_t  *announced;            /* n x n: i has shown j's join (this life of i) */
+    int       line_before_join;     /* a line shown before its sender's join */
     /* tracking one node's removal or arrival */
     int       track, track_kind;
     uint64_t  track_from, *track_at;
@@ -231,11 +233,20 @@ static void io_event(void *ud, const gc_event *e)
         printf("%6llu %s: event %d %s %s inc %llu\n", (unsigned long long)s->now,
                s->nodes[x->i].name, e->type, e->node ? e->node : "-", e->other ? e->other : "-",
                (unsigned long long)e->id);
+    int about = e->node ? idx_of(s, e->node) : -1;
+    if (e->type == GC_EV_JOIN && about >= 0)
+        s->announced[(size_t)x->i * s->n + about] = 1;
     if (e->type == GC_EV_CHAT) {
         int k;
         if (sscanf(e->text, "m%d", &k) != 1 || k < 0 || k >= s->nchats) {
             s->bad_chat++;
             return;
+        }
+        int from = s->chats[k].sender;
+        if (from != x->i && !s->announced[(size_t)x->i * s->n + from]) {
+            s->line_before_join++;
+            fprintf(stderr, "t=%llu: %s showed m%d before %s joined\n",
+                    (unsigned long long)s->now, s->nodes[x->i].name, k, s->nodes[from].name);
         }
         uint8_t *cnt = &s->shown[(size_t)k * s->n + x->i];
         if (*cnt) {
@@ -261,7 +272,6 @@ static void io_event(void *ud, const gc_event *e)
             ch->max_hop = s->cur_hop;
         return;
     }
-    int about = e->node ? idx_of(s, e->node) : -1;
     if ((e->type == GC_EV_DEAD || e->type == GC_EV_LEAVE) && about >= 0) {
         /* a removal of its current life (not of an earlier one: a restarted
          * node's earlier lives had smaller incarnations; 0 means "known by
@@ -323,6 +333,7 @@ static void boot(sim *s, int i)
         abort();
     }
     nd->first_inc = cfg.incarnation;
+    memset(&s->announced[(size_t)i * s->n], 0, (size_t)s->n);
     nd->up = 1;
     nd->tick_at = NEVER;
     nd->stall_until = 0;
@@ -345,6 +356,7 @@ static sim *sim_new(int n, uint64_t seed, unsigned lat_min, unsigned lat_max, in
     s->chats = calloc((size_t)chats_cap, sizeof *s->chats);
     s->shown = calloc((size_t)chats_cap * (size_t)n, 1);
     s->newest = calloc((size_t)n * (size_t)n, sizeof *s->newest);
+    s->announced = calloc((size_t)n * (size_t)n, 1);
     s->track = -1;
     s->track_at = calloc((size_t)n, sizeof *s->track_at);
     s->win_stamp = calloc((size_t)n * (size_t)n, sizeof *s->win_stamp);
@@ -368,6 +380,7 @@ static void sim_free(sim *s)
     free(s->chats);
     free(s->shown);
     free(s->newest);
+    free(s->announced);
     free(s->last_part);
     free(s->track_at);
     free(s->win_stamp);
@@ -871,6 +884,31 @@ static void test_two_then_three(uint64_t seed)
     run_until(s, s->now + 10000);
     CHECK(converged(s));
     CHECK(s->dup_shown == 0 && s->false_removals == 0 && s->bad_names == 0 && s->bad_chat == 0);
+    CHECK(s->line_before_join == 0);
+    sim_free(s);
+}
+
+/* A node says a line the moment it has joined: every other node shows its
+ * join before the line (issue 13: the line, flooded at once, could reach
+ * a node before the news of the join did). */
+static int newest_joined(sim *s) { return gc_is_joined(s->nodes[s->n - 1].c); }
+
+static void test_first_line_after_join(uint64_t seed)
+{
+    sim *s = sim_new(8, seed, 1, 5, 16);
+    s->params = quick_params();
+    start_node(s, 0, -1);
+    for (int i = 1; i < 7; i++) {
+        run_until(s, s->now + 50);
+        start_node(s, i, i - 1);
+    }
+    CHECK(run_until_cond(s, 5000, converged));
+    start_node(s, 7, 3);
+    CHECK(run_until_cond(s, s->now + 3000, newest_joined));
+    g_from = say(s, 7);
+    g_to = g_from + 1;
+    CHECK(run_until_cond(s, s->now + 1000, cond_chats));
+    CHECK(s->line_before_join == 0);
     sim_free(s);
 }
 
@@ -1474,6 +1512,8 @@ int main(void)
         test_codec();
     for (uint64_t k = 0; k < 5 && want("join"); k++)
         test_two_then_three(seed + k);
+    for (uint64_t k = 0; k < 5 && want("first_line"); k++)
+        test_first_line_after_join(seed + k);
     if (want("failures")) {
         test_failures(seed, 5);
         test_failures(seed + 1, 30);
