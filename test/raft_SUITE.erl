@@ -5,6 +5,7 @@
 -module(raft_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
+-include_lib("kernel/include/file.hrl").
 
 -export([all/0, groups/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
@@ -22,7 +23,7 @@ all() ->
 
 all_groups() ->
     [{group, mixed}, {group, all_c}, {group, faults}, {group, operations},
-     {group, membership}, {group, conformance}].
+     {group, membership}, {group, snapshots}, {group, conformance}].
 
 groups() ->
     [{mixed, [], [mixed_erlang_leader, mixed_c_leader, seed_semantics,
@@ -33,6 +34,7 @@ groups() ->
                    hostile_messages,
                    bad_flags_and_files]},
      {membership, [], [grow_and_remove_leader, replace_dead_member, membership_errors]},
+     {snapshots, [], [snapshot_catch_up, snapshot_restart]},
      {operations, [], [transfer_leadership, rolling_restart, status_command,
                        load_counts_failures, cli_errors_name_the_cause, status_bounded]},
      {conformance, [], [designated_leader_same_applies, emulate_run]}].
@@ -1030,13 +1032,14 @@ stop_writers(Counter, Writers) ->
 
 %% A fun that starts node I (1..3) of a durable cluster, under the same
 %% name and --data-dir every time it is called for I.
-durable_starter(Config, Prefix) ->
+durable_starter(Config, Prefix) -> durable_starter(Config, Prefix, []).
+durable_starter(Config, Prefix, Args) ->
     Names = [cnode_test_lib:unique(Prefix) || _ <- [1, 2, 3]],
     fun(I) ->
             C = cnode_test_lib:start("raft_kv", Config,
                                      [{name, lists:nth(I, Names)},
                                       {args, ["--id", integer_to_list(I), "--election-timeout", "300",
-                                              "--data-dir", data_dir(Config, Prefix, I)]}]),
+                                              "--data-dir", data_dir(Config, Prefix, I)] ++ Args}]),
             put(started, [C | started()]),
             C
     end.
@@ -1047,7 +1050,9 @@ data_dir(Config, Prefix, I) -> filename:join(?config(priv_dir, Config), Prefix +
 %% then a follower killed with kill -9: #{start, nodes, peers, leader,
 %% follower, id, data} (the follower's id and data directory).
 cluster_with_killed_follower(Config, Prefix, Writes) ->
-    Start = durable_starter(Config, Prefix),
+    cluster_with_killed_follower(Config, Prefix, Writes, []).
+cluster_with_killed_follower(Config, Prefix, Writes, Args) ->
+    Start = durable_starter(Config, Prefix, Args),
     Cs = [Start(I) || I <- [1, 2, 3]],
     All = [{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)],
     ok = raft_ref_main:set_peers(All),
@@ -1121,6 +1126,75 @@ wiped_follower_repaired(Config) ->
     wait_applied([F2 | Cs -- [F]], maps:get(commit_index, status(L))),
     leader = maps:get(role, status(L)),
     51 = map_size(maps:get(store, status(F2))),
+    ok.
+
+%% ---- snapshots ---------------------------------------------------------------
+
+-define(SNAP_ARGS, ["--snapshot-entries", "200", "--snapshot-trailing", "20"]).
+
+%% Puts keys From..To through Subject, one at a time, each acknowledged.
+put_range(Subject, From, To, V) ->
+    [op_ok = put_kv(Subject, integer_to_binary(K), V) || K <- lists:seq(From, To)],
+    ok.
+
+file_size(Dir, Name) ->
+    {ok, #file_info{size = Size}} = file:read_file_info(filename:join(Dir, Name)),
+    Size.
+
+%% A follower killed while the others write 2,000 entries with a snapshot
+%% every 200: the leader's log no longer holds what it lacks, so it comes
+%% back through InstallSnapshot (chunked C to C), holds every key, and its
+%% data directory has the snapshot and a short log.  The leader's own log
+%% stays short: it starts after its last snapshot, less the trailing
+%% entries.  (Before snapshots the log and its file grew without bound.)
+snapshot_catch_up(Config) ->
+    #{start := Start, nodes := Cs, peers := All, leader := L, follower := F, id := FId,
+      data := Data} = cluster_with_killed_follower(Config, "sc", 20, ?SNAP_ARGS),
+    ok = put_range(subject(L), 21, 2000, <<"y">>),
+    LS = status(L),
+    true = maps:get(snapshot_index, LS) >= 1800,
+    true = maps:get(log_first, LS) > 1000,
+    true = maps:get(log_length, LS) - maps:get(log_first, LS) < 500,
+    F2 = Start(FId),
+    ok = raft_ref_main:set_peers([{FId, subject(F2)} | [{I, S} || {I, S} <- All, I =/= FId]],
+                                 [FId]),
+    op_ok = put_kv(subject(L), <<"after">>, <<"1">>),
+    wait_applied([F2 | Cs -- [F]], maps:get(commit_index, status(L))),
+    FS = status(F2),
+    2001 = maps:get(store_size, FS),
+    <<"y">> = maps:get(<<"1999">>, maps:get(store, FS)),
+    true = maps:get(snapshot_index, FS) >= 1800,
+    true = maps:get(log_first, FS) >= 1800,
+    %% on disk: a snapshot, and a log that holds only what follows it
+    true = file_size(Data, "snap") > 2000 * 8,
+    LeaderData = data_dir(Config, "sc", maps:get(id, LS)),
+    true = file_size(LeaderData, "log") < 500 * 64,
+    ok.
+
+%% Every node of a cluster that took snapshots is killed and restarted from
+%% its data directory: each restores the snapshot plus the log after it,
+%% starts applied up to its snapshot (no replay from entry 1), and a leader
+%% serves every key written before.
+snapshot_restart(Config) ->
+    Start = durable_starter(Config, "sr", ?SNAP_ARGS),
+    Cs = [Start(I) || I <- [1, 2, 3]],
+    ok = raft_ref_main:set_peers([{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)]),
+    L = wait_leader(Cs, ?T),
+    ok = put_range(subject(L), 1, 700, <<"before">>),
+    wait_applied(Cs, maps:get(commit_index, status(L))),
+    Snaps = [maps:get(snapshot_index, status(C)) || C <- Cs],
+    [true = S >= 600 || S <- Snaps],
+    [begin _ = cnode_test_lib:kill(C), forget(C) end || C <- Cs],
+    Cs2 = [Start(I) || I <- [1, 2, 3]],
+    %% each comes back applied up to its snapshot before any leader exists
+    [true = maps:get(last_applied, status(C)) >= S || {C, S} <- lists:zip(Cs2, Snaps)],
+    L2 = wait_leader(Cs2, ?T),
+    op_ok = put_kv(subject(L2), <<"after">>, <<"1">>),
+    wait_applied(Cs2, maps:get(commit_index, status(L2))),
+    [begin
+         701 = maps:get(store_size, status(C)),
+         {ok, <<"before">>} = get_kv(subject(L2), <<"650">>)
+     end || C <- Cs2],
     ok.
 
 %% Junk at the Subject and at the registered name is logged and dropped.

@@ -240,7 +240,8 @@ void raft__conf_snapshot(raft *r, uint64_t index, const char *conf, size_t confl
     while (k < r->nconf && r->conf_entries[k] <= index)
         k++;
     size_t rest = keep ? r->nconf - k : 0;
-    memmove(r->conf_entries, r->conf_entries + k, rest * sizeof *r->conf_entries);
+    if (rest)
+        memmove(r->conf_entries, r->conf_entries + k, rest * sizeof *r->conf_entries);
     r->nconf = rest;
     cn_buf_reset(&r->snap_conf);
     r->snap_conf_index = 0;
@@ -248,7 +249,8 @@ void raft__conf_snapshot(raft *r, uint64_t index, const char *conf, size_t confl
         cn_buf_append(&r->snap_conf, conf, conflen);
         r->snap_conf_index = index;
         conf_push(r, index);
-        memmove(r->conf_entries + 1, r->conf_entries, rest * sizeof *r->conf_entries);
+        if (rest)
+            memmove(r->conf_entries + 1, r->conf_entries, rest * sizeof *r->conf_entries);
         r->conf_entries[0] = index;
     }
     raft__conf_apply(r);

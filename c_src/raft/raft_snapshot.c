@@ -86,7 +86,8 @@ int raft_snapshot_decode(const char *data, size_t len, raft_snapshot_info *info,
     }
     if (fl) {
         cn_term c = { (const char *)conf, fl };
-        if (!raft_conf_valid(&c)) {
+        size_t at = 0;
+        if (cn_term_check(c.data, fl, &at) < 0 || at != fl || !raft_conf_valid(&c)) {
             snprintf(why, whylen, "snapshot holds a malformed configuration");
             return -1;
         }

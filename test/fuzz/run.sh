@@ -20,7 +20,7 @@ EI_DIR=${EI_DIR:-$(erl -noshell -eval 'io:format("~s",[code:lib_dir(erl_interfac
 
 OUT=_build/fuzz
 OBJ=$OUT/obj
-ALL_TARGETS="fuzz_term fuzz_dist fuzz_handshake fuzz_epmd fuzz_raft_wire fuzz_peers fuzz_gossip_wire fuzz_chatterbox_wire"
+ALL_TARGETS="fuzz_term fuzz_dist fuzz_handshake fuzz_epmd fuzz_raft_wire fuzz_peers fuzz_gossip_wire fuzz_chatterbox_wire fuzz_snapshot"
 TARGETS=${*:-$ALL_TARGETS}
 
 # The pure parts of the runtime; epmd.c needs libuv symbols, handshake.c
@@ -52,6 +52,7 @@ done
 for t in $TARGETS; do
     case $t in
         fuzz_raft_wire|fuzz_peers) srcs=$FULL_SRC; link="" ;;
+        fuzz_snapshot) srcs="$FULL_SRC c_src/raft/raft_snapshot.c"; link="" ;;
         fuzz_gossip_wire) srcs="$FULL_SRC $(ls c_src/gossip/gc_*.c)"; link="" ;;
         fuzz_chatterbox_wire) srcs="$FULL_SRC $(ls c_src/chatterbox/cb_*.c)"; link="" ;;
         *) srcs=""; link=$objs ;;
