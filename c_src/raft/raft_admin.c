@@ -242,7 +242,7 @@ typedef struct row {
     row_state state;
     char      err[1500];              /* ROW_DOWN: why */
     char      role[16], mode[16];
-    long long term, leader, commit, applied, log_length;
+    long long term, leader, commit, applied, log_length, snapshot;
     int       members[MAX_MEMBERS];  /* the ids this member knows */
     int       nmembers;
 } row;
@@ -269,6 +269,7 @@ static void put_json(const row *r)
         cJSON_AddNumberToObject(o, "commit_index", (double)r->commit);
         cJSON_AddNumberToObject(o, "last_applied", (double)r->applied);
         cJSON_AddNumberToObject(o, "log_length", (double)r->log_length);
+        cJSON_AddNumberToObject(o, "snapshot_index", (double)r->snapshot);
         cJSON_AddStringToObject(o, "mode", r->mode);
         cJSON *m = cJSON_AddArrayToObject(o, "members");
         for (int i = 0; i < r->nmembers; i++)
@@ -289,8 +290,9 @@ static void put_line(const row *r)
     if (r->state == ROW_OK) {
         char leader[24];
         snprintf(leader, sizeof leader, r->leader ? "%lld" : "none", r->leader);
-        printf("%-4d %-28s %-10s %6lld %-6s %10lld %10lld %10lld %d\n", r->id, r->node, r->role,
-               r->term, leader, r->commit, r->applied, r->log_length, r->nmembers);
+        printf("%-4d %-28s %-10s %6lld %-6s %10lld %10lld %10lld %10lld %d\n", r->id, r->node,
+               r->role, r->term, leader, r->commit, r->applied, r->log_length, r->snapshot,
+               r->nmembers);
     } else {
         printf("%-4d %-28s %s\n", r->id, r->node, r->state == ROW_EMU
                ? "emulation member (no status call)" : r->err);
@@ -308,8 +310,8 @@ static void status_print(cn_proc *p)
     int down = 0;
     qsort(s->rows, (size_t)s->nrows, sizeof s->rows[0], by_id);
     if (!s->cfg.json)
-        printf("%-4s %-28s %-10s %6s %-6s %10s %10s %10s %s\n", "ID", "NODE", "ROLE", "TERM",
-               "LEADER", "COMMIT", "APPLIED", "LOG", "MEMBERS");
+        printf("%-4s %-28s %-10s %6s %-6s %10s %10s %10s %10s %s\n", "ID", "NODE", "ROLE",
+               "TERM", "LEADER", "COMMIT", "APPLIED", "LOG", "SNAPSHOT", "MEMBERS");
     for (int i = 0; i < s->nrows; i++) {
         if (s->cfg.json)
             put_json(&s->rows[i]);
@@ -370,6 +372,7 @@ static int read_info(const cn_term *info, row *r)
     r->commit = map_int(info, "commit_index");
     r->applied = map_int(info, "last_applied");
     r->log_length = map_int(info, "log_length");
+    r->snapshot = map_int(info, "snapshot_index");
     r->nmembers = 0;
     if (map_get(info, "members", &v) == 0 && cn_list_begin(&li, &v, &count) == 0)
         while (cn_list_next(&li, &e) == 1 && r->nmembers < MAX_MEMBERS)
