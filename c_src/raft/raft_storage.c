@@ -272,22 +272,56 @@ static int read_log(raft_storage *s, char *err, size_t errlen)
 /* A snapshot installed over a log that disagreed with it (its entry at the
  * snapshot's index has another term) drops that log; a crash between the
  * snapshot's write and the log's leaves the old one, whose entries after
- * the snapshot follow a prefix the cluster never committed: cut them. */
+ * the snapshot follow a prefix the cluster never committed.  Finish the
+ * drop: empty the log (it restarts after the snapshot).  Cutting only the
+ * entries after the snapshot's index would keep the disagreeing entry at
+ * it, so every later open would find the log diverged again and cut the
+ * entries appended after the snapshot since: acknowledged ones. */
 static int drop_diverged(raft_storage *s, char *err, size_t errlen)
 {
     if (!s->diverged)
         return 0;
-    size_t keep = (size_t)(s->snap_index - s->base);
+    size_t after = (size_t)(s->base + s->count - s->snap_index);
     fprintf(stderr, "raft_kv: %s/log disagrees with the snapshot at entry %llu (a crash while "
-            "installing it): cutting the %zu entries after it\n", s->dir,
-            (unsigned long long)s->snap_index, s->count - keep);
-    if (s->fs->ftruncate(s->fs, s->log_fd, (off_t)s->offsets[keep]) < 0 ||
-        s->fs->fdatasync(s->fs, s->log_fd) < 0) {
+            "installing it): emptying it (%zu entries after the snapshot cut)\n", s->dir,
+            (unsigned long long)s->snap_index, after);
+    if (s->fs->ftruncate(s->fs, s->log_fd, 0) < 0 || s->fs->fdatasync(s->fs, s->log_fd) < 0) {
         snprintf(err, errlen, "cannot truncate %s/log: %s", s->dir, strerror(errno));
         return -1;
     }
-    s->count = keep;
+    s->count = 0;
+    s->offsets[0] = 0;
+    s->base = s->snap_index;
+    s->diverged = 0;
     raft_log_truncate(&s->recovered, s->snap_index);
+    return 0;
+}
+
+/* A log that ends before the snapshot (a crash after the snapshot of a
+ * drop, or of a compaction past the log's end, was written and before the
+ * log was rewritten; or an emptied log, whose base a file with no records
+ * does not keep) holds only entries the snapshot covers, and the next
+ * write is the entry after the snapshot: appended after the old entries
+ * it would leave a gap that refuses the next open (and do_batch refuses it
+ * at once).  Empty it: the log restarts after the snapshot, as the drop
+ * would have left it. */
+static int restart_after_snap(raft_storage *s, char *err, size_t errlen)
+{
+    if (s->base + s->count >= s->snap_index)
+        return 0;
+    if (s->count) {
+        fprintf(stderr, "raft_kv: %s/log ends at entry %llu, before the snapshot's %llu (a "
+                "crash while replacing it): emptying it\n", s->dir,
+                (unsigned long long)(s->base + s->count), (unsigned long long)s->snap_index);
+        if (s->fs->ftruncate(s->fs, s->log_fd, 0) < 0 ||
+            s->fs->fdatasync(s->fs, s->log_fd) < 0) {
+            snprintf(err, errlen, "cannot truncate %s/log: %s", s->dir, strerror(errno));
+            return -1;
+        }
+    }
+    s->count = 0;
+    s->offsets[0] = 0;
+    s->base = s->snap_index;
     return 0;
 }
 
@@ -485,7 +519,7 @@ raft_storage *raft_storage_open_fs(uv_loop_t *loop, raft_fs *fs, const char *dir
     }
     if (fs->fsync(fs, s->dir_fd) < 0 || read_meta(s, err, errlen) < 0 ||
         read_snap(s, err, errlen) < 0 || read_log(s, err, errlen) < 0 ||
-        drop_diverged(s, err, errlen) < 0 ||
+        drop_diverged(s, err, errlen) < 0 || restart_after_snap(s, err, errlen) < 0 ||
         check_id(s, id, err, errlen) < 0)
         goto fail;
     reconcile_meta_log(s);

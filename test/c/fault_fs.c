@@ -42,7 +42,7 @@ typedef struct names {
 } names;
 
 typedef struct fd_slot {
-    int   used, ino;                    /* ino -1: a directory, or a file made dead */
+    int   used, ino;                    /* ino -1: a directory */
     char *dir;                          /* a directory's path */
 } fd_slot;
 
@@ -225,8 +225,7 @@ static int ffs_open(raft_fs *fs, const char *path, int flags, mode_t mode)
 {
     fault_fs *f = lock(fs);
     int changes = (flags & (O_CREAT | O_TRUNC)) != 0;
-    if (changes && !alive(f))
-        return unlock(f, fd_new(f, -1, NULL), EMFILE);
+    int live = !changes || alive(f);
     entry *e = names_find(&f->cur, path);
     if (!e && !(flags & O_CREAT))
         return unlock(f, -1, ENOENT);
@@ -243,7 +242,8 @@ static int ffs_open(raft_fs *fs, const char *path, int flags, mode_t mode)
         names_add(&f->cur, path, ino);
     if (flags & O_TRUNC) {
         f->inodes[ino].cur.len = 0;
-        log_add(&f->inodes[ino], 0, 0, NULL, 0);
+        if (live)
+            log_add(&f->inodes[ino], 0, 0, NULL, 0);
     }
     return unlock(f, fd_new(f, ino, NULL), EMFILE);
 }
@@ -280,10 +280,13 @@ static ssize_t ffs_pwrite(raft_fs *fs, int fd, const void *buf, size_t n, off_t 
     fd_slot *sl = slot(f, fd);
     if (!sl)
         return unlock(f, -1, EBADF);
-    if (!alive(f) || sl->ino < 0)
-        return unlock(f, sl->dir ? -1 : (int)n, EISDIR);
+    int live = alive(f);
+    if (sl->ino < 0)
+        return unlock(f, -1, EISDIR);
     inode *in = &f->inodes[sl->ino];
     bytes_write(&in->cur, at, buf, n);
+    if (!live)
+        return unlock(f, (int)n, 0);        /* seen, never to reach the disk */
     log_add(in, 1, at, buf, n);
     f->last = sl->ino;
     return unlock(f, (int)n, 0);
@@ -316,19 +319,20 @@ static int ffs_ftruncate(raft_fs *fs, int fd, off_t size)
     fd_slot *sl = slot(f, fd);
     if (!sl || sl->dir)
         return unlock(f, -1, EBADF);
-    if (!alive(f) || sl->ino < 0)
-        return unlock(f, 0, 0);
+    int live = alive(f);
+    if (sl->ino < 0)
+        return unlock(f, -1, EISDIR);
     inode *in = &f->inodes[sl->ino];
     bytes_resize(&in->cur, (size_t)size);
-    log_add(in, 0, size, NULL, 0);
+    if (live)
+        log_add(in, 0, size, NULL, 0);
     return unlock(f, 0, 0);
 }
 
 static int ffs_rename(raft_fs *fs, const char *from, const char *to)
 {
     fault_fs *f = lock(fs);
-    if (!alive(f))
-        return unlock(f, 0, 0);
+    alive(f);                           /* dead: only the current view changes */
     entry *e = names_find(&f->cur, from);
     if (!e || !parent_exists(f, to))
         return unlock(f, -1, ENOENT);
@@ -344,8 +348,7 @@ static int ffs_rename(raft_fs *fs, const char *from, const char *to)
 static int ffs_mkdir(raft_fs *fs, const char *path, mode_t mode)
 {
     fault_fs *f = lock(fs);
-    if (!alive(f))
-        return unlock(f, 0, 0);
+    alive(f);
     if (names_find(&f->cur, path))
         return unlock(f, -1, EEXIST);
     if (!parent_exists(f, path))

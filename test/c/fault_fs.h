@@ -15,8 +15,10 @@
  * Operations that change something (open with O_CREAT or O_TRUNC,
  * pwrite, ftruncate, fsync, fdatasync, rename, mkdir) are numbered from 0;
  * with fault_fs_crash_at(fs, k) operation k is where the machine dies:
- * from there on changes are dropped (they still report success, as a
- * machine that has not noticed), so nothing done after counts.
+ * from there on changes reach only the current view (they succeed and
+ * read back, as on a machine that has not noticed: a file rewritten from
+ * another reads what was written), never the durable state nor the tear,
+ * so nothing done after counts.
  * Safe from several threads (one lock). */
 #ifndef FAULT_FS_H
 #define FAULT_FS_H

@@ -8,20 +8,36 @@
  * Every write acknowledged (done(seq) delivered, save_peers returned)
  * before the crash must come back; recovery must succeed (a torn tail is
  * cut, never refused).  Tears are in order (fault_fs.h): a batch's
- * earlier writes whole, its last one cut.  Then bit flips: every bit of a durable log either
- * makes open refuse naming the file and offset, or, in the last record
- * only, cuts that record; every bit of meta refuses. */
+ * earlier writes whole, its last one cut.
+ *
+ * The workload goes on with snapshots: one at 8 compacting the log to
+ * 6.. (a suffix after the snapshot kept), appends, one at 12 compacting
+ * no more (the log not rewritten), a truncation after the compaction; then two leaders' snapshots installed with drop, at 20 (past
+ * the log's end, 14) and at 22 (where the log has another term: a crash
+ * before the log's rewrite leaves a diverged log), each followed by
+ * appends.  After each crash the snapshot recovered, if any, must be one
+ * handed to raft_storage_snapshot and not older than the last one
+ * acknowledged; every acknowledged entry is covered by it or recovered
+ * after it, the same; the term is not behind the snapshot's or the log's.
+ * The second recovery also appends the entry after the last recovered one
+ * (as the core would), and a third must find it.
+ *
+ * Then bit flips: every bit of a durable log (the one of entries 1..13,
+ * and the one after the last snapshot) either makes open refuse naming
+ * the file and offset, or, in the last record only, cuts that record;
+ * every bit of meta refuses, and every bit of snap refuses naming it. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../../c_src/raft/raft_snapshot.h"
 #include "../../c_src/raft/raft_storage.h"
 #include "check.h"
 #include "fault_fs.h"
 
 #define DIR       "/data/n1"
-#define MAX_SEQ   16
+#define MAX_SEQ   24
 #define MAX_INDEX 32
 
 /* ---- the workload and what each acknowledgement promises ---------------- */
@@ -31,10 +47,14 @@ typedef struct expected {
     uint64_t term;
     int      vote;
     uint64_t keep_later;            /* entries a later truncation may drop: 1.. this stay */
+    int      snap;                  /* seq is a snapshot: */
+    uint64_t snap_index;            /* ... its index, */
+    cn_buf   snap_data;             /* ... the bytes handed to raft_storage_snapshot */
 } expected;
 
 static expected model[MAX_SEQ];     /* [seq] */
 static int      nseq;
+static int      with_snapshots;     /* the workload's second part (seqs 10..19) */
 static char     commands[MAX_SEQ][MAX_INDEX][48];
 
 typedef struct run {
@@ -53,19 +73,29 @@ static void on_done(void *ud, uint64_t seq)
         r->acked_seq = seq;
 }
 
+/* model[seq].log := model[seq - 1].log (a snapshot's base kept). */
+static raft_log *copy_log(int seq)
+{
+    const raft_log *p = &model[seq - 1].log;
+    raft_log *l = &model[seq].log;
+    raft_log_free(l);
+    raft_log_init(l);
+    raft_log_reset(l, p->base, p->base_term);
+    for (uint64_t i = p->base + 1; i <= raft_log_last(p); i++) {
+        const raft_entry *e = raft_log_get(p, i);
+        raft_log_append(l, e->term, &e->cmd);
+    }
+    model[seq].snap = 0;
+    return l;
+}
+
 /* Queues seq: keep (truncate if keep < last), entries first..first+n-1 of
  * term t, then term and vote.  The model follows along. */
 static void persist(run *r, int truncate, uint64_t keep, uint64_t first, size_t n,
                     uint64_t t, uint64_t term, int vote)
 {
     int seq = ++nseq;
-    raft_log *l = &model[seq].log;
-    raft_log_free(l);
-    raft_log_init(l);
-    for (uint64_t i = 1; i <= raft_log_last(&model[seq - 1].log); i++) {
-        const raft_entry *e = raft_log_get(&model[seq - 1].log, i);
-        raft_log_append(l, e->term, &e->cmd);
-    }
+    raft_log *l = copy_log(seq);
     if (truncate)
         raft_log_truncate(l, keep);
     raft_entry e[8];
@@ -85,6 +115,44 @@ static void persist(run *r, int truncate, uint64_t keep, uint64_t first, size_t 
             model[s].keep_later = keep;
     if (r->s)
         raft_storage_persist(r->s, (uint64_t)seq, truncate, keep, first, e, n, term, vote);
+}
+
+/* Queues seq: a snapshot at index (of term, keys pairs in it), the log
+ * compacted up to compact, or dropped (a follower installing a leader's
+ * snapshot: the log restarts after index). */
+static void snapshot(run *r, uint64_t index, uint64_t term, int keys, uint64_t compact,
+                     int drop)
+{
+    int seq = ++nseq;
+    raft_log *l = copy_log(seq);
+    expected *x = &model[seq];
+    x->term = model[seq - 1].term;
+    x->vote = model[seq - 1].vote;
+    x->keep_later = UINT64_MAX;
+    x->snap = 1;
+    x->snap_index = index;
+    if (drop) {
+        raft_log_free(l);
+        raft_log_init(l);
+        raft_log_reset(l, index, term);
+        for (int s = 0; s < seq; s++)   /* entries after index may go */
+            if (model[s].keep_later > index)
+                model[s].keep_later = index;
+    }
+    raft_kv *kv = raft_kv_new();
+    for (int k = 0; k < keys; k++) {
+        char key[16], val[48];
+        int kl = snprintf(key, sizeof key, "key%02d", k);
+        int vl = snprintf(val, sizeof val, "value %d of the snapshot at %llu", k,
+                          (unsigned long long)index);
+        raft_kv_insert(kv, key, (size_t)kl, val, (size_t)vl);
+    }
+    cn_buf_reset(&x->snap_data);
+    raft_snapshot_encode(&x->snap_data, index, term, NULL, 0, kv);
+    raft_kv_free(kv);
+    if (r->s)
+        raft_storage_snapshot(r->s, (uint64_t)seq, index, x->snap_data.data, x->snap_data.len,
+                              compact, drop);
 }
 
 static void wait_done(run *r)
@@ -149,6 +217,26 @@ static void workload(run *r, fault_fs *fs, long crash_at)
     persist(r, 1, 10, 11, 3, 3, 3, 3);          /* in one batch */
     wait_done(r);
     save_peers(r, 2);
+    if (with_snapshots) {
+        snapshot(r, 8, 3, 3, 5, 0);             /* seq 10: a snapshot at 8, the log */
+        wait_done(r);                           /* compacted to 6..13 */
+        persist(r, 0, 0, 14, 2, 3, 3, 3);       /* seq 11: appends after it */
+        wait_done(r);
+        snapshot(r, 12, 3, 2, 5, 0);            /* seq 12: one at 12 that compacts */
+        wait_done(r);                           /* nothing more (the log stays) */
+        persist(r, 1, 12, 13, 2, 4, 4, 1);      /* seq 13: a truncation after the */
+        wait_done(r);                           /* compaction, a new term */
+        persist(r, 0, 0, 15, 0, 0, 5, 0);       /* seqs 14, 15: term 5, then a leader's */
+        snapshot(r, 20, 5, 5, 20, 1);           /* snapshot at 20, past the log's 14: */
+        wait_done(r);                           /* dropped, it restarts after 20 */
+        persist(r, 0, 0, 21, 3, 5, 5, 0);       /* seq 16: appends after it */
+        wait_done(r);
+        persist(r, 0, 0, 24, 0, 0, 6, 0);       /* seqs 17, 18: another leader's, at 22 */
+        snapshot(r, 22, 6, 4, 22, 1);           /* of term 6 where the log has term 5 */
+        wait_done(r);
+        persist(r, 0, 0, 23, 4, 6, 6, 0);       /* seq 19: appends after it */
+        wait_done(r);
+    }
     if (r->s)
         raft_storage_close(r->s, NULL, NULL);
     uv_run(&r->loop, UV_RUN_DEFAULT);
@@ -176,19 +264,38 @@ static int ever_written(uint64_t idx, const raft_entry *e)
 
 /* The recovered state against what was acknowledged; 0 if it holds. */
 static int check_recovered(const run *r, uint64_t term, int vote, const raft_entry *e,
-                           size_t n, const cn_buf *peers, int has_peers)
+                           size_t n, const cn_buf *peers, int has_peers, const char *snap,
+                           size_t snaplen, uint64_t *snap_index)
 {
     const expected *x = &model[r->acked_seq];
-    uint64_t must = raft_log_last(&x->log);
-    int bad = 0;
+    uint64_t must = raft_log_last(&x->log), acked_snap = 0, at = 0;
+    int bad = 0, found = 0;
+    for (int s = 1; s <= (int)r->acked_seq; s++)
+        if (model[s].snap && model[s].snap_index > acked_snap)
+            acked_snap = model[s].snap_index;
+    for (int s = 1; snap && s <= nseq && !found; s++)
+        if (model[s].snap && model[s].snap_data.len == snaplen &&
+            memcmp(model[s].snap_data.data, snap, snaplen) == 0) {
+            found = 1;
+            at = model[s].snap_index;
+        }
+    if (snap && !found)
+        bad |= 16;                              /* a snapshot never written */
+    if (at < acked_snap)
+        bad |= 32;                              /* an acknowledged snapshot lost */
+    *snap_index = at;
+    /* the entries follow the snapshot: e[i] is entry at + 1 + i; the
+     * acknowledged ones after the snapshot must all be there */
     if (must > x->keep_later)
         must = x->keep_later;
-    if (n < must)
+    if (must > at && n < must - at)
         bad |= 1;                               /* acknowledged entries lost */
-    for (size_t i = 0; i < n; i++)
-        if ((i < must && !same_entry(&e[i], raft_log_get(&x->log, i + 1))) ||
-            !ever_written(i + 1, &e[i]))
+    for (size_t i = 0; i < n; i++) {
+        uint64_t idx = at + 1 + i;
+        const raft_entry *m = raft_log_get(&x->log, idx);
+        if ((idx <= must && (!m || !same_entry(&e[i], m))) || !ever_written(idx, &e[i]))
             bad |= 2;                           /* changed, or never written */
+    }
     if (term < x->term || (term == x->term && vote != x->vote))
         bad |= 4;                               /* term or vote went back */
     char want[32];
@@ -200,11 +307,21 @@ static int check_recovered(const run *r, uint64_t term, int vote, const raft_ent
     return bad;
 }
 
-/* Opens fs as after a reboot: -1 if refused (err says why), else the
- * number of entries, and with r the check of what came back. */
-static long reopen(fault_fs *fs, const run *r, char *err, size_t errlen, int *bad,
-                   raft_log *out)
+static void on_append(void *ud, uint64_t seq)
 {
+    *(uint64_t *)ud = seq;
+}
+
+/* Opens fs as after a reboot: -1 if refused (err says why), else the
+ * number of entries, and with r the check of what came back.  With
+ * append, the storage then takes the entry after the last one recovered
+ * (a snapshot's index counts), as the core would. */
+static long reopen(fault_fs *fs, const run *r, char *err, size_t errlen, int *bad,
+                   raft_log *out, int append)
+{
+    int ignored = 0;
+    if (!bad)
+        bad = &ignored;
     uv_loop_t loop;
     uv_loop_init(&loop);
     err[0] = '\0';
@@ -219,14 +336,34 @@ static long reopen(fault_fs *fs, const run *r, char *err, size_t errlen, int *ba
         const raft_entry *e;
         size_t n;
         cn_buf peers = { 0 };
+        const char *snap;
+        size_t snaplen;
+        uint64_t at = 0, last_term;
+        raft_snapshot_info info = { 0 };
+        char why[160];
         raft_storage_recovered(s, &term, &vote, &e, &n);
+        raft_storage_recovered_snapshot(s, &snap, &snaplen);
         int has = raft_storage_load_peers(s, &peers);
+        if (snap && raft_snapshot_decode(snap, snaplen, &info, NULL, why, sizeof why) < 0)
+            *bad |= 128;                        /* open let a bad snapshot through */
+        last_term = n ? e[n - 1].term : info.term;
         if (r)
-            *bad = check_recovered(r, term, vote, e, n, &peers, has == 1);
+            *bad |= check_recovered(r, term, vote, e, n, &peers, has == 1, snap, snaplen, &at);
+        if (term < last_term || term < info.term)
+            *bad |= 64;                         /* the term behind the log's or snapshot's */
         for (size_t i = 0; out && i < n; i++)
             raft_log_append(out, e[i].term, &e[i].cmd);
         cn_buf_free(&peers);
         got = (long)n;
+        if (append) {
+            uint64_t acked = 0;
+            raft_entry next = { term, { "appended after recovery", 23 } };
+            raft_storage_forget_recovered(s);
+            raft_storage_set_done(s, on_append, &acked);
+            raft_storage_persist(s, 1, 0, 0, at + n + 1, &next, 1, term, vote);
+            while (acked != 1)
+                uv_run(&loop, UV_RUN_ONCE);
+        }
         raft_storage_close(s, NULL, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
     }
@@ -244,16 +381,19 @@ static void crash_and_check(fault_fs *fs, const run *r, long k, int mode, size_t
     fault_fs_crash(c, mode, keep);
     char err[512];
     int bad = 0;
-    long n = reopen(c, r, err, sizeof err, &bad, NULL);
+    long n = reopen(c, r, err, sizeof err, &bad, NULL, 0);
     fault_fs_crash(c, FAULT_FS_DROP, 0);
-    long again = n >= 0 ? reopen(c, r, err, sizeof err, &bad, NULL) : -1;
+    long again = n >= 0 ? reopen(c, r, err, sizeof err, &bad, NULL, 1) : -1;
+    fault_fs_crash(c, FAULT_FS_DROP, 0);
+    long then = again >= 0 ? reopen(c, NULL, err, sizeof err, &bad, NULL, 0) : -1;
     recoveries++;
-    CHECK(n >= 0 && bad == 0 && again == n);
-    if ((n < 0 || bad || again != n) && failures_shown++ < 10)
+    CHECK(n >= 0 && bad == 0 && again == n && then == n + 1);
+    if ((n < 0 || bad || again != n || then != n + 1) && failures_shown++ < 10)
         fprintf(stderr, "storage_crash_test: crash at op %ld, %s %zu (acked seq %llu, peers "
-                "%d): %s\n", k, mode == FAULT_FS_TEAR ? "torn to" : "dropped", keep,
+                "%d): %s (%d)\n", k, mode == FAULT_FS_TEAR ? "torn to" : "dropped", keep,
                 (unsigned long long)r->acked_seq, r->acked_peers,
-                n < 0 ? err : bad ? "acknowledged state not recovered" : "not stable");
+                n < 0 ? err : bad ? "acknowledged state not recovered" :
+                again != n ? "not stable" : "the entry appended after recovery is lost", bad);
     fault_fs_free(c);
 }
 
@@ -283,17 +423,18 @@ static void test_every_crash_point(void)
 
 static long flips;
 
-static void test_log_flips(void)
+static void test_log_flips(int snapshots)
 {
+    with_snapshots = snapshots;
     run r;
     fault_fs *fs = fault_fs_new();
     workload(&r, fs, -1);
     raft_log want;
     raft_log_init(&want);
     char err[512];
-    long n = reopen(fs, NULL, err, sizeof err, NULL, &want);
+    long n = reopen(fs, NULL, err, sizeof err, NULL, &want, 0);
     long size = fault_fs_size(fs, DIR "/log");
-    CHECK(n == (long)raft_log_last(&model[nseq].log) && n > 2);
+    CHECK(n == (long)(raft_log_last(&model[nseq].log) - model[nseq].log.base) && n > 2);
     /* the last record starts after n - 1 records: find it by their lengths */
     long last_at = 0;
     for (long i = 1; i < n; i++)
@@ -304,7 +445,7 @@ static void test_log_flips(void)
             fault_fs_flip(c, DIR "/log", (size_t)byte, bit);
             raft_log got;
             raft_log_init(&got);
-            long m = reopen(c, NULL, err, sizeof err, NULL, &got);
+            long m = reopen(c, NULL, err, sizeof err, NULL, &got, 0);
             int ok;
             if (m < 0)
                 ok = strstr(err, DIR "/log") && strstr(err, "offset");
@@ -325,6 +466,32 @@ static void test_log_flips(void)
     fault_fs_free(fs);
 }
 
+/* DIR/snap is replaced whole (snap.tmp, fsync, rename): damage is not a
+ * torn write, and every bit flipped refuses naming it. */
+static void test_snap_flips(void)
+{
+    run r;
+    fault_fs *fs = fault_fs_new();
+    with_snapshots = 1;
+    workload(&r, fs, -1);
+    long size = fault_fs_size(fs, DIR "/snap");
+    CHECK(size > 40 && (size_t)size == model[nseq - 1].snap_data.len);
+    for (long byte = 0; byte < size; byte++)
+        for (int bit = 0; bit < 8; bit++) {
+            fault_fs *c = fault_fs_clone(fs);
+            fault_fs_flip(c, DIR "/snap", (size_t)byte, bit);
+            char err[512];
+            long m = reopen(c, NULL, err, sizeof err, NULL, NULL, 0);
+            CHECK(m < 0 && strstr(err, DIR "/snap"));
+            if (m >= 0 || !strstr(err, DIR "/snap"))
+                fprintf(stderr, "storage_crash_test: snap byte %ld bit %d: %s\n", byte, bit,
+                        m >= 0 ? "opened" : err);
+            flips++;
+            fault_fs_free(c);
+        }
+    fault_fs_free(fs);
+}
+
 static void test_meta_flips(void)
 {
     run r;
@@ -337,7 +504,7 @@ static void test_meta_flips(void)
             fault_fs *c = fault_fs_clone(fs);
             fault_fs_flip(c, DIR "/meta", (size_t)byte, bit);
             char err[512];
-            CHECK(reopen(c, NULL, err, sizeof err, NULL, NULL) < 0 &&
+            CHECK(reopen(c, NULL, err, sizeof err, NULL, NULL, 0) < 0 &&
                   strstr(err, DIR "/meta is corrupt"));
             flips++;
             fault_fs_free(c);
@@ -351,14 +518,19 @@ int main(void)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     raft_log_init(&model[0].log);
     model[0].keep_later = UINT64_MAX;
+    with_snapshots = 1;
     test_every_crash_point();
-    test_log_flips();
+    test_log_flips(0);                  /* the log of 1..13 */
+    test_log_flips(1);                  /* the log after the last snapshot: 23..26 */
     test_meta_flips();
-    for (int s = 0; s < MAX_SEQ; s++)
+    test_snap_flips();
+    for (int s = 0; s < MAX_SEQ; s++) {
         raft_log_free(&model[s].log);
+        cn_buf_free(&model[s].snap_data);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     fprintf(stderr, "storage_crash_test: %ld crash points, %ld torn lengths, %ld recoveries "
-            "(each twice), %ld bit flips in %.1f s\n", crash_points, tears, recoveries, flips,
+            "(each three times, the second appending), %ld bit flips in %.1f s\n", crash_points, tears, recoveries, flips,
             (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     return CHECK_DONE("storage_crash");
 }
