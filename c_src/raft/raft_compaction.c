@@ -200,7 +200,8 @@ static int install(raft *r)
     size_t w = 0;
     while (w < r->nwaits && r->waits[w].index <= s)
         raft__wait_error(r, r->waits[w].token, r->waits[w].get, "replication failed"), w++;
-    memmove(r->waits, r->waits + w, (r->nwaits - w) * sizeof *r->waits);
+    if (w)                          /* waits may be NULL (none yet) */
+        memmove(r->waits, r->waits + w, (r->nwaits - w) * sizeof *r->waits);
     r->nwaits -= w;
     if (keep) {
         raft_log_compact(&r->log, s);

@@ -240,7 +240,8 @@ void raft__conf_snapshot(raft *r, uint64_t index, const char *conf, size_t confl
     while (k < r->nconf && r->conf_entries[k] <= index)
         k++;
     size_t rest = keep ? r->nconf - k : 0;
-    memmove(r->conf_entries, r->conf_entries + k, rest * sizeof *r->conf_entries);
+    if (rest)                       /* conf_entries may be NULL (none yet) */
+        memmove(r->conf_entries, r->conf_entries + k, rest * sizeof *r->conf_entries);
     r->nconf = rest;
     cn_buf_reset(&r->snap_conf);
     r->snap_conf_index = 0;
