@@ -1695,12 +1695,13 @@ static void deep_verify(sim *s, node *n)
     }
     if (n->npw || s->cfg->volatile_disk)
         return;
-    /* the disk: its snapshot the core's, and its log (which may start
-     * before the core's, after a restart from the snapshot) ends where the
-     * core's does, with the same entries */
+    /* the disk: its snapshot the core's, and its log starts where the
+     * core's does (or before, when the core restarted from the snapshot
+     * and has not compacted since: it starts after the snapshot) and ends
+     * where the core's does, with the same entries */
     if (n->d_base + n->d_n != last || n->d_term != raft_get_term(n->r) ||
         n->d_vote != raft_get_vote(n->r) || n->d_snap_index != raft_get_snapshot_index(n->r) ||
-        n->d_base > l->base) {
+        (n->d_base != l->base && (n->d_base > l->base || l->base != n->d_snap_index))) {
         sim_fail(s, "node %d disk (log %llu..%llu, snapshot %llu, term %llu, vote %d) differs "
                     "from memory (log %llu..%llu, snapshot %llu, term %llu, vote %d) with no "
                     "write pending",
