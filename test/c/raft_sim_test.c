@@ -11,11 +11,15 @@
  *            distribution does (FIFO, no loss while connected); cutting one
  *            fires the peer's monitor (raft_peer_alive 0) and healing it
  *            re-arms it (1);
- *   disk     io.persist writes complete in order after a random delay, then
- *            raft_persisted(seq); messages sent with after_persist wait until
- *            their write is done; a crash loses every write not yet done and
- *            the node restarts from its disk (raft_new, raft_restore,
- *            raft_set_peers, kinds, liveness);
+ *   disk     io.persist and io.snapshot writes complete in order after a
+ *            random delay, then raft_persisted(seq); messages sent with
+ *            after_persist wait until their write is done; a snapshot write
+ *            leaves the disk holding its bytes and the log without the
+ *            entries up to compact (or none, with drop_log: the log restarts
+ *            after the snapshot); a crash loses every write not yet done and
+ *            the node restarts from its disk (raft_new,
+ *            raft_restore_snapshot if it holds one, raft_restore with the
+ *            entries after the snapshot, raft_set_peers, kinds, liveness);
  *   clients  send Gleam Command terms ({put,K,V} with a unique V, {get,K},
  *            {delete,K}) to random nodes, follow forwards (io.forward goes
  *            over the simulated network), time out and move on, and record
@@ -25,13 +29,19 @@
  *   election safety     at most one leader per term, ever;
  *   log matching        an (index, term) pair anywhere, at any time, always
  *                       sits on the same prefix (a hash chain per entry);
+ *                       the shadow of a log that starts after base keeps the
+ *                       compacted entries' hashes; after an install (or a
+ *                       restart from a snapshot) at S it is the committed
+ *                       prefix's up to the log's base, and the entries the
+ *                       log kept must reach S's hash;
  *   leader completeness a node becoming leader holds every entry committed so
  *                       far;
  *   committed prefix    every node's commit index points into one and the
  *                       same committed prefix; it never decreases on a running
  *                       node; a leader only counts entries of its own term;
  *   state machine safety every io.applied at an index is the same entry, on
- *                       every node, in order;
+ *                       every node, in order; an install (io.installed at S)
+ *                       is a jump forward of the applies to S;
  *   client results      every reply equals the model's result for the index
  *                       where the command was applied, or is an error ("not
  *                       leader", "replication failed"); every op_ok for a put
@@ -42,7 +52,9 @@
  *                       through raft_kv_apply on a store of ours, whose result
  *                       and pairs must equal the model's; after every apply,
  *                       a node's own store holds what the model holds after
- *                       that node's applies; at the end the clients stop,
+ *                       that node's applies (after an install or a restart
+ *                       from a snapshot at S: the model's store after S,
+ *                       checked then); at the end the clients stop,
  *                       every node applies every entry within 10 s and then
  *                       holds the model's store;
  *   durability          a granted vote, an append acknowledgement or a
@@ -50,7 +62,15 @@
  *                       disk holds what it promises; no node votes for two
  *                       candidates in one term, across crashes; persist
  *                       writes are contiguous appends after an optional
- *                       truncation, and (periodically) disk == memory;
+ *                       truncation, and (periodically) disk == memory
+ *                       (snapshot index, the log's first and last entries);
+ *   snapshots           every snapshot written decodes, is of (index, term)
+ *                       on the committed prefix and holds the model's store
+ *                       after index; it never compacts the disk's log past
+ *                       its end nor below a later truncation; a granted
+ *                       snapshot acknowledgement leaves only once the disk
+ *                       holds the snapshot (or the entries); chunks are at
+ *                       most snapshot_chunk bytes, only between C nodes;
  *   wire                an emulation peer is only ever sent the seed's
  *                       messages.
  * After the faults stop (the network heals, every node is up), a leader must
@@ -67,7 +87,17 @@
  * bootstrap the cluster, 4 and 5 start with no peers, and the chaos asks
  * the leader to add or remove a random node, so configurations change
  * under every fault; the liveness checks then wait for the members of the
- * leader's configuration only).  Each schedule draws max_batch and max_inflight, a
+ * leader's configuration only); snap-5 (all C) and snap-mixed-5 (3 C + 2
+ * emulation): C cores take snapshots every 5..40 applied entries, keep
+ * 1..10 trailing entries, and send InstallSnapshot in chunks of 8..128
+ * bytes (drawn per schedule; the stores are small), so snapshots are taken,
+ * sent in several chunks (dropped, duplicated, reordered), installed and
+ * restarted from under every fault.  In snap-mixed-5 an emulation peer
+ * (which knows no snapshots) is cut off once the leader's log no longer
+ * holds what it needs (always after a leader change that follows a
+ * compaction: a new leader sends emulation peers its log from index 1):
+ * the liveness checks then wait for the C nodes only, and the schedules
+ * are counted (a known limitation).  Each schedule draws max_batch and max_inflight, a
  * start time, and its fault mix; a failing one is printed with its last
  * steps and trace lines, then minimized (fault classes dropped, fewest fault
  * steps) and printed again with a replay line.  Known limitations of mixed
@@ -932,6 +962,15 @@ static void io_reply(void *ud, raft_token token, const raft_msg *m, uint64_t aft
     emit(s, n, nm, after);
 }
 
+/* A write is queued: it completes, in order, after a random delay. */
+static void disk_queue(sim *s, node *n, uint64_t seq)
+{
+    uint64_t d = chance(s, s->disk_slow_pm) ? rnd_in(s, 10, 80) : rnd_in(s, 0, 3);
+    uint64_t at = (n->disk_free_at > s->now ? n->disk_free_at : s->now) + d;
+    n->disk_free_at = at;
+    schedule(s, at, EV_DISK, n->id, n->inc, seq, NULL);
+}
+
 static void io_persist(void *ud, uint64_t seq, int truncate, uint64_t keep, uint64_t first,
                        const raft_entry *entries, size_t cnt, uint64_t term, int vote)
 {
@@ -970,10 +1009,7 @@ static void io_persist(void *ud, uint64_t seq, int truncate, uint64_t keep, uint
         n->dirty_lo = keep + 1;
     if (cnt && first < n->dirty_lo)
         n->dirty_lo = first;
-    uint64_t d = chance(s, s->disk_slow_pm) ? rnd_in(s, 10, 80) : rnd_in(s, 0, 3);
-    uint64_t at = (n->disk_free_at > s->now ? n->disk_free_at : s->now) + d;
-    n->disk_free_at = at;
-    schedule(s, at, EV_DISK, n->id, n->inc, seq, NULL);
+    disk_queue(s, n, seq);
 }
 
 static void io_client_reply(void *ud, raft_token token, const cn_term *result)
@@ -1223,10 +1259,7 @@ static void io_snapshot(void *ud, uint64_t seq, uint64_t index, uint64_t term, c
     w->len = len;
     s->snaps++;
     s->drops += drop != 0;
-    uint64_t d = chance(s, s->disk_slow_pm) ? rnd_in(s, 10, 80) : rnd_in(s, 0, 3);
-    uint64_t at = (n->disk_free_at > s->now ? n->disk_free_at : s->now) + d;
-    n->disk_free_at = at;
-    schedule(s, at, EV_DISK, n->id, n->inc, seq, NULL);
+    disk_queue(s, n, seq);
 }
 
 /* The store now is a snapshot's as of index: a jump of the applies to it,
