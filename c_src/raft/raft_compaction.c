@@ -46,8 +46,16 @@ static int due(const raft *r)
            (r->log.bytes >= r->cfg.snapshot_bytes && since >= some);
 }
 
+/* The last entry the log may drop now: none that is still to be handed
+ * to io.persist (the write that follows names them from the log). */
+static uint64_t unwritten_cap(const raft *r, uint64_t c)
+{
+    return r->dirty_from && c >= r->dirty_from ? r->dirty_from - 1 : c;
+}
+
 /* Where the log may start after a snapshot at s: trailing entries behind
- * it, and what emulation peers still lack, within the bound. */
+ * it, what emulation peers still lack, within the bound, and what is not
+ * written yet. */
 static uint64_t compact_point(raft *r, uint64_t s)
 {
     uint64_t c = s > r->cfg.snapshot_trailing ? s - r->cfg.snapshot_trailing : 0;
@@ -58,6 +66,7 @@ static uint64_t compact_point(raft *r, uint64_t s)
                 c = p->match;
         }
     }
+    c = unwritten_cap(r, c);
     return c > r->log.base ? c : r->log.base;
 }
 
@@ -200,12 +209,16 @@ static int install(raft *r)
     size_t w = 0;
     while (w < r->nwaits && r->waits[w].index <= s)
         raft__wait_error(r, r->waits[w].token, r->waits[w].get, "replication failed"), w++;
-    if (w) {
+    if (w)                          /* waits may be NULL (none yet) */
         memmove(r->waits, r->waits + w, (r->nwaits - w) * sizeof *r->waits);
-        r->nwaits -= w;
-    }
+    r->nwaits -= w;
+    uint64_t c = s;
     if (keep) {
-        raft_log_compact(&r->log, s);
+        c = unwritten_cap(r, s);
+        if (c > r->log.base)
+            raft_log_compact(&r->log, c);
+        else
+            c = r->log.base;
     } else {
         raft__fail_waits_after(r, s, "not leader");
         raft_log_reset(&r->log, s, info.term);
@@ -228,7 +241,7 @@ static int install(raft *r)
     r->snap_index = s;
     r->snap_term = info.term;
     r->snap_pending = 1;
-    r->snap_compact = s;
+    r->snap_compact = c;
     r->snap_drop = !keep;
     raft__trace(r, "[node %d] Installed the snapshot at %llu (term %llu, %llu keys) from %d",
                 r->cfg.id, (unsigned long long)s, (unsigned long long)info.term,

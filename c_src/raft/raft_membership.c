@@ -240,7 +240,7 @@ void raft__conf_snapshot(raft *r, uint64_t index, const char *conf, size_t confl
     while (k < r->nconf && r->conf_entries[k] <= index)
         k++;
     size_t rest = keep ? r->nconf - k : 0;
-    if (rest)
+    if (rest)                       /* conf_entries may be NULL (none yet) */
         memmove(r->conf_entries, r->conf_entries + k, rest * sizeof *r->conf_entries);
     r->nconf = rest;
     cn_buf_reset(&r->snap_conf);

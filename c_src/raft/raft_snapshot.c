@@ -9,7 +9,7 @@
 
 #define SNAP_MAGIC   0x524b5653U          /* "RKVS" */
 #define SNAP_VERSION 1u
-#define SNAP_HEADER  32                   /* magic .. ConfLen */
+#define SNAP_HEADER  28                   /* magic .. ConfLen */
 
 static void put_pair(void *ud, const char *k, size_t kl, const char *v, size_t vl)
 {
