@@ -176,6 +176,7 @@ bench: deps
 	$(BENCH_ERL) -sname bench_$$$$ -setcookie bench_$$$$ -eval 'raft_bench:main(), halt().'
 	$(BENCH_ERL) -sname cbench_$$$$ -setcookie cbench_$$$$ -eval 'chatterbox_bench:main(), halt().'
 	$(BENCH_ERL) -sname gbench_$$$$ -setcookie gbench_$$$$ -eval 'gossip_bench:main(), halt().'
+	bash bench/raft_catchup.sh
 
 # ---- the main job ------------------------------------------------------------
 demo: deps

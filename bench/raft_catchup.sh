@@ -33,20 +33,27 @@ field() {   # field F of member I from status --json rows (one object a line) on
     python3 -c "import json,sys; r=[m for m in map(json.loads, sys.stdin) if m.get('id')==$1]; print(r[0].get('$2',0) if r else 0)"
 }
 start 1; start 2; start 3; F=$NODE_PID
+leader_id() { python3 -c "import json,sys; l=[r['id'] for r in map(json.loads, sys.stdin) if r.get('role')=='leader']; print(l[0] if l else '')"; }
 deadline=$((SECONDS + 30))
-until status 1 | grep -q '"leader"'; do
+leader=""
+until [ -n "$leader" ]; do
     [ $SECONDS -lt $deadline ] || { echo "raft_catchup: no leader in 30 s"; exit 1; }
     sleep 0.2
+    leader=$(status 1 | leader_id)
 done
+if [ "$leader" = 3 ]; then   # the follower to stop must not lead
+    priv/bin/raft_kv admin --sname tr$$ --cookie "$COOKIE" --node "${names[2]}@$HOST" transfer 1 >/dev/null 2>&1
+    leader=1
+fi
 kill "$F"; wait "$F" 2>/dev/null
-leader=$(status 1 | python3 -c "import json,sys; print([r['id'] for r in map(json.loads, sys.stdin) if r.get('role')=='leader'][0])")
 base=$(status "$leader" | field "$leader" commit_index)
 priv/bin/raft_kv load --sname ld$$ --cookie "$COOKIE" --node "${names[$((leader - 1))]}@$HOST" \
     --inflight 256 --seconds 3600 > "$T/load.log" 2>&1 &
 LOAD=$!; PIDS+=("$LOAD")
 while :; do
     c=$(status "$leader" | field "$leader" commit_index)
-    [ "$((c - base))" -ge "$N" ] && break
+    [ -n "$c" ] && [ "$((c - base))" -ge "$N" ] && break
+    kill -0 "$LOAD" 2>/dev/null || { echo "raft_catchup: the load stopped"; cat "$T/load.log"; exit 1; }
     sleep 1
 done
 kill "$LOAD"; wait "$LOAD" 2>/dev/null
@@ -56,7 +63,11 @@ rss=$(awk '/VmRSS/ {print $2}' /proc/"$lpid"/status)
 disk=$(du -sk "$T/d$leader" | cut -f1)
 t0=$(date +%s.%N)
 start 3
-until [ "$(status 3 | field 3 last_applied)" -ge "$target" ] 2>/dev/null; do sleep 0.05; done
+deadline=$((SECONDS + 300))
+until [ "$(status 3 | field 3 last_applied)" -ge "$target" ] 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { echo "raft_catchup: not caught up in 300 s"; exit 1; }
+    sleep 0.05
+done
 t1=$(date +%s.%N)
 printf 'raft_catchup: follower that missed %d entries (leader at %d): caught up in %.2f s\n' \
     "$((target - base))" "$target" "$(echo "$t1 - $t0" | bc)"
