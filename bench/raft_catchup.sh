@@ -11,45 +11,17 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 N=${BENCH_CATCHUP_ENTRIES:-1000000}
-T=$(mktemp -d /tmp/raft_catchup.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$T"; }
-trap cleanup EXIT
-COOKIE=catchup_$$
-HOST=$(hostname -s)
-names=(); for i in 1 2 3; do names+=("cu${i}_$$"); done
-printf '{"cookie": "%s", "nodes": [{"name": "%s@%s", "id": 1}, {"name": "%s@%s", "id": 2}, {"name": "%s@%s", "id": 3}]}\n' \
-    "$COOKIE" "${names[0]}" "$HOST" "${names[1]}" "$HOST" "${names[2]}" "$HOST" > "$T/peers.json"
-start() {   # start node I; its pid in NODE_PID
-    priv/bin/raft_kv --peers "$T/peers.json" --id "$1" --data-dir "$T/d$1" --quiet \
-        > "$T/n$1.log" 2>&1 &
-    NODE_PID=$!
-    PIDS+=("$NODE_PID")
-}
-status() {  # status of node I as JSON rows (one per member)
-    priv/bin/raft_kv status --sname "st$$_$RANDOM" --cookie "$COOKIE" --node "${names[$(($1 - 1))]}@$HOST" --json 2>/dev/null
-}
-field() {   # field F of member I from status --json rows (one object a line) on stdin
-    python3 -c "import json,sys; r=[m for m in map(json.loads, sys.stdin) if m.get('id')==$1]; print(r[0].get('$2',0) if r else 0)"
-}
-start 1; start 2; start 3; F=$NODE_PID
-leader_id() { python3 -c "import json,sys; l=[r['id'] for r in map(json.loads, sys.stdin) if r.get('role')=='leader']; print(l[0] if l else '')"; }
-deadline=$((SECONDS + 30))
-leader=""
-until [ -n "$leader" ]; do
-    [ $SECONDS -lt $deadline ] || { echo "raft_catchup: no leader in 30 s"; exit 1; }
-    sleep 0.2
-    leader=$(status 1 | leader_id)
-done
+. bench/raft_cluster.sh
+start 1; start 2; start 3; F=${NODE_PIDS[3]}
+await_leader
+leader=$LEADER
 if [ "$leader" = 3 ]; then   # the follower to stop must not lead
-    priv/bin/raft_kv admin --sname tr$$ --cookie "$COOKIE" --node "${names[2]}@$HOST" transfer 1 >/dev/null 2>&1
+    priv/bin/raft_kv admin --sname tr$$ --cookie "$COOKIE" --node "$(node_name 3)" transfer 1 >/dev/null 2>&1
     leader=1
 fi
 kill "$F"; wait "$F" 2>/dev/null
 base=$(status "$leader" | field "$leader" commit_index)
-priv/bin/raft_kv load --sname ld$$ --cookie "$COOKIE" --node "${names[$((leader - 1))]}@$HOST" \
-    --inflight 256 --seconds 3600 > "$T/load.log" 2>&1 &
-LOAD=$!; PIDS+=("$LOAD")
+load "$leader" --inflight 256 --seconds 3600
 while :; do
     c=$(status "$leader" | field "$leader" commit_index)
     [ -n "$c" ] && [ "$((c - base))" -ge "$N" ] && break
@@ -58,9 +30,8 @@ while :; do
 done
 kill "$LOAD"; wait "$LOAD" 2>/dev/null
 target=$(status "$leader" | field "$leader" commit_index)
-lpid=${PIDS[$((leader - 1))]}
-rss=$(awk '/VmRSS/ {print $2}' /proc/"$lpid"/status)
-disk=$(du -sk "$T/d$leader" | cut -f1)
+rss=$(rss_kib "${NODE_PIDS[$leader]}")
+disk=$(disk_kib "$T/d$leader")
 t0=$(date +%s.%N)
 start 3
 deadline=$((SECONDS + 300))

@@ -34,7 +34,7 @@ enum {
     OPT_ID = 1, OPT_MODE, OPT_DATA_DIR, OPT_PEERS, OPT_ELECTION, OPT_HEARTBEAT, OPT_TRACE,
     OPT_QUIET, OPT_SEED, OPT_NODE, OPT_OPS, OPT_INFLIGHT, OPT_SECONDS, OPT_VALUE, OPT_HELP,
     OPT_NODES, OPT_CLIENTS, OPT_JSON, OPT_TRACE_ON, OPT_SNAP_ENTRIES, OPT_SNAP_BYTES,
-    OPT_SNAP_TRAILING,
+    OPT_SNAP_TRAILING, OPT_KEYS,
 };
 
 static void usage(FILE *f)
@@ -43,7 +43,8 @@ static void usage(FILE *f)
             "usage: raft_kv --sname NAME --id N [options]        a Raft KV node\n"
             "       raft_kv client --sname NAME --node NODE [--ops N] [--seed N]\n"
             "       raft_kv load --sname NAME --node NODE [--inflight K] [--seconds S]\n"
-            "                    [--value-bytes B]\n"
+            "                    [--value-bytes B] [--keys N]   (N keys in turn, each put then\n"
+            "                    deleted; default a new key per put)\n"
             "       raft_kv admin --sname NAME --node NODE transfer [ID]   hand leadership\n"
             "                    to member ID (default: the C member most up to date)\n"
             "       raft_kv admin --sname NAME --node NODE add NEW   add the raft_kv node NEW\n"
@@ -174,6 +175,11 @@ static int apply(opts *o, int c, const char *arg)
         o->emu.num_clients = (int)v;
         return 0;
     case OPT_JSON:      o->admin.json = 1; return 0;
+    case OPT_KEYS:
+        if (cn_cli_int(arg, 1, 1L << 40, &v) < 0)
+            return bad("--keys", arg);
+        o->client.keys = (uint64_t)v;
+        return 0;
     case OPT_SNAP_ENTRIES:
         if (cn_cli_int(arg, 0, 1L << 40, &v) < 0)
             return bad("--snapshot-entries", arg);
@@ -221,6 +227,7 @@ static int parse(opts *o, int argc, char **argv)
         { "nodes", required_argument, 0, OPT_NODES },
         { "clients", required_argument, 0, OPT_CLIENTS },
         { "snapshot-entries", required_argument, 0, OPT_SNAP_ENTRIES },
+        { "keys", required_argument, 0, OPT_KEYS },
         { "snapshot-bytes", required_argument, 0, OPT_SNAP_BYTES },
         { "snapshot-trailing", required_argument, 0, OPT_SNAP_TRAILING },
         { "json", no_argument, 0, OPT_JSON },

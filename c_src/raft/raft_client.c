@@ -244,13 +244,16 @@ static void send_put(cn_proc *p)
     q->started_ns = uv_hrtime();
     HASH_ADD(hh, l->inflight, tag, sizeof q->tag, q);
     char key[48];
+    uint64_t n = l->next_key++, keys = l->cfg.keys;
+    int del = keys && (n / keys) % 2 == 1;    /* odd rounds take back the even ones' */
     snprintf(key, sizeof key, "k%llu_%llu", (unsigned long long)l->run_id,
-             (unsigned long long)l->next_key++);
+             (unsigned long long)(keys ? n % keys : n));
     cn_buf_reset(&l->buf);
-    cn_term_put_tuple(&l->buf, 4);
-    cn_term_put_atom(&l->buf, "client_put");
+    cn_term_put_tuple(&l->buf, del ? 3 : 4);
+    cn_term_put_atom(&l->buf, del ? "client_delete" : "client_put");
     cn_term_put_binary(&l->buf, key, strlen(key));
-    cn_term_put_binary(&l->buf, l->value, (size_t)l->cfg.value_bytes);
+    if (!del)
+        cn_term_put_binary(&l->buf, l->value, (size_t)l->cfg.value_bytes);
     cn_subject_put(&l->buf, &reply);
     cn_term t = cn_buf_term(&l->buf, 0);
     cn_subject_send(p, &l->node, &t);

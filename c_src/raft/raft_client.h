@@ -25,6 +25,9 @@ typedef struct raft_client_config {
     int          inflight;       /* load */
     double       seconds;        /* load */
     int          value_bytes;    /* load */
+    uint64_t     keys;           /* load: 0, a new key per put; N, keys 0..N-1 in
+                                  * turn, each put then deleted (the store stays
+                                  * at most N keys: a soak's steady state) */
     int          id;             /* client id, in the output */
     const cn_subject *subject;   /* talk to this Subject instead of nodes[0]'s */
     const cn_pid *report;        /* send {raft_client_done, Id} here instead of
