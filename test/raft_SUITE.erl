@@ -30,8 +30,7 @@ groups() ->
                    start_election_designates]},
      {all_c, [], [all_c_cluster]},
      {faults, [], [leader_killed, follower_restart, whole_cluster_restart,
-                   wiped_follower_repaired, blank_restart_does_not_vote,
-                   forward_answered_when_leader_stops,
+                   wiped_follower_repaired, forward_answered_when_leader_stops,
                    hostile_messages,
                    bad_flags_and_files]},
      {membership, [], [grow_and_remove_leader, replace_dead_member, membership_errors]},
@@ -115,28 +114,18 @@ await_states(States, Cs, Deadline, Done, Failure) ->
 %% quiet if no C node of Cs reports a term above 0 within Ms (an absence:
 %% the one bounded wait); else {campaigned, Event}.
 no_term_within(Cs, Ms) ->
-    case quiet_within(Cs, Ms, fun({raft_kv_event, _, _, T, _, _}) -> T > 0 end) of
-        quiet -> quiet;
-        {seen, E} -> {campaigned, E}
-    end.
-
-%% quiet if no C node of Cs sends an event for which Seen holds within Ms
-%% (an absence: a bounded wait); else {seen, Event}.
-quiet_within(Cs, Ms, Seen) ->
     flush_events(),
     Nodes = maps:from_list([{N, true} || #{node := N} <- Cs]),
     [ok = gen_server:call({raft_kv, N}, {watch, self()}) || #{node := N} <- Cs],
-    quiet_until(Nodes, now_ms() + Ms, Seen).
+    Deadline = now_ms() + Ms,
+    no_term_until(Nodes, Deadline).
 
 %% (other nodes this process watches may send events meanwhile)
-quiet_until(Nodes, Deadline, Seen) ->
+no_term_until(Nodes, Deadline) ->
     receive
-        {raft_kv_event, P, _, _, _, _} = E when is_map_key(node(P), Nodes) ->
-            case Seen(E) of
-                true -> {seen, E};
-                false -> quiet_until(Nodes, Deadline, Seen)
-            end;
-        {raft_kv_event, _, _, _, _, _} -> quiet_until(Nodes, Deadline, Seen)
+        {raft_kv_event, P, _, T, _, _} = E when T > 0, is_map_key(node(P), Nodes) ->
+            {campaigned, E};
+        {raft_kv_event, _, _, _, _, _} -> no_term_until(Nodes, Deadline)
     after max(0, Deadline - now_ms()) -> quiet
     end.
 
@@ -1050,9 +1039,7 @@ durable_starter(Config, Prefix, Args) ->
             C = cnode_test_lib:start("raft_kv", Config,
                                      [{name, lists:nth(I, Names)},
                                       {args, ["--id", integer_to_list(I), "--election-timeout", "300",
-                                              "--data-dir", data_dir(Config, Prefix, I),
-                                              "--trace-file",
-                                              data_dir(Config, Prefix, I) ++ ".trace"] ++ Args}]),
+                                              "--data-dir", data_dir(Config, Prefix, I)] ++ Args}]),
             put(started, [C | started()]),
             C
     end.
@@ -1208,38 +1195,6 @@ snapshot_restart(Config) ->
          701 = maps:get(store_size, status(C)),
          {ok, <<"before">>} = get_kv(subject(L2), <<"650">>)
      end || C <- Cs2],
-    ok.
-
-%% A node whose disk was lost must not vote with a log it does not have.
-%% A is down while 20 puts commit on the leader L and follower F alone;
-%% then F loses its data directory and L stops.  A and a blank F could
-%% elect A, which lacks the puts (before, F voted for it: the acknowledged
-%% puts were lost).  A blank F refuses (no leader while L is away); once L
-%% is back a leader serves every put, and F, caught up, votes again.
-blank_restart_does_not_vote(Config) ->
-    Start = durable_starter(Config, "bv"),
-    Cs = [Start(I) || I <- [1, 2, 3]],
-    All = [{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)],
-    ok = raft_ref_main:set_peers(All),
-    L = wait_leader(Cs, ?T),
-    [A, F] = Cs -- [L],
-    [AId, FId, LId] = [id_of(C) || C <- [A, F, L]],
-    _ = cnode_test_lib:kill(A), forget(A),
-    ok = put_range(subject(L), 1, 20, <<"acked">>),
-    _ = cnode_test_lib:kill(F), forget(F),
-    ok = file:del_dir_r(data_dir(Config, "bv", FId)),
-    _ = cnode_test_lib:kill(L), forget(L),
-    A2 = Start(AId),
-    F2 = Start(FId),
-    ok = raft_ref_main:set_peers([{FId, subject(F2)}, {AId, subject(A2)},
-                                  lists:keyfind(LId, 1, All)], [FId]),
-    quiet = quiet_within([A2, F2], 3000,
-                         fun({raft_kv_event, _, Role, _, _, _}) -> Role =:= leader end),
-    await_log(F2, "starting blank", now_ms() + ?T),
-    L2 = Start(LId),
-    Leader = wait_leader([A2, F2, L2], ?T),
-    [{ok, <<"acked">>} = get_kv(subject(Leader), integer_to_binary(K)) || K <- lists:seq(1, 20)],
-    await_log(F2, "voting again", now_ms() + ?T),
     ok.
 
 %% Junk at the Subject and at the registered name is logged and dropped.

@@ -428,31 +428,11 @@ int raft_emu_cut_off(const raft *r)
     return n;
 }
 
-void raft_set_blank(raft *r) { r->blank = r->cfg.mode == RAFT_MODE_RAFT; }
-int raft_is_blank(const raft *r) { return r->blank; }
-
-/* A blank node is proven once it holds an entry committed in the term of a
- * leader it heard from: that leader held every entry committed before, and
- * it commits one of its own term only after every earlier one. */
-static void check_blank(raft *r)
-{
-    if (!r->blank || !r->blank_term || !r->commit ||
-        raft_log_term(&r->log, r->commit) < r->blank_term)
-        return;
-    r->blank = 0;
-    raft__trace(r, "[node %d] Caught up to what the cluster committed (term %llu): voting again",
-                r->cfg.id, (unsigned long long)r->blank_term);
-    raft__reset_election(r);
-    if (r->io.proven)
-        r->io.proven(r->io.ud);
-}
-
 /* Every public event ends here: run what waited, persist what changed. */
 static void end_event(raft *r)
 {
     if (r->cfg.mode == RAFT_MODE_EMULATION)
         raft__emu_drain(r);
-    check_blank(r);
     flush_persist(r);
 }
 

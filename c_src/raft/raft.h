@@ -61,8 +61,6 @@ typedef struct raft_msg {
     int      has_rejected;           /* append refused (CN; older C nodes omit it) */
     const raft_entry *entries;       /* APPEND: entries index+1 .. index+n */
     size_t   n_entries;
-    int      blank;                  /* REQUEST_VOTE, PRE_VOTE (CN only): the candidate
-                                      * started blank (raft_set_blank) */
     const char *data;                /* SNAPSHOT: the chunk at offset, len bytes; */
     size_t   len;                    /* done: it is the last */
     uint64_t offset;
@@ -108,9 +106,6 @@ typedef struct raft_io {
      * index); then call raft_persisted(seq).  Ordered with io.persist. */
     void (*snapshot)(void *ud, uint64_t seq, uint64_t index, uint64_t term, const char *data,
                      size_t len, uint64_t compact, int drop_log);
-    /* A blank node (raft_set_blank) holds what the cluster committed now:
-     * it votes and campaigns again (optional). */
-    void (*proven)(void *ud);
     /* The store was replaced by a snapshot's, as of entry index (optional). */
     void (*installed)(void *ud, uint64_t index, uint64_t term);
     /* The peers to talk to changed (optional): the other members of the
@@ -156,18 +151,6 @@ int   raft_restore(raft *r, uint64_t term, int vote, const raft_entry *entries, 
 /* Restart from a snapshot (before raft_restore, whose entries follow it):
  * 0, or -1 and why if the snapshot is damaged. */
 int   raft_restore_snapshot(raft *r, const char *data, size_t len, char *why, size_t whylen);
-
-/* This node starts blank (raft mode): its data directory held no state
- * (new, or lost) or it has none, so it may lack votes it gave and entries
- * it acknowledged before.  Blank nodes vote (their own vote included) only
- * among themselves, and only until they see a request from a node that is
- * not blank (the cluster has state); a node that is not blank never votes
- * for a blank candidate.  A blank node is proven, and votes as usual, once
- * it holds an entry committed in the term of a leader it heard from (so
- * every entry committed before); then io.proven.  (Requests carry the mark
- * C to C: cn_request_vote_blank, cn_pre_vote_blank.) */
-void  raft_set_blank(raft *r);
-int   raft_is_blank(const raft *r);
 
 /* set_peers: the bootstrap configuration, the other nodes (kinds may be
  * set later).  A configuration entry in the log overrides it. */

@@ -33,35 +33,11 @@ void raft__reset_election(raft *r)
  * classified may be a Gleam node, which would crash on it. */
 static void send_all(raft *r, const raft_msg *m, uint64_t after, int cn_only)
 {
-    raft_msg cn = *m;
-    cn.blank = r->blank;            /* an extension: C peers only */
     for (size_t i = 0; i < r->npeers; i++) {
-        int is_cn = r->peers[i].kind == RAFT_KIND_CN;
-        if (!r->peers[i].voter || (cn_only && !is_cn))
+        if (!r->peers[i].voter || (cn_only && r->peers[i].kind != RAFT_KIND_CN))
             continue;
-        r->io.send(r->io.ud, r->peers[i].id, is_cn ? &cn : m, after, 0);
+        r->io.send(r->io.ud, r->peers[i].id, m, after, 0);
     }
-}
-
-/* A blank node (raft_set_blank) may lack entries it acknowledged, so its
- * vote, its own included, could complete a majority that lacks a committed
- * entry.  Blank nodes vote only among themselves, and only until they see
- * a node that is not blank (a request without the blank mark: the cluster
- * has state, so they are not its first start); a node that is not blank
- * never votes for a blank one.  A new cluster is all blank and elects as
- * usual (even after a first leader that failed before committing); a node
- * back from a lost disk waits until it is proven. */
-static int blank_refuses(raft *r, const raft_msg *m)
-{
-    if (r->blank && !m->blank && !r->solid) {
-        r->solid = 1;
-        raft__trace(r, "[node %d] Restarted blank in a cluster with state: no vote until "
-                    "caught up", r->cfg.id);
-        if (r->role == RAFT_CANDIDATE || r->prevoting)
-            raft__become_follower(r, r->term);
-        raft__reset_election(r);    /* off: it may not campaign now */
-    }
-    return r->blank ? r->solid : m->blank;
 }
 
 static void start_election(raft *r)
@@ -156,11 +132,8 @@ void raft__on_request_vote(raft *r, int from, const raft_msg *m, raft_token toke
         r->leader = 0;
     }
     int log_ok = raft__log_ok(r, m->index, m->index_term);
-    int blank = blank_refuses(r, m);
     int granted = m->term == r->term && r->role != RAFT_LEADER &&
-                  (r->vote == 0 || r->vote == m->node) && log_ok && !blank;
-    if (r->blank && blank && m->term == r->term && !r->vote)
-        raft__set_term(r, r->term, m->node);   /* it may have voted in this term before */
+                  (r->vote == 0 || r->vote == m->node) && log_ok;
     if (granted) {
         raft__set_term(r, r->term, m->node);
         raft_peer *c = raft__peer(r, m->node);
@@ -173,10 +146,6 @@ void raft__on_request_vote(raft *r, int from, const raft_msg *m, raft_token toke
                     (unsigned long long)m->term);
     } else if (m->term < r->term) {
         raft__trace(r, "[node %d] Denying vote to %d (stale term)", id, m->node);
-    } else if (blank) {
-        raft__trace(r, r->blank ? "[node %d] Denying vote to %d (restarted blank: not caught "
-                                  "up yet)" : "[node %d] Denying vote to %d (it restarted blank)",
-                    id, m->node);
     } else {
         raft__trace(r, "[node %d] Denying vote to %d", id, m->node);
     }
@@ -206,8 +175,6 @@ void raft__on_vote(raft *r, int from, const raft_msg *m)
     raft__trace(r, "[node %d] Became LEADER for term %llu", r->cfg.id,
                 (unsigned long long)r->term);
     raft__become_leader(r);
-    if (r->blank && r->term > r->blank_term)
-        r->blank_term = r->term;    /* proven once its own term commits */
     /* a no-op of our own term lets earlier terms' entries commit (5.4.2) */
     cn_term noop = { "\x77\x04noop", 6 };
     raft__append_local(r, r->term, &noop);
@@ -220,8 +187,7 @@ void raft__on_pre_vote(raft *r, int from, const raft_msg *m, raft_token token)
                                             raft__peer(r, r->leader)->kind == RAFT_KIND_EMU &&
                                             raft__peer(r, r->leader)->alive) ||
                 (r->leader && r->now - r->last_leader_contact < r->cfg.election_min_ms);
-    int granted = m->term > r->term && !heard && raft__log_ok(r, m->index, m->index_term) &&
-                  !blank_refuses(r, m);
+    int granted = m->term > r->term && !heard && raft__log_ok(r, m->index, m->index_term);
     raft_msg reply = { .type = RAFT_MSG_PRE_VOTE_REPLY, .term = r->term, .granted = granted };
     (void)from;
     r->io.reply(r->io.ud, token, &reply, 0);

@@ -118,9 +118,6 @@ struct raft {
     size_t     npeers;
     int        configured;             /* a configuration is known */
     int        member;                 /* this node votes in it */
-    int        blank;                  /* raft_set_blank, not proven yet */
-    uint64_t   blank_term;             /* ... the highest leader term heard of */
-    int        solid;                  /* ... and a node that is not blank was seen */
     int        was_member;             /* ... in the one before it */
     raft_conf  boot;                   /* set_peers / the peers file */
     int        booted;                 /* ... was given */

@@ -96,8 +96,6 @@ static int previous_has_self(const raft *r)
 
 int raft__may_campaign(const raft *r)
 {
-    if (r->blank && r->solid)
-        return 0;                   /* blank in a cluster with state: wait to be proven */
     return r->member || (r->was_member && r->conf_index > r->commit);
 }
 

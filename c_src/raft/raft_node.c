@@ -395,13 +395,6 @@ static void io_snapshot(void *ud, uint64_t seq, uint64_t index, uint64_t term, c
     raft_storage_snapshot(rn->storage, seq, index, data, len, compact, drop);
 }
 
-static void io_proven(void *ud)
-{
-    raft_node *rn = ud;
-    cn_log(NULL, CN_LOG_INFO, "raft_kv %d: caught up with the cluster after a blank start: "
-           "voting again", rn->cfg.id);
-}
-
 static void io_trace(void *ud, const char *line)
 {
     raft_node *rn = ud;
@@ -1181,12 +1174,6 @@ static int open_storage(raft_node *rn, uv_loop_t *loop)
         return -1;
     }
     raft_storage_forget_recovered(rn->storage);
-    if (raft_storage_blank(rn->storage)) {
-        cn_log(NULL, CN_LOG_INFO, "raft_kv %d: starting blank (%s holds no state): it votes "
-               "only among blank nodes until caught up with the cluster", rn->cfg.id,
-               rn->cfg.data_dir);
-        raft_set_blank(rn->r);
-    }
     if (term || n || snap)
         cn_log(NULL, CN_LOG_INFO, "raft_kv %d: restored term %llu, a snapshot at %llu and %zu "
                "log entries after it from %s", rn->cfg.id, (unsigned long long)term,
@@ -1219,7 +1206,6 @@ static int rn_init(cn_proc *p, void *arg)
     raft_io io = { .ud = rn, .send = io_send, .reply = io_reply,
                    .persist = rn->cfg.data_dir ? io_persist : NULL,
                    .snapshot = rn->cfg.data_dir ? io_snapshot : NULL,
-                   .proven = io_proven,
                    .client_reply = io_client_reply, .forward = io_forward, .trace = io_trace,
                    .members = io_members };
     raft_config rc = { .id = rn->cfg.id, .mode = rn->cfg.mode,
@@ -1243,8 +1229,6 @@ static int rn_init(cn_proc *p, void *arg)
     }
     if (rn->cfg.data_dir && !rn->cfg.peers)
         restore_peers(rn);
-    if (!rn->cfg.data_dir)
-        raft_set_blank(rn->r);      /* in memory: every start is blank */
     if (cn_start_timerf(p, RESOLVE_RETRY_MS, NULL, "resolve") < 0) {
         snprintf(a->err, a->errlen, "out of memory");
         rn_free(rn);

@@ -193,12 +193,6 @@ void raft__heard_leader(raft *r, const raft_msg *m)
     r->leader = m->node;
     r->last_leader_contact = r->now;
     r->prevote_waiting = 0;
-    if (r->blank) {
-        if (m->term > r->blank_term)
-            r->blank_term = m->term;
-        if (!r->vote)               /* it may have voted in this term before */
-            raft__set_term(r, r->term, m->node);
-    }
     raft__reset_election(r);
 }
 

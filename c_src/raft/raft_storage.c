@@ -59,7 +59,6 @@ struct raft_storage {
     uint64_t   term;
     int        vote;
     raft_log   recovered;
-    int        blank;                     /* the directory held no state when opened */
     int        diverged;                  /* the log's entry at snap_index is another */
     cn_buf     snap;                      /* DIR/snap as found */
     uint64_t   snap_index, snap_term;
@@ -523,7 +522,6 @@ raft_storage *raft_storage_open_fs(uv_loop_t *loop, raft_fs *fs, const char *dir
         drop_diverged(s, err, errlen) < 0 || restart_after_snap(s, err, errlen) < 0 ||
         check_id(s, id, err, errlen) < 0)
         goto fail;
-    s->blank = !s->recovered.n && !s->term && !s->vote && !s->snap_index;
     reconcile_meta_log(s);
     return s;
 fail:
@@ -630,11 +628,10 @@ int raft_storage_save_peers(raft_storage *s, const char *ext, size_t len)
     return replace_file(s, "peers", ext, len);
 }
 
-/* DIR/name appended to out: 1 if there was one, 0 if not, -1 on error. */
-static int load_file(const raft_storage *s, const char *name, cn_buf *out)
+int raft_storage_load_peers(const raft_storage *s, cn_buf *out)
 {
     char path[1100], chunk[4096];
-    snprintf(path, sizeof path, "%s/%s", s->dir, name);
+    snprintf(path, sizeof path, "%s/peers", s->dir);
     int fd = s->fs->open(s->fs, path, O_RDONLY, 0);
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
@@ -647,13 +644,6 @@ static int load_file(const raft_storage *s, const char *name, cn_buf *out)
     s->fs->close(s->fs, fd);
     return n < 0 || cn_buf_failed(out) ? -1 : 1;
 }
-
-int raft_storage_load_peers(const raft_storage *s, cn_buf *out)
-{
-    return load_file(s, "peers", out);
-}
-
-int raft_storage_blank(const raft_storage *s) { return s->blank; }
 
 /* The log file from entry keep+1 on (none if drop), written to log.tmp,
  * synced and renamed over the log. */

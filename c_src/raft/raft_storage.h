@@ -74,8 +74,6 @@ int  raft_storage_repair_fs(raft_fs *fs, const char *dir, int truncate, FILE *ou
  * first), replaced atomically and synced before returning (it runs on the
  * caller's thread: set_peers is rare).  0 or -1. */
 int  raft_storage_save_peers(raft_storage *s, const char *ext, size_t len);
-/* The directory held no state when opened (new, or lost): 1 or 0. */
-int  raft_storage_blank(const raft_storage *s);
 /* Appends DIR/peers to out: 1 if there was one, 0 if not, -1 on error. */
 int  raft_storage_load_peers(const raft_storage *s, cn_buf *out);
 /* Closes once the write in flight is done; the pending batch is written too. */

@@ -2,7 +2,6 @@
  * Every decoder rejects malformed input with a reason; nothing is trusted:
  * terms, indexes and counts are range-checked, entries must be consecutive
  * and their commands well formed. */
-#include <stdio.h>
 #include <string.h>
 
 #include "raft_conf.h"
@@ -63,20 +62,12 @@ static int decode_entries(const cn_term *list, raft_wire_in *in, const char **wh
     return 0;
 }
 
-/* The tags of vote requests: the seed's, and from blank C candidates. */
-static const char *vote_tag(raft_msg_type type, int blank)
-{
-    if (type == RAFT_MSG_PRE_VOTE)
-        return blank ? "cn_pre_vote_blank" : "cn_pre_vote";
-    return blank ? "cn_request_vote_blank" : "request_vote";
-}
-
 static raft_wire_kind decode_vote(const cn_term *t, raft_wire_in *in, raft_msg_type type,
-                                  int blank, const char **why)
+                                  const char **why)
 {
     cn_term a, b, c, d, s;
-    char pat[64];
-    snprintf(pat, sizeof pat, "{%s, ~t, ~t, ~t, ~t, ~t}", vote_tag(type, blank));
+    const char *pat = type == RAFT_MSG_PRE_VOTE ? "{cn_pre_vote, ~t, ~t, ~t, ~t, ~t}"
+                                                : "{request_vote, ~t, ~t, ~t, ~t, ~t}";
     if (!cn_term_match(t, pat, &a, &b, &c, &d, &s) || get_u64(&a, &in->msg.term) < 0 ||
         get_id(&b, &in->msg.node) < 0 || get_u64(&c, &in->msg.index) < 0 ||
         get_u64(&d, &in->msg.index_term) < 0 || cn_subject_from_term(&s, &in->reply_to) < 0) {
@@ -84,7 +75,6 @@ static raft_wire_kind decode_vote(const cn_term *t, raft_wire_in *in, raft_msg_t
         return RAFT_WIRE_BAD;
     }
     in->msg.type = type;
-    in->msg.blank = blank;
     return RAFT_WIRE_REQUEST;
 }
 
@@ -193,13 +183,9 @@ raft_wire_kind raft_wire_decode(const cn_term *t, raft_wire_in *in, const char *
         return RAFT_WIRE_NOTICE;
     }
     if (cn_term_match(t, "{request_vote, _, _, _, _, _}"))
-        return decode_vote(t, in, RAFT_MSG_REQUEST_VOTE, 0, why);
-    if (cn_term_match(t, "{cn_request_vote_blank, _, _, _, _, _}"))
-        return decode_vote(t, in, RAFT_MSG_REQUEST_VOTE, 1, why);
+        return decode_vote(t, in, RAFT_MSG_REQUEST_VOTE, why);
     if (cn_term_match(t, "{cn_pre_vote, _, _, _, _, _}"))
-        return decode_vote(t, in, RAFT_MSG_PRE_VOTE, 0, why);
-    if (cn_term_match(t, "{cn_pre_vote_blank, _, _, _, _, _}"))
-        return decode_vote(t, in, RAFT_MSG_PRE_VOTE, 1, why);
+        return decode_vote(t, in, RAFT_MSG_PRE_VOTE, why);
     if (cn_term_match(t, "{append_entries, _, _, _, _, _, _, _}"))
         return decode_append(t, in, why);
     if (cn_term_match(t, "{cn_install_snapshot, _, _, _, _, _, _, _, _, _}"))
@@ -257,7 +243,7 @@ void raft_wire_put_request(cn_buf *b, const raft_msg *m, const cn_subject *reply
     case RAFT_MSG_REQUEST_VOTE:
     case RAFT_MSG_PRE_VOTE:
         cn_term_put_tuple(b, 6);
-        cn_term_put_atom(b, vote_tag(m->type, m->blank));
+        cn_term_put_atom(b, m->type == RAFT_MSG_PRE_VOTE ? "cn_pre_vote" : "request_vote");
         cn_term_put_ulong(b, m->term);
         cn_term_put_long(b, m->node);
         cn_term_put_ulong(b, m->index);

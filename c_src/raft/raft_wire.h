@@ -11,8 +11,6 @@
  *   {client_delete, K, ReplySubject}
  * and, only ever between C nodes,
  *   {cn_pre_vote, Term, CandidateId, LastLogIndex, LastLogTerm, ReplySubject}
- *   {cn_pre_vote_blank, ...} and {cn_request_vote_blank, ...}, as the two
- *   above from a candidate that started blank (raft_set_blank)
  *   {cn_timeout_now, Term, LeaderId}   (a leadership transfer: campaign now)
  *   {cn_install_snapshot, Term, LeaderId, Index, IndexTerm, LeaderCommit,
  *                         Offset, Chunk, Done, ReplySubject}

@@ -426,7 +426,6 @@ typedef struct node {
     pwrite     *pw;
     size_t      npw, cappw;
     uint64_t    disk_free_at, disk_done, persist_seen;
-    uint64_t    provens;             /* blank starts proven (raft_set_blank) */
     held       *hq;
     size_t      nhq, caphq;
     /* checker */
@@ -1072,12 +1071,6 @@ static void io_forward(void *ud, raft_token token, int leader, const cn_term *cm
     net_send(s, nm);
 }
 
-static void io_proven(void *ud)
-{
-    node *n = ud;
-    n->provens++;
-}
-
 static void io_trace(void *ud, const char *line)
 {
     node *n = ud;
@@ -1299,7 +1292,6 @@ static const raft_io sim_io = {
     .client_reply = io_client_reply,
     .forward = io_forward,
     .trace = io_trace,
-    .proven = io_proven,
     .applied = io_applied,
     .snapshot = io_snapshot,
     .installed = io_installed,
@@ -1351,8 +1343,6 @@ static void node_boot(sim *s, node *n)
             skip = n->d_n;
         }
     }
-    if (!(n->d_snap || n->d_n || n->d_term || n->d_vote))
-        raft_set_blank(n->r);       /* as raft_node does for a directory with no state */
     if (n->d_snap || n->d_n || n->d_term || n->d_vote) {
         if (raft_restore(n->r, n->d_term, n->d_vote, n->d_log ? n->d_log + skip : NULL,
                          n->d_n - skip) < 0)
