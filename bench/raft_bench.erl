@@ -20,7 +20,8 @@
 %% figure that does not depend on how each client is written.  Ratios are
 %% to etcd with as many members and as many clients.
 %% Knobs (environment): BENCH_RAFT_SECONDS, BENCH_RAFT_RUNS,
-%% BENCH_RAFT_SYSTEMS (say c,etcd).
+%% BENCH_RAFT_SYSTEMS (say c,etcd), BENCH_RAFT_C_ARGS (extra raft_kv flags, say
+%% "--snapshot-entries 0").
 -module(raft_bench).
 -export([main/0]).
 %% on the reference cluster's node
@@ -103,8 +104,9 @@ c_cluster(Bin, Tmp, N, Secs, Runs) ->
                                                                 [Nm, Host, I])
                                                   || {I, Nm} <- lists:zip(lists:seq(1, N), Names)]),
                                  "]}"]),
+    Extra = string:lexemes(os:getenv("BENCH_RAFT_C_ARGS", ""), " "),
     Cs = [cnode_proc:start(Bin, ["--sname", Nm, "--cookie", Cookie, "--peers", Peers, "--quiet",
-                                 "--data-dir", filename:join(Tmp, Nm)],
+                                 "--data-dir", filename:join(Tmp, Nm)] ++ Extra,
                            #{log => filename:join(Tmp, Nm ++ ".log")})
           || Nm <- Names],
     Leader = wait_leader([maps:get(node, C) || C <- Cs], 20000),

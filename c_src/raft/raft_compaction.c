@@ -1,8 +1,13 @@
 /* raft_compaction.c - snapshots, log compaction and InstallSnapshot (raft
  * mode; Raft thesis chapter 5).
  *
- * Taking one: once snapshot_entries entries were applied since the last
- * snapshot (or the log holds snapshot_bytes of commands), the store and
+ * Taking one: once snapshot_entries entries (plus up to a quarter, drawn
+ * per node so members do not all pause together) were applied since the
+ * last snapshot, or the log holds snapshot_bytes of commands, and in
+ * either case the log holds twice the last snapshot's bytes (so a growing
+ * store is not written again and again: at most half a byte of snapshot
+ * per byte logged; memory and disk stay proportional to the store), the
+ * store and
  * the configuration in force as of the last applied entry S are encoded
  * (raft_snapshot.c) and handed to io.snapshot, ordered after the log
  * writes before it; the log in memory keeps snapshot_trailing entries
@@ -34,7 +39,7 @@
 
 /* ---- taking one --------------------------------------------------------- */
 
-static int due(const raft *r)
+static int due(raft *r)
 {
     uint64_t since = r->applied - r->snap_index;
     if (r->cfg.mode != RAFT_MODE_RAFT || !r->cfg.snapshot_entries || since == 0)
@@ -42,7 +47,15 @@ static int due(const raft *r)
     if (r->snap_seq > r->persisted_seq)
         return 0;                   /* the last one is still being written */
     uint64_t some = r->cfg.snapshot_entries < 1024 ? r->cfg.snapshot_entries : 1024;
-    return since >= r->cfg.snapshot_entries ||
+    if (!r->snap_due)
+        r->snap_due = r->cfg.snapshot_entries +
+                      raft__random(r, 0, r->cfg.snapshot_entries / 4 + 1);
+    /* and only once the log holds twice the last snapshot's bytes: a store
+     * that grows makes each snapshot bigger, and writing them must not cost
+     * more than half a byte per byte logged */
+    if (r->log.bytes < 2 * (uint64_t)r->snap.len)
+        return 0;
+    return since >= r->snap_due ||
            (r->log.bytes >= r->cfg.snapshot_bytes && since >= some);
 }
 
@@ -88,6 +101,7 @@ void raft__maybe_snapshot(raft *r)
     }
     r->snap_index = s;
     r->snap_term = term;
+    r->snap_due = 0;                /* drawn again */
     uint64_t c = compact_point(r, s);
     raft__conf_compacting(r, c);
     raft_log_compact(&r->log, c);

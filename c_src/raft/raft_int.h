@@ -136,6 +136,9 @@ struct raft {
     uint64_t   snap_compact;           /* ... dropping the log up to here */
     int        snap_drop;              /* ... or all of it */
     uint64_t   snap_seq;               /* the write of the last one */
+    uint64_t   snap_due;               /* entries after the last one that make the next
+                                        * due: snapshot_entries plus up to a quarter, drawn
+                                        * per node, so members do not all stop at once */
     cn_buf     inbound;                /* follower: the snapshot being received */
     uint64_t   in_index, in_term;
 

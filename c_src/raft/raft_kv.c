@@ -206,6 +206,13 @@ static int by_item(const void *a, const void *b)
 }
 
 
+void raft_kv_each_unsorted(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,
+                                                         const char *v, size_t vl), void *ud)
+{
+    for (const kv_item *it = kv->items; it; it = it->hh.next)
+        fn(ud, it->key, it->klen, it->val, it->vlen);
+}
+
 void raft_kv_each(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,
                                                 const char *v, size_t vl), void *ud)
 {

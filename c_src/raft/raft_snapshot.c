@@ -31,7 +31,7 @@ void raft_snapshot_encode(cn_buf *out, uint64_t index, uint64_t term, const char
     cn_buf_put32(out, (uint32_t)conflen);
     cn_buf_append(out, conf, conflen);
     cn_buf_put64(out, raft_kv_count(kv));
-    raft_kv_each(kv, put_pair, out);
+    raft_kv_each_unsorted(kv, put_pair, out);
     if (!cn_buf_failed(out))
         cn_buf_put32(out, (uint32_t)crc32(0, (const unsigned char *)out->data + start,
                                           (uInt)(out->len - start)));
@@ -49,12 +49,6 @@ static const unsigned char *field(const unsigned char *p, size_t end, size_t *po
     const unsigned char *f = p + *pos;
     *pos += *len;
     return f;
-}
-
-static int key_after(const unsigned char *a, size_t al, const unsigned char *b, size_t bl)
-{
-    int c = memcmp(a, b, al < bl ? al : bl);
-    return c > 0 || (c == 0 && al > bl);
 }
 
 int raft_snapshot_decode(const char *data, size_t len, raft_snapshot_info *info, raft_kv *kv,
@@ -96,8 +90,6 @@ int raft_snapshot_decode(const char *data, size_t len, raft_snapshot_info *info,
     }
     info->count = cn_get64(p + pos);
     pos += 8;
-    const unsigned char *prev = NULL;
-    size_t prevlen = 0;
     for (uint64_t i = 0; i < info->count; i++) {
         size_t kl, vl;
         const unsigned char *k = field(p, end, &pos, &kl), *v = k ? field(p, end, &pos, &vl) : NULL;
@@ -105,14 +97,9 @@ int raft_snapshot_decode(const char *data, size_t len, raft_snapshot_info *info,
             snprintf(why, whylen, "snapshot pair %llu runs past its end", (unsigned long long)i);
             return -1;
         }
-        if (prev && !key_after(k, kl, prev, prevlen)) {
-            snprintf(why, whylen, "snapshot keys out of order at pair %llu", (unsigned long long)i);
-            return -1;
-        }
-        prev = k;
-        prevlen = kl;
         if (kv && raft_kv_insert(kv, (const char *)k, kl, (const char *)v, vl) < 0) {
-            snprintf(why, whylen, "out of memory loading the snapshot");
+            snprintf(why, whylen, "snapshot pair %llu: a key seen before (or out of memory)",
+                     (unsigned long long)i);
             return -1;
         }
     }

@@ -6,7 +6,8 @@
  *   Count x (KeyLen:32 Key ValLen:32 Val)  CRC32:32 of all that precedes
  *
  * Conf is the configuration entry's command ({cn_config, [...]}), empty
- * for the bootstrap set; pairs are in key order. */
+ * for the bootstrap set; pairs are in the order the store holds them (no
+ * sort), keys distinct (checked when the pairs are loaded). */
 #ifndef RAFT_SNAPSHOT_H
 #define RAFT_SNAPSHOT_H
 
@@ -26,7 +27,7 @@ typedef struct raft_snapshot_info {
 void raft_snapshot_encode(cn_buf *out, uint64_t index, uint64_t term, const char *conf,
                           size_t conflen, const raft_kv *kv);
 /* Checks data whole (magic, version, lengths, CRC, the configuration,
- * keys distinct and in order) and fills *info; with kv (empty) also loads
+ * and, with kv (empty), keys distinct) and fills *info; with kv also loads
  * the pairs into it.  0, or -1 and why (the store then holds a part). */
 int  raft_snapshot_decode(const char *data, size_t len, raft_snapshot_info *info, raft_kv *kv,
                           char *why, size_t whylen);
