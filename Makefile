@@ -151,7 +151,8 @@ test: deps
 		{ tail -30 _build/make_test.log; echo "0 passed, 1 failed"; exit 1; }
 	@test/run_all.sh
 
-# ---- soak: long cnode-check runs (docs/check.md); SOAK_SECONDS per protocol ----
+# ---- soak: long cnode-check runs (docs/check.md), then raft_kv's memory and disk
+# under constant writes (bench/raft_soak.sh); SOAK_SECONDS each ----
 SOAK_SECONDS ?= 600
 SOAK_OUT     := _build/soak
 soak: deps
@@ -161,6 +162,7 @@ soak: deps
 		priv/bin/cnode-check run test/scenarios/soak_$$p.json --seconds $(SOAK_SECONDS) \
 			--out $(SOAK_OUT) || true; done
 	@priv/bin/cnode-check summary $(SOAK_OUT)/*/results.json
+	@SOAK_SECONDS=$(SOAK_SECONDS) bash bench/raft_soak.sh
 
 # ---- benchmarks --------------------------------------------------------------
 BENCH_ERL := erl -noshell -pa _build/default/lib/cnode/ebin -pa _build/bench
