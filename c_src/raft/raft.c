@@ -290,6 +290,17 @@ void raft__apply(raft *r)
 
 /* ---- roles -------------------------------------------------------------- */
 
+/* A reply from a later term: this node follows, leader unknown; 1 if so
+ * (the reply itself is then stale). */
+int raft__newer_term(raft *r, const raft_msg *m)
+{
+    if (m->term <= r->term)
+        return 0;
+    raft__become_follower(r, m->term);
+    r->leader = 0;
+    return 1;
+}
+
 void raft__become_follower(raft *r, uint64_t term)
 {
     if (term > r->term) {

@@ -164,11 +164,8 @@ void raft__send_snapshot(raft *r, raft_peer *p)
 
 void raft__on_snapshot_reply(raft *r, int from, const raft_msg *m)
 {
-    if (m->term > r->term) {
-        raft__become_follower(r, m->term);
-        r->leader = 0;
+    if (raft__newer_term(r, m))
         return;
-    }
     raft_peer *p = raft__peer(r, from);
     if (r->role != RAFT_LEADER || m->term != r->term || !p || p->kind != RAFT_KIND_CN)
         return;

@@ -157,11 +157,8 @@ void raft__on_request_vote(raft *r, int from, const raft_msg *m, raft_token toke
 void raft__on_vote(raft *r, int from, const raft_msg *m)
 {
     if (m) {
-        if (m->term > r->term) {
-            raft__become_follower(r, m->term);
-            r->leader = 0;
+        if (raft__newer_term(r, m))
             return;
-        }
         raft_peer *p = raft__peer(r, from);
         if (r->role != RAFT_CANDIDATE || m->term != r->term || !m->granted || !p || !p->voter ||
             p->vote)
@@ -195,11 +192,8 @@ void raft__on_pre_vote(raft *r, int from, const raft_msg *m, raft_token token)
 
 void raft__on_pre_vote_reply(raft *r, int from, const raft_msg *m)
 {
-    if (m->term > r->term) {
-        raft__become_follower(r, m->term);
-        r->leader = 0;
+    if (raft__newer_term(r, m))
         return;
-    }
     raft_peer *p = raft__peer(r, from);
     if (p)
         r->prevote_waiting = 0;

@@ -184,6 +184,7 @@ void     raft__trace(raft *r, const char *fmt, ...) __attribute__((format(printf
 uint64_t raft__barrier(raft *r);
 void     raft__set_term(raft *r, uint64_t term, int vote);
 void     raft__become_follower(raft *r, uint64_t term);
+int      raft__newer_term(raft *r, const raft_msg *m);
 void     raft__become_leader(raft *r);
 int      raft__append_local(raft *r, uint64_t term, const cn_term *cmd);
 void     raft__truncate(raft *r, uint64_t keep);

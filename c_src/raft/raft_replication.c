@@ -273,11 +273,8 @@ static uint64_t lost_acknowledged(raft_peer *p, uint64_t hint)
 
 void raft__on_append_reply(raft *r, int from, const raft_msg *m)
 {
-    if (m->term > r->term) {
-        raft__become_follower(r, m->term);
-        r->leader = 0;
+    if (raft__newer_term(r, m))
         return;
-    }
     raft_peer *p = raft__peer(r, from);
     if (r->role != RAFT_LEADER || m->term != r->term || !p)
         return;
