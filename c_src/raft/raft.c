@@ -141,8 +141,8 @@ void raft__flush_snapshot(raft *r)
     if (r->volatile_storage || !r->io.snapshot)
         return;
     r->snap_seq = pending_write(r, raft_log_last(&r->log));
-    r->io.snapshot(r->io.ud, r->snap_seq, r->snap_index, r->snap_term, r->snap.data, r->snap.len,
-                   r->snap_compact, r->snap_drop);
+    r->io.snapshot(r->io.ud, r->snap_seq, r->snap_index, r->snap_term, r->snap, r->snap_compact,
+                   r->snap_drop);
 }
 
 static void flush_persist(raft *r)
@@ -379,7 +379,6 @@ raft *raft_new(const raft_config *cfg, const raft_io *io)
     r->kv = raft_kv_new();
     raft_log_init(&r->log);
     cn_buf_init(&r->result);
-    cn_buf_init(&r->snap);
     cn_buf_init(&r->snap_conf);
     cn_buf_init(&r->inbound);
     r->role = RAFT_FOLLOWER;
@@ -403,7 +402,8 @@ void raft_free(raft *r)
     raft_log_free(&r->log);
     raft_kv_free(r->kv);
     cn_buf_free(&r->result);
-    cn_buf_free(&r->snap);
+    raft_snapshot_buf_release(r->snap);
+    raft_snapshot_buf_release(r->snap_spare);
     cn_buf_free(&r->snap_conf);
     cn_buf_free(&r->inbound);
     for (size_t i = 0; i < r->npeers; i++)

@@ -30,6 +30,7 @@
 #include "../node/term.h"
 #include "raft_kv.h"
 #include "raft_log.h"
+#include "raft_snapshot.h"
 
 typedef enum raft_mode { RAFT_MODE_RAFT, RAFT_MODE_EMULATION } raft_mode;
 typedef enum raft_role { RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER } raft_role;
@@ -100,12 +101,15 @@ typedef struct raft_io {
     void (*trace)(void *ud, const char *line);
     /* An entry was applied (for status, tests and the sim's invariants). */
     void (*applied)(void *ud, uint64_t index, uint64_t term, const cn_term *cmd);
-    /* Snapshot (optional; raft mode): write data (a snapshot as of entry
-     * index, term; raft_snapshot.h) durably, then drop the log's entries
-     * up to compact (all of them if drop_log: the log restarts after
-     * index); then call raft_persisted(seq).  Ordered with io.persist. */
-    void (*snapshot)(void *ud, uint64_t seq, uint64_t index, uint64_t term, const char *data,
-                     size_t len, uint64_t compact, int drop_log);
+    /* Snapshot (optional; raft mode): write snap's bytes (a snapshot as
+     * of entry index, term; raft_snapshot.h) durably, then drop the log's
+     * entries up to compact (all of them if drop_log: the log restarts
+     * after index); then call raft_persisted(seq).  Ordered with
+     * io.persist.  To read the bytes after returning, hold snap
+     * (raft_snapshot_buf_hold) and release it when done: they do not
+     * change meanwhile. */
+    void (*snapshot)(void *ud, uint64_t seq, uint64_t index, uint64_t term,
+                     raft_snapshot_buf *snap, uint64_t compact, int drop_log);
     /* The store was replaced by a snapshot's, as of entry index (optional). */
     void (*installed)(void *ud, uint64_t index, uint64_t term);
     /* The peers to talk to changed (optional): the other members of the

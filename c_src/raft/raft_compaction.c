@@ -37,6 +37,39 @@
 #include "raft_int.h"
 #include "raft_snapshot.h"
 
+/* ---- the latest snapshot's buffer ------------------------------------- */
+
+static size_t snap_len(const raft *r) { return r->snap ? r->snap->bytes.len : 0; }
+
+/* A buffer for the next snapshot: the spare if nobody else holds it (its
+ * memory already touched), else a new one.  NULL: out of memory. */
+static raft_snapshot_buf *next_buf(raft *r)
+{
+    raft_snapshot_buf *b = r->snap_spare;
+    r->snap_spare = NULL;
+    if (b && b->holders == 1) {
+        cn_buf_reset(&b->bytes);
+        return b;
+    }
+    raft_snapshot_buf_release(b);
+    return raft_snapshot_buf_new();
+}
+
+/* b, from next_buf, was not used after all. */
+static void unused_buf(raft *r, raft_snapshot_buf *b)
+{
+    raft_snapshot_buf_release(r->snap_spare);
+    r->snap_spare = b;
+}
+
+/* b is the latest snapshot now; the one before becomes the spare. */
+static void set_snap(raft *r, raft_snapshot_buf *b)
+{
+    raft_snapshot_buf_release(r->snap_spare);
+    r->snap_spare = r->snap;
+    r->snap = b;
+}
+
 /* ---- taking one --------------------------------------------------------- */
 
 static int due(raft *r)
@@ -53,7 +86,7 @@ static int due(raft *r)
     /* and only once the log holds twice the last snapshot's bytes: a store
      * that grows makes each snapshot bigger, and writing them must not cost
      * more than half a byte per byte logged */
-    if (r->log.bytes < 2 * (uint64_t)r->snap.len)
+    if (r->log.bytes < 2 * (uint64_t)snap_len(r))
         return 0;
     return since >= r->snap_due ||
            (r->log.bytes >= r->cfg.snapshot_bytes && since >= some);
@@ -90,15 +123,16 @@ void raft__maybe_snapshot(raft *r)
     uint64_t s = r->applied, term = raft_log_term(&r->log, s);
     cn_term conf = { NULL, 0 };
     int has_conf = raft__conf_as_of(r, s, &conf) == 0;
-    cn_buf_reset(&r->snap);
-    raft_snapshot_encode(&r->snap, s, term, has_conf ? conf.data : NULL, conf.len, r->kv);
-    if (cn_buf_failed(&r->snap)) {
+    raft_snapshot_buf *b = next_buf(r);
+    if (b)
+        raft_snapshot_encode(&b->bytes, s, term, has_conf ? conf.data : NULL, conf.len, r->kv);
+    if (!b || cn_buf_failed(&b->bytes)) {
         raft__trace(r, "[node %d] Snapshot at %llu failed: out of memory", r->cfg.id,
                     (unsigned long long)s);
-        cn_buf_reset(&r->snap);
-        r->snap_index = r->snap_term = 0;
-        return;
+        unused_buf(r, b);
+        return;                     /* the last one stays; tried again later */
     }
+    set_snap(r, b);
     r->snap_index = s;
     r->snap_term = term;
     r->snap_due = 0;                /* drawn again */
@@ -110,7 +144,7 @@ void raft__maybe_snapshot(raft *r)
     r->snap_drop = 0;
     raft__trace(r, "[node %d] Snapshot at %llu (term %llu, %zu keys, %zu bytes); log kept "
                 "from %llu", r->cfg.id, (unsigned long long)s, (unsigned long long)term,
-                raft_kv_count(r->kv), r->snap.len, (unsigned long long)c + 1);
+                raft_kv_count(r->kv), snap_len(r), (unsigned long long)c + 1);
 }
 
 /* Restart: the snapshot the storage found (the entries after it follow
@@ -119,15 +153,24 @@ int raft_restore_snapshot(raft *r, const char *data, size_t len, char *why, size
 {
     raft_snapshot_info info;
     raft_kv *kv = raft_kv_new();
-    if (!kv || raft_snapshot_decode(data, len, &info, kv, why, whylen) < 0) {
+    raft_snapshot_buf *b = kv ? next_buf(r) : NULL;
+    if (b)
+        cn_buf_append(&b->bytes, data, len);
+    if (!b || cn_buf_failed(&b->bytes)) {
+        snprintf(why, whylen, "out of memory");
+        unused_buf(r, b);
+        raft_kv_free(kv);
+        return -1;
+    }
+    if (raft_snapshot_decode(b->bytes.data, b->bytes.len, &info, kv, why, whylen) < 0) {
+        unused_buf(r, b);
         raft_kv_free(kv);
         return -1;
     }
     raft_kv_free(r->kv);
     r->kv = kv;
     raft_log_reset(&r->log, info.index, info.term);
-    cn_buf_reset(&r->snap);
-    cn_buf_append(&r->snap, data, len);
+    set_snap(r, b);
     r->snap_index = info.index;
     r->snap_term = info.term;
     r->commit = r->applied = r->durable_index = info.index;
@@ -139,24 +182,25 @@ int raft_restore_snapshot(raft *r, const char *data, size_t len, char *why, size
 
 void raft__send_snapshot(raft *r, raft_peer *p)
 {
-    if (p->inflight || !r->snap.len)
+    size_t len = snap_len(r);
+    if (p->inflight || !len)
         return;
     if (p->snap_index != r->snap_index) {
         p->snap_index = r->snap_index;
         p->snap_offset = 0;
     }
-    if (p->snap_offset > r->snap.len)
+    if (p->snap_offset > len)
         p->snap_offset = 0;
-    size_t off = (size_t)p->snap_offset, n = r->snap.len - off;
+    size_t off = (size_t)p->snap_offset, n = len - off;
     if (n > r->cfg.snapshot_chunk)
         n = r->cfg.snapshot_chunk;
     if (off == 0)
         raft__trace(r, "[node %d] Sending the snapshot at %llu (%zu bytes) to %d", r->cfg.id,
-                    (unsigned long long)r->snap_index, r->snap.len, p->id);
+                    (unsigned long long)r->snap_index, len, p->id);
     raft_msg m = { .type = RAFT_MSG_SNAPSHOT, .term = r->term, .node = r->cfg.id,
                    .index = r->snap_index, .index_term = r->snap_term, .commit = r->commit,
-                   .data = r->snap.data + off, .len = n, .offset = off,
-                   .done = off + n == r->snap.len };
+                   .data = r->snap->bytes.data + off, .len = n, .offset = off,
+                   .done = off + n == len };
     r->io.send(r->io.ud, p->id, &m, 0, 0);
     p->last_send = r->now;
     p->inflight = 1;
@@ -204,11 +248,14 @@ static int install(raft *r)
     raft_snapshot_info info;
     char why[160];
     raft_kv *kv = raft_kv_new();
-    if (!kv || raft_snapshot_decode(r->inbound.data, r->inbound.len, &info, kv, why,
-                                    sizeof why) < 0 ||
+    raft_snapshot_buf *b = kv ? next_buf(r) : NULL;
+    if (!b || raft_snapshot_decode(r->inbound.data, r->inbound.len, &info, kv, why,
+                                   sizeof why) < 0 ||
         info.index != r->in_index || info.term != r->in_term) {
         raft__trace(r, "[node %d] Refusing the snapshot at %llu: %s", r->cfg.id,
-                    (unsigned long long)r->in_index, kv ? why : "out of memory");
+                    (unsigned long long)r->in_index, b ? why : "out of memory");
+        if (b)
+            unused_buf(r, b);
         raft_kv_free(kv);
         return -1;
     }
@@ -247,8 +294,9 @@ static int install(raft *r)
     r->applied = s;
     if (s > r->leader_verified)
         r->leader_verified = s;
-    cn_buf_swap(&r->snap, &r->inbound);
+    cn_buf_swap(&b->bytes, &r->inbound);     /* the bytes received, not copied */
     cn_buf_reset(&r->inbound);
+    set_snap(r, b);
     r->snap_index = s;
     r->snap_term = info.term;
     r->snap_pending = 1;

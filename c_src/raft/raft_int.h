@@ -128,7 +128,9 @@ struct raft {
     char       why[320];
 
     /* snapshots (raft_compaction.c) */
-    cn_buf     snap;                   /* the latest: what InstallSnapshot sends */
+    raft_snapshot_buf *snap;           /* the latest (NULL: none): what InstallSnapshot
+                                        * sends, shared with the write of it */
+    raft_snapshot_buf *snap_spare;     /* the one before, reused once nobody holds it */
     uint64_t   snap_index, snap_term;
     cn_buf     snap_conf;              /* the configuration entry a compaction dropped */
     uint64_t   snap_conf_index;        /* ... its index (0: none) */

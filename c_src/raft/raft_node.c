@@ -387,12 +387,12 @@ static void io_persist(void *ud, uint64_t seq, int truncate, uint64_t keep, uint
     raft_storage_persist(rn->storage, seq, truncate, keep, first, entries, n, term, vote);
 }
 
-static void io_snapshot(void *ud, uint64_t seq, uint64_t index, uint64_t term, const char *data,
-                        size_t len, uint64_t compact, int drop)
+static void io_snapshot(void *ud, uint64_t seq, uint64_t index, uint64_t term,
+                        raft_snapshot_buf *snap, uint64_t compact, int drop)
 {
     raft_node *rn = ud;
     (void)term;
-    raft_storage_snapshot(rn->storage, seq, index, data, len, compact, drop);
+    raft_storage_snapshot(rn->storage, seq, index, snap, compact, drop);
 }
 
 static void io_trace(void *ud, const char *line)

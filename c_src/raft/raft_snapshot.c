@@ -1,5 +1,6 @@
 /* raft_snapshot.c - the snapshot codec (see raft_snapshot.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <zlib.h>
@@ -35,6 +36,30 @@ void raft_snapshot_encode(cn_buf *out, uint64_t index, uint64_t term, const char
     if (!cn_buf_failed(out))
         cn_buf_put32(out, (uint32_t)crc32(0, (const unsigned char *)out->data + start,
                                           (uInt)(out->len - start)));
+}
+
+raft_snapshot_buf *raft_snapshot_buf_new(void)
+{
+    raft_snapshot_buf *b = malloc(sizeof *b);
+    if (b) {
+        cn_buf_init(&b->bytes);
+        b->holders = 1;
+    }
+    return b;
+}
+
+raft_snapshot_buf *raft_snapshot_buf_hold(raft_snapshot_buf *b)
+{
+    b->holders++;
+    return b;
+}
+
+void raft_snapshot_buf_release(raft_snapshot_buf *b)
+{
+    if (b && --b->holders == 0) {
+        cn_buf_free(&b->bytes);
+        free(b);
+    }
 }
 
 /* A length-prefixed field at *pos: its bytes, or NULL if it runs past end. */

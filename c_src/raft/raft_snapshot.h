@@ -32,4 +32,19 @@ void raft_snapshot_encode(cn_buf *out, uint64_t index, uint64_t term, const char
 int  raft_snapshot_decode(const char *data, size_t len, raft_snapshot_info *info, raft_kv *kv,
                           char *why, size_t whylen);
 
+/* An encoded snapshot shared by the core (what InstallSnapshot sends) and
+ * a write in progress (raft_storage), without a copy: its bytes do not
+ * change while more than one holds it, and the last to let go frees it.
+ * Held and let go on the loop thread only (a writer thread only reads the
+ * bytes).  One held by nobody else is reused for the next snapshot, its
+ * memory already touched: fresh pages cost more than encoding into them. */
+typedef struct raft_snapshot_buf {
+    cn_buf   bytes;
+    unsigned holders;
+} raft_snapshot_buf;
+
+raft_snapshot_buf *raft_snapshot_buf_new(void);      /* one holder; NULL: out of memory */
+raft_snapshot_buf *raft_snapshot_buf_hold(raft_snapshot_buf *b);
+void               raft_snapshot_buf_release(raft_snapshot_buf *b);   /* NULL: nothing */
+
 #endif

@@ -22,8 +22,8 @@ typedef struct op {
     int      truncate;
     uint64_t keep, first;
     size_t   n;
-    cn_buf   records;                     /* or the snapshot's bytes */
-    int      snapshot;                    /* write DIR/snap, then compact the log: */
+    cn_buf   records;
+    raft_snapshot_buf *snapshot;          /* or write DIR/snap (held), then compact the log: */
     uint64_t index, compact;              /* ... keep its entries after compact, */
     int      drop;                        /* ... or none (it restarts after index) */
 } op;
@@ -570,8 +570,10 @@ static void batch_free(batch *b)
 {
     if (!b)
         return;
-    for (size_t i = 0; i < b->nops; i++)
+    for (size_t i = 0; i < b->nops; i++) {
         cn_buf_free(&b->ops[i].records);
+        raft_snapshot_buf_release(b->ops[i].snapshot);
+    }
     free(b->ops);
     free(b);
 }
@@ -689,7 +691,7 @@ static int rewrite_log(raft_storage *s, uint64_t keep, int drop)
 /* A snapshot: DIR/snap replaced, then the log compacted (thread pool). */
 static int write_snapshot(raft_storage *s, op *o)
 {
-    if (replace_file(s, "snap", o->records.data, o->records.len) < 0)
+    if (replace_file(s, "snap", o->snapshot->bytes.data, o->snapshot->bytes.len) < 0)
         return -1;
     s->fsyncs += 2;
     if (o->drop) {
@@ -838,17 +840,14 @@ static op *new_op(raft_storage *s)
     return o;
 }
 
-void raft_storage_snapshot(raft_storage *s, uint64_t seq, uint64_t index, const char *data,
-                           size_t len, uint64_t compact, int drop)
+void raft_storage_snapshot(raft_storage *s, uint64_t seq, uint64_t index,
+                           raft_snapshot_buf *snap, uint64_t compact, int drop)
 {
     op *o = new_op(s);
-    o->snapshot = 1;
+    o->snapshot = raft_snapshot_buf_hold(snap);     /* released in batch_done */
     o->index = index;
     o->compact = compact;
     o->drop = drop;
-    cn_buf_append(&o->records, data, len);
-    if (cn_buf_failed(&o->records))
-        abort();                    /* cannot keep the durability promise */
     s->pending->seq = seq;
     s->pending->term = s->term;
     s->pending->vote = s->vote;

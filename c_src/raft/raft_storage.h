@@ -34,6 +34,7 @@
 
 #include "raft_fs.h"
 #include "raft_log.h"
+#include "raft_snapshot.h"
 #include "../node/buf.h"
 
 typedef struct raft_storage raft_storage;
@@ -57,11 +58,12 @@ void raft_storage_forget_recovered(raft_storage *s);
 void raft_storage_persist(raft_storage *s, uint64_t seq, int truncate, uint64_t keep,
                           uint64_t first, const raft_entry *entries, size_t n,
                           uint64_t term, int vote);
-/* Queues a snapshot (copied) after the writes queued before it: DIR/snap
- * replaced atomically, then the log's entries up to compact dropped (all
- * of them if drop: the log restarts after index); done(seq) after. */
-void raft_storage_snapshot(raft_storage *s, uint64_t seq, uint64_t index, const char *data,
-                           size_t len, uint64_t compact, int drop);
+/* Queues a snapshot after the writes queued before it: DIR/snap replaced
+ * atomically, then the log's entries up to compact dropped (all of them
+ * if drop: the log restarts after index); done(seq) after.  snap is held
+ * (not copied) until then. */
+void raft_storage_snapshot(raft_storage *s, uint64_t seq, uint64_t index,
+                           raft_snapshot_buf *snap, uint64_t compact, int drop);
 /* Fsyncs per second and entries per fsync so far (for status). */
 void raft_storage_stats(const raft_storage *s, uint64_t *fsyncs, uint64_t *entries);
 /* raft_kv repair --data-dir DIR [--truncate]: reports on DIR/log (intact,

@@ -1215,9 +1215,11 @@ static model *model_at(sim *s, uint64_t idx)
 
 /* A snapshot write: checked whole (it decodes, as of (index, term), and its
  * store is the model's after index), then queued in order with persists. */
-static void io_snapshot(void *ud, uint64_t seq, uint64_t index, uint64_t term, const char *data,
-                        size_t len, uint64_t compact, int drop)
+static void io_snapshot(void *ud, uint64_t seq, uint64_t index, uint64_t term,
+                        raft_snapshot_buf *snap, uint64_t compact, int drop)
 {
+    const char *data = snap->bytes.data;
+    size_t len = snap->bytes.len;
     node *n = ud;
     sim *s = n->s;
     char why[200];

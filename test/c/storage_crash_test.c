@@ -150,9 +150,14 @@ static void snapshot(run *r, uint64_t index, uint64_t term, int keys, uint64_t c
     cn_buf_reset(&x->snap_data);
     raft_snapshot_encode(&x->snap_data, index, term, NULL, 0, kv);
     raft_kv_free(kv);
-    if (r->s)
-        raft_storage_snapshot(r->s, (uint64_t)seq, index, x->snap_data.data, x->snap_data.len,
-                              compact, drop);
+    if (r->s) {                     /* the storage holds it past our release */
+        raft_snapshot_buf *b = raft_snapshot_buf_new();
+        if (!b)
+            abort();
+        cn_buf_append(&b->bytes, x->snap_data.data, x->snap_data.len);
+        raft_storage_snapshot(r->s, (uint64_t)seq, index, b, compact, drop);
+        raft_snapshot_buf_release(b);
+    }
 }
 
 static void wait_done(run *r)
