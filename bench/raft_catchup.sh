@@ -7,7 +7,10 @@
 # by that many entries, then the follower starts again from its data
 # directory and we time it until its last_applied reaches the leader's
 # commit index (it comes back through InstallSnapshot plus the log after
-# the snapshot).  Prints one labelled row per measure.  Run by make bench.
+# the snapshot).  Then the whole cluster is restarted and timed until every
+# node has applied all of it again (bounded by the store and the log after
+# the snapshot, not by what was ever written).  Prints one labelled row
+# per measure.  Run by make bench.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 N=${BENCH_CATCHUP_ENTRIES:-1000000}
@@ -44,3 +47,4 @@ printf 'raft_catchup: follower that missed %d entries (leader at %d): caught up 
     "$((target - base))" "$target" "$(echo "$t1 - $t0" | bc)"
 printf 'raft_catchup: leader RSS %d KiB, leader data directory %d KiB after %d entries\n' \
     "$rss" "$disk" "$target"
+restart_timed raft_catchup

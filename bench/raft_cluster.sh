@@ -1,7 +1,8 @@
 # raft_cluster.sh - sourced by the raft_kv shell benches (raft_catchup.sh,
 # raft_soak.sh): a three-node durable C cluster of their own (a temp dir,
-# unique names and cookie, a peers file), started and stopped by pid, and
-# its status read through `raft_kv status --json`.
+# unique names and cookie, a peers file), started and stopped by pid, its
+# status read through `raft_kv status --json`, and a timed restart of all
+# of it.
 T=$(mktemp -d /tmp/raft_bench.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$T"; }
@@ -41,6 +42,28 @@ load() {   # raft_kv load against node I with the remaining flags; its pid in LO
         "$@" > "$T/load.log" 2>&1 &
     LOAD=$!
     PIDS+=("$LOAD")
+}
+restart_timed() {   # LABEL: stops all three nodes (SIGTERM), starts them
+    # again from their data directories and prints how long until each has
+    # applied up to the highest commit index seen before the stop
+    local i c target=0 t0 deadline
+    for i in 1 2 3; do
+        c=$(status "$i" | field "$i" commit_index)
+        [ -n "$c" ] && [ "$c" -gt "$target" ] && target=$c
+    done
+    for i in 1 2 3; do kill "${NODE_PIDS[$i]}"; wait "${NODE_PIDS[$i]}" 2>/dev/null; done
+    t0=$(date +%s.%N)
+    start 1; start 2; start 3
+    deadline=$((SECONDS + 600))
+    for i in 1 2 3; do
+        until [ "$(status "$i" | field "$i" last_applied)" -ge "$target" ] 2>/dev/null; do
+            [ $SECONDS -lt $deadline ] || { echo "$0: node $i not applied up to $target in 600 s"; exit 1; }
+            sleep 0.05
+        done
+    done
+    printf '%s: full cluster restart after %d entries: all three applied up to %d in %.2f s (data directories %s KiB)\n' \
+        "$1" "$target" "$target" "$(echo "$(date +%s.%N) - $t0" | bc)" \
+        "$(for i in 1 2 3; do disk_kib "$T/d$i"; done | paste -sd/)"
 }
 rss_kib() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
 disk_kib() { du -sk "$1" | cut -f1; }

@@ -8,7 +8,8 @@
 # and data directory.  At the end, after warm-up (a fifth of the run), the
 # peak RSS and data directory of the first half of the rows against the
 # second (a data directory rises and falls with each snapshot, so peaks
-# are compared, not single rows); flat means within 20%.  Run by `make soak` (SOAK_SECONDS).
+# are compared, not single rows); flat means within 20%.  Then the whole cluster is restarted and
+# timed until every node has applied all it had (raft_cluster.sh).  Run by `make soak` (SOAK_SECONDS).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 SECS=${SOAK_SECONDS:-3600}
@@ -31,6 +32,7 @@ while kill -0 "$LOAD" 2>/dev/null; do
     rows+=("$((SECONDS - t0)) $(printf '%s\n' "$r1" "$r2" "$r3" | sort -n | tail -1) $(printf '%s\n' "$d1" "$d2" "$d3" | sort -n | tail -1)")
 done
 tail -1 "$T/load.log"
+restart_timed raft_soak
 printf '%s\n' "${rows[@]}" | awk -v warm="$((SECS / 5))" '
     $1 >= warm { t[n] = $1; r[n] = $2; d[n] = $3; n++ }
     END {
