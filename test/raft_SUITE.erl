@@ -34,7 +34,7 @@ groups() ->
                    hostile_messages,
                    bad_flags_and_files]},
      {membership, [], [grow_and_remove_leader, replace_dead_member, membership_errors]},
-     {snapshots, [], [snapshot_catch_up, snapshot_restart]},
+     {snapshots, [], [snapshot_catch_up, snapshot_restart, no_snapshot_beside_emulation]},
      {operations, [], [transfer_leadership, rolling_restart, status_command,
                        load_counts_failures, cli_errors_name_the_cause, status_bounded]},
      {conformance, [], [designated_leader_same_applies, emulate_run]}].
@@ -1202,6 +1202,34 @@ snapshot_restart(Config) ->
     ok.
 
 %% Junk at the Subject and at the registered name is logged and dropped.
+%% C nodes with snapshots every 200 entries and two reference (emulation)
+%% nodes: no C node takes one (emulation members know none, and a new
+%% leader sends them its log from index 1), so after 600 writes and a
+%% leadership transfer to another C node the reference nodes still apply
+%% everything.  Before this rule the second leader cut them off
+%% (emulation_cut_off 2) and they stopped applying.
+no_snapshot_beside_emulation(Config) ->
+    Cs = [cnode(Config, I, ?SNAP_ARGS) || I <- [1, 2, 3]],
+    Ref = ref_nodes([4, 5], 5),
+    All = [{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)] ++ Ref,
+    ok = raft_ref_main:set_peers(All),
+    _ = raft_ref_main:elect(All, 1),
+    L = wait_leader(Cs, ?T),
+    ok = put_range(subject(L), 1, 600, <<"x">>),
+    [F | _] = Cs -- [L],
+    FId = maps:get(id, status(F)),
+    {0, _} = admin(Config, ["--node", atom_to_list(node_of(L)), "transfer",
+                            integer_to_list(FId)]),
+    {FId, _} = await_agreed_leader(Cs, ?T),
+    ok = put_range(subject(F), 601, 700, <<"y">>),
+    Last = maps:get(commit_index, status(F)),
+    wait_applied(Cs, Last),
+    ok = raft_ref_main:wait_applied(Ref, Last, ?T),
+    #{<<"700">> := <<"y">>} = same_stores(Ref, Cs),
+    [#{snapshot_index := 0, log_first := 1, snapshots_paused := true,
+       emulation_cut_off := 0} = status(C) || C <- Cs],
+    raft_ref_main:stop_nodes(Ref).
+
 hostile_messages(Config) ->
     Cs = [cnode(Config, I, []) || I <- [1, 2, 3]],
     All = [{I, subject(C)} || {I, C} <- lists:zip([1, 2, 3], Cs)],

@@ -430,6 +430,7 @@ int raft_restore(raft *r, uint64_t term, int vote, const raft_entry *entries, si
 }
 
 uint64_t raft_get_snapshot_index(const raft *r) { return r->snap_index; }
+int raft_snapshots_paused(const raft *r) { return r->snap_paused; }
 
 int raft_emu_cut_off(const raft *r)
 {

@@ -204,8 +204,12 @@ int         raft_is_member(const raft *r);         /* a voter of its configurati
 uint64_t    raft_get_config_index(const raft *r);  /* 0: the bootstrap set */
 int         raft_peer_is_voter(const raft *r, int peer);
 uint64_t    raft_get_snapshot_index(const raft *r);   /* 0: none */
-/* Emulation peers the log no longer serves (they are more than
- * snapshot_emu_keep entries behind the last snapshot). */
+/* A snapshot was due but held back: the configuration has emulation
+ * members (they know none; the log is kept whole). */
+int         raft_snapshots_paused(const raft *r);
+/* Emulation peers the log no longer serves (it was compacted before they
+ * were known or added, and they are more than snapshot_emu_keep entries
+ * behind the last snapshot). */
 int         raft_emu_cut_off(const raft *r);
 /* Next time raft_tick has something to do (UINT64_MAX: nothing). */
 uint64_t    raft_next_deadline(const raft *r);

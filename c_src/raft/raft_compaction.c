@@ -24,12 +24,15 @@
  * store, keeps its log after S if its entry S has S's term (else drops
  * all of it), and acknowledges only once that is durable.
  *
- * Emulation peers know no snapshots.  The leader keeps the log from an
- * emulation peer's match index, unless the peer is more than
+ * Emulation peers know no snapshots, and a new leader sends them its log
+ * from index 1 (they keep whatever differs below what they are sent), so
+ * no snapshot is taken while the configuration has an emulation member
+ * (raft_snapshots_paused).  One compacted before that (before a peer was
+ * known to be one, or before one was added) still serves an emulation
+ * peer from its match index unless the peer is more than
  * snapshot_emu_keep entries behind S: then the prefix goes and the peer is
  * cut off, which the leader traces once and counts in its status
- * (raft_emu_cut_off).  A follower does not know where emulation peers are,
- * so a C node that becomes leader may find one cut off already.
+ * (raft_emu_cut_off).
  */
 #include <stdio.h>
 #include <string.h>
@@ -72,6 +75,21 @@ static void set_snap(raft *r, raft_snapshot_buf *b)
 
 /* ---- taking one --------------------------------------------------------- */
 
+/* Emulation members know no snapshots, and a new leader sends them its log
+ * from index 1 (raft_replication.c): no compaction while the configuration
+ * has one (traced once each time a snapshot is held back for it). */
+static int paused_for_emulation(raft *r)
+{
+    int emu = 0;
+    for (size_t i = 0; i < r->npeers; i++)
+        emu += r->peers[i].kind == RAFT_KIND_EMU;
+    if (emu && !r->snap_paused)
+        raft__trace(r, "[node %d] No snapshot while the configuration has emulation members "
+                    "(%d): they know none; the log is kept whole", r->cfg.id, emu);
+    r->snap_paused = emu > 0;
+    return r->snap_paused;
+}
+
 static int due(raft *r)
 {
     uint64_t since = r->applied - r->snap_index;
@@ -88,8 +106,9 @@ static int due(raft *r)
      * more than half a byte per byte logged */
     if (r->log.bytes < 2 * (uint64_t)snap_len(r))
         return 0;
-    return since >= r->snap_due ||
-           (r->log.bytes >= r->cfg.snapshot_bytes && since >= some);
+    if (since < r->snap_due && (r->log.bytes < r->cfg.snapshot_bytes || since < some))
+        return 0;
+    return !paused_for_emulation(r);
 }
 
 /* The last entry the log may drop now: none that is still to be handed

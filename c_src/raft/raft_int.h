@@ -138,6 +138,7 @@ struct raft {
     uint64_t   snap_compact;           /* ... dropping the log up to here */
     int        snap_drop;              /* ... or all of it */
     uint64_t   snap_seq;               /* the write of the last one */
+    int        snap_paused;            /* none while emulation members are in the configuration */
     uint64_t   snap_due;               /* entries after the last one that make the next
                                         * due: snapshot_entries plus up to a quarter, drawn
                                         * per node, so members do not all stop at once */

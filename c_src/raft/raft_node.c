@@ -815,7 +815,7 @@ static int rn_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
     return CN_OK;
 }
 
-#define COMMON_FIELDS 12
+#define COMMON_FIELDS 13
 
 /* The pairs status and info share (COMMON_FIELDS of them). */
 static void put_common(raft_node *rn, cn_buf *b)
@@ -845,6 +845,8 @@ static void put_common(raft_node *rn, cn_buf *b)
     cn_term_put_ulong(b, raft_get_log(r)->base + 1);
     cn_term_build(b, "emulation_cut_off");
     cn_term_put_long(b, raft_emu_cut_off(r));
+    cn_term_build(b, "snapshots_paused");
+    cn_term_put_atom(b, raft_snapshots_paused(r) ? "true" : "false");
 }
 
 #define STATUS_STORE_MAX 10000      /* keys status still shows in full */
