@@ -2,7 +2,7 @@
  * raft_io): every file operation on the data directory goes through a
  * raft_fs, so a test can put a fault-injecting one underneath
  * (test/c/fault_fs.c: it keeps only what was synced at a crash, tears the
- * last write, flips bits).  raft_fs_posix() is the real one, the default.
+ * last write or keeps unsynced writes out of order, flips bits).  raft_fs_posix() is the real one, the default.
  *
  * Each call behaves as its POSIX namesake: the same flags and modes, -1
  * with errno on failure.  size() is fstat's st_size. */

@@ -184,16 +184,31 @@ static size_t valid_record(const unsigned char *data, size_t size, size_t pos)
     return RECORD_HEADER + len;
 }
 
-/* Is there any valid record after the damage at pos?  A crash tears only
- * the last write, so valid data after the damage means the damage is not a
- * torn tail: a bad sector, a bit flip, an edit.  Cutting there would delete
- * entries that may have been committed. */
+/* Is there any valid record after the damage at pos?  Valid data after the
+ * damage means the damage is not a torn tail (see hole): a bad sector, a
+ * bit flip, an edit.  Cutting there would delete entries that may have
+ * been committed. */
 static long valid_after(const unsigned char *data, size_t size, size_t pos)
 {
     for (size_t q = pos + 1; q + RECORD_HEADER + RECORD_FIXED <= size; q++)
         if (valid_record(data, size, q))
             return (long)q;
     return -1;
+}
+
+/* Is the damage [pos, end) all zeros: a hole unsynced writes left?  They
+ * may reach the disk in any order, a later one kept and an earlier one
+ * lost; all of them lie past the log's synced end (do_batch syncs a
+ * truncation before writing after it), where a lost one leaves zeros.  So
+ * zeros up to a valid record are the unsynced tail, and cut with it: no
+ * record is zeros (its length is at least 16), and damage to synced
+ * records is seldom zeros from a record's start (a sector the medium
+ * returns as zeros, if it starts where a record does, would be cut too). */
+static int hole(const unsigned char *data, size_t pos, size_t end)
+{
+    while (pos < end && data[pos] == 0)
+        pos++;
+    return pos == end;
 }
 
 static int read_log(raft_storage *s, char *err, size_t errlen)
@@ -248,6 +263,12 @@ static int read_log(raft_storage *s, char *err, size_t errlen)
         s->offsets[s->count] = pos;
     }
     long after = pos < size ? valid_after(data, size, pos) : -1;
+    if (after >= 0 && hole(data, pos, (size_t)after)) {
+        fprintf(stderr, "raft_kv: %s/log has zeros from offset %zu to valid records at %ld "
+                "(unsynced writes that reached the disk out of order): a torn tail\n",
+                s->dir, pos, after);
+        after = -1;
+    }
     free(data);
     if (after >= 0) {
         snprintf(err, errlen, "%s/log is damaged at offset %zu (after entry %zu) and valid "
@@ -728,10 +749,18 @@ static void do_batch(uv_work_t *w)
                 b->failed = 1;
                 return;
             }
-            if (s->fs->ftruncate(s->fs, s->log_fd, (off_t)s->offsets[o->keep - s->base]) < 0)
+            /* synced before anything is written after it: unsynced writes
+             * reach the disk in any order, and the entries written over
+             * the cut kept with the cut lost would splice them onto the
+             * old entries after them (a log never written, its terms
+             * going back); synced, every unsynced write lies past the
+             * synced end, where a lost one leaves zeros (hole) */
+            if (s->fs->ftruncate(s->fs, s->log_fd, (off_t)s->offsets[o->keep - s->base]) < 0 ||
+                s->fs->fdatasync(s->fs, s->log_fd) < 0)
                 goto io_error;
             s->count = (size_t)(o->keep - s->base);
-            wrote = 1;
+            s->fsyncs++;
+            wrote = 0;              /* the log file is synced whole */
         }
         if (!o->n)
             continue;

@@ -4,7 +4,8 @@
  *   DIR/log    append-only records: Len:32 CRC:32 | Index:64 Term:64 Command
  * Writes go to the libuv thread pool one batch at a time; what the core
  * asks for meanwhile is merged into the next batch (group commit), and one
- * fdatasync covers the whole batch.
+ * fdatasync covers the whole batch (one more when it cuts the log and
+ * writes after the cut: the cut is synced first).
  *
  *   DIR/snap   the latest snapshot (raft_snapshot.h), replaced atomically;
  *              after it is written the log is rewritten without the
@@ -14,12 +15,14 @@
  *   DIR/peers  the last set_peers list, so a restarted node knows its cluster
  *
  * On open (parents are created, each new directory synced into its
- * parent): a torn final record (a crash mid-write: nothing valid after it)
- * is cut off.  Any other damage refuses to start with a message naming the
- * file and offset: a bad record with valid records after it, a gap in the
- * indexes, a directory of another node (or one with a log and no id
- * file).  A meta behind the log's last term (a crash between the log's
- * sync and meta's) resumes in the log's term with no vote.
+ * parent): a torn tail is cut off, a final record cut short (a crash
+ * mid-write: nothing valid after it) or zeros up to valid records
+ * (unsynced writes that reached the disk out of order: a hole one left
+ * before a later one).  Any other damage refuses to start with a message
+ * naming the file and offset: a bad record with valid records after it,
+ * a gap in the indexes, a directory of another node (or one with a log
+ * and no id file).  A meta behind the log's last term (a crash between
+ * the log's sync and meta's) resumes in the log's term with no vote.
  *
  * Every file operation goes through a raft_fs (raft_fs.h), the POSIX one
  * unless raft_storage_open_fs names another: the seam where the tests put

@@ -17,11 +17,13 @@ typedef struct bytes {
     size_t         len;
 } bytes;
 
-/* A change not yet synced: a write (data at `at`) or a truncation to `at`. */
+/* A change not yet synced: a write (data at `at`) or a truncation to `at`;
+ * no is the operation's number (the order of changes across files). */
 typedef struct change {
     int   is_write;
     off_t at;
     bytes data;
+    long  no;
 } change;
 
 typedef struct inode {
@@ -101,10 +103,10 @@ static void log_clear(inode *in)
     in->nlog = 0;
 }
 
-static void log_add(inode *in, int is_write, off_t at, const void *p, size_t n)
+static void log_add(inode *in, int is_write, off_t at, const void *p, size_t n, long no)
 {
     in->log = xrealloc(in->log, (in->nlog + 1) * sizeof *in->log);
-    in->log[in->nlog++] = (change){ is_write, at, bytes_copy(p, n) };
+    in->log[in->nlog++] = (change){ is_write, at, bytes_copy(p, n), no };
 }
 
 static entry *names_find(names *ns, const char *path)
@@ -243,7 +245,7 @@ static int ffs_open(raft_fs *fs, const char *path, int flags, mode_t mode)
     if (flags & O_TRUNC) {
         f->inodes[ino].cur.len = 0;
         if (live)
-            log_add(&f->inodes[ino], 0, 0, NULL, 0);
+            log_add(&f->inodes[ino], 0, 0, NULL, 0, f->ops - 1);
     }
     return unlock(f, fd_new(f, ino, NULL), EMFILE);
 }
@@ -287,7 +289,7 @@ static ssize_t ffs_pwrite(raft_fs *fs, int fd, const void *buf, size_t n, off_t 
     bytes_write(&in->cur, at, buf, n);
     if (!live)
         return unlock(f, (int)n, 0);        /* seen, never to reach the disk */
-    log_add(in, 1, at, buf, n);
+    log_add(in, 1, at, buf, n, f->ops - 1);
     f->last = sl->ino;
     return unlock(f, (int)n, 0);
 }
@@ -325,7 +327,7 @@ static int ffs_ftruncate(raft_fs *fs, int fd, off_t size)
     inode *in = &f->inodes[sl->ino];
     bytes_resize(&in->cur, (size_t)size);
     if (live)
-        log_add(in, 0, size, NULL, 0);
+        log_add(in, 0, size, NULL, 0, f->ops - 1);
     return unlock(f, 0, 0);
 }
 
@@ -422,7 +424,7 @@ fault_fs *fault_fs_clone(fault_fs *f)
         to->nlog = 0;
         for (size_t k = 0; k < from->nlog; k++)
             log_add(to, from->log[k].is_write, from->log[k].at, from->log[k].data.p,
-                    from->log[k].data.len);
+                    from->log[k].data.len, from->log[k].no);
     }
     names_copy(&c->cur, &f->cur);
     names_copy(&c->durable, &f->durable);
@@ -478,36 +480,72 @@ size_t fault_fs_torn_len(fault_fs *f)
     return n;
 }
 
-/* The durable content, then the unsynced changes up to the last write,
- * that one cut to keep bytes. */
-static void tear(inode *in, size_t keep)
+size_t fault_fs_unsynced(fault_fs *f)
 {
-    long last = last_write(in);
-    for (long i = 0; i <= last; i++) {
-        change *c = &in->log[i];
-        if (!c->is_write)
-            bytes_resize(&in->cur, (size_t)c->at);
-        else
-            bytes_write(&in->cur, c->at, c->data.p, i < last || keep > c->data.len ?
-                        c->data.len : keep);
+    uv_mutex_lock(&f->mu);
+    size_t n = 0;
+    for (size_t i = 0; i < f->ninodes; i++)
+        n += f->inodes[i].nlog;
+    uv_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* The place of operation no among the unsynced changes of all files (0:
+ * the oldest). */
+static size_t order(const fault_fs *f, long no)
+{
+    size_t r = 0;
+    for (size_t i = 0; i < f->ninodes; i++)
+        for (size_t k = 0; k < f->inodes[i].nlog; k++)
+            r += f->inodes[i].log[k].no < no;
+    return r;
+}
+
+/* How much of unsynced change k of inode ino reaches the disk at a crash
+ * in mode: -1 nothing, else the bytes of a write kept (a truncation: done).
+ * TEAR: the changes of the file last written up to its last write, that
+ * one cut to keep bytes.  SUBSET: those whose bit is set in keep. */
+static long survives(const fault_fs *f, int ino, size_t k, int mode, size_t keep)
+{
+    const inode *in = &f->inodes[ino];
+    long whole = (long)in->log[k].data.len;
+    if (mode == FAULT_FS_SUBSET) {
+        size_t bit = order(f, in->log[k].no);
+        return bit < sizeof keep * 8 && (keep >> bit & 1) ? whole : -1;
     }
+    long last = mode == FAULT_FS_TEAR && ino == f->last ? last_write(in) : -1;
+    if ((long)k < last)
+        return whole;
+    return (long)k == last ? (keep < (size_t)whole ? (long)keep : whole) : -1;
+}
+
+/* What reaches the disk of the inode's unsynced changes, in their order,
+ * over its durable content, becomes its content (current and durable). */
+static void reach_disk(fault_fs *f, int ino, int mode, size_t keep)
+{
+    inode *in = &f->inodes[ino];
+    free(in->cur.p);
+    in->cur = bytes_copy(in->durable.p, in->durable.len);
+    for (size_t k = 0; k < in->nlog; k++) {
+        change *c = &in->log[k];
+        long n = survives(f, ino, k, mode, keep);
+        if (n >= 0 && c->is_write)
+            bytes_write(&in->cur, c->at, c->data.p, (size_t)n);
+        else if (n >= 0)
+            bytes_resize(&in->cur, (size_t)c->at);
+    }
+    free(in->durable.p);
+    in->durable = bytes_copy(in->cur.p, in->cur.len);
 }
 
 void fault_fs_crash(fault_fs *f, int mode, size_t keep)
 {
     uv_mutex_lock(&f->mu);
     names_copy(&f->cur, &f->durable);
-    for (size_t i = 0; i < f->ninodes; i++) {
-        inode *in = &f->inodes[i];
-        free(in->cur.p);
-        in->cur = bytes_copy(in->durable.p, in->durable.len);
-        if (mode == FAULT_FS_TEAR && (int)i == f->last) {
-            tear(in, keep);         /* what reached the disk is on it */
-            free(in->durable.p);
-            in->durable = bytes_copy(in->cur.p, in->cur.len);
-        }
-        log_clear(in);
-    }
+    for (size_t i = 0; i < f->ninodes; i++)
+        reach_disk(f, (int)i, mode, keep);
+    for (size_t i = 0; i < f->ninodes; i++)    /* once all are done: order() reads them */
+        log_clear(&f->inodes[i]);
     for (int i = 0; i < MAX_FDS; i++) {
         free(f->fds[i].dir);
         f->fds[i] = (fd_slot){ 0, 0, NULL };
@@ -516,6 +554,32 @@ void fault_fs_crash(fault_fs *f, int mode, size_t keep)
     f->crash_at = -1;
     f->last = -1;
     uv_mutex_unlock(&f->mu);
+}
+
+/* Does every durable name of a have its like in b (a directory, or a file
+ * of the same durable content)? */
+static int durable_in(fault_fs *a, fault_fs *b)
+{
+    for (size_t i = 0; i < a->durable.n; i++) {
+        entry *e = &a->durable.v[i], *o = names_find(&b->durable, e->path);
+        if (!o || (e->ino < 0) != (o->ino < 0))
+            return 0;
+        const bytes *x = e->ino < 0 ? NULL : &a->inodes[e->ino].durable;
+        const bytes *y = o->ino < 0 ? NULL : &b->inodes[o->ino].durable;
+        if (x && (x->len != y->len || (x->len && memcmp(x->p, y->p, x->len) != 0)))
+            return 0;
+    }
+    return 1;
+}
+
+int fault_fs_same(fault_fs *a, fault_fs *b)
+{
+    uv_mutex_lock(&a->mu);
+    uv_mutex_lock(&b->mu);
+    int same = a->durable.n == b->durable.n && durable_in(a, b);
+    uv_mutex_unlock(&b->mu);
+    uv_mutex_unlock(&a->mu);
+    return same;
 }
 
 int fault_fs_flip(fault_fs *f, const char *path, size_t byte, int bit)

@@ -3,30 +3,46 @@
  * merged into one batch, a term and vote change, a truncation and
  * re-append, set_peers saves) is run once to count its changing file
  * operations, then again with a crash at every one of them, and after
- * each crash the data directory is recovered: once as the syncs left it,
- * and once for every length the last unsynced write can be torn to.
- * Every write acknowledged (done(seq) delivered, save_peers returned)
- * before the crash must come back; recovery must succeed (a torn tail is
- * cut, never refused).  Tears are in order (fault_fs.h): a batch's
- * earlier writes whole, its last one cut.
+ * each crash the data directory is recovered: once as the syncs left it;
+ * once for every length the last unsynced write can be torn to (a tear in
+ * order: a batch's earlier writes whole, its last one cut); and once for
+ * every subset of the unsynced changes (writes and truncations, of every
+ * file) reaching the disk out of order (fault_fs.h: a later write kept
+ * while an earlier one is lost, a truncation lost while a write after it
+ * is kept).  Every write acknowledged (done(seq) delivered, save_peers
+ * returned) before the crash must come back; recovery must succeed (a
+ * torn tail, or a hole of zeros an unsynced write left before later
+ * records, is cut, never refused); the log's terms must not go back (a
+ * log spliced from two that were never one).
+ *
+ * Recovery writes too (it cuts a torn tail, empties a log behind or
+ * diverging from the snapshot, creates the directories and the id file),
+ * so for each of those crash states the machine dies again at every
+ * changing operation of its recovery, and the state that leaves (unless
+ * the same files as the crash before it left) is recovered with the same
+ * checks, and must recover the same entries as the uninterrupted
+ * recovery did.
  *
  * The workload goes on with snapshots: one at 8 compacting the log to
  * 6.. (a suffix after the snapshot kept), appends, one at 12 compacting
- * no more (the log not rewritten), a truncation after the compaction; then two leaders' snapshots installed with drop, at 20 (past
- * the log's end, 14) and at 22 (where the log has another term: a crash
- * before the log's rewrite leaves a diverged log), each followed by
- * appends.  After each crash the snapshot recovered, if any, must be one
- * handed to raft_storage_snapshot and not older than the last one
- * acknowledged; every acknowledged entry is covered by it or recovered
- * after it, the same; the term is not behind the snapshot's or the log's.
- * The second recovery also appends the entry after the last recovered one
- * (as the core would), and a third must find it.
+ * no more (the log not rewritten), a truncation after the compaction; then
+ * two leaders' snapshots installed with drop, at 20 (past the log's end,
+ * 14) and at 22 (where the log has another term: a crash before the log's
+ * rewrite leaves a diverged log), each followed by appends; then a batch
+ * of three merged appends (three writes unsynced at once).  After each
+ * crash the snapshot recovered, if any, must be one handed to
+ * raft_storage_snapshot and not older than the last one acknowledged;
+ * every acknowledged entry is covered by it or recovered after it, the
+ * same; the term is not behind the snapshot's or the log's.  The second
+ * recovery also appends the entry after the last recovered one (as the
+ * core would), and a third must find it.
  *
  * Then bit flips: every bit of a durable log (the one of entries 1..13,
  * and the one after the last snapshot) either makes open refuse naming
  * the file and offset, or, in the last record only, cuts that record;
  * every bit of meta refuses, and every bit of snap refuses naming it. */
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -241,6 +257,11 @@ static void workload(run *r, fault_fs *fs, long crash_at)
         wait_done(r);
         persist(r, 0, 0, 23, 4, 6, 6, 0);       /* seq 19: appends after it */
         wait_done(r);
+        persist(r, 0, 0, 27, 1, 6, 6, 0);       /* seqs 20..23: one batch, then three */
+        persist(r, 0, 0, 28, 1, 6, 6, 0);       /* merged into the next: three writes */
+        persist(r, 0, 0, 29, 2, 6, 6, 0);       /* unsynced at once */
+        persist(r, 0, 0, 31, 1, 6, 6, 0);
+        wait_done(r);
     }
     if (r->s)
         raft_storage_close(r->s, NULL, NULL);
@@ -327,8 +348,10 @@ static long reopen(fault_fs *fs, const run *r, char *err, size_t errlen, int *ba
     int ignored = 0;
     if (!bad)
         bad = &ignored;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
+    static uv_loop_t loop;          /* one for all: idle between reopens */
+    static int loop_ready;
+    if (!loop_ready++)
+        uv_loop_init(&loop);
     err[0] = '\0';
     quiet(1);
     raft_storage *s = raft_storage_open_fs(&loop, fault_fs_raft(fs), DIR, 1, NULL, NULL,
@@ -356,6 +379,9 @@ static long reopen(fault_fs *fs, const run *r, char *err, size_t errlen, int *ba
             *bad |= check_recovered(r, term, vote, e, n, &peers, has == 1, snap, snaplen, &at);
         if (term < last_term || term < info.term)
             *bad |= 64;                         /* the term behind the log's or snapshot's */
+        for (size_t i = 0; i < n; i++)
+            if (e[i].term < (i ? e[i - 1].term : info.term))
+                *bad |= 256;                    /* a term going back: logs spliced */
         for (size_t i = 0; out && i < n; i++)
             raft_log_append(out, e[i].term, &e[i].cmd);
         cn_buf_free(&peers);
@@ -372,37 +398,103 @@ static long reopen(fault_fs *fs, const run *r, char *err, size_t errlen, int *ba
         raft_storage_close(s, NULL, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
     }
-    uv_loop_close(&loop);
     return got;
 }
 
 static long recoveries, failures_shown;
 
-/* Crashes a copy of fs (mode, keep), recovers, checks; then crashes again
- * (the recovery's own cut must have been durable) and recovers the same. */
-static void crash_and_check(fault_fs *fs, const run *r, long k, int mode, size_t keep)
+/* Recovers a copy of state and checks it; then crashes again (the
+ * recovery's own changes must have been durable) and recovers the same,
+ * appending the next entry, and a third time finds it.  want: the entries
+ * the first recovery must find (-1: any).  Returns the entries recovered
+ * (-1: refused), and in *ops the changing operations of that recovery. */
+static long check_state(fault_fs *state, const run *r, const char *what, long want, long *ops)
 {
-    fault_fs *c = fault_fs_clone(fs);
-    fault_fs_crash(c, mode, keep);
+    fault_fs *c = fault_fs_clone(state);
     char err[512];
     int bad = 0;
+    long at = fault_fs_ops(c);
     long n = reopen(c, r, err, sizeof err, &bad, NULL, 0);
+    *ops = fault_fs_ops(c) - at;
     fault_fs_crash(c, FAULT_FS_DROP, 0);
     long again = n >= 0 ? reopen(c, r, err, sizeof err, &bad, NULL, 1) : -1;
     fault_fs_crash(c, FAULT_FS_DROP, 0);
     long then = again >= 0 ? reopen(c, NULL, err, sizeof err, &bad, NULL, 0) : -1;
     recoveries++;
-    CHECK(n >= 0 && bad == 0 && again == n && then == n + 1);
-    if ((n < 0 || bad || again != n || then != n + 1) && failures_shown++ < 10)
-        fprintf(stderr, "storage_crash_test: crash at op %ld, %s %zu (acked seq %llu, peers "
-                "%d): %s (%d)\n", k, mode == FAULT_FS_TEAR ? "torn to" : "dropped", keep,
-                (unsigned long long)r->acked_seq, r->acked_peers,
-                n < 0 ? err : bad ? "acknowledged state not recovered" :
+    int ok = n >= 0 && bad == 0 && (want < 0 || n == want) && again == n && then == n + 1;
+    CHECK(ok);
+    if (!ok && failures_shown++ < 10)
+        fprintf(stderr, "storage_crash_test: %s (acked seq %llu, peers %d): %s (%d)\n", what,
+                (unsigned long long)r->acked_seq, r->acked_peers, n < 0 ? err :
+                bad ? "acknowledged state not recovered" :
+                want >= 0 && n != want ? "not what the interrupted recovery found" :
                 again != n ? "not stable" : "the entry appended after recovery is lost", bad);
+    fault_fs_free(c);
+    return n;
+}
+
+static long recovery_points, recovery_states;
+
+/* The machine dies again at every changing operation of the recovery of
+ * state (ops of them; it found n entries); each state that leaves must
+ * pass the same checks and recover the same n entries.  A crash that
+ * leaves the files as the one before it did is counted, not checked again
+ * (DROP at each operation is every state the recovery can leave: its
+ * changes are truncations synced at once, and an id file made durable by
+ * its directory's fsync after its own). */
+static void crash_in_recovery(fault_fs *state, const run *r, const char *what, long n, long ops)
+{
+    fault_fs *before = fault_fs_clone(state);
+    long at = fault_fs_ops(state), ignored;
+    char err[512], where[192];
+    for (long j = 0; j < ops; j++, recovery_points++) {
+        fault_fs *c = fault_fs_clone(state);
+        fault_fs_crash_at(c, at + j);
+        reopen(c, NULL, err, sizeof err, NULL, NULL, 0);
+        fault_fs_crash(c, FAULT_FS_DROP, 0);
+        if (fault_fs_same(c, before)) {
+            fault_fs_free(c);
+            continue;
+        }
+        snprintf(where, sizeof where, "%s, then at recovery op %ld", what, j);
+        check_state(c, r, where, n, &ignored);
+        recovery_states++;
+        fault_fs_free(before);
+        before = c;
+    }
+    fault_fs_free(before);
+}
+
+/* Crashes a copy of fs (mode, keep), checks the recovery, and the crashes
+ * inside it. */
+static void crash_and_check(fault_fs *fs, const run *r, long k, int mode, size_t keep)
+{
+    char what[96];
+    if (mode == FAULT_FS_SUBSET)
+        snprintf(what, sizeof what, "crash at op %ld, unsynced changes kept %#zx", k, keep);
+    else
+        snprintf(what, sizeof what, "crash at op %ld, %s %zu", k,
+                 mode == FAULT_FS_TEAR ? "torn to" : "dropped", keep);
+    fault_fs *c = fault_fs_clone(fs);
+    fault_fs_crash(c, mode, keep);
+    long ops, n = check_state(c, r, what, -1, &ops);
+    if (n >= 0)
+        crash_in_recovery(c, r, what, n, ops);
     fault_fs_free(c);
 }
 
-static long crash_points, tears;
+#define MAX_UNSYNCED 10            /* 2^this subsets at one crash point at most */
+
+static long crash_points, tears, subsets;
+
+/* Every subset of the unsynced changes reaching the disk but none (DROP). */
+static void crash_out_of_order(fault_fs *fs, const run *r, long k)
+{
+    size_t u = fault_fs_unsynced(fs);
+    CHECK(u <= MAX_UNSYNCED);               /* else: draw some at random */
+    for (size_t keep = 1; u <= MAX_UNSYNCED && keep < (size_t)1 << u; keep++, subsets++)
+        crash_and_check(fs, r, k, FAULT_FS_SUBSET, keep);
+}
 
 static void test_every_crash_point(void)
 {
@@ -420,6 +512,7 @@ static void test_every_crash_point(void)
         size_t torn = fault_fs_torn_len(fs);
         for (size_t keep = 0; torn && keep <= torn; keep++, tears++)
             crash_and_check(fs, &r, k, FAULT_FS_TEAR, keep);
+        crash_out_of_order(fs, &r, k);
         fault_fs_free(fs);
     }
 }
@@ -480,7 +573,10 @@ static void test_snap_flips(void)
     with_snapshots = 1;
     workload(&r, fs, -1);
     long size = fault_fs_size(fs, DIR "/snap");
-    CHECK(size > 40 && (size_t)size == model[nseq - 1].snap_data.len);
+    int last = nseq;
+    while (last > 0 && !model[last].snap)
+        last--;
+    CHECK(size > 40 && (size_t)size == model[last].snap_data.len);
     for (long byte = 0; byte < size; byte++)
         for (int bit = 0; bit < 8; bit++) {
             fault_fs *c = fault_fs_clone(fs);
@@ -526,7 +622,7 @@ int main(void)
     with_snapshots = 1;
     test_every_crash_point();
     test_log_flips(0);                  /* the log of 1..13 */
-    test_log_flips(1);                  /* the log after the last snapshot: 23..26 */
+    test_log_flips(1);                  /* the log after the last snapshot: 23..31 */
     test_meta_flips();
     test_snap_flips();
     for (int s = 0; s < MAX_SEQ; s++) {
@@ -534,8 +630,11 @@ int main(void)
         cn_buf_free(&model[s].snap_data);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    fprintf(stderr, "storage_crash_test: %ld crash points, %ld torn lengths, %ld recoveries "
-            "(each three times, the second appending), %ld bit flips in %.1f s\n", crash_points, tears, recoveries, flips,
+    fprintf(stderr, "storage_crash_test: %ld crash points: %ld torn lengths, %ld subsets of "
+            "unsynced changes; crashes at %ld operations inside those recoveries, %ld leaving "
+            "other files; %ld recoveries in all (each three times, the second appending); %ld "
+            "bit flips; %.1f s\n", crash_points, tears, subsets, recovery_points,
+            recovery_states, recoveries, flips,
             (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     return CHECK_DONE("storage_crash");
 }

@@ -1,9 +1,11 @@
 /* storage_test.c - raft_storage on real files: what it writes comes back,
- * a torn final record is cut, and every other kind of damage refuses to
- * start with a message that names the file and the offset (a bad record
- * with valid ones after it, a gap in the indexes, another node's
- * directory); raft_kv repair reports and, when asked, cuts; parents are
- * created; a meta behind the log resumes in the log's term with no vote.  Damage is made by editing the files the
+ * a torn final record is cut (and a hole of zeros before valid records:
+ * unsynced writes that reached the disk out of order), and every other
+ * kind of damage refuses to start with a message that names the file and
+ * the offset (a bad record with valid ones after it, a gap in the
+ * indexes, another node's directory); raft_kv repair reports and, when
+ * asked, cuts; parents are created; a meta behind the log resumes in the
+ * log's term with no vote.  Damage is made by editing the files the
  * storage wrote, byte by byte. */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -125,6 +127,11 @@ static void test_torn_tail_cut(void)
     write_entries("zeros", 1, 5, 2);        /* a tail of zeros (size grew, data lost) */
     poke("zeros", "log", 4 * REC, "\0\0\0\0\0\0\0\0\0\0\0\0", 12);
     CHECK(reopen("zeros", 1, err, sizeof err, NULL, NULL) == 4);
+    write_entries("hole", 1, 5, 2);         /* zeros over entry 3, 4 and 5 after: writes */
+    static const char zeros[REC];           /* that reached the disk out of order */
+    poke("hole", "log", 2 * REC, zeros, REC);
+    CHECK(reopen("hole", 1, err, sizeof err, NULL, NULL) == 2);
+    CHECK(file_size("hole", "log") == 2 * REC);
 }
 
 static void test_middle_damage_refused(void)
