@@ -138,7 +138,7 @@ $(SAN_DIR)/test/storage_crash_test: test/c/storage_crash_test.c test/c/fault_fs.
 	@mkdir -p $(dir $@)
 	$(SAN_CC) $(SAN_CFLAGS) $(CFLAGS) $(filter %.c,$^) $(SAN_DIR)/libproto.a $(SAN_DIR)/libcnode.a $(LDLIBS) -o $@
 
-test-c: $(UNIT_TESTS)
+test-c: $(UNIT_TESTS) $(LOSE_SO) $(LOSE_TOOL)
 	@rc=0; for t in $(UNIT_TESTS); do $$t || rc=1; done; exit $$rc
 
 fuzz:
