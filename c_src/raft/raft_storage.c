@@ -384,10 +384,17 @@ int raft_storage_repair_fs(raft_fs *fs, const char *dir, int truncate, FILE *out
         } else {
             q++;
         }
+    long after = pos < size ? valid_after(data, size, pos) : -1;
+    int unsynced = after < 0 || hole(data, pos, (size_t)after);
     free(data);
     int rc = 0;
     if (pos == size) {
         fprintf(out, "%s: %zu entries, intact\n", path, entries);
+    } else if (!truncate && unsynced) {
+        fprintf(out, "%s: %zu entries intact, then %zu bytes of unsynced writes (a torn tail%s, "
+                "%zu valid records after it): raft_kv cuts them itself when it starts\n",
+                path, entries, size - pos, after < 0 ? "" : ": zeros where a write was lost",
+                lost);
     } else if (!truncate) {
         fprintf(out, "%s: %zu entries intact, damaged at offset %zu; cutting there loses %zu "
                 "bytes holding %zu valid records (entries that may have been committed).\n"

@@ -117,6 +117,23 @@ static void test_round_trip(void)
     CHECK(file_size("a/b/c", "log") == 5 * REC);
 }
 
+/* raft_kv repair on directory name (truncate or not): its return, what
+ * it printed in text. */
+static int repair(const char *name, int truncate, char *text, size_t len)
+{
+    char d[512];
+    snprintf(d, sizeof d, "%s/%s", root, name);
+    FILE *out = tmpfile();
+    if (!out)
+        return -2;
+    int rc = raft_storage_repair(d, truncate, out);
+    rewind(out);
+    size_t k = fread(text, 1, len - 1, out);
+    text[k] = '\0';
+    fclose(out);
+    return rc;
+}
+
 static void test_torn_tail_cut(void)
 {
     char err[512];
@@ -130,6 +147,10 @@ static void test_torn_tail_cut(void)
     write_entries("hole", 1, 5, 2);         /* zeros over entry 3, 4 and 5 after: writes */
     static const char zeros[REC];           /* that reached the disk out of order */
     poke("hole", "log", 2 * REC, zeros, REC);
+    char text[1024];                        /* repair says the node cuts it itself */
+    CHECK(repair("hole", 0, text, sizeof text) == 0);
+    CHECK(strstr(text, "raft_kv cuts them itself") != NULL);
+    CHECK(file_size("hole", "log") == 5 * REC);
     CHECK(reopen("hole", 1, err, sizeof err, NULL, NULL) == 2);
     CHECK(file_size("hole", "log") == 2 * REC);
 }
@@ -145,18 +166,12 @@ static void test_middle_damage_refused(void)
     CHECK(file_size("mid", "log") == 5 * REC);      /* nothing was cut */
     fprintf(stderr, "storage_test: refused as expected: %s\n", err);
     /* raft_kv repair: reports, cuts only when asked, then the node starts */
-    char d[512], text[1024] = "";
-    snprintf(d, sizeof d, "%s/mid", root);
-    FILE *out = tmpfile();
-    CHECK(raft_storage_repair(d, 0, out) == 1);
-    rewind(out);
-    size_t k = fread(text, 1, sizeof text - 1, out);
-    text[k] = '\0';
+    char text[1024];
+    CHECK(repair("mid", 0, text, sizeof text) == 1);
     CHECK(strstr(text, "2 entries intact, damaged at offset 60; cutting there loses 90 bytes "
                        "holding 2 valid records") != NULL);
     CHECK(file_size("mid", "log") == 5 * REC);
-    CHECK(raft_storage_repair(d, 1, out) == 0);
-    fclose(out);
+    CHECK(repair("mid", 1, text, sizeof text) == 0);
     CHECK(file_size("mid", "log") == 2 * REC);
     CHECK(reopen("mid", 1, err, sizeof err, NULL, NULL) == 2);
 }
