@@ -74,7 +74,7 @@ static void usage(FILE *f)
             "  --snapshot-bytes B     ... or once the log holds B bytes of commands\n"
             "                         (default 67108864)\n"
             "  --snapshot-trailing N  entries kept in the log behind a snapshot, for\n"
-            "                         followers a little behind (default 1024)\n");
+            "                         followers a little behind (default 8192)\n");
 }
 
 typedef struct opts {

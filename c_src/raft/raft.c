@@ -368,7 +368,7 @@ raft *raft_new(const raft_config *cfg, const raft_io *io)
     if (!r->cfg.snapshot_bytes)
         r->cfg.snapshot_bytes = 64u << 20;
     if (!r->cfg.snapshot_trailing)
-        r->cfg.snapshot_trailing = 1024;
+        r->cfg.snapshot_trailing = 8192;
     if (!r->cfg.snapshot_emu_keep)
         r->cfg.snapshot_emu_keep = 1000000;
     if (!r->cfg.snapshot_chunk)

@@ -141,7 +141,7 @@ typedef struct raft_config {
      * are snapshot_chunk bytes. */
     uint64_t  snapshot_entries;
     uint64_t  snapshot_bytes;        /* default 64 MiB */
-    uint64_t  snapshot_trailing;     /* default 1024 */
+    uint64_t  snapshot_trailing;     /* default 8192 */
     uint64_t  snapshot_emu_keep;     /* default 1,000,000 */
     size_t    snapshot_chunk;        /* default 1 MiB */
 } raft_config;

@@ -11,7 +11,8 @@
  * the configuration in force as of the last applied entry S are encoded
  * (raft_snapshot.c) and handed to io.snapshot, ordered after the log
  * writes before it; the log in memory keeps snapshot_trailing entries
- * before S for followers a little behind, and the storage drops the same
+ * before S for followers a little behind (a leader also what each live C
+ * follower lacks, within snapshot_entries: kept_for), and the storage drops the same
  * prefix once the snapshot is durable.  A restart loads the snapshot and
  * the entries after it (raft_restore_snapshot, raft_restore).
  *
@@ -118,16 +119,29 @@ static uint64_t unwritten_cap(const raft *r, uint64_t c)
     return r->dirty_from && c >= r->dirty_from ? r->dirty_from - 1 : c;
 }
 
+/* Does the leader keep the log from peer p's match index for it?  An
+ * emulation peer within snapshot_emu_keep entries; a C peer that answered
+ * lately (within an election timeout) and is at most snapshot_entries
+ * behind: one a little behind gets the entries it lacks, not the whole
+ * store (under load a follower is often more than the trailing entries
+ * behind); one down or far behind gets the snapshot. */
+static int kept_for(const raft *r, const raft_peer *p, uint64_t s)
+{
+    if (p->kind == RAFT_KIND_EMU)
+        return s - p->match <= r->cfg.snapshot_emu_keep;
+    return p->last_ack && r->now - p->last_ack <= r->cfg.election_max_ms &&
+           s - p->match <= r->cfg.snapshot_entries;
+}
+
 /* Where the log may start after a snapshot at s: trailing entries behind
- * it, what emulation peers still lack, within the bound, and what is not
- * written yet. */
+ * it, what peers still lack (kept_for), and what is not written yet. */
 static uint64_t compact_point(raft *r, uint64_t s)
 {
     uint64_t c = s > r->cfg.snapshot_trailing ? s - r->cfg.snapshot_trailing : 0;
     if (r->role == RAFT_LEADER) {
         for (size_t i = 0; i < r->npeers; i++) {
             raft_peer *p = &r->peers[i];
-            if (p->kind == RAFT_KIND_EMU && p->match < c && s - p->match <= r->cfg.snapshot_emu_keep)
+            if (p->match < c && kept_for(r, p, s))
                 c = p->match;
         }
     }
