@@ -43,6 +43,7 @@ raft_snapshot_buf *raft_snapshot_buf_new(void)
     raft_snapshot_buf *b = malloc(sizeof *b);
     if (b) {
         cn_buf_init(&b->bytes);
+        b->warm = 0;
         b->holders = 1;
     }
     return b;

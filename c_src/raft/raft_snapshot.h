@@ -40,6 +40,7 @@ int  raft_snapshot_decode(const char *data, size_t len, raft_snapshot_info *info
  * memory already touched: fresh pages cost more than encoding into them. */
 typedef struct raft_snapshot_buf {
     cn_buf   bytes;
+    size_t   warm;                   /* bytes from the start known touched */
     unsigned holders;
 } raft_snapshot_buf;
 
