@@ -60,8 +60,11 @@ static raft_snapshot_buf *next_buf(raft *r)
 }
 
 /* Between snapshots, the spare's memory is touched ahead a step at a time
- * (WARM_STEP bytes per call, about a millisecond) up to twice the latest
- * snapshot: a store that grows makes each snapshot bigger, and encoding
+ * (WARM_STEP bytes per call, about a millisecond) up to the size the next
+ * snapshot will have if the store grows as it did since the last one (at
+ * most twice the latest; a store that keeps its size costs nothing more
+ * than the spare it already has): a store that grows makes each snapshot
+ * bigger, and encoding
  * into pages never touched costs several times more than into pages
  * touched before (here about 6 ms against 1 ms per MB) -- long enough, at
  * a million keys, for a leader to lose its term. */
@@ -69,15 +72,19 @@ static raft_snapshot_buf *next_buf(raft *r)
 
 static void warm_spare(raft *r)
 {
-    size_t target = 2 * snap_len(r);
+    size_t len0 = snap_len(r), grew = r->snap_grew < len0 ? r->snap_grew : len0;
+    size_t target = len0 + grew;
     raft_snapshot_buf *b = r->snap_spare;
-    if (!target || (b && (b->holders != 1 || b->warm >= target)))
+    if (!grew || (b && b->holders != 1))
         return;
     if (!b && !(b = r->snap_spare = raft_snapshot_buf_new()))
         return;
-    size_t len = b->bytes.len, step = target - b->warm < WARM_STEP ? target - b->warm : WARM_STEP;
+    size_t len = b->bytes.len;
     if (b->warm < len)
         b->warm = len;
+    if (b->warm >= target)
+        return;
+    size_t step = target - b->warm < WARM_STEP ? target - b->warm : WARM_STEP;
     b->bytes.len = b->warm;         /* touch [warm, warm + step), keep len */
     char *p = cn_buf_grow(&b->bytes, step);
     if (p) {
@@ -100,6 +107,7 @@ static void set_snap(raft *r, raft_snapshot_buf *b)
 {
     if (b->warm < b->bytes.len)
         b->warm = b->bytes.len;
+    r->snap_grew = b->bytes.len > snap_len(r) ? b->bytes.len - snap_len(r) : 0;
     raft_snapshot_buf_release(r->snap_spare);
     r->snap_spare = r->snap;
     r->snap = b;

@@ -131,6 +131,7 @@ struct raft {
     raft_snapshot_buf *snap;           /* the latest (NULL: none): what InstallSnapshot
                                         * sends, shared with the write of it */
     raft_snapshot_buf *snap_spare;     /* the one before, reused once nobody holds it */
+    size_t     snap_grew;              /* bytes the latest has more than the one before */
     uint64_t   snap_index, snap_term;
     cn_buf     snap_conf;              /* the configuration entry a compaction dropped */
     uint64_t   snap_conf_index;        /* ... its index (0: none) */
