@@ -52,7 +52,7 @@ static raft_snapshot_buf *next_buf(raft *r)
     raft_snapshot_buf *b = r->snap_spare;
     r->snap_spare = NULL;
     if (b && b->holders == 1) {
-        cn_buf_reset(&b->bytes);
+        raft_snapshot_buf_reuse(b);
         return b;
     }
     raft_snapshot_buf_release(b);
@@ -79,20 +79,7 @@ static void warm_spare(raft *r)
         return;
     if (!b && !(b = r->snap_spare = raft_snapshot_buf_new()))
         return;
-    size_t len = b->bytes.len;
-    if (b->warm < len)
-        b->warm = len;
-    if (b->warm >= target)
-        return;
-    size_t step = target - b->warm < WARM_STEP ? target - b->warm : WARM_STEP;
-    b->bytes.len = b->warm;         /* touch [warm, warm + step), keep len */
-    char *p = cn_buf_grow(&b->bytes, step);
-    if (p) {
-        memset(p, 0, step);
-        b->warm += step;
-    }
-    b->bytes.len = len;
-    b->bytes.failed = 0;
+    raft_snapshot_buf_touch(b, target, WARM_STEP);
 }
 
 /* b, from next_buf, was not used after all. */
@@ -105,8 +92,6 @@ static void unused_buf(raft *r, raft_snapshot_buf *b)
 /* b is the latest snapshot now; the one before becomes the spare. */
 static void set_snap(raft *r, raft_snapshot_buf *b)
 {
-    if (b->warm < b->bytes.len)
-        b->warm = b->bytes.len;
     r->snap_grew = b->bytes.len > snap_len(r) ? b->bytes.len - snap_len(r) : 0;
     raft_snapshot_buf_release(r->snap_spare);
     r->snap_spare = r->snap;
@@ -368,9 +353,7 @@ static int install(raft *r)
     r->applied = s;
     if (s > r->leader_verified)
         r->leader_verified = s;
-    cn_buf_swap(&b->bytes, &r->inbound);     /* the bytes received, not copied */
-    b->warm = 0;                             /* (set_snap: all of them) */
-    cn_buf_reset(&r->inbound);
+    raft_snapshot_buf_take(b, &r->inbound);  /* the bytes received, not copied */
     set_snap(r, b);
     r->snap_index = s;
     r->snap_term = info.term;

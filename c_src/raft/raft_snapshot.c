@@ -63,6 +63,37 @@ void raft_snapshot_buf_release(raft_snapshot_buf *b)
     }
 }
 
+static size_t touched(const raft_snapshot_buf *b)
+{
+    return b->warm > b->bytes.len ? b->warm : b->bytes.len;
+}
+
+void raft_snapshot_buf_reuse(raft_snapshot_buf *b)
+{
+    b->warm = touched(b);
+    cn_buf_reset(&b->bytes);
+}
+
+void raft_snapshot_buf_take(raft_snapshot_buf *b, cn_buf *src)
+{
+    cn_buf_swap(&b->bytes, src);
+    b->warm = 0;                    /* the received bytes are all it knows touched */
+    cn_buf_reset(src);
+}
+
+void raft_snapshot_buf_touch(raft_snapshot_buf *b, size_t upto, size_t step)
+{
+    size_t from = touched(b);
+    if (from >= upto)
+        return;
+    if (step > upto - from)
+        step = upto - from;
+    if (cn_buf_reserve(&b->bytes, from + step - b->bytes.len) < 0)
+        return;                     /* out of memory: raft_snapshot_buf_reuse clears it */
+    memset(b->bytes.data + from, 0, step);
+    b->warm = from + step;
+}
+
 /* A length-prefixed field at *pos: its bytes, or NULL if it runs past end. */
 static const unsigned char *field(const unsigned char *p, size_t end, size_t *pos, size_t *len)
 {

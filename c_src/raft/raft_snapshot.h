@@ -40,12 +40,22 @@ int  raft_snapshot_decode(const char *data, size_t len, raft_snapshot_info *info
  * memory already touched: fresh pages cost more than encoding into them. */
 typedef struct raft_snapshot_buf {
     cn_buf   bytes;
-    size_t   warm;                   /* bytes from the start known touched */
+    size_t   warm;                   /* bytes from the start touched besides bytes.len */
     unsigned holders;
 } raft_snapshot_buf;
 
 raft_snapshot_buf *raft_snapshot_buf_new(void);      /* one holder; NULL: out of memory */
 raft_snapshot_buf *raft_snapshot_buf_hold(raft_snapshot_buf *b);
 void               raft_snapshot_buf_release(raft_snapshot_buf *b);   /* NULL: nothing */
+/* Empty again for the next snapshot, its memory kept (and remembered as
+ * touched). */
+void               raft_snapshot_buf_reuse(raft_snapshot_buf *b);
+/* The bytes of src (a snapshot received) become b's, without a copy; src
+ * gets b's memory, emptied. */
+void               raft_snapshot_buf_take(raft_snapshot_buf *b, cn_buf *src);
+/* Touches up to step more bytes of memory beyond what b has touched, up to
+ * upto in all, keeping its bytes: pages touched before cost several times
+ * less to encode into than pages never touched. */
+void               raft_snapshot_buf_touch(raft_snapshot_buf *b, size_t upto, size_t step);
 
 #endif

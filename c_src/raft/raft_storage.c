@@ -211,6 +211,16 @@ static int hole(const unsigned char *data, size_t pos, size_t end)
     return pos == end;
 }
 
+/* The damage at pos (pos < size): -1 if it is the unsynced tail (nothing
+ * valid after it, or, *zeros set, zeros up to the next valid record:
+ * hole), else the offset of the valid record after it. */
+static long damage_before(const unsigned char *data, size_t size, size_t pos, int *zeros)
+{
+    long after = valid_after(data, size, pos);
+    *zeros = after >= 0 && hole(data, pos, (size_t)after);
+    return *zeros ? -1 : after;
+}
+
 static int read_log(raft_storage *s, char *err, size_t errlen)
 {
     off_t st_size;
@@ -262,13 +272,12 @@ static int read_log(raft_storage *s, char *err, size_t errlen)
         s->count++;
         s->offsets[s->count] = pos;
     }
-    long after = pos < size ? valid_after(data, size, pos) : -1;
-    if (after >= 0 && hole(data, pos, (size_t)after)) {
-        fprintf(stderr, "raft_kv: %s/log has zeros from offset %zu to valid records at %ld "
+    int zeros = 0;
+    long after = pos < size ? damage_before(data, size, pos, &zeros) : -1;
+    if (zeros)
+        fprintf(stderr, "raft_kv: %s/log has zeros from offset %zu up to valid records "
                 "(unsynced writes that reached the disk out of order): a torn tail\n",
-                s->dir, pos, after);
-        after = -1;
-    }
+                s->dir, pos);
     free(data);
     if (after >= 0) {
         snprintf(err, errlen, "%s/log is damaged at offset %zu (after entry %zu) and valid "
@@ -384,8 +393,7 @@ int raft_storage_repair_fs(raft_fs *fs, const char *dir, int truncate, FILE *out
         } else {
             q++;
         }
-    long after = pos < size ? valid_after(data, size, pos) : -1;
-    int unsynced = after < 0 || hole(data, pos, (size_t)after);
+    int zeros = 0, unsynced = pos < size && damage_before(data, size, pos, &zeros) < 0;
     free(data);
     int rc = 0;
     if (pos == size) {
@@ -393,7 +401,7 @@ int raft_storage_repair_fs(raft_fs *fs, const char *dir, int truncate, FILE *out
     } else if (!truncate && unsynced) {
         fprintf(out, "%s: %zu entries intact, then %zu bytes of unsynced writes (a torn tail%s, "
                 "%zu valid records after it): raft_kv cuts them itself when it starts\n",
-                path, entries, size - pos, after < 0 ? "" : ": zeros where a write was lost",
+                path, entries, size - pos, zeros ? ": zeros where a write was lost" : "",
                 lost);
     } else if (!truncate) {
         fprintf(out, "%s: %zu entries intact, damaged at offset %zu; cutting there loses %zu "
