@@ -50,7 +50,8 @@
 
 %% heard: last first-hand message; lost: heard when it went from alive to
 %% suspect or dead (lines since may not have reached us).
--record(m, {pos, inc = 0, status = unknown, since = 0, heard, lost, contacted, told}).
+-record(m, {pos, inc = 0, status = unknown, since = 0, heard, lost, contacted, told,
+            owed}).                   % it caught up while removed here: lines since
 
 -record(st, {self, pos, inc, id_base, seq = 0, p,
              members = #{},            % Name => #m{}
@@ -519,10 +520,15 @@ refresh_view(S) ->
     {Ring, View} = gossip_ref_ring:neighbours(S#st.pos, Others, maps:get(rings, S#st.p)),
     S#st{ring = Ring, view = View, probes = maps:with(View, S#st.probes)}.
 
-%% A new live member (unknown or a tombstone before).
+%% A new live member (unknown or a tombstone before); what we showed since
+%% it caught up while removed here, it gets now.
 admit(Name, M, Inc, S) ->
     Rejoin = M#m.status =:= dead orelse M#m.status =:= left,
-    S1 = set_status(Name, M, alive, Inc, S),
+    S0 = set_status(Name, M#m{owed = undefined}, alive, Inc, S),
+    S1 = case M#m.owed of
+             undefined -> S0;
+             Since -> catch_up(Name, Since, S0)
+         end,
     Ev = #{event => join, node => Name, incarnation => Inc},
     emit(maps:merge(Ev, maps:from_list([{rejoin, true} || Rejoin] ++
                                            [{initial, true} || not S#st.joined])), S1).
@@ -755,8 +761,19 @@ recv({catch_up, Self, _}, #st{self = Self} = S, _) ->
     logger:info("gossip: catch_up claiming to be from us dropped"),
     S;
 %% Asked by the node itself, so answered whatever we think of it: it may
-%% still be a tombstone here, its refutation on the way.
-recv({catch_up, N, Ms}, S, Now) -> catch_up(N, Now - Ms, S);
+%% still be a tombstone here, its refutation on the way.  Until it is back
+%% here our new lines go only to our live members, so we owe it the lines
+%% we show from now until we take it back (admit/4).
+recv({catch_up, N, Ms}, S0, Now) ->
+    S = catch_up(N, Now - Ms, S0),
+    case maps:find(N, S#st.members) of
+        {ok, #m{owed = undefined} = M} ->
+            case live(M) of
+                true -> S;
+                false -> put_m(N, M#m{owed = Now}, S)
+            end;
+        _ -> S
+    end;
 recv({ping_req, Self, _}, #st{self = Self} = S, _) -> S;
 recv({ping, From}, S0, Now) ->
     S1 = send(From, {pong, S0#st.self}, S0),

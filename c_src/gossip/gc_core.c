@@ -167,17 +167,29 @@ static void back_from_failure(gc_core *c, gc_member *m, uint64_t now)
 }
 
 /* Asked by the node itself, so answered whatever we think of it: it may
- * still be a tombstone here, its refutation on the way. */
+ * still be a tombstone here, its refutation on the way.  Until it is back
+ * here our new lines go only to our live members, so we owe it the lines
+ * we show from now until we take it back (admit). */
 static void on_catch_up(gc_core *c, const gc_msg *msg, uint64_t now)
 {
     gc_history_resend(c, msg->node, msg->num < now ? now - msg->num : 0);
+    gc_member *m = gc_table_find(&c->members, msg->node);
+    if (m && m != c->me && !gc_is_live(m) && !m->owed) {
+        m->owed = 1;
+        m->owed_since = now;
+    }
 }
 
-/* A new live member (unknown or a tombstone before). */
+/* A new live member (unknown or a tombstone before); what we showed since
+ * it caught up while removed here, it gets now. */
 static void admit(gc_core *c, gc_member *m, uint64_t inc, uint64_t now)
 {
     int rejoin = m->status == GC_DEAD_ST || m->status == GC_LEFT_ST;
     gc_set_status(c, m, GC_ALIVE_ST, inc, now);
+    if (m->owed) {
+        m->owed = 0;
+        gc_history_resend(c, m->name, m->owed_since);
+    }
     gc_event e = { .type = GC_EV_JOIN, .node = m->name, .id = inc, .rejoin = rejoin,
                    .initial = !c->joined };
     gc_emit(c, &e);

@@ -25,8 +25,10 @@ typedef struct gc_member {
     uint64_t told;               /* last time we told it it was removed */
     uint64_t lost;               /* heard, when we began to suspect it */
     uint64_t last_id;            /* highest chat id shown from it */
+    uint64_t owed_since;         /* it caught up while removed here: lines since */
     uint8_t  status;             /* gc_status */
     uint8_t  in_view;
+    uint8_t  owed;               /* owed_since is set */
     uint16_t len;
     char     name[];
 } gc_member;

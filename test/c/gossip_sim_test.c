@@ -89,6 +89,9 @@ typedef struct sim {
     size_t    nheap, heap_cap;
     int       cur_hop;
     int      *part;                 /* partition side per node; NULL: none */
+    int       oneway;               /* the cut drops only side 1's sends to side 0:
+                                     * all of them (1), or only news of side 1's
+                                     * own (peer lists, joins, side 1's alives: 2) */
     int      *last_part;            /* the sides of the last partition healed */
     uint64_t  healed_at;
     /* chats */
@@ -187,7 +190,9 @@ static void io_send(void *ud, const char *to, const gc_msg *m)
         if (++s->nodes[x->i].dests > s->max_dests)
             s->max_dests = s->nodes[x->i].dests;
     }
-    if (s->part && s->part[x->i] != s->part[j])
+    if (s->part && s->part[x->i] != s->part[j] && (!s->oneway || s->part[x->i] == 1) &&
+        (s->oneway != 2 || m->type == GC_PEER_LIST || m->type == GC_JOIN ||
+         (m->type == GC_ALIVE && s->part[idx_of(s, m->node)] == 1)))
         return;
     smsg *sm = calloc(1, sizeof *sm);
     sm->type = m->type;
@@ -248,6 +253,9 @@ static void io_event(void *ud, const gc_event *e)
             fprintf(stderr, "t=%llu: %s showed m%d before %s joined\n",
                     (unsigned long long)s->now, s->nodes[x->i].name, k, s->nodes[from].name);
         }
+        if (trace_on > 1)
+            printf("%6llu %s: shows m%d of %s\n", (unsigned long long)s->now,
+                   s->nodes[x->i].name, k, s->nodes[from].name);
         uint8_t *cnt = &s->shown[(size_t)k * s->n + x->i];
         if (*cnt) {
             s->dup_shown++;
@@ -452,6 +460,7 @@ static void heal(sim *s)
     free(s->last_part);
     s->last_part = s->part;
     s->part = NULL;
+    s->oneway = 0;
     s->healed_at = s->now;
     if (trace_on)
         printf("%6llu healed\n", (unsigned long long)s->now);
@@ -1239,6 +1248,49 @@ static void test_split_heal(uint64_t seed)
     sim_free(s);
 }
 
+/* Side 1 (nodes 1 and 2) took side 0 (nodes 0 and 3) back, while side 0
+ * still counts side 1 removed. */
+static int cond_half_merged(sim *s)
+{
+    for (int i = 1; i <= 2; i++)
+        for (int j = 0; j < s->n; j += 3)
+            if (gc_member_status(s->nodes[i].c, s->nodes[j].name, NULL) != GC_ALIVE_ST ||
+                gc_member_status(s->nodes[j].c, s->nodes[i].name, NULL) != GC_DEAD_ST)
+                return 0;
+    return 1;
+}
+
+/* The shape of a CT failure (check_gossip_SUITE partitions, mixed): after
+ * a 5 s cut into halves, side 1 took side 0 back and asked it for the lines
+ * it missed before side 0 had taken side 1 back; side 0's next lines went
+ * only to its own side, and nobody sent them on once the sides merged.
+ * Here the heal holds back side 1's news of itself (peer lists, joins and
+ * side 1's alives sent to side 0) until side 1 has taken side 0 back, and
+ * for 300 ms more while side 0 talks: every line must reach everyone. */
+static void test_owed_lines(uint64_t seed)
+{
+    enum { n = 4 };
+    sim *s = settled_static(n, seed, 1200);
+    int side[n] = { 0, 1, 1, 0 };
+    chat_until(s, s->now + 1000, 100);
+    partition(s, side);
+    chat_until(s, s->now + 5000, 100);
+    s->oneway = 2;
+    CHECK(run_until_cond(s, s->now + 5000, cond_half_merged));
+    int first = s->nchats;
+    chat_until(s, s->now + 300, 30);
+    heal(s);
+    chat_until(s, s->now + 3000, 100);
+    CHECK(run_until_cond(s, s->now + 30000, cond_merged));
+    int ok = delivered(s, 0, s->nchats, s->now + 30000);
+    CHECK(ok);
+    CHECK(s->dup_shown == 0 && s->bad_chat == 0);
+    CHECK(s->unmarked_late == 0 && s->wrongly_late == 0);
+    printf("  %d lines said while one side had not taken the other back: %s\n",
+           s->nchats - first, ok ? "all shown everywhere" : "LOST");
+    sim_free(s);
+}
+
 /* A cluster file names nodes that start late: one while it is suspected,
  * one after it was removed.  Both end up members everywhere. */
 static void test_late_start(uint64_t seed)
@@ -1534,6 +1586,8 @@ int main(void)
         test_split_heal(seed + k);
     if (want("odd"))
         test_odd_input(seed);
+    for (uint64_t k = 0; k < 3 && want("owed"); k++)
+        test_owed_lines(seed + k);
     for (uint64_t k = 0; k < 5 && want("late"); k++)
         test_late_start(seed + k);
     if (want("scale"))
