@@ -19,14 +19,11 @@
 %% parsing, raw-socket hostility, or floods and scale, which do not depend
 %% on the peer's release and would only add minutes).
 %%
-%% Not here: bad_flags (flag parsing of the C binary) and
-%% sys_state_and_status.  Since OTP 26.1 a process answers the
-%% get_state system message with {ok, State} and sys:get_state/1,2 accepts
-%% only that ({error, R} aside); up to OTP 26.0 the answer was State itself.
-%% A C process answers State, as OTP 25 processes do, so on OTP 27
-%% sys:get_state(CPid) fails with case_clause.  The handshake flags of OTP
-%% 25 and 27 are the same, so the C node cannot tell which answer a caller
-%% expects.  sys:get_status, suspend and resume agree across releases.
+%% Not here: bad_flags (flag parsing of the C binary).
+%% sys_state_and_status is here: since OTP 26.1 sys:get_state/1,2 accepts
+%% only {ok, State} ({error, R} aside) where OTP 25's took the answer as the
+%% State; the C process tells the caller's release from its call tag
+%% (sys.c wants_ok), so on OTP 27 too sys:get_state(CPid) is the State.
 -define(CASES,
         [ping_and_hidden, echo_node_example, c_to_c_nodes, graceful_stop,
          stop_with_unreachable_peer, name_in_use, epmd_started_if_absent,
@@ -42,7 +39,7 @@
          named_subject_to_c, named_call_into_c, named_call_missing_c_name, named_send_from_c,
          named_call_from_c, named_call_from_c_noproc, named_subject_terms,
          idle_timeout, unhandled_log, unhandled_stop, unhandled_forward, deferred_reply,
-         sys_suspend_resume, sys_unknown_request, fmt_terms_reused,
+         sys_state_and_status, sys_suspend_resume, sys_unknown_request, fmt_terms_reused,
          c_node_killed, erlang_node_killed, wrong_cookie]).
 
 suite() -> [{timetrap, {minutes, 2}}].
@@ -51,7 +48,7 @@ suite() -> [{timetrap, {minutes, 2}}].
 %% below: a case added to them must be added here or to that list.
 -define(INTEROP_GROUPS, [node, messages, monitors, links, calls, gleam, named_subjects,
                          managed, faults]).
--define(NOT_HERE, [bad_flags, sys_state_and_status]).
+-define(NOT_HERE, [bad_flags]).
 
 all() ->
     case cnode_test_lib:other_peer_otp() of
@@ -131,6 +128,7 @@ unhandled_log(C) -> on_peer(?FUNCTION_NAME, C).
 unhandled_stop(C) -> on_peer(?FUNCTION_NAME, C).
 unhandled_forward(C) -> on_peer(?FUNCTION_NAME, C).
 deferred_reply(C) -> on_peer(?FUNCTION_NAME, C).
+sys_state_and_status(C) -> on_peer(?FUNCTION_NAME, C).
 sys_suspend_resume(C) -> on_peer(?FUNCTION_NAME, C).
 sys_unknown_request(C) -> on_peer(?FUNCTION_NAME, C).
 fmt_terms_reused(C) -> on_peer(?FUNCTION_NAME, C).

@@ -2,7 +2,8 @@
  * tools built on it, such as observer) can look at a C process.
  *
  * sys:get_state/1,2   State: what the process's format_state callback
- *                     builds, else {cnode_process, Kind}
+ *                     builds, else {cnode_process, Kind}; {ok, State} to
+ *                     an OTP 26 or later caller (see wants_ok)
  * sys:get_status/1,2  {status, Pid, {module, cnode}, [PDict, running |
  *                     suspended, Parent, Debug, Misc]}, shaped as
  *                     gen_server's
@@ -16,6 +17,7 @@
  * gen.c recognises {system, From, Req} before anything else.
  */
 #include "internal.h"
+#include "term_ext.h"
 
 /* The State a sys call shows; b gets one term. */
 static void build_state(cn_proc *p, cn_buf *b)
@@ -24,6 +26,27 @@ static void build_state(cn_proc *p, cn_buf *b)
         p->ops->format_state(p, b);
     else
         cn_term_build(b, "{cnode_process, ~a}", p->ops->kind ? p->ops->kind : "process");
+}
+
+/* Since OTP 26.1, sys:get_state expects {ok, State} (and fails on
+ * anything else); before, it took the reply as the State itself.  The
+ * handshake flags of OTP 25 and 27 are the same, but the reference in the
+ * call's tag (Ref or [alias | Ref], as gen:call makes it) tells them apart:
+ * OTP 25's has 3 words, OTP 26 and later make process aliases with 5.  An
+ * OTP 26.0 caller (5 words, old sys) would get {ok, State}. */
+static int wants_ok(const cn_from *from)
+{
+    const char *d = from->tag;
+    size_t end = from->tag_len, pos = 0;
+    if (end > 5 && (unsigned char)d[0] == CN_EXT_LIST &&
+        cn_get32((const unsigned char *)d + 1) == 1) {
+        pos = 5;
+        if (cn_term_check(d, end, &pos) < 0)      /* the atom alias */
+            return 0;
+    }
+    cn_term ref = { d + pos, end - pos };
+    cn_ref r;
+    return cn__term_match_weak(&ref, "~r", &r) && r.len > 3;
 }
 
 static void reply_with_state(cn_proc *p, const cn_from *from, int status)
@@ -35,6 +58,8 @@ static void reply_with_state(cn_proc *p, const cn_from *from, int status)
     cn_term state = cn_buf_term(&st, 0);
     if (cn_buf_failed(&st))
         cn_replyf(p, from, "{error, format_state_failed}");
+    else if (!status && wants_ok(from))
+        cn_replyf(p, from, "{ok, ~t}", &state);
     else if (!status)
         cn_reply(p, from, &state);
     else
