@@ -3,6 +3,7 @@
  *   raft_kv --sname NAME --cookie C --id N [--mode raft|emulation]
  *           [--data-dir DIR] [--peers FILE] [--election-timeout MS]
  *           [--heartbeat MS] [--trace-file PATH | --quiet] [--seed N]
+ *           [--initial-cluster-state new|existing]
  *   raft_kv client --sname NAME --cookie C --node NODE [--ops N] [--seed N]
  *   raft_kv load   --sname NAME --cookie C --node NODE [--inflight K]
  *                  [--seconds S] [--value-bytes B] [--seed N]
@@ -34,7 +35,7 @@ enum {
     OPT_ID = 1, OPT_MODE, OPT_DATA_DIR, OPT_PEERS, OPT_ELECTION, OPT_HEARTBEAT, OPT_TRACE,
     OPT_QUIET, OPT_SEED, OPT_NODE, OPT_OPS, OPT_INFLIGHT, OPT_SECONDS, OPT_VALUE, OPT_HELP,
     OPT_NODES, OPT_CLIENTS, OPT_JSON, OPT_TRACE_ON, OPT_SNAP_ENTRIES, OPT_SNAP_BYTES,
-    OPT_SNAP_TRAILING, OPT_KEYS,
+    OPT_SNAP_TRAILING, OPT_KEYS, OPT_CLUSTER_STATE,
 };
 
 static void usage(FILE *f)
@@ -74,7 +75,11 @@ static void usage(FILE *f)
             "  --snapshot-bytes B     ... or once the log holds B bytes of commands\n"
             "                         (default 67108864)\n"
             "  --snapshot-trailing N  entries kept in the log behind a snapshot, for\n"
-            "                         followers a little behind (default 8192)\n");
+            "                         followers a little behind (default 8192)\n"
+            "  --initial-cluster-state new|existing\n"
+            "                         existing: this node lost its log (a wiped or new\n"
+            "                         disk, or no --data-dir) and rejoins its cluster: it\n"
+            "                         votes for nobody until it has caught up (default new)\n");
 }
 
 typedef struct opts {
@@ -190,6 +195,11 @@ static int apply(opts *o, int c, const char *arg)
             return bad("--snapshot-bytes", arg);
         o->raft.snapshot_bytes = (uint64_t)v;
         return 0;
+    case OPT_CLUSTER_STATE:
+        if (strcmp(arg, "new") != 0 && strcmp(arg, "existing") != 0)
+            return bad("--initial-cluster-state", arg);
+        o->raft.existing = strcmp(arg, "existing") == 0;
+        return 0;
     case OPT_SNAP_TRAILING:
         if (cn_cli_int(arg, 1, 1L << 40, &v) < 0)
             return bad("--snapshot-trailing", arg);
@@ -230,6 +240,7 @@ static int parse(opts *o, int argc, char **argv)
         { "keys", required_argument, 0, OPT_KEYS },
         { "snapshot-bytes", required_argument, 0, OPT_SNAP_BYTES },
         { "snapshot-trailing", required_argument, 0, OPT_SNAP_TRAILING },
+        { "initial-cluster-state", required_argument, 0, OPT_CLUSTER_STATE },
         { "json", no_argument, 0, OPT_JSON },
         { "help", no_argument, 0, OPT_HELP },
         { 0, 0, 0, 0 },

@@ -153,6 +153,7 @@ static void flush_persist(raft *r)
         r->dirty_from = 0;
         r->durable_index = last;
         r->snap_pending = 0;
+        raft__rejoin_check(r);
         return;
     }
     if (!r->dirty_meta && !r->dirty_from && !r->truncated) {
@@ -184,6 +185,7 @@ void raft_persisted(raft *r, uint64_t now, uint64_t seq)
     r->npp -= k;
     if (seq > r->persisted_seq)
         r->persisted_seq = seq;
+    raft__rejoin_check(r);
     if (r->cfg.mode == RAFT_MODE_RAFT && r->role == RAFT_LEADER) {
         raft__advance_commit(r);
         flush_persist(r);
@@ -349,6 +351,7 @@ raft *raft_new(const raft_config *cfg, const raft_io *io)
     if (!r)
         return NULL;
     r->cfg = *cfg;
+    r->rejoining = cfg->rejoining;
     if (!r->cfg.election_min_ms)
         r->cfg.election_min_ms = 300;
     if (r->cfg.election_max_ms <= r->cfg.election_min_ms)
@@ -596,6 +599,7 @@ void raft_tick(raft *r, uint64_t now)
 /* ---- inspection --------------------------------------------------------- */
 
 raft_role raft_get_role(const raft *r) { return r->role; }
+int raft_get_rejoining(const raft *r) { return r->rejoining; }
 uint64_t raft_get_term(const raft *r) { return r->term; }
 int raft_get_leader(const raft *r) { return r->leader; }
 int raft_get_vote(const raft *r) { return r->vote; }

@@ -115,6 +115,9 @@ typedef struct raft_io {
     /* The peers to talk to changed (optional): the other members of the
      * configuration in force, and a new member catching up at the leader. */
     void (*members)(void *ud, const raft_member *peers, size_t n);
+    /* A rejoining node (raft_config.rejoining) holds, durably, all that a
+     * leader has committed: it votes again from now on (optional). */
+    void (*rejoined)(void *ud);
 } raft_io;
 
 typedef struct raft_config {
@@ -144,6 +147,11 @@ typedef struct raft_config {
     uint64_t  snapshot_trailing;     /* default 8192 */
     uint64_t  snapshot_emu_keep;     /* default 1,000,000 */
     size_t    snapshot_chunk;        /* default 1 MiB */
+    /* The node lost its log (a wiped or replaced disk, or no disk) and
+     * restarts empty as a member the others count on: it neither votes nor
+     * campaigns until it holds what a leader has committed in its own term
+     * (raft_election.c), then calls io.rejoined. */
+    int       rejoining;
 } raft_config;
 
 raft *raft_new(const raft_config *cfg, const raft_io *io);
@@ -191,6 +199,7 @@ void  raft_persisted(raft *r, uint64_t now, uint64_t seq);
 
 /* Inspection. */
 raft_role   raft_get_role(const raft *r);
+int         raft_get_rejoining(const raft *r);   /* raft_config.rejoining, until caught up */
 uint64_t    raft_get_term(const raft *r);
 int         raft_get_leader(const raft *r);       /* 0: unknown */
 int         raft_get_vote(const raft *r);

@@ -11,6 +11,16 @@
  * term 0 (no election has happened anywhere: no leader, no vote asked);
  * start_election is a forced campaign (no pre-vote, a higher term, as
  * TimeoutNow), so the designated node leads even where another already does.
+ *
+ * A node that lost its log and restarts empty (raft_config.rejoining) must
+ * not vote: the others counted its acknowledgements, so a candidate it
+ * would find up to date may lack committed entries.  It neither votes nor
+ * campaigns until it holds, durably, a leader's log up to that leader's
+ * commit index at an entry of the leader's own term.  Every entry
+ * committed before that term is below it (Leader Completeness: the leader
+ * was elected by a majority without this node's vote, or before the loss),
+ * and so is every one the leader counted this node's old acknowledgements
+ * for (those reached it before the new connection did).
  */
 #include "raft_int.h"
 
@@ -133,7 +143,7 @@ void raft__on_request_vote(raft *r, int from, const raft_msg *m, raft_token toke
     }
     int log_ok = raft__log_ok(r, m->index, m->index_term);
     int granted = m->term == r->term && r->role != RAFT_LEADER &&
-                  (r->vote == 0 || r->vote == m->node) && log_ok;
+                  (r->vote == 0 || r->vote == m->node) && log_ok && !r->rejoining;
     if (granted) {
         raft__set_term(r, r->term, m->node);
         raft_peer *c = raft__peer(r, m->node);
@@ -146,6 +156,9 @@ void raft__on_request_vote(raft *r, int from, const raft_msg *m, raft_token toke
                     (unsigned long long)m->term);
     } else if (m->term < r->term) {
         raft__trace(r, "[node %d] Denying vote to %d (stale term)", id, m->node);
+    } else if (r->rejoining) {
+        raft__trace(r, "[node %d] Denying vote to %d: rejoining after losing my log, not "
+                    "caught up with a leader yet", id, m->node);
     } else {
         raft__trace(r, "[node %d] Denying vote to %d", id, m->node);
     }
@@ -184,7 +197,8 @@ void raft__on_pre_vote(raft *r, int from, const raft_msg *m, raft_token token)
                                             raft__peer(r, r->leader)->kind == RAFT_KIND_EMU &&
                                             raft__peer(r, r->leader)->alive) ||
                 (r->leader && r->now - r->last_leader_contact < r->cfg.election_min_ms);
-    int granted = m->term > r->term && !heard && raft__log_ok(r, m->index, m->index_term);
+    int granted = m->term > r->term && !heard && !r->rejoining &&
+                  raft__log_ok(r, m->index, m->index_term);
     raft_msg reply = { .type = RAFT_MSG_PRE_VOTE_REPLY, .term = r->term, .granted = granted };
     (void)from;
     r->io.reply(r->io.ud, token, &reply, 0);
@@ -202,4 +216,30 @@ void raft__on_pre_vote_reply(raft *r, int from, const raft_msg *m)
     p->prevote = 1;
     if (++r->prevotes >= raft__quorum(r))
         start_election(r);
+}
+
+void raft__rejoin_heard(raft *r, const raft_msg *m, uint64_t verified)
+{
+    if (!r->rejoining || r->rejoin_at || m->commit > verified || m->commit <= r->log.base ||
+        raft_log_term(&r->log, m->commit) != m->term)
+        return;
+    r->rejoin_at = m->commit;
+    /* a vote it gave in this term before the loss went to this leader or to
+     * a candidate that lost to it: recording this leader's keeps it from
+     * voting twice in the term */
+    if (!r->vote)
+        raft__set_term(r, r->term, m->node);
+    raft__rejoin_check(r);
+}
+
+void raft__rejoin_check(raft *r)
+{
+    if (!r->rejoining || !r->rejoin_at || r->durable_index < r->rejoin_at)
+        return;
+    r->rejoining = 0;
+    raft__trace(r, "[node %d] Rejoined: holding leader %d's log up to its commit index %llu, "
+                "voting again", r->cfg.id, r->leader, (unsigned long long)r->rejoin_at);
+    if (r->io.rejoined)
+        r->io.rejoined(r->io.ud);
+    raft__reset_election(r);
 }

@@ -158,6 +158,8 @@ struct raft {
     int      prevote_waiting;          /* granted counting emulation peers, no C answer yet */
     int      votes;
     int      prevotes;                 /* counted apart: a late vote must not add to them */
+    int      rejoining;                /* lost its log: no vote until caught up */
+    uint64_t rejoin_at;                /* ... caught up once this index is durable (0: not yet) */
     uint64_t rng;
 
     /* durability */
@@ -212,6 +214,10 @@ void raft__on_vote(raft *r, int from, const raft_msg *m);
 void raft__on_pre_vote(raft *r, int from, const raft_msg *m, raft_token token);
 void raft__on_pre_vote_reply(raft *r, int from, const raft_msg *m);
 void raft__campaign(raft *r);
+/* A rejoining node: an append it took from the leader of m's term,
+ * verified up to its last entry; then whether it may vote again. */
+void raft__rejoin_heard(raft *r, const raft_msg *m, uint64_t verified);
+void raft__rejoin_check(raft *r);
 /* start_election in raft mode: a campaign without pre-vote, at a higher
  * term, as TimeoutNow (thesis 3.10): the designated node leads. */
 void raft__force_campaign(raft *r);

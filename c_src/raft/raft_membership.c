@@ -96,7 +96,7 @@ static int previous_has_self(const raft *r)
 
 int raft__may_campaign(const raft *r)
 {
-    return r->member || (r->was_member && r->conf_index > r->commit);
+    return !r->rejoining && (r->member || (r->was_member && r->conf_index > r->commit));
 }
 
 /* Makes r->peers the members of the latest configuration other than this

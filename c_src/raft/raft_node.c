@@ -490,6 +490,18 @@ static void on_resolve_timer(raft_node *rn)
     }
 }
 
+/* Caught up after rejoining: the mark goes from DIR/id, so a restart votes. */
+static void io_rejoined(void *ud)
+{
+    raft_node *rn = ud;
+    if (rn->storage && raft_storage_rejoined(rn->storage) < 0)
+        cn_log(NULL, CN_LOG_ERROR, "raft_kv %d: cannot rewrite %s/id (%s): after a restart it "
+               "will rejoin again, not voting until it has caught up", rn->cfg.id,
+               rn->cfg.data_dir, strerror(errno));
+    cn_log(NULL, CN_LOG_INFO, "raft_kv %d: caught up with the leader after rejoining: voting "
+           "again", rn->cfg.id);
+}
+
 /* The core's peers changed (set_peers, a configuration entry, a new
  * member catching up): the table follows, keeping what it knew of those
  * that stay (their Subjects, monitors, reply Subjects, kinds), taking the
@@ -815,7 +827,7 @@ static int rn_subject(cn_proc *p, const cn_subject *s, const cn_term *msg)
     return CN_OK;
 }
 
-#define COMMON_FIELDS 13
+#define COMMON_FIELDS 14
 
 /* The pairs status and info share (COMMON_FIELDS of them). */
 static void put_common(raft_node *rn, cn_buf *b)
@@ -847,6 +859,8 @@ static void put_common(raft_node *rn, cn_buf *b)
     cn_term_put_long(b, raft_emu_cut_off(r));
     cn_term_build(b, "snapshots_paused");
     cn_term_put_atom(b, raft_snapshots_paused(r) ? "true" : "false");
+    cn_term_build(b, "rejoining");
+    cn_term_put_atom(b, raft_get_rejoining(r) ? "true" : "false");
 }
 
 #define STATUS_STORE_MAX 10000      /* keys status still shows in full */
@@ -1151,12 +1165,12 @@ static void rn_terminate(cn_proc *p, const cn_term *reason)
     cn_proc_set_state(p, NULL);
 }
 
+/* The data directory, and whether the node rejoins (1), or not (0); -1 on
+ * error.  Without one, --initial-cluster-state existing alone says so. */
 static int open_storage(raft_node *rn, uv_loop_t *loop)
 {
-    uint64_t term;
-    int vote;
-    const raft_entry *entries;
-    size_t n;
+    if (!rn->cfg.data_dir)
+        return rn->cfg.existing;
     if (rn->storage) {               /* opened before the node was reachable */
         raft_storage_set_done(rn->storage, on_persisted, rn);
     } else {
@@ -1165,6 +1179,15 @@ static int open_storage(raft_node *rn, uv_loop_t *loop)
     }
     if (!rn->storage)
         return -1;
+    return raft_storage_rejoining(rn->storage, rn->cfg.existing, rn->err, sizeof rn->err);
+}
+
+static int restore_storage(raft_node *rn)
+{
+    uint64_t term;
+    int vote;
+    const raft_entry *entries;
+    size_t n;
     const char *snap;
     size_t snaplen;
     raft_storage_recovered_snapshot(rn->storage, &snap, &snaplen);
@@ -1209,7 +1232,8 @@ static int rn_init(cn_proc *p, void *arg)
                    .persist = rn->cfg.data_dir ? io_persist : NULL,
                    .snapshot = rn->cfg.data_dir ? io_snapshot : NULL,
                    .client_reply = io_client_reply, .forward = io_forward, .trace = io_trace,
-                   .members = io_members };
+                   .members = io_members, .rejoined = io_rejoined };
+    int rejoining = rn->in ? open_storage(rn, loop) : -1;
     raft_config rc = { .id = rn->cfg.id, .mode = rn->cfg.mode,
                        .name = cn_node_name(cn_proc_node(p)),
                        .election_min_ms = rn->cfg.election_min_ms,
@@ -1218,11 +1242,12 @@ static int rn_init(cn_proc *p, void *arg)
                        .snapshot_entries = rn->cfg.snapshot_entries,
                        .snapshot_bytes = rn->cfg.snapshot_bytes,
                        .snapshot_trailing = rn->cfg.snapshot_trailing,
+                       .rejoining = rejoining > 0,
                        .seed = rn->cfg.seed ? rn->cfg.seed : uv_hrtime() ^ (uint64_t)rn->cfg.id };
     if (rn->cfg.peers && rn->cfg.mode == RAFT_MODE_EMULATION)
         rc.cluster_size = (int)rn->cfg.peers->count;
-    if (!rn->in || !(rn->r = raft_new(&rc, &io)) ||
-        (rn->cfg.data_dir && open_storage(rn, loop) < 0) ||
+    if (rejoining < 0 || !(rn->r = raft_new(&rc, &io)) ||
+        (rn->storage && restore_storage(rn) < 0) ||
         (rn->cfg.peers && peers_from_file(rn) < 0)) {
         snprintf(a->err, a->errlen, "%s", rn->err[0] ? rn->err : "out of memory");
         rn_free(rn);                /* a failed init gets no terminate */
@@ -1231,6 +1256,10 @@ static int rn_init(cn_proc *p, void *arg)
     }
     if (rn->cfg.data_dir && !rn->cfg.peers)
         restore_peers(rn);
+    if (rejoining)
+        cn_log(NULL, CN_LOG_INFO, "raft_kv %d: rejoining with an empty log (--initial-cluster-"
+               "state existing): it votes for nobody until it has caught up with a leader",
+               rn->cfg.id);
     if (cn_start_timerf(p, RESOLVE_RETRY_MS, NULL, "resolve") < 0) {
         snprintf(a->err, a->errlen, "out of memory");
         rn_free(rn);

@@ -37,6 +37,9 @@ typedef struct raft_node_config {
     uint64_t    snapshot_entries;  /* raft.h's raft_config (0: no snapshots) */
     uint64_t    snapshot_bytes, snapshot_trailing;   /* 0: the core's defaults */
     int         unregistered;    /* several nodes in one C node (emulate) */
+    int         existing;        /* --initial-cluster-state existing: restarted empty
+                                  * after losing its log, it rejoins (raft.h's
+                                  * raft_config.rejoining) */
     struct raft_storage *storage;  /* data_dir opened already (before the node was
                                     * reachable: loading takes time), or NULL;
                                     * raft_node_start owns it, started or not */

@@ -242,6 +242,7 @@ void raft__on_append(raft *r, int from, const raft_msg *m, raft_token token)
             raft__apply(r);
         }
     }
+    raft__rejoin_heard(r, m, verified);
     raft_msg ok = { .type = RAFT_MSG_APPEND_REPLY, .term = r->term, .granted = 1,
                     .match = verified };
     r->io.reply(r->io.ud, token, &ok, raft__barrier(r));
@@ -256,7 +257,7 @@ void raft__on_append(raft *r, int from, const raft_msg *m, raft_token token)
  * emulation peer gets one append at a time, always from match+1: a
  * rejection of it is that proof already, and its log is gone whole.
  * Returns the next index to send. */
-static uint64_t lost_acknowledged(raft_peer *p, uint64_t hint)
+static uint64_t lost_acknowledged(raft *r, raft_peer *p, uint64_t hint)
 {
     if (p->kind == RAFT_KIND_EMU) {
         p->match = 0;
@@ -266,6 +267,10 @@ static uint64_t lost_acknowledged(raft_peer *p, uint64_t hint)
         p->probing = 1;
         return p->match + 1;
     }
+    raft__trace(r, "[node %d] Node %d lost entries it had acknowledged (up to %llu, now %llu): "
+                "a node that lost its disk must restart as rejoining (raft_kv "
+                "--initial-cluster-state existing), or it may vote with a log it lacks",
+                r->cfg.id, p->id, (unsigned long long)p->match, (unsigned long long)hint);
     p->probing = 0;
     p->match = hint;
     return hint + 1;
@@ -315,7 +320,7 @@ void raft__on_append_reply(raft *r, int from, const raft_msg *m)
         if (p->kind == RAFT_KIND_EMU)
             next = p->next > 1 ? p->next - 1 : 1;
         if (next <= p->match) {
-            next = lost_acknowledged(p, m->has_hint ? m->match : 0);
+            next = lost_acknowledged(r, p, m->has_hint ? m->match : 0);
         } else {
             p->probing = 0;
             p->repairing = p->kind == RAFT_KIND_CN;

@@ -52,6 +52,9 @@ struct raft_storage {
     batch     *pending, *writing;
     uv_work_t  work;
     uint64_t   fsyncs, entries_written;
+    int        id;                        /* the node's, as DIR/id says */
+    int        fresh;                     /* the id file was written by this open */
+    int        rejoining;                 /* ... and says "rejoining" */
     void     (*closed)(void *);
     void      *closed_ud;
     int        closing;
@@ -65,6 +68,7 @@ struct raft_storage {
 };
 
 static int write_all(raft_fs *fs, int fd, const char *p, size_t n, off_t at);
+static int write_id(raft_storage *s, int rejoining);
 
 static void put32(unsigned char *p, uint32_t v)
 {
@@ -437,18 +441,23 @@ static void reconcile_meta_log(raft_storage *s)
     }
 }
 
-/* DIR/id names the node the directory belongs to; written once, durably. */
+/* DIR/id names the node the directory belongs to: "raft_kv node N", then
+ * "rejoining" while the node, restarted empty after losing its log, may
+ * not vote (raft_storage_rejoining).  Written durably before the node
+ * talks to anyone. */
 static int check_id(raft_storage *s, int id, char *err, size_t errlen)
 {
-    char path[1100], buf[64];
+    char path[1100], buf[64], word[16] = "";
     snprintf(path, sizeof path, "%s/id", s->dir);
+    s->id = id;
     int fd = s->fs->open(s->fs, path, O_RDONLY, 0);
     if (fd >= 0) {
         ssize_t n = s->fs->pread(s->fs, fd, buf, sizeof buf - 1, 0);
         s->fs->close(s->fs, fd);
-        int have = 0;
+        int have = 0, k = 0;
         buf[n > 0 ? n : 0] = '\0';
-        if (sscanf(buf, "raft_kv node %d", &have) != 1) {
+        if (sscanf(buf, "raft_kv node %d%n", &have, &k) != 1 ||
+            (sscanf(buf + k, "%15s", word) == 1 && strcmp(word, "rejoining") != 0)) {
             snprintf(err, errlen, "%s is not a raft_kv id file; refusing to start", path);
             return -1;
         }
@@ -457,6 +466,7 @@ static int check_id(raft_storage *s, int id, char *err, size_t errlen)
                      s->dir, have, id);
             return -1;
         }
+        s->rejoining = word[0] != '\0';
         return 0;
     }
     if (errno != ENOENT) {
@@ -468,16 +478,11 @@ static int check_id(raft_storage *s, int id, char *err, size_t errlen)
                  "of this version; refusing to start", s->dir);
         return -1;
     }
-    int n = snprintf(buf, sizeof buf, "raft_kv node %d\n", id);
-    fd = s->fs->open(s->fs, path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd < 0 || write_all(s->fs, fd, buf, (size_t)n, 0) < 0 || s->fs->fsync(s->fs, fd) < 0 ||
-        s->fs->fsync(s->fs, s->dir_fd) < 0) {
+    if (write_id(s, 0) < 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            s->fs->close(s->fs, fd);
         return -1;
     }
-    s->fs->close(s->fs, fd);
+    s->fresh = 1;
     return 0;
 }
 
@@ -646,6 +651,31 @@ static int replace_file(raft_storage *s, const char *name, const void *data, siz
     if (r < 0 || s->fs->rename(s->fs, tmp, path) < 0 || s->fs->fsync(s->fs, s->dir_fd) < 0)
         return -1;
     return 0;
+}
+
+static int write_id(raft_storage *s, int rejoining)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "raft_kv node %d\n%s", s->id,
+                     rejoining ? "rejoining\n" : "");
+    if (replace_file(s, "id", buf, (size_t)n) < 0)
+        return -1;
+    s->rejoining = rejoining;
+    return 0;
+}
+
+int raft_storage_rejoining(raft_storage *s, int existing, char *err, size_t errlen)
+{
+    if (existing && s->fresh && !s->rejoining && write_id(s, 1) < 0) {
+        snprintf(err, errlen, "cannot write %s/id: %s", s->dir, strerror(errno));
+        return -1;
+    }
+    return s->rejoining;
+}
+
+int raft_storage_rejoined(raft_storage *s)
+{
+    return s->rejoining ? write_id(s, 0) : 0;
 }
 
 static int write_meta(raft_storage *s, batch *b)

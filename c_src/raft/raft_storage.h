@@ -11,7 +11,8 @@
  *              after it is written the log is rewritten without the
  *              entries it made unneeded (log.tmp, fsync, rename, fsync dir),
  *              so the log's first entry may be any index up to snap's + 1
- *   DIR/id     "raft_kv node N": the node the directory belongs to
+ *   DIR/id     "raft_kv node N": the node the directory belongs to, then
+ *              "rejoining" until a node restarted empty has caught up
  *   DIR/peers  the last set_peers list, so a restarted node knows its cluster
  *
  * On open (parents are created, each new directory synced into its
@@ -81,6 +82,14 @@ int  raft_storage_repair_fs(raft_fs *fs, const char *dir, int truncate, FILE *ou
 int  raft_storage_save_peers(raft_storage *s, const char *ext, size_t len);
 /* Appends DIR/peers to out: 1 if there was one, 0 if not, -1 on error. */
 int  raft_storage_load_peers(const raft_storage *s, cn_buf *out);
+/* The node lost its log and restarts empty (raft_config.rejoining): with
+ * existing (--initial-cluster-state existing) a directory this open made
+ * is marked "rejoining" in DIR/id, durably; a marked one stays so.
+ * Returns 1 if the node is rejoining, 0 if not, -1 (err) if the mark
+ * cannot be written.  raft_storage_rejoined removes the mark once the
+ * node has caught up (on the caller's thread, as the peers file): 0 or -1. */
+int  raft_storage_rejoining(raft_storage *s, int existing, char *err, size_t errlen);
+int  raft_storage_rejoined(raft_storage *s);
 /* Closes once the write in flight is done; the pending batch is written too. */
 void raft_storage_close(raft_storage *s, void (*closed)(void *ud), void *ud);
 

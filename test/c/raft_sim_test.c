@@ -413,6 +413,7 @@ typedef struct node {
     raft          *r;
     int            up;
     uint32_t       inc;
+    int            rejoining;        /* boots with raft_config.rejoining */
     /* disk */
     uint64_t    d_term;
     int         d_vote;
@@ -1318,7 +1319,8 @@ static void node_boot(sim *s, node *n)
 {
     static const char *const names[MAXN + 1] = { "", "n1", "n2", "n3", "n4", "n5" };
     raft_config cfg = { .id = n->id, .mode = n->mode, .seed = rnd(s) | 1, .name = names[n->id],
-                        .max_batch = s->max_batch, .max_inflight = s->max_inflight };
+                        .max_batch = s->max_batch, .max_inflight = s->max_inflight,
+                        .rejoining = n->rejoining };
     if (s->cfg->snap) {
         cfg.snapshot_entries = s->snap_entries;
         cfg.snapshot_trailing = s->snap_trailing;
@@ -2752,9 +2754,11 @@ static int majority_leader(sim *s)
     return 0;
 }
 
+static int verbose_off;              /* a control run, expected to fail: quiet */
+
 static int scenario_fail(sim *s, const char *what)
 {
-    if (s->failed)
+    if (s->failed && !verbose_off)
         print_failure(s, what);
     int ok = !s->failed;
     sim_free(s);
@@ -2940,6 +2944,73 @@ static int sc_b_or_c_leads(sim *s) { return sc_leader_of(s, sc_a, sc_b) != 0; }
 static void cut_node(sim *s, int x, int y, int on)
 {
     s->cut[x][y] = s->cut[y][x] = on;
+}
+
+static void wipe_disk(node *n)
+{
+    for (size_t j = 0; j < n->d_n; j++)
+        free((void *)n->d_log[j].cmd.data);
+    free(n->d_log);
+    free(n->d_snap);
+    n->d_log = NULL;
+    n->d_snap = NULL;
+    n->d_n = n->d_cap = n->d_snap_len = 0;
+    n->d_base = n->d_snap_index = n->d_snap_term = n->d_term = 0;
+    n->d_vote = 0;
+}
+
+static int sc_x_leads(sim *s) { return sc_leader_of(s, sc_a, sc_b) != 0; }
+
+/* A follower X that acknowledged a committed write loses its disk and
+ * restarts empty; the leader L that has the write goes down and Y, cut off
+ * while it was written, comes back.  Restarted as rejoining, X votes for
+ * nobody until it has caught up: no leader until L returns, then the write
+ * is everywhere and X votes again.  Restarted as a new node (the control,
+ * rejoining 0), X's vote elects Y and the acknowledged write is lost, which
+ * the checkers report: the scenario then fails, as it must.  *lead: Y or X
+ * led while L was down. */
+static int scenario_disk_loss(const sim_cfg *cfg, uint64_t seed, int rejoining, int *lead)
+{
+    sim *s = xrealloc(NULL, sizeof *s);
+    sim_init(s, cfg, seed, 0);
+    sim_boot_all(s);
+    if (!run_until(s, established, s->now + 10000))
+        sim_fail(s, "disk loss: no leader at the start");
+    int L = stable_leader(s), X = pick_cn(s, L, 0), Y = pick_cn(s, L, X);
+    if (s->failed || !L || !X || !Y)
+        return scenario_fail(s, "disk loss");
+    for (int i = 1; i <= s->n; i++)
+        if (i != Y)
+            cut_node(s, Y, i, 1);
+    s->part_gen++;
+    update_liveness(s);
+    size_t w = put_at(s, L, "lost", 3000);
+    if (!s->ops[w].acked)
+        sim_fail(s, "disk loss: the write was not acknowledged with L and X");
+    node_crash(s, &s->nodes[X]);
+    wipe_disk(&s->nodes[X]);
+    s->nodes[X].rejoining = rejoining;
+    node_restart(s, &s->nodes[X]);
+    run_until(s, NULL, s->now + 50);
+    node_crash(s, &s->nodes[L]);
+    heal(s);
+    sc_a = X, sc_b = Y;
+    *lead = run_until(s, sc_x_leads, s->now + 3000);
+    node_restart(s, &s->nodes[L]);
+    if (!s->failed && !run_until(s, established, s->now + 10000))
+        sim_fail(s, "disk loss: no leader after L returned");
+    if (!s->failed)
+        probe(s, s->now + 10000, "after", established);
+    if (!s->failed) {
+        conv_idx = s->ops[probe_op].idx;
+        if (!run_until(s, converged, s->now + 10000))
+            sim_fail(s, "disk loss: the nodes do not converge");
+    }
+    if (!s->failed && stable_leader(s))
+        check_acked(s, stable_leader(s));
+    if (!s->failed && raft_get_rejoining(s->nodes[X].r))
+        sim_fail(s, "disk loss: node %d still rejoining after catching up", X);
+    return scenario_fail(s, "disk loss");
 }
 
 /* The seed's follower writes entries over its log by index and keeps what
@@ -3866,6 +3937,23 @@ int main(void)
                    cfg->name, (unsigned long long)nsc, mline, (unsigned long long)fails_r,
                    secs() - t0);
         }
+        uint64_t fails_d = 0, lost_ctl = 0, led = 0, led_ctl = 0;
+        for (uint64_t k = 0; k < nsc; k++) {
+            int lead = 0, lead_ctl = 0;
+            fails_d += !scenario_disk_loss(&configs[0], seed0 + k, 1, &lead);
+            led += lead;
+            verbose_off = !getenv("RAFT_SIM_SHOW_CONTROL");
+            lost_ctl += !scenario_disk_loss(&configs[0], seed0 + k, 0, &lead_ctl);
+            verbose_off = 0;
+            led_ctl += lead_ctl;
+        }
+        CHECK(fails_d == 0 && led == 0);
+        CHECK(lost_ctl > 0);
+        printf("raft_sim_test: raft-3    a follower loses its disk x %llu rounds: rejoining, "
+               "%llu elected the node without the write, %llu failed; restarted as new "
+               "(control), %llu elected it and %llu lost the acknowledged write\n",
+               (unsigned long long)nsc, (unsigned long long)led, (unsigned long long)fails_d,
+               (unsigned long long)led_ctl, (unsigned long long)lost_ctl);
         uint64_t fails_o = 0;
         for (uint64_t k = 0; k < nsc; k++)
             fails_o += !scenario_emu_overwrite(seed0 + k);

@@ -3,7 +3,8 @@
  * unsynced writes that reached the disk out of order), and every other
  * kind of damage refuses to start with a message that names the file and
  * the offset (a bad record with valid ones after it, a gap in the
- * indexes, another node's directory); raft_kv repair reports and, when
+ * indexes, another node's directory); the "rejoining" mark of DIR/id
+ * (--initial-cluster-state existing); raft_kv repair reports and, when
  * asked, cuts; parents are created; a meta behind the log resumes in the
  * log's term with no vote.  Damage is made by editing the files the
  * storage wrote, byte by byte. */
@@ -212,6 +213,48 @@ static void test_other_node_refused(void)
     CHECK(strstr(err, "has a log but no id file") != NULL);
 }
 
+/* Opens dir as node id, asks whether it rejoins (existing: the flag), and
+ * with done marks it caught up: what raft_storage_rejoining said. */
+static int rejoin_state(const char *dir, int id, int existing, int done)
+{
+    char d[512], err[512] = "";
+    snprintf(d, sizeof d, "%s/%s", root, dir);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    raft_storage *s = raft_storage_open(&loop, d, id, on_done, NULL, err, sizeof err);
+    int r = -2;
+    if (s) {
+        r = raft_storage_rejoining(s, existing, err, sizeof err);
+        if (done)
+            CHECK(raft_storage_rejoined(s) == 0);
+        raft_storage_close(s, NULL, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&loop);
+    return r;
+}
+
+/* --initial-cluster-state existing marks a directory it finds empty
+ * "rejoining" in DIR/id, durably, until the node has caught up; one that
+ * held a log is an ordinary restart; new never marks. */
+static void test_rejoin_mark(void)
+{
+    char err[512], p[600];
+    CHECK(rejoin_state("rj", 1, 1, 0) == 1);
+    CHECK(rejoin_state("rj", 1, 0, 0) == 1);       /* still marked, whatever the flag */
+    CHECK(rejoin_state("rj", 1, 1, 1) == 1);       /* caught up: the mark goes */
+    CHECK(rejoin_state("rj", 1, 1, 0) == 0);       /* no longer empty: a plain restart */
+    CHECK(rejoin_state("rj_new", 1, 0, 0) == 0);
+    write_entries("rj_log", 1, 2, 1);
+    CHECK(rejoin_state("rj_log", 1, 1, 0) == 0);
+    path_of(p, sizeof p, "rj_log", "id");
+    int fd = open(p, O_WRONLY | O_TRUNC);
+    CHECK(fd >= 0 && write(fd, "raft_kv node 1\nrejoin\n", 22) == 22);
+    close(fd);
+    CHECK(reopen("rj_log", 1, err, sizeof err, NULL, NULL) == -1);
+    CHECK(strstr(err, "is not a raft_kv id file") != NULL);
+}
+
 static void test_meta_behind_log(void)
 {
     char err[512];
@@ -274,6 +317,7 @@ int main(void)
     test_middle_damage_refused();
     test_gap_refused();
     test_other_node_refused();
+    test_rejoin_mark();
     test_meta_behind_log();
     test_syncs_per_batch();
     char cmd[300];
