@@ -30,7 +30,8 @@ groups() ->
                    start_election_designates]},
      {all_c, [], [all_c_cluster]},
      {faults, [], [leader_killed, follower_restart, whole_cluster_restart,
-                   wiped_follower_repaired, forward_answered_when_leader_stops,
+                   wiped_follower_repaired, wiped_follower_rejoins,
+                   forward_answered_when_leader_stops,
                    hostile_messages,
                    bad_flags_and_files]},
      {membership, [], [grow_and_remove_leader, replace_dead_member, membership_errors]},
@@ -755,6 +756,17 @@ await_log(C, Re, Deadline) ->
             await_log(C, Re, Deadline)
     end.
 
+%% The same for a file (a trace file).
+await_file(File, Re, Deadline) ->
+    Text = case file:read_file(File) of {ok, B} -> B; _ -> <<>> end,
+    case re:run(Text, Re) of
+        {match, _} -> ok;
+        nomatch ->
+            expect(now_ms() < Deadline, {not_in, File, Re}),
+            timer:sleep(20),
+            await_file(File, Re, Deadline)
+    end.
+
 %% admin add NEW through Via (any member: a follower names the leader).
 admin_add(Config, Via, New) ->
     {Status, Out} = admin(Config, ["--node", atom_to_list(node_of(Via)), "add",
@@ -1037,13 +1049,18 @@ stop_writers(Counter, Writers) ->
 durable_starter(Config, Prefix) -> durable_starter(Config, Prefix, []).
 durable_starter(Config, Prefix, Args) ->
     Names = [cnode_test_lib:unique(Prefix) || _ <- [1, 2, 3]],
-    fun(I) ->
-            C = cnode_test_lib:start("raft_kv", Config,
-                                     [{name, lists:nth(I, Names)},
-                                      {args, ["--id", integer_to_list(I), "--election-timeout", "300",
-                                              "--data-dir", data_dir(Config, Prefix, I)] ++ Args}]),
-            put(started, [C | started()]),
-            C
+    Start = fun(I, More) ->
+                    C = cnode_test_lib:start(
+                          "raft_kv", Config,
+                          [{name, lists:nth(I, Names)},
+                           {args, ["--id", integer_to_list(I), "--election-timeout", "300",
+                                   "--data-dir", data_dir(Config, Prefix, I)] ++ Args ++ More}]),
+                    put(started, [C | started()]),
+                    C
+            end,
+    %% I, or {I, MoreArgs} for this start only
+    fun({I, More}) -> Start(I, More);
+       (I) -> Start(I, [])
     end.
 
 data_dir(Config, Prefix, I) -> filename:join(?config(priv_dir, Config), Prefix ++ integer_to_list(I)).
@@ -1113,8 +1130,9 @@ whole_cluster_restart(Config) ->
 %% name while the leader stays the same: the leader, which had it at a high
 %% match index, finds out (a probe from there is rejected) and repairs it
 %% from its log.  Before, it never sent below the old match: the follower
-%% stayed empty.  (It may vote meanwhile, with a log it does not have: the
-%% non-voter rejoin of issue 12 is what closes that.)
+%% stayed empty.  (Started as here, as a new node, it may vote meanwhile
+%% with a log it does not have: wiped_follower_rejoins starts it with
+%% --initial-cluster-state existing, which closes that.)
 wiped_follower_repaired(Config) ->
     #{start := Start, nodes := Cs, leader := L, follower := F, id := FId, data := Data} =
         cluster_with_killed_follower(Config, "wf", 50),
@@ -1128,6 +1146,48 @@ wiped_follower_repaired(Config) ->
     wait_applied([F2 | Cs -- [F]], maps:get(commit_index, status(L))),
     leader = maps:get(role, status(L)),
     51 = map_size(maps:get(store, status(F2))),
+    ok.
+
+%% A follower whose disk was lost restarts empty with
+%% --initial-cluster-state existing: it votes for nobody until it has caught
+%% up.  With the leader also down, the last node cannot be elected with its
+%% vote (the blank node refuses its pre-vote, and says so); once the leader
+%% is back, a leader is elected, the node catches up, says it votes again,
+%% and holds every key; restarted without the flag it is an ordinary member
+%% (the mark in DIR/id is gone).  raft_sim_test 'a follower loses its disk'
+%% shows what the refusal prevents: an acknowledged write lost.
+wiped_follower_rejoins(Config) ->
+    #{start := Start, nodes := Cs, peers := All, leader := L, follower := F, id := FId,
+      data := Data} = cluster_with_killed_follower(Config, "wj", 20),
+    [O] = Cs -- [L, F],
+    OId = maps:get(id, status(O)),
+    LId = maps:get(id, status(L)),
+    ok = file:del_dir_r(Data),
+    _ = cnode_test_lib:kill(L),
+    forget(L),
+    Trace = trace_file(Config, FId),
+    F2 = Start({FId, ["--initial-cluster-state", "existing", "--trace-file", Trace]}),
+    #{rejoining := true, log_length := 0} = status(F2),
+    %% its peers went with its disk: set_peers again, as after any wipe
+    ok = raft_ref_main:set_peers([{FId, subject(F2)} | [P || {I, _} = P <- All, I =/= FId]],
+                                 [FId]),
+    await_file(Trace, "Denying pre-vote to " ++ integer_to_list(OId) ++ ": rejoining",
+               now_ms() + ?T),
+    expect(maps:get(role, status(O)) =/= leader, elected_with_a_blank_vote),
+    L2 = Start(LId),
+    Members = [L2, O, F2],
+    _ = await_agreed_leader(Members, ?T),
+    [Leader] = [C || C <- Members, maps:get(role, status(C)) =:= leader],
+    op_ok = put_kv(subject(Leader), <<"after">>, <<"1">>),
+    _ = wait_applied_alike(Members, maps:get(commit_index, status(Leader))),
+    await_log(F2, "caught up with the leader after rejoining: voting again", now_ms() + ?T),
+    #{rejoining := false, store := Store} = status(F2),
+    21 = map_size(Store),
+    0 = cnode_test_lib:stop(F2),
+    forget(F2),
+    F3 = Start(FId),
+    #{rejoining := false} = status(F3),
+    true = maps:get(log_length, status(F3)) >= 21,
     ok.
 
 %% ---- snapshots ---------------------------------------------------------------

@@ -199,6 +199,9 @@ void raft__on_pre_vote(raft *r, int from, const raft_msg *m, raft_token token)
                 (r->leader && r->now - r->last_leader_contact < r->cfg.election_min_ms);
     int granted = m->term > r->term && !heard && !r->rejoining &&
                   raft__log_ok(r, m->index, m->index_term);
+    if (r->rejoining)
+        raft__trace(r, "[node %d] Denying pre-vote to %d: rejoining after losing my log, not "
+                    "caught up with a leader yet", r->cfg.id, m->node);
     raft_msg reply = { .type = RAFT_MSG_PRE_VOTE_REPLY, .term = r->term, .granted = granted };
     (void)from;
     r->io.reply(r->io.ud, token, &reply, 0);
