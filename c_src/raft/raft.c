@@ -244,9 +244,12 @@ void raft__fail_waits_after(raft *r, uint64_t keep, const char *why)
 /* Applies committed entries, at most RAFT_APPLY_BATCH per event: a node
  * with a long log to apply (a restart, a follower far behind) applies it
  * over many loop turns (raft_next_deadline is now while some remain), so
- * it goes on answering heartbeats and votes meanwhile. */
+ * it goes on answering heartbeats and votes meanwhile.  While a snapshot
+ * is encoded (a step per event, raft_compaction.c) nothing is applied. */
 void raft__apply(raft *r)
 {
+    if (r->building && !raft__snapshot_step(r))
+        return;                     /* the store stays as it is until encoded */
     size_t w = 0;
     uint64_t until = r->commit - r->applied > RAFT_APPLY_BATCH ? r->applied + RAFT_APPLY_BATCH
                                                                : r->commit;
@@ -376,6 +379,8 @@ raft *raft_new(const raft_config *cfg, const raft_io *io)
         r->cfg.snapshot_emu_keep = 1000000;
     if (!r->cfg.snapshot_chunk)
         r->cfg.snapshot_chunk = 1u << 20;
+    if (!r->cfg.snapshot_step)
+        r->cfg.snapshot_step = 65536;
     r->io = *io;
     r->volatile_storage = io->persist == NULL;
     r->rng = cfg->seed ? cfg->seed : 0x9E3779B97F4A7C15ULL;
@@ -407,6 +412,7 @@ void raft_free(raft *r)
     cn_buf_free(&r->result);
     raft_snapshot_buf_release(r->snap);
     raft_snapshot_buf_release(r->snap_spare);
+    raft_snapshot_buf_release(r->building);
     cn_buf_free(&r->snap_conf);
     cn_buf_free(&r->inbound);
     for (size_t i = 0; i < r->npeers; i++)
@@ -577,9 +583,10 @@ void raft_client(raft *r, uint64_t now, const cn_term *cmd, raft_token token)
     end_event(r);
 }
 
+/* Entries to apply or a snapshot being encoded: work for a later turn. */
 static int apply_pending(const raft *r)
 {
-    return r->applied < r->commit && raft_log_get(&r->log, r->applied + 1);
+    return r->building || (r->applied < r->commit && raft_log_get(&r->log, r->applied + 1));
 }
 
 void raft_tick(raft *r, uint64_t now)
@@ -621,7 +628,7 @@ int raft_peer_is_voter(const raft *r, int peer)
 uint64_t raft_next_deadline(const raft *r)
 {
     if (apply_pending(r))
-        return r->now;              /* more to apply: a later turn */
+        return r->now;              /* more to apply or encode: a later turn */
     if (r->cfg.mode == RAFT_MODE_EMULATION)
         return r->op.kind != EMU_NONE && !r->op.disk_wait ? r->op.deadline : RAFT_NEVER;
     if (r->role == RAFT_LEADER)

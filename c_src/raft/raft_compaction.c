@@ -9,8 +9,10 @@
  * per byte logged; memory and disk stay proportional to the store), the
  * store and
  * the configuration in force as of the last applied entry S are encoded
- * (raft_snapshot.c) and handed to io.snapshot, ordered after the log
- * writes before it; the log in memory keeps snapshot_trailing entries
+ * (raft_snapshot.c) snapshot_step pairs per event, so that a big store
+ * does not stall the node (nothing is applied until it is done; votes,
+ * appends, heartbeats and commits go on), and handed to io.snapshot,
+ * ordered after the log writes before it; the log in memory keeps snapshot_trailing entries
  * before S for followers a little behind (a leader also what each live C
  * follower lacks, within snapshot_entries: kept_for), and the storage drops the same
  * prefix once the snapshot is durable.  A restart loads the snapshot and
@@ -173,25 +175,13 @@ static uint64_t compact_point(raft *r, uint64_t s)
     return c > r->log.base ? c : r->log.base;
 }
 
-void raft__maybe_snapshot(raft *r)
+/* The snapshot encoded: it is the latest, the log is compacted behind it,
+ * and io.snapshot writes it as the event ends. */
+static void finish_snapshot(raft *r)
 {
-    if (!due(r)) {
-        warm_spare(r);
-        return;
-    }
-    uint64_t s = r->applied, term = raft_log_term(&r->log, s);
-    cn_term conf = { NULL, 0 };
-    int has_conf = raft__conf_as_of(r, s, &conf) == 0;
-    raft_snapshot_buf *b = next_buf(r);
-    if (b)
-        raft_snapshot_encode(&b->bytes, s, term, has_conf ? conf.data : NULL, conf.len, r->kv);
-    if (!b || cn_buf_failed(&b->bytes)) {
-        raft__trace(r, "[node %d] Snapshot at %llu failed: out of memory", r->cfg.id,
-                    (unsigned long long)s);
-        unused_buf(r, b);
-        return;                     /* the last one stays; tried again later */
-    }
-    set_snap(r, b);
+    uint64_t s = r->building_index, term = r->building_term;
+    set_snap(r, r->building);
+    r->building = NULL;
     r->snap_index = s;
     r->snap_term = term;
     r->snap_due = 0;                /* drawn again */
@@ -204,6 +194,53 @@ void raft__maybe_snapshot(raft *r)
     raft__trace(r, "[node %d] Snapshot at %llu (term %llu, %zu keys, %zu bytes); log kept "
                 "from %llu", r->cfg.id, (unsigned long long)s, (unsigned long long)term,
                 raft_kv_count(r->kv), snap_len(r), (unsigned long long)c + 1);
+}
+
+/* The snapshot being encoded is dropped (out of memory, or a snapshot
+ * installed replaces the store); the last one stays. */
+static void stop_building(raft *r)
+{
+    unused_buf(r, r->building);
+    r->building = NULL;
+}
+
+int raft__snapshot_step(raft *r)
+{
+    if (!r->building)
+        return 1;
+    cn_buf *out = &r->building->bytes;
+    if (!raft_snapshot_enc_step(&r->enc, out, r->cfg.snapshot_step)) {
+        if (!cn_buf_failed(out))
+            return 0;               /* more next turn; nothing applied meanwhile */
+        raft__trace(r, "[node %d] Snapshot at %llu failed: out of memory", r->cfg.id,
+                    (unsigned long long)r->building_index);
+        stop_building(r);
+        return 1;                   /* tried again later */
+    }
+    finish_snapshot(r);
+    return 1;
+}
+
+void raft__maybe_snapshot(raft *r)
+{
+    if (r->building || !due(r)) {
+        if (!r->building)
+            warm_spare(r);
+        return;
+    }
+    uint64_t s = r->applied;
+    cn_term conf = { NULL, 0 };
+    int has_conf = raft__conf_as_of(r, s, &conf) == 0;
+    if (!(r->building = next_buf(r))) {
+        raft__trace(r, "[node %d] Snapshot at %llu failed: out of memory", r->cfg.id,
+                    (unsigned long long)s);
+        return;
+    }
+    r->building_index = s;
+    r->building_term = raft_log_term(&r->log, s);
+    raft_snapshot_enc_begin(&r->enc, &r->building->bytes, s, r->building_term,
+                            has_conf ? conf.data : NULL, conf.len, r->kv);
+    raft__snapshot_step(r);
 }
 
 /* Restart: the snapshot the storage found (the entries after it follow
@@ -306,6 +343,8 @@ static int install(raft *r)
 {
     raft_snapshot_info info;
     char why[160];
+    if (r->building)
+        stop_building(r);           /* it encodes the store about to be replaced */
     raft_kv *kv = raft_kv_new();
     raft_snapshot_buf *b = kv ? next_buf(r) : NULL;
     if (!b || raft_snapshot_decode(r->inbound.data, r->inbound.len, &info, kv, why,

@@ -206,11 +206,16 @@ static int by_item(const void *a, const void *b)
 }
 
 
-void raft_kv_each_unsorted(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,
-                                                         const char *v, size_t vl), void *ud)
+const void *raft_kv_first(const raft_kv *kv) { return kv->items; }
+
+const void *raft_kv_each_from(const void *at, size_t max,
+                              void (*fn)(void *ud, const char *k, size_t kl, const char *v,
+                                         size_t vl), void *ud)
 {
-    for (const kv_item *it = kv->items; it; it = it->hh.next)
+    const kv_item *it = at;
+    for (; it && max; it = it->hh.next, max--)
         fn(ud, it->key, it->klen, it->val, it->vlen);
+    return it;
 }
 
 void raft_kv_each(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,

@@ -41,10 +41,14 @@ void raft_kv_put_map(const raft_kv *kv, cn_buf *b);
  * memory in limit: no sort of the whole, no reply of it. */
 size_t raft_kv_put_page(const raft_kv *kv, const char *after, size_t afterlen, size_t limit,
                         cn_buf *b, int *more, const char **last, size_t *lastlen);
-/* Visits keys in the order they were added (no sort: a snapshot of a big
- * store must not stall the loop). */
-void raft_kv_each_unsorted(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,
-                                                         const char *v, size_t vl), void *ud);
+/* Visits keys in the order they were added, no sort, a part at a time:
+ * from `at` (raft_kv_first: the first pair; NULL: none), at most max
+ * pairs; returns where the next part starts (NULL: the end).  A cursor is
+ * valid only while the store does not change. */
+const void *raft_kv_first(const raft_kv *kv);
+const void *raft_kv_each_from(const void *at, size_t max,
+                              void (*fn)(void *ud, const char *k, size_t kl, const char *v,
+                                         size_t vl), void *ud);
 /* Visits keys in sorted order. */
 void raft_kv_each(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,
                                                 const char *v, size_t vl), void *ud);

@@ -21,10 +21,12 @@ static void put_pair(void *ud, const char *k, size_t kl, const char *v, size_t v
     cn_buf_append(b, v, vl);
 }
 
-void raft_snapshot_encode(cn_buf *out, uint64_t index, uint64_t term, const char *conf,
-                          size_t conflen, const raft_kv *kv)
+void raft_snapshot_enc_begin(raft_snapshot_enc *e, cn_buf *out, uint64_t index, uint64_t term,
+                             const char *conf, size_t conflen, const raft_kv *kv)
 {
-    size_t start = out->len;
+    e->start = e->crc_at = out->len;
+    e->crc = (uint32_t)crc32(0, NULL, 0);
+    e->next = raft_kv_first(kv);
     cn_buf_put32(out, SNAP_MAGIC);
     cn_buf_put32(out, SNAP_VERSION);
     cn_buf_put64(out, index);
@@ -32,10 +34,31 @@ void raft_snapshot_encode(cn_buf *out, uint64_t index, uint64_t term, const char
     cn_buf_put32(out, (uint32_t)conflen);
     cn_buf_append(out, conf, conflen);
     cn_buf_put64(out, raft_kv_count(kv));
-    raft_kv_each_unsorted(kv, put_pair, out);
-    if (!cn_buf_failed(out))
-        cn_buf_put32(out, (uint32_t)crc32(0, (const unsigned char *)out->data + start,
-                                          (uInt)(out->len - start)));
+}
+
+int raft_snapshot_enc_step(raft_snapshot_enc *e, cn_buf *out, size_t max)
+{
+    e->next = raft_kv_each_from(e->next, max, put_pair, out);
+    if (cn_buf_failed(out))
+        return 0;
+    /* the CRC as the bytes come (crc32 takes a uInt: at most 1 GiB a call) */
+    while (e->crc_at < out->len) {
+        size_t n = out->len - e->crc_at < (1u << 30) ? out->len - e->crc_at : (1u << 30);
+        e->crc = (uint32_t)crc32(e->crc, (const unsigned char *)out->data + e->crc_at, (uInt)n);
+        e->crc_at += n;
+    }
+    if (e->next)
+        return 0;
+    cn_buf_put32(out, e->crc);
+    return !cn_buf_failed(out);
+}
+
+void raft_snapshot_encode(cn_buf *out, uint64_t index, uint64_t term, const char *conf,
+                          size_t conflen, const raft_kv *kv)
+{
+    raft_snapshot_enc e;
+    raft_snapshot_enc_begin(&e, out, index, term, conf, conflen, kv);
+    raft_snapshot_enc_step(&e, out, SIZE_MAX);
 }
 
 raft_snapshot_buf *raft_snapshot_buf_new(void)

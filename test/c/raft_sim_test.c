@@ -1325,6 +1325,7 @@ static void node_boot(sim *s, node *n)
         cfg.snapshot_entries = s->snap_entries;
         cfg.snapshot_trailing = s->snap_trailing;
         cfg.snapshot_chunk = s->snap_chunk;
+        cfg.snapshot_step = 1 + rnd(s) % 8;   /* encoded over several events */
     }
     raft_io io = sim_io;
     io.ud = n;

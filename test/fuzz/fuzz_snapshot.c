@@ -1,6 +1,6 @@
 /* fuzz_snapshot.c - libFuzzer target for the snapshot decoder
  * (raft_snapshot.c): any bytes are refused with a reason or decode to a
- * store that encodes back to exactly those bytes.  The input's last four
+ * store that encodes back to exactly those bytes, whole or a part at a time.  The input's last four
  * bytes are also tried as a correct CRC, so mutations reach past the
  * checksum into the pairs and the configuration. */
 #include <stdint.h>
@@ -25,6 +25,15 @@ static void check(const uint8_t *data, size_t size)
         if (raft_kv_count(kv) != info.count || again.len != size ||
             memcmp(again.data, data, size) != 0)
             abort();                 /* one store, one encoding */
+        /* and the same a part at a time (1 to 3 pairs a step) */
+        raft_snapshot_enc e;
+        cn_buf_reset(&again);
+        raft_snapshot_enc_begin(&e, &again, info.index, info.term, info.conf, info.conflen, kv);
+        while (!raft_snapshot_enc_step(&e, &again, 1 + size % 3))
+            if (cn_buf_failed(&again))
+                abort();
+        if (again.len != size || memcmp(again.data, data, size) != 0)
+            abort();
         cn_buf_free(&again);
     } else if (!why[0]) {
         abort();                     /* a refusal always says why */
