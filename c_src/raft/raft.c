@@ -245,10 +245,10 @@ void raft__fail_waits_after(raft *r, uint64_t keep, const char *why)
  * with a long log to apply (a restart, a follower far behind) applies it
  * over many loop turns (raft_next_deadline is now while some remain), so
  * it goes on answering heartbeats and votes meanwhile.  While a snapshot
- * is encoded (a step per event, raft_compaction.c) nothing is applied. */
+ * is encoded (a step per tick, raft_compaction.c) nothing is applied. */
 void raft__apply(raft *r)
 {
-    if (r->building && !raft__snapshot_step(r))
+    if (r->building)
         return;                     /* the store stays as it is until encoded */
     size_t w = 0;
     uint64_t until = r->commit - r->applied > RAFT_APPLY_BATCH ? r->applied + RAFT_APPLY_BATCH
@@ -592,6 +592,10 @@ static int apply_pending(const raft *r)
 void raft_tick(raft *r, uint64_t now)
 {
     r->now = now;
+    /* one step of a snapshot per tick, not per message: a loop turn reads
+     * many messages and must not encode a step for each */
+    if (r->building)
+        raft__snapshot_step(r);
     if (apply_pending(r))
         raft__apply(r);
     if (r->cfg.mode == RAFT_MODE_EMULATION)

@@ -147,7 +147,7 @@ typedef struct raft_config {
     uint64_t  snapshot_trailing;     /* default 8192 */
     uint64_t  snapshot_emu_keep;     /* default 1,000,000 */
     size_t    snapshot_chunk;        /* default 1 MiB */
-    size_t    snapshot_step;         /* pairs encoded per event: applying waits while a
+    size_t    snapshot_step;         /* pairs encoded per tick: applying waits while a
                                       * snapshot is encoded, the rest goes on; default
                                       * 65,536 (some 10-25 ms) */
     /* The node lost its log (a wiped or replaced disk, or no disk) and

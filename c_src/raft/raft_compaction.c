@@ -9,9 +9,10 @@
  * per byte logged; memory and disk stay proportional to the store), the
  * store and
  * the configuration in force as of the last applied entry S are encoded
- * (raft_snapshot.c) snapshot_step pairs per event, so that a big store
- * does not stall the node (nothing is applied until it is done; votes,
- * appends, heartbeats and commits go on), and handed to io.snapshot,
+ * (raft_snapshot.c) snapshot_step pairs per tick (raft_tick: the node's
+ * next deadline is now meanwhile), so that a big store does not stall the
+ * node (nothing is applied until it is done; votes, appends, heartbeats and
+ * commits go on), and handed to io.snapshot,
  * ordered after the log writes before it; the log in memory keeps snapshot_trailing entries
  * before S for followers a little behind (a leader also what each live C
  * follower lacks, within snapshot_entries: kept_for), and the storage drops the same
