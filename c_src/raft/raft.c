@@ -244,12 +244,11 @@ void raft__fail_waits_after(raft *r, uint64_t keep, const char *why)
 /* Applies committed entries, at most RAFT_APPLY_BATCH per event: a node
  * with a long log to apply (a restart, a follower far behind) applies it
  * over many loop turns (raft_next_deadline is now while some remain), so
- * it goes on answering heartbeats and votes meanwhile.  While a snapshot
- * is encoded (a step per tick, raft_compaction.c) nothing is applied. */
+ * it goes on answering heartbeats and votes meanwhile.  A snapshot being
+ * encoded (a step per tick, raft_compaction.c) reads the store as it was
+ * when it began (raft_kv_freeze), so applying goes on. */
 void raft__apply(raft *r)
 {
-    if (r->building)
-        return;                     /* the store stays as it is until encoded */
     size_t w = 0;
     uint64_t until = r->commit - r->applied > RAFT_APPLY_BATCH ? r->applied + RAFT_APPLY_BATCH
                                                                : r->commit;

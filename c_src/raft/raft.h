@@ -147,9 +147,9 @@ typedef struct raft_config {
     uint64_t  snapshot_trailing;     /* default 8192 */
     uint64_t  snapshot_emu_keep;     /* default 1,000,000 */
     size_t    snapshot_chunk;        /* default 1 MiB */
-    size_t    snapshot_step;         /* pairs encoded per tick: applying waits while a
-                                      * snapshot is encoded, the rest goes on; default
-                                      * 65,536 (some 10-25 ms) */
+    size_t    snapshot_step;         /* pairs of a snapshot encoded per tick (the store
+                                      * read as it was when it began, applying goes
+                                      * on); default 65,536 (some 20-60 ms here) */
     /* The node lost its log (a wiped or replaced disk, or no disk) and
      * restarts empty as a member the others count on: it neither votes nor
      * campaigns until it holds what a leader has committed in its own term

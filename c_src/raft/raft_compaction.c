@@ -10,9 +10,9 @@
  * store and
  * the configuration in force as of the last applied entry S are encoded
  * (raft_snapshot.c) snapshot_step pairs per tick (raft_tick: the node's
- * next deadline is now meanwhile), so that a big store does not stall the
- * node (nothing is applied until it is done; votes, appends, heartbeats and
- * commits go on), and handed to io.snapshot,
+ * next deadline is now meanwhile), so that a big store stalls nothing: the
+ * store is read as it was at S while applying goes on (raft_kv_freeze),
+ * and handed to io.snapshot,
  * ordered after the log writes before it; the log in memory keeps snapshot_trailing entries
  * before S for followers a little behind (a leader also what each live C
  * follower lacks, within snapshot_entries: kept_for), and the storage drops the same
@@ -194,13 +194,14 @@ static void finish_snapshot(raft *r)
     r->snap_drop = 0;
     raft__trace(r, "[node %d] Snapshot at %llu (term %llu, %zu keys, %zu bytes); log kept "
                 "from %llu", r->cfg.id, (unsigned long long)s, (unsigned long long)term,
-                raft_kv_count(r->kv), snap_len(r), (unsigned long long)c + 1);
+                (size_t)r->enc.count, snap_len(r), (unsigned long long)c + 1);
 }
 
 /* The snapshot being encoded is dropped (out of memory, or a snapshot
  * installed replaces the store); the last one stays. */
 static void stop_building(raft *r)
 {
+    raft_kv_thaw(r->kv);
     unused_buf(r, r->building);
     r->building = NULL;
 }

@@ -133,8 +133,8 @@ struct raft {
     raft_snapshot_buf *snap_spare;     /* the one before, reused once nobody holds it */
     size_t     snap_grew;              /* bytes the latest has more than the one before */
     uint64_t   snap_index, snap_term;
-    raft_snapshot_buf *building;       /* a snapshot being encoded (NULL: none): the store
-                                        * stays as of building_index until it is done */
+    raft_snapshot_buf *building;       /* a snapshot being encoded (NULL: none), of the
+                                        * store as of building_index (raft_kv_freeze) */
     raft_snapshot_enc  enc;
     uint64_t   building_index, building_term;
     cn_buf     snap_conf;              /* the configuration entry a compaction dropped */
@@ -253,7 +253,7 @@ void  raft__change_abort(raft *r, const char *why);
 /* raft_compaction.c */
 void raft__maybe_snapshot(raft *r);
 /* A step of the snapshot being encoded (raft_tick's; none: 1); 1 once it
- * is done or dropped, 0 while the store must stay as it is. */
+ * is done or dropped, 0 while more remains. */
 int  raft__snapshot_step(raft *r);
 void raft__send_snapshot(raft *r, raft_peer *p);
 void raft__on_snapshot(raft *r, int from, const raft_msg *m, raft_token token);

@@ -11,10 +11,22 @@ typedef struct kv_item {
     UT_hash_handle hh;
     char  *key, *val;
     size_t klen, vlen;
+    uint64_t seq;                   /* insertion order (hh's list is in that order) */
+    struct kv_item *grave;          /* next in the graveyard */
 } kv_item;
 
+/* While frozen (raft_kv_freeze), the pairs as of then are read a part at a
+ * time as the store changes: puts only add pairs (a put of a key that
+ * exists is refused), after the frozen ones in the list, so they are not
+ * read; a delete of a frozen pair not read yet keeps it in the graveyard,
+ * read after the list. */
 struct raft_kv {
     kv_item *items;
+    uint64_t seq;                   /* of the newest pair */
+    int      frozen;
+    uint64_t frozen_last;           /* the frozen pairs: seq up to this */
+    kv_item *cursor;                /* the next frozen pair to read (NULL: the list done) */
+    kv_item *graveyard;             /* frozen pairs deleted before they were read */
 };
 
 raft_kv *raft_kv_new(void) { return calloc(1, sizeof(raft_kv)); }
@@ -26,10 +38,66 @@ static void item_free(kv_item *it)
     free(it);
 }
 
+static void advance(raft_kv *kv)
+{
+    kv_item *next = kv->cursor->hh.next;
+    kv->cursor = next && next->seq <= kv->frozen_last ? next : NULL;
+}
+
+static void remove_item(raft_kv *kv, kv_item *it)
+{
+    int unread = kv->frozen && kv->cursor && it->seq >= kv->cursor->seq &&
+                 it->seq <= kv->frozen_last;
+    if (it == kv->cursor)
+        advance(kv);
+    HASH_DEL(kv->items, it);
+    if (unread) {
+        it->grave = kv->graveyard;
+        kv->graveyard = it;
+    } else {
+        item_free(it);
+    }
+}
+
+void raft_kv_freeze(raft_kv *kv)
+{
+    raft_kv_thaw(kv);
+    kv->frozen = 1;
+    kv->frozen_last = kv->seq;
+    kv->cursor = kv->items;
+}
+
+int raft_kv_frozen_read(raft_kv *kv, size_t max,
+                        void (*fn)(void *ud, const char *k, size_t kl, const char *v, size_t vl),
+                        void *ud)
+{
+    for (; max && kv->cursor; max--, advance(kv))
+        fn(ud, kv->cursor->key, kv->cursor->klen, kv->cursor->val, kv->cursor->vlen);
+    for (; max && kv->graveyard; max--) {
+        kv_item *it = kv->graveyard;
+        kv->graveyard = it->grave;
+        fn(ud, it->key, it->klen, it->val, it->vlen);
+        item_free(it);
+    }
+    return !kv->cursor && !kv->graveyard;
+}
+
+void raft_kv_thaw(raft_kv *kv)
+{
+    while (kv->graveyard) {
+        kv_item *it = kv->graveyard;
+        kv->graveyard = it->grave;
+        item_free(it);
+    }
+    kv->frozen = 0;
+    kv->cursor = NULL;
+}
+
 void raft_kv_free(raft_kv *kv)
 {
     if (!kv)
         return;
+    raft_kv_thaw(kv);
     kv_item *it, *tmp;
     HASH_ITER(hh, kv->items, it, tmp) {
         HASH_DEL(kv->items, it);
@@ -116,6 +184,7 @@ int raft_kv_insert(raft_kv *kv, const char *k, size_t kl, const char *v, size_t 
     }
     it->klen = kl;
     it->vlen = vl;
+    it->seq = ++kv->seq;
     HASH_ADD_KEYPTR(hh, kv->items, it->key, kl, it);
     return 0;
 }
@@ -162,8 +231,7 @@ int raft_kv_apply(raft_kv *kv, const cn_term *cmd, int node, uint64_t slot,
     if (cn_term_match(cmd, "{delete, ~b}", &k, &kl)) {
         HASH_FIND(hh, kv->items, k, kl, it);
         if (it) {
-            HASH_DEL(kv->items, it);
-            item_free(it);
+            remove_item(kv, it);
             snprintf(t, tsz, "DELETE \"%.*s\" -> OK", (int)kl, k);
             if (result)
                 cn_term_build(result, "op_ok");
@@ -205,18 +273,6 @@ static int by_item(const void *a, const void *b)
     return item_cmp(*(const kv_item *const *)a, *(const kv_item *const *)b);
 }
 
-
-const void *raft_kv_first(const raft_kv *kv) { return kv->items; }
-
-const void *raft_kv_each_from(const void *at, size_t max,
-                              void (*fn)(void *ud, const char *k, size_t kl, const char *v,
-                                         size_t vl), void *ud)
-{
-    const kv_item *it = at;
-    for (; it && max; it = it->hh.next, max--)
-        fn(ud, it->key, it->klen, it->val, it->vlen);
-    return it;
-}
 
 void raft_kv_each(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,
                                                 const char *v, size_t vl), void *ud)

@@ -41,14 +41,16 @@ void raft_kv_put_map(const raft_kv *kv, cn_buf *b);
  * memory in limit: no sort of the whole, no reply of it. */
 size_t raft_kv_put_page(const raft_kv *kv, const char *after, size_t afterlen, size_t limit,
                         cn_buf *b, int *more, const char **last, size_t *lastlen);
-/* Visits keys in the order they were added, no sort, a part at a time:
- * from `at` (raft_kv_first: the first pair; NULL: none), at most max
- * pairs; returns where the next part starts (NULL: the end).  A cursor is
- * valid only while the store does not change. */
-const void *raft_kv_first(const raft_kv *kv);
-const void *raft_kv_each_from(const void *at, size_t max,
-                              void (*fn)(void *ud, const char *k, size_t kl, const char *v,
-                                         size_t vl), void *ud);
+/* The pairs as of now, read a part at a time while the store goes on
+ * changing (a snapshot of a big store must not stall the loop, nor stop
+ * it applying): freeze takes them (raft_kv_count of them), each read
+ * visits at most max of them, no sort, and returns 1 once all were read;
+ * thaw ends it (read or not).  One freeze at a time; a new one thaws. */
+void raft_kv_freeze(raft_kv *kv);
+int  raft_kv_frozen_read(raft_kv *kv, size_t max,
+                         void (*fn)(void *ud, const char *k, size_t kl, const char *v,
+                                    size_t vl), void *ud);
+void raft_kv_thaw(raft_kv *kv);
 /* Visits keys in sorted order. */
 void raft_kv_each(const raft_kv *kv, void (*fn)(void *ud, const char *k, size_t kl,
                                                 const char *v, size_t vl), void *ud);

@@ -22,11 +22,13 @@ static void put_pair(void *ud, const char *k, size_t kl, const char *v, size_t v
 }
 
 void raft_snapshot_enc_begin(raft_snapshot_enc *e, cn_buf *out, uint64_t index, uint64_t term,
-                             const char *conf, size_t conflen, const raft_kv *kv)
+                             const char *conf, size_t conflen, raft_kv *kv)
 {
     e->start = e->crc_at = out->len;
     e->crc = (uint32_t)crc32(0, NULL, 0);
-    e->next = raft_kv_first(kv);
+    e->kv = kv;
+    e->count = raft_kv_count(kv);
+    raft_kv_freeze(kv);
     cn_buf_put32(out, SNAP_MAGIC);
     cn_buf_put32(out, SNAP_VERSION);
     cn_buf_put64(out, index);
@@ -38,7 +40,7 @@ void raft_snapshot_enc_begin(raft_snapshot_enc *e, cn_buf *out, uint64_t index, 
 
 int raft_snapshot_enc_step(raft_snapshot_enc *e, cn_buf *out, size_t max)
 {
-    e->next = raft_kv_each_from(e->next, max, put_pair, out);
+    int read = raft_kv_frozen_read(e->kv, max, put_pair, out);
     if (cn_buf_failed(out))
         return 0;
     /* the CRC as the bytes come (crc32 takes a uInt: at most 1 GiB a call) */
@@ -47,14 +49,15 @@ int raft_snapshot_enc_step(raft_snapshot_enc *e, cn_buf *out, size_t max)
         e->crc = (uint32_t)crc32(e->crc, (const unsigned char *)out->data + e->crc_at, (uInt)n);
         e->crc_at += n;
     }
-    if (e->next)
+    if (!read)
         return 0;
+    raft_kv_thaw(e->kv);
     cn_buf_put32(out, e->crc);
     return !cn_buf_failed(out);
 }
 
 void raft_snapshot_encode(cn_buf *out, uint64_t index, uint64_t term, const char *conf,
-                          size_t conflen, const raft_kv *kv)
+                          size_t conflen, raft_kv *kv)
 {
     raft_snapshot_enc e;
     raft_snapshot_enc_begin(&e, out, index, term, conf, conflen, kv);

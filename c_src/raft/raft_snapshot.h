@@ -25,19 +25,22 @@ typedef struct raft_snapshot_info {
 } raft_snapshot_info;
 
 void raft_snapshot_encode(cn_buf *out, uint64_t index, uint64_t term, const char *conf,
-                          size_t conflen, const raft_kv *kv);
+                          size_t conflen, raft_kv *kv);
 /* The same a part at a time, so that a big store does not stall the loop:
- * begin writes the header (conf is copied), each step at most max pairs,
- * and the step that writes the last pair writes the CRC and returns 1.
- * The store must not change from begin to the last step. */
+ * begin writes the header (conf is copied) and freezes the store
+ * (raft_kv_freeze: it may go on changing, the snapshot is of the pairs as
+ * of begin), each step encodes at most max pairs, and the step that
+ * encodes the last writes the CRC, thaws the store and returns 1.  A
+ * snapshot given up thaws the store itself (raft_kv_thaw). */
 typedef struct raft_snapshot_enc {
-    size_t      start;               /* where the snapshot begins in out */
-    size_t      crc_at;              /* out's bytes before this are in crc */
-    uint32_t    crc;
-    const void *next;                /* the store's next pair (raft_kv_each_from) */
+    size_t   start;                  /* where the snapshot begins in out */
+    size_t   crc_at;                 /* out's bytes before this are in crc */
+    uint32_t crc;
+    raft_kv *kv;
+    uint64_t count;                  /* the pairs it holds */
 } raft_snapshot_enc;
 void raft_snapshot_enc_begin(raft_snapshot_enc *e, cn_buf *out, uint64_t index, uint64_t term,
-                             const char *conf, size_t conflen, const raft_kv *kv);
+                             const char *conf, size_t conflen, raft_kv *kv);
 int  raft_snapshot_enc_step(raft_snapshot_enc *e, cn_buf *out, size_t max);
 /* Checks data whole (magic, version, lengths, CRC, the configuration,
  * and, with kv (empty), keys distinct) and fills *info; with kv also loads
