@@ -748,23 +748,21 @@ no_two_leaders(W) ->
 %% The node's output is written by its owner process as it comes: the
 %% line may follow the call that proved it was logged by a moment.
 await_log(C, Re, Deadline) ->
-    case re:run(cnode_test_lib:log_text(C), Re) of
-        {match, _} -> ok;
-        nomatch ->
-            expect(now_ms() < Deadline, {not_logged, Re, cnode_test_lib:log_tail(C)}),
-            timer:sleep(20),
-            await_log(C, Re, Deadline)
-    end.
+    await_text(fun() -> cnode_test_lib:log_text(C) end, Re, Deadline,
+               fun() -> {not_logged, Re, cnode_test_lib:log_tail(C)} end).
 
-%% The same for a file (a trace file).
+%% The same for a file the node writes (a trace file).
 await_file(File, Re, Deadline) ->
-    Text = case file:read_file(File) of {ok, B} -> B; _ -> <<>> end,
-    case re:run(Text, Re) of
+    await_text(fun() -> case file:read_file(File) of {ok, B} -> B; _ -> <<>> end end,
+               Re, Deadline, fun() -> {not_in, File, Re} end).
+
+await_text(Read, Re, Deadline, Failure) ->
+    case re:run(Read(), Re) of
         {match, _} -> ok;
         nomatch ->
-            expect(now_ms() < Deadline, {not_in, File, Re}),
+            expect(now_ms() < Deadline, Failure()),
             timer:sleep(20),
-            await_file(File, Re, Deadline)
+            await_text(Read, Re, Deadline, Failure)
     end.
 
 %% admin add NEW through Via (any member: a follower names the leader).

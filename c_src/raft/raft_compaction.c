@@ -206,28 +206,26 @@ static void stop_building(raft *r)
     r->building = NULL;
 }
 
-int raft__snapshot_step(raft *r)
+void raft__snapshot_step(raft *r)
 {
     if (!r->building)
-        return 1;
+        return;
     cn_buf *out = &r->building->bytes;
-    if (!raft_snapshot_enc_step(&r->enc, out, r->cfg.snapshot_step)) {
-        if (!cn_buf_failed(out))
-            return 0;               /* more next turn; nothing applied meanwhile */
+    if (raft_snapshot_enc_step(&r->enc, out, r->cfg.snapshot_step)) {
+        finish_snapshot(r);
+    } else if (cn_buf_failed(out)) {
         raft__trace(r, "[node %d] Snapshot at %llu failed: out of memory", r->cfg.id,
                     (unsigned long long)r->building_index);
-        stop_building(r);
-        return 1;                   /* tried again later */
-    }
-    finish_snapshot(r);
-    return 1;
+        stop_building(r);           /* tried again later */
+    }                               /* else more next tick */
 }
 
 void raft__maybe_snapshot(raft *r)
 {
-    if (r->building || !due(r)) {
-        if (!r->building)
-            warm_spare(r);
+    if (r->building)
+        return;                     /* raft_tick steps it */
+    if (!due(r)) {
+        warm_spare(r);
         return;
     }
     uint64_t s = r->applied;

@@ -252,9 +252,8 @@ void  raft__change_abort(raft *r, const char *why);
 
 /* raft_compaction.c */
 void raft__maybe_snapshot(raft *r);
-/* A step of the snapshot being encoded (raft_tick's; none: 1); 1 once it
- * is done or dropped, 0 while more remains. */
-int  raft__snapshot_step(raft *r);
+/* A step of the snapshot being encoded, if one is (raft_tick's). */
+void raft__snapshot_step(raft *r);
 void raft__send_snapshot(raft *r, raft_peer *p);
 void raft__on_snapshot(raft *r, int from, const raft_msg *m, raft_token token);
 void raft__on_snapshot_reply(raft *r, int from, const raft_msg *m);

@@ -24,7 +24,7 @@ static void put_pair(void *ud, const char *k, size_t kl, const char *v, size_t v
 void raft_snapshot_enc_begin(raft_snapshot_enc *e, cn_buf *out, uint64_t index, uint64_t term,
                              const char *conf, size_t conflen, raft_kv *kv)
 {
-    e->start = e->crc_at = out->len;
+    e->crc_at = out->len;
     e->crc = (uint32_t)crc32(0, NULL, 0);
     e->kv = kv;
     e->count = raft_kv_count(kv);
@@ -35,7 +35,7 @@ void raft_snapshot_enc_begin(raft_snapshot_enc *e, cn_buf *out, uint64_t index, 
     cn_buf_put64(out, term);
     cn_buf_put32(out, (uint32_t)conflen);
     cn_buf_append(out, conf, conflen);
-    cn_buf_put64(out, raft_kv_count(kv));
+    cn_buf_put64(out, e->count);
 }
 
 int raft_snapshot_enc_step(raft_snapshot_enc *e, cn_buf *out, size_t max)

@@ -33,8 +33,8 @@ void raft_snapshot_encode(cn_buf *out, uint64_t index, uint64_t term, const char
  * encodes the last writes the CRC, thaws the store and returns 1.  A
  * snapshot given up thaws the store itself (raft_kv_thaw). */
 typedef struct raft_snapshot_enc {
-    size_t   start;                  /* where the snapshot begins in out */
-    size_t   crc_at;                 /* out's bytes before this are in crc */
+    size_t   crc_at;                 /* out's bytes from the snapshot's start up to
+                                      * this are in crc */
     uint32_t crc;
     raft_kv *kv;
     uint64_t count;                  /* the pairs it holds */

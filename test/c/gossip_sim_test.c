@@ -89,9 +89,8 @@ typedef struct sim {
     size_t    nheap, heap_cap;
     int       cur_hop;
     int      *part;                 /* partition side per node; NULL: none */
-    int       oneway;               /* the cut drops only side 1's sends to side 0:
-                                     * all of them (1), or only news of side 1's
-                                     * own (peer lists, joins, side 1's alives: 2) */
+    int       news_only;            /* the cut drops only side 1's news of itself to
+                                     * side 0 (peer lists, joins, side 1's alives) */
     int      *last_part;            /* the sides of the last partition healed */
     uint64_t  healed_at;
     /* chats */
@@ -190,9 +189,10 @@ static void io_send(void *ud, const char *to, const gc_msg *m)
         if (++s->nodes[x->i].dests > s->max_dests)
             s->max_dests = s->nodes[x->i].dests;
     }
-    if (s->part && s->part[x->i] != s->part[j] && (!s->oneway || s->part[x->i] == 1) &&
-        (s->oneway != 2 || m->type == GC_PEER_LIST || m->type == GC_JOIN ||
-         (m->type == GC_ALIVE && s->part[idx_of(s, m->node)] == 1)))
+    if (s->part && s->part[x->i] != s->part[j] &&
+        (!s->news_only || (s->part[x->i] == 1 &&
+                           (m->type == GC_PEER_LIST || m->type == GC_JOIN ||
+                            (m->type == GC_ALIVE && s->part[idx_of(s, m->node)] == 1)))))
         return;
     smsg *sm = calloc(1, sizeof *sm);
     sm->type = m->type;
@@ -460,7 +460,7 @@ static void heal(sim *s)
     free(s->last_part);
     s->last_part = s->part;
     s->part = NULL;
-    s->oneway = 0;
+    s->news_only = 0;
     s->healed_at = s->now;
     if (trace_on)
         printf("%6llu healed\n", (unsigned long long)s->now);
@@ -1275,7 +1275,7 @@ static void test_owed_lines(uint64_t seed)
     chat_until(s, s->now + 1000, 100);
     partition(s, side);
     chat_until(s, s->now + 5000, 100);
-    s->oneway = 2;
+    s->news_only = 1;
     CHECK(run_until_cond(s, s->now + 5000, cond_half_merged));
     int first = s->nchats;
     chat_until(s, s->now + 300, 30);

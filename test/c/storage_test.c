@@ -28,17 +28,37 @@ static void path_of(char *out, size_t n, const char *dir, const char *file)
     snprintf(out, n, "%s/%s/%s", root, dir, file);
 }
 
+/* The storage of dir (under root) as node id, on a loop of its own
+ * (NULL with err), and its close. */
+static raft_storage *open_at(uv_loop_t *loop, const char *dir, int id, char *err, size_t errlen)
+{
+    char d[512];
+    snprintf(d, sizeof d, "%s/%s", root, dir);
+    uv_loop_init(loop);
+    err[0] = '\0';
+    return raft_storage_open(loop, d, id, on_done, NULL, err, errlen);
+}
+
+static void close_at(raft_storage *s, uv_loop_t *loop)
+{
+    if (s) {
+        raft_storage_close(s, NULL, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(loop);
+}
+
 /* Writes entries 1..count of term `term` into dir through the storage. */
 static void write_entries(const char *dir, int id, int count, uint64_t term)
 {
-    char d[512], err[512] = "";
-    snprintf(d, sizeof d, "%s/%s", root, dir);
+    char err[512];
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    raft_storage *s = raft_storage_open(&loop, d, id, on_done, NULL, err, sizeof err);
+    raft_storage *s = open_at(&loop, dir, id, err, sizeof err);
     CHECK(s != NULL);
-    if (!s)
+    if (!s) {
+        close_at(s, &loop);
         return;
+    }
     raft_entry *e = calloc((size_t)count, sizeof *e);
     for (int i = 0; i < count; i++)
         e[i] = (raft_entry){ term, { "\x77\x04noop", 6 } };
@@ -46,21 +66,15 @@ static void write_entries(const char *dir, int id, int count, uint64_t term)
     raft_storage_persist(s, 1, 0, 0, 1, e, (size_t)count, term, id);
     while (done_seq < 1)
         uv_run(&loop, UV_RUN_ONCE);
-    raft_storage_close(s, NULL, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    close_at(s, &loop);
     free(e);
 }
 
 /* Opens dir as node id: the number of entries recovered, or -1 with err. */
 static long reopen(const char *dir, int id, char *err, size_t errlen, uint64_t *term, int *vote)
 {
-    char d[512];
-    snprintf(d, sizeof d, "%s/%s", root, dir);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    err[0] = '\0';
-    raft_storage *s = raft_storage_open(&loop, d, id, on_done, NULL, err, errlen);
+    raft_storage *s = open_at(&loop, dir, id, err, errlen);
     long n = -1;
     if (s) {
         const raft_entry *e;
@@ -73,10 +87,8 @@ static long reopen(const char *dir, int id, char *err, size_t errlen, uint64_t *
         if (vote)
             *vote = v;
         n = (long)k;
-        raft_storage_close(s, NULL, NULL);
-        uv_run(&loop, UV_RUN_DEFAULT);
     }
-    uv_loop_close(&loop);
+    close_at(s, &loop);
     return n;
 }
 
@@ -217,20 +229,16 @@ static void test_other_node_refused(void)
  * with done marks it caught up: what raft_storage_rejoining said. */
 static int rejoin_state(const char *dir, int id, int existing, int done)
 {
-    char d[512], err[512] = "";
-    snprintf(d, sizeof d, "%s/%s", root, dir);
+    char err[512];
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    raft_storage *s = raft_storage_open(&loop, d, id, on_done, NULL, err, sizeof err);
+    raft_storage *s = open_at(&loop, dir, id, err, sizeof err);
     int r = -2;
     if (s) {
         r = raft_storage_rejoining(s, existing, err, sizeof err);
         if (done)
             CHECK(raft_storage_rejoined(s) == 0);
-        raft_storage_close(s, NULL, NULL);
-        uv_run(&loop, UV_RUN_DEFAULT);
     }
-    uv_loop_close(&loop);
+    close_at(s, &loop);
     return r;
 }
 
@@ -275,14 +283,14 @@ static void test_meta_behind_log(void)
  * first writes meta, the other nine sync the log alone; then a vote. */
 static void test_syncs_per_batch(void)
 {
-    char d[512], err[512] = "";
-    snprintf(d, sizeof d, "%s/syncs", root);
+    char err[512];
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    raft_storage *s = raft_storage_open(&loop, d, 1, on_done, NULL, err, sizeof err);
+    raft_storage *s = open_at(&loop, "syncs", 1, err, sizeof err);
     CHECK(s != NULL);
-    if (!s)
+    if (!s) {
+        close_at(s, &loop);
         return;
+    }
     uint64_t fsyncs0, fsyncs, entries;
     raft_storage_stats(s, &fsyncs0, &entries);
     raft_entry e = { 1, { "\x77\x04noop", 6 } };
@@ -299,9 +307,7 @@ static void test_syncs_per_batch(void)
         uv_run(&loop, UV_RUN_ONCE);
     raft_storage_stats(s, &fsyncs, &entries);
     CHECK(fsyncs - fsyncs0 == 10 + 2 + 2);
-    raft_storage_close(s, NULL, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    close_at(s, &loop);
     uint64_t term;
     int vote;
     CHECK(reopen("syncs", 1, err, sizeof err, &term, &vote) == 10);
